@@ -1,0 +1,114 @@
+//! Validated settings for a node. Sources, strongest first: command-line flags, `NEIQIN_*`
+//! environment variables (both through clap), the TOML config file, then defaults.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::domain::role::Role;
+
+pub const DEFAULT_DATA_DIR: &str = "neiqin-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7780";
+pub const DEFAULT_PEER_LISTEN: &str = "0.0.0.0:7781";
+pub const CONFIG_FILE_NAME: &str = "neiqin.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{field}: {message}")]
+    Value { field: String, message: String },
+}
+
+/// The config file, every key optional. Unknown keys are an error, so a typo is never ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub data: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub peer_listen: Option<String>,
+    #[serde(default)]
+    pub peers: Vec<String>,
+    pub mdns: Option<bool>,
+    #[serde(default)]
+    pub mdns_interfaces: Vec<String>,
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub cache_docs: Option<usize>,
+}
+
+impl ConfigFile {
+    pub fn read(path: &Path) -> Result<ConfigFile, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Everything a running node needs, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub peer_listen: SocketAddr,
+    /// Static peers, `host:port`, for subnets mDNS does not cross.
+    pub peers: Vec<String>,
+    pub mdns: bool,
+    /// Interfaces mDNS may use; empty means every suitable one (not loopback, docker or veth).
+    pub mdns_interfaces: Vec<String>,
+    /// Name and role used when the node initialises itself on first start.
+    pub name: String,
+    pub role: Role,
+    /// How many documents the store keeps loaded (about 22 KB each).
+    pub cache_docs: usize,
+}
+
+pub fn parse_addr(field: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| ConfigError::Value {
+        field: field.to_string(),
+        message: format!("{value:?} is not an address like 127.0.0.1:7780"),
+    })
+}
+
+pub fn parse_role(field: &str, value: &str) -> Result<Role, ConfigError> {
+    value.parse().map_err(|e: crate::domain::role::UnknownRole| ConfigError::Value {
+        field: field.to_string(),
+        message: e.to_string(),
+    })
+}
+
+pub fn check_peer(value: &str) -> Result<String, ConfigError> {
+    let ok = value
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(ConfigError::Value {
+            field: "peer".into(),
+            message: format!("{value:?} is not HOST:PORT"),
+        })
+    }
+}
+
+impl Config {
+    /// A config for tests and embedding: loopback on port 0, no mDNS.
+    pub fn local(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            listen: "127.0.0.1:0".parse().expect("valid literal"),
+            peer_listen: "127.0.0.1:0".parse().expect("valid literal"),
+            peers: Vec::new(),
+            mdns: false,
+            mdns_interfaces: Vec::new(),
+            name: "node".into(),
+            role: Role::Clerk,
+            cache_docs: 2000,
+        }
+    }
+}

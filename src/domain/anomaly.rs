@@ -1,0 +1,221 @@
+//! Contradictions a merge can reveal (DOMAIN.md's table), derived from an order's facts alone.
+//!
+//! Detection is a pure function of the merged document, so every node that holds the same
+//! changes finds the same anomalies with the same ids, whichever node merged first. Resolving one
+//! is a new fact (`AnomalyResolved`) naming the anomaly id.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use super::facts::FactBody;
+use super::order::Order;
+use super::role::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    ShippedWhileCancelled,
+    ShippedWithoutRelease,
+    StaleRelease,
+    OverShipped,
+    DuplicateBankRef,
+    OverPaid,
+    ReturnWithoutApproval,
+    InvoiceTitleMismatch,
+    FieldConflict,
+    DuplicateCustomer,
+}
+
+impl AnomalyKind {
+    /// Who must resolve it (DOMAIN.md).
+    pub fn resolvers(self) -> &'static [Role] {
+        match self {
+            AnomalyKind::ShippedWhileCancelled => &[Role::Vp],
+            AnomalyKind::ShippedWithoutRelease => &[Role::Finance, Role::Clerk],
+            AnomalyKind::StaleRelease => &[Role::Finance],
+            AnomalyKind::OverShipped => &[Role::Warehouse, Role::Clerk],
+            AnomalyKind::DuplicateBankRef => &[Role::Finance],
+            AnomalyKind::OverPaid => &[Role::Finance],
+            AnomalyKind::ReturnWithoutApproval => &[Role::Vp],
+            AnomalyKind::InvoiceTitleMismatch => &[Role::Finance],
+            AnomalyKind::FieldConflict => &[Role::Clerk, Role::Supervisor],
+            AnomalyKind::DuplicateCustomer => &[Role::Clerk],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Anomaly {
+    /// Stable across nodes: kind plus the facts or field involved.
+    pub id: String,
+    pub kind: AnomalyKind,
+    pub detail: String,
+    pub resolvers: Vec<Role>,
+    /// The resolution, once someone recorded one.
+    pub resolution: Option<String>,
+}
+
+fn anomaly(kind: AnomalyKind, id: String, detail: String) -> Anomaly {
+    Anomaly {
+        id,
+        kind,
+        detail,
+        resolvers: kind.resolvers().to_vec(),
+        resolution: None,
+    }
+}
+
+/// Every contradiction in the order, resolved ones included (with their resolution).
+pub fn detect(order: &Order) -> Vec<Anomaly> {
+    let mut found = Vec::new();
+    let shipments: Vec<_> = order
+        .facts
+        .iter()
+        .filter_map(|f| match &f.body {
+            FactBody::Shipment { releases_seen, .. } => Some((f, releases_seen)),
+            _ => None,
+        })
+        .collect();
+
+    if order.is_cancelled() && !shipments.is_empty() {
+        let ids: Vec<&str> = shipments.iter().map(|(f, _)| f.id.as_str()).collect();
+        found.push(anomaly(
+            AnomalyKind::ShippedWhileCancelled,
+            format!("shipped-while-cancelled:{}", ids.join("+")),
+            format!("order is cancelled but {} shipment(s) were recorded", ids.len()),
+        ));
+    }
+
+    for (shipment, releases_seen) in &shipments {
+        if releases_seen.is_empty() {
+            found.push(anomaly(
+                AnomalyKind::ShippedWithoutRelease,
+                format!("shipped-without-release:{}", shipment.id),
+                format!(
+                    "shipment {} by {} on node {} was made without a finance release that node had seen",
+                    shipment.id, shipment.user, shipment.node
+                ),
+            ));
+        }
+    }
+
+    let docs = order.shipping_docs();
+    let releases = order.releases();
+    if let (Some(latest), false) = (docs.last(), releases.is_empty()) {
+        if !releases.iter().any(|(_, doc)| *doc == latest.id) {
+            found.push(anomaly(
+                AnomalyKind::StaleRelease,
+                format!("stale-release:{}", latest.id),
+                format!(
+                    "the finance release covers an older shipping document; version {} ({}) is not released",
+                    docs.len(),
+                    latest.id
+                ),
+            ));
+        }
+    }
+
+    for line in &order.lines {
+        if line.shipped > line.quantity {
+            found.push(anomaly(
+                AnomalyKind::OverShipped,
+                format!("over-shipped:{}:{}", line.id, line.shipped),
+                format!(
+                    "line {} ({}) shipped {} of {} ordered",
+                    line.id, line.sku, line.shipped, line.quantity
+                ),
+            ));
+        }
+    }
+
+    let mut by_ref: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for payment in order.live_payments() {
+        if let FactBody::Payment { bank_ref, .. } = &payment.body {
+            if !bank_ref.is_empty() {
+                by_ref.entry(bank_ref).or_default().push(&payment.id);
+            }
+        }
+    }
+    for (bank_ref, ids) in by_ref.into_iter().filter(|(_, ids)| ids.len() > 1) {
+        found.push(anomaly(
+            AnomalyKind::DuplicateBankRef,
+            format!("duplicate-bank-ref:{bank_ref}"),
+            format!(
+                "bank reference {bank_ref} recorded {} times (payments {})",
+                ids.len(),
+                ids.join(", ")
+            ),
+        ));
+    }
+
+    let gross = order.totals().gross;
+    let paid = order.paid();
+    if paid > gross && gross > Decimal::ZERO {
+        found.push(anomaly(
+            AnomalyKind::OverPaid,
+            format!("over-paid:{paid}"),
+            format!("paid {paid} against an order total of {gross}"),
+        ));
+    }
+
+    for receipt in &order.facts {
+        if let FactBody::ReturnReceived { request, .. } = &receipt.body {
+            let approved = order.facts.iter().any(|f| {
+                matches!(&f.body, FactBody::ReturnDecided { request: r, approved: true, .. } if r == request)
+            });
+            if !approved {
+                found.push(anomaly(
+                    AnomalyKind::ReturnWithoutApproval,
+                    format!("return-without-approval:{}", receipt.id),
+                    format!("return {request} was received without the VP's approval"),
+                ));
+            }
+        }
+    }
+
+    let verified_title = order.get("invoice_title");
+    for invoice in &order.facts {
+        if let FactBody::Invoice { title, number, .. } = &invoice.body {
+            if title.trim() != verified_title.trim() {
+                found.push(anomaly(
+                    AnomalyKind::InvoiceTitleMismatch,
+                    format!("invoice-title:{}", invoice.id),
+                    format!("invoice {number} is titled {title:?} but the verified title is {verified_title:?}"),
+                ));
+            }
+        }
+    }
+
+    for conflict in &order.conflicts {
+        let values: Vec<&str> = conflict.values.iter().map(|v| v.value.as_str()).collect();
+        found.push(anomaly(
+            AnomalyKind::FieldConflict,
+            format!("conflict:{}", conflict.field),
+            format!("{} has different values on different nodes: {}", conflict.field, values.join(" / ")),
+        ));
+    }
+
+    let resolutions: BTreeMap<&str, &str> = order
+        .facts
+        .iter()
+        .filter_map(|f| match &f.body {
+            FactBody::AnomalyResolved { anomaly, resolution } => {
+                Some((anomaly.as_str(), resolution.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    for a in &mut found {
+        a.resolution = resolutions.get(a.id.as_str()).map(|r| r.to_string());
+    }
+    found
+}
+
+/// Anomalies still waiting for a person.
+pub fn open(order: &Order) -> Vec<Anomaly> {
+    detect(order)
+        .into_iter()
+        .filter(|a| a.resolution.is_none())
+        .collect()
+}

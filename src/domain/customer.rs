@@ -1,0 +1,181 @@
+//! Customer archive (客户档案): header fields plus contacts, addresses, freight depots and invoice
+//! profiles, each item's fields merging on their own.
+
+use std::collections::BTreeMap;
+
+use super::order::FieldConflict;
+use super::record::{Record, RecordOp};
+use super::validation::FieldErrors;
+
+pub const CUSTOMER_KIND: &str = "customer";
+
+pub const HEADER_FIELDS: &[&str] = &[
+    "code", "name", "kind", "province", "city", "region", "channel", "owner", "status", "tax_id",
+    "note",
+];
+
+/// Each collection of the archive and the fields its items carry.
+pub const COLLECTIONS: &[(&str, &[&str])] = &[
+    (
+        "contacts",
+        &["name", "role", "mobile", "landline", "qq", "wechat", "fax", "email"],
+    ),
+    (
+        "addresses",
+        &["market", "street", "floor", "unit", "receiver", "phone"],
+    ),
+    ("depots", &["name", "city", "phone", "address", "payer"]),
+    ("invoice_profiles", &["title", "tax_id", "bank"]),
+];
+
+pub const KINDS: &[&str] = &["store", "dealer", "direct", "project"];
+pub const STATUSES: &[&str] = &["active", "frozen"];
+
+/// A collection item as typed: field name -> value.
+pub type Item = BTreeMap<String, String>;
+
+/// A customer as typed by a clerk, for creation or as a partial change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerInput {
+    pub header: BTreeMap<String, String>,
+    pub collections: BTreeMap<String, Vec<Item>>,
+}
+
+impl CustomerInput {
+    pub fn validate(&self, creating: bool) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        for name in self.header.keys() {
+            if !HEADER_FIELDS.contains(&name.as_str()) {
+                errors.push(name.clone(), "unknown field");
+            }
+        }
+        if creating && self.header.get("name").is_none_or(|n| n.trim().is_empty()) {
+            errors.push("name", "must not be empty");
+        }
+        if let Some(kind) = self.header.get("kind") {
+            if !KINDS.contains(&kind.as_str()) {
+                errors.push("kind", format!("must be one of {}", KINDS.join(", ")));
+            }
+        }
+        if let Some(status) = self.header.get("status") {
+            if !STATUSES.contains(&status.as_str()) {
+                errors.push("status", "must be active or frozen");
+            }
+        }
+        for (collection, items) in &self.collections {
+            let Some((_, fields)) = COLLECTIONS.iter().find(|(c, _)| c == collection) else {
+                errors.push(collection.clone(), "unknown collection");
+                continue;
+            };
+            for (i, item) in items.iter().enumerate() {
+                for name in item.keys() {
+                    if name != "id" && !fields.contains(&name.as_str()) {
+                        errors.push(format!("{collection}[{i}].{name}"), "unknown field");
+                    }
+                }
+            }
+        }
+        errors.into_result()
+    }
+
+    /// Ops for this input; items without an `id` get a new one from `new_id`, items with an id
+    /// change only the fields given.
+    pub fn into_ops(self, creating: bool, mut new_id: impl FnMut() -> String) -> Vec<RecordOp> {
+        let mut ops = Vec::new();
+        if creating {
+            ops.push(RecordOp::SetKind(CUSTOMER_KIND.to_string()));
+            for (collection, _) in COLLECTIONS {
+                ops.push(RecordOp::EnsureCollection(collection.to_string()));
+            }
+            if !self.header.contains_key("status") {
+                ops.push(RecordOp::field("status", "active"));
+            }
+        }
+        for (name, value) in self.header {
+            ops.push(RecordOp::field(&name, value));
+        }
+        for (collection, items) in self.collections {
+            for mut item in items {
+                let id = item.remove("id").unwrap_or_else(&mut new_id);
+                for (name, value) in item {
+                    ops.push(RecordOp::item_field(&collection, &id, &name, value));
+                }
+            }
+        }
+        ops
+    }
+}
+
+/// A customer read back from its document.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Customer {
+    pub id: String,
+    #[serde(flatten)]
+    pub header: BTreeMap<String, String>,
+    #[schema(value_type = Object)]
+    pub collections: BTreeMap<String, Vec<BTreeMap<String, String>>>,
+    pub conflicts: Vec<FieldConflict>,
+}
+
+impl Customer {
+    pub fn from_record(id: &str, record: &Record) -> Customer {
+        let mut conflicts = Vec::new();
+        let mut header = BTreeMap::new();
+        for name in HEADER_FIELDS {
+            if let Some(v) = record.fields.get(*name) {
+                if !v.conflicts.is_empty() {
+                    conflicts.push(FieldConflict {
+                        field: name.to_string(),
+                        values: v.conflicts.clone(),
+                    });
+                }
+                header.insert(name.to_string(), v.value.clone());
+            }
+        }
+        let mut collections = BTreeMap::new();
+        for (collection, _) in COLLECTIONS {
+            let items = record
+                .collection(collection)
+                .map(|(item_id, fields)| {
+                    let mut item: BTreeMap<String, String> = BTreeMap::new();
+                    item.insert("id".into(), item_id.clone());
+                    for (name, v) in fields {
+                        if !v.conflicts.is_empty() {
+                            conflicts.push(FieldConflict {
+                                field: format!("{collection}.{item_id}.{name}"),
+                                values: v.conflicts.clone(),
+                            });
+                        }
+                        item.insert(name.clone(), v.value.clone());
+                    }
+                    item
+                })
+                .collect();
+            collections.insert(collection.to_string(), items);
+        }
+        Customer {
+            id: id.to_string(),
+            header,
+            collections,
+            conflicts,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.header.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// Every phone number in the archive, for search and duplicate detection.
+    pub fn phones(&self) -> Vec<&str> {
+        self.collections
+            .values()
+            .flatten()
+            .flat_map(|item| {
+                ["mobile", "landline", "phone"]
+                    .into_iter()
+                    .filter_map(|k| item.get(k).map(String::as_str))
+            })
+            .filter(|p| !p.is_empty())
+            .collect()
+    }
+}

@@ -1,0 +1,11 @@
+//! The business, as plain types and rules: orders, customers, money, facts, derived status and
+//! anomalies. Invariant: nothing here knows sled, Automerge, tokio or HTTP.
+
+pub mod anomaly;
+pub mod customer;
+pub mod facts;
+pub mod money;
+pub mod order;
+pub mod record;
+pub mod role;
+pub mod validation;

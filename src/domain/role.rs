@@ -1,0 +1,110 @@
+//! Roles and who may record what (DOMAIN.md, "Who may do what").
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The one role a user holds; every recorded fact names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Clerk,
+    Supervisor,
+    Vp,
+    Warehouse,
+    Finance,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Clerk,
+        Role::Supervisor,
+        Role::Vp,
+        Role::Warehouse,
+        Role::Finance,
+        Role::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Clerk => "clerk",
+            Role::Supervisor => "supervisor",
+            Role::Vp => "vp",
+            Role::Warehouse => "warehouse",
+            Role::Finance => "finance",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role {0:?}: expected one of clerk, supervisor, vp, warehouse, finance, admin")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_string()))
+    }
+}
+
+/// Something a user asks to record; `may` decides whether their role allows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    EditCustomer,
+    TakeOrder,
+    EditOrder,
+    ReassignOwnership,
+    Verify,
+    Approve,
+    ReleaseToWorkshop,
+    Progress,
+    ShippingDoc,
+    FinanceRelease,
+    Ship,
+    RecordPayment,
+    VoidPayment,
+    Invoice,
+    CancelOrReinstate,
+    Archive,
+    RequestReturn,
+    DecideReturn,
+    ReceiveReturn,
+}
+
+impl Role {
+    /// Whether this role may record `action`. Admin administers the node (users, backups) but
+    /// records no business facts, so that every fact names the role that owns it.
+    pub fn may(self, action: Action) -> bool {
+        use Action::*;
+        match self {
+            Role::Clerk => matches!(
+                action,
+                EditCustomer
+                    | TakeOrder
+                    | EditOrder
+                    | Verify
+                    | ReleaseToWorkshop
+                    | Progress
+                    | ShippingDoc
+                    | Archive
+                    | RequestReturn
+            ),
+            Role::Supervisor => matches!(action, Approve | ReassignOwnership),
+            Role::Vp => matches!(action, CancelOrReinstate | DecideReturn),
+            Role::Warehouse => matches!(action, Ship | ReceiveReturn),
+            Role::Finance => matches!(action, FinanceRelease | RecordPayment | VoidPayment | Invoice),
+            Role::Admin => false,
+        }
+    }
+}

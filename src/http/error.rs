@@ -1,0 +1,140 @@
+//! `ApiError`: the one place where errors become HTTP status codes and problem+json bodies
+//! (RFC 9457). Internal details go to the log, never to the client.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::validation::{FieldError, FieldErrors};
+use crate::service::ServiceError;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized,
+    Forbidden(String),
+    NotFound(String),
+    /// Malformed JSON, unknown field or wrong type: the body could not be read as the request.
+    BadRequest(String, Vec<FieldError>),
+    /// Readable, but some fields break their rules.
+    Invalid(Vec<FieldError>),
+    /// A rule broken on what this node knows.
+    Conflict(String),
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Internal(String),
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(FieldErrors(errors)) => ApiError::Invalid(errors),
+            ServiceError::NotFound(what) => ApiError::NotFound(what),
+            ServiceError::Forbidden(why) => ApiError::Forbidden(why),
+            ServiceError::Rule(rule) => ApiError::Conflict(rule),
+            ServiceError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(e: FieldErrors) -> Self {
+        ApiError::Invalid(e.0)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title, detail, errors) = match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                "a valid bearer token is required".to_string(),
+                vec![],
+            ),
+            ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden", d, vec![]),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                format!("{what} not found"),
+                vec![],
+            ),
+            ApiError::BadRequest(d, errors) => (
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Malformed request",
+                d,
+                errors,
+            ),
+            ApiError::Invalid(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid fields",
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                errors,
+            ),
+            ApiError::Conflict(rule) => (StatusCode::CONFLICT, "rule", "Rule broken", rule, vec![]),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Payload too large",
+                "the request body exceeds the limit".to_string(),
+                vec![],
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "media-type",
+                "Unsupported media type",
+                "send JSON with Content-Type: application/json".to_string(),
+                vec![],
+            ),
+            ApiError::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "the node could not complete the request; see its log".to_string(),
+                    vec![],
+                )
+            }
+        };
+        let problem = Problem {
+            kind: format!("https://neiqin.invalid/problems/{slug}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail,
+            errors,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,83 @@
+//! The local HTTP API (../shared/API.md) over axum: one router per resource, merged here.
+//!
+//! Invariants: only this module knows status codes and request shapes; `ApiError` is the only
+//! place errors become responses; a 2xx answer to a write is sent after the change is flushed.
+
+pub mod customers;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod orders;
+pub mod status;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::service::{BackOffice, ServiceError};
+use crate::sync::peers::PeerTable;
+use error::ApiError;
+
+/// Requests larger than this are refused with 413 (photos go through the attachment route).
+pub const BODY_LIMIT: usize = 256 * 1024;
+/// Attachments (return photos) may be larger.
+pub const ATTACHMENT_LIMIT: usize = 8 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub office: BackOffice,
+    pub peers: PeerTable,
+    pub started: Arc<Instant>,
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(status::routes())
+        .merge(customers::routes())
+        .merge(orders::routes())
+        .merge(openapi::routes())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Runs blocking store work off the async threads, then waits for the group commit, so the
+/// answer is sent only once the change is on disk.
+pub async fn write<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&BackOffice) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let office = state.office.clone();
+    let result = tokio::task::spawn_blocking(move || work(&office))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    state.office.store.wait_durable().await?;
+    Ok(result)
+}
+
+/// Runs blocking store reads off the async threads.
+pub async fn read<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&BackOffice) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let office = state.office.clone();
+    Ok(tokio::task::spawn_blocking(move || work(&office))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??)
+}
+
+/// Decodes a list cursor handed out by an earlier page.
+pub fn decode_cursor(cursor: Option<&str>) -> Result<Option<Vec<u8>>, ApiError> {
+    match cursor {
+        None | Some("") => Ok(None),
+        Some(c) => hex::decode(c).map(Some).map_err(|_| {
+            ApiError::BadRequest(
+                "cursor is not one this node handed out".into(),
+                vec![crate::domain::validation::FieldError {
+                    field: "cursor".into(),
+                    message: "invalid cursor".into(),
+                }],
+            )
+        }),
+    }
+}

@@ -1,0 +1,72 @@
+//! `/api/health` (no token) and `/api/status` (any role): who this node is and how it stands.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::extract::Authed;
+use super::{read, AppState};
+use crate::sync::peers::PeerInfo;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NodeStatus {
+    pub node_id: String,
+    pub name: String,
+    pub role: String,
+    pub cluster_fingerprint: String,
+    pub uptime_seconds: u64,
+    pub orders: usize,
+    pub customers: usize,
+    pub feed_seq: u64,
+    pub open_anomalies: usize,
+    pub peers: Vec<PeerInfo>,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/status", get(status))
+}
+
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Authed(_user): Authed,
+) -> Result<Json<NodeStatus>, super::error::ApiError> {
+    let peers = state.peers.snapshot();
+    let uptime = state.started.elapsed().as_secs();
+    let status = read(&state, move |office| {
+        let store = &office.store;
+        Ok(NodeStatus {
+            node_id: office.identity.node_id.clone(),
+            name: office.identity.name.clone(),
+            role: office.identity.role.to_string(),
+            cluster_fingerprint: office.identity.cluster_fingerprint(),
+            uptime_seconds: uptime,
+            orders: count_entries(store.scan_index(crate::views::KIND, "order\0", None, false)),
+            customers: count_entries(store.scan_index(crate::views::KIND, "customer\0", None, false)),
+            feed_seq: store.last_seq(),
+            open_anomalies: count_entries(store.scan_index(crate::views::ORDER_ANOMALIES, "", None, false)),
+            peers,
+        })
+    })
+    .await?;
+    Ok(Json(status))
+}
+
+fn count_entries<T, E>(entries: impl Iterator<Item = Result<T, E>>) -> usize {
+    entries.filter(Result::is_ok).count()
+}

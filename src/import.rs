@@ -1,0 +1,499 @@
+//! Imports a data set in the fixtures format (fixtures/README.md): customers, then orders with
+//! their recorded events as facts carrying the original users and times. Every order is checked
+//! before anything is written, so a bad file changes nothing.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::domain::customer::CustomerInput;
+use crate::domain::facts::{Disposition, Fact, FactBody, Party, ReturnKind, ShipLine};
+use crate::domain::order::{LineInput, NewOrder, Order};
+use crate::domain::record::{ChangeAuthor, RecordOp};
+use crate::domain::role::Role;
+use crate::service::{new_id, BackOffice, ServiceError, User};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the file is not a data set: {0}")]
+    Format(String),
+    #[error("{at}: {message}")]
+    Invalid { at: String, message: String },
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DataSet {
+    #[serde(default)]
+    pub products: Vec<serde_json::Value>,
+    pub customers: Vec<CustomerEntry>,
+    pub orders: Vec<OrderEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CustomerEntry {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    #[serde(flatten)]
+    pub fields: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LineEntry {
+    pub sku: String,
+    #[serde(default)]
+    pub spec: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub quantity: Decimal,
+    #[serde(default)]
+    pub unit: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub unit_price: Decimal,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OrderEntry {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub customer_ref: String,
+    #[serde(default)]
+    pub project: String,
+    #[serde(default)]
+    pub store: String,
+    #[serde(default)]
+    pub salesperson: String,
+    #[serde(default)]
+    pub tax_included: bool,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub tax_rate: Option<Decimal>,
+    #[serde(default)]
+    pub invoice_title: String,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub deposit: Option<Decimal>,
+    #[serde(default)]
+    pub contract: String,
+    #[serde(default)]
+    pub ship_address: String,
+    #[serde(default)]
+    pub receiver: String,
+    #[serde(default)]
+    pub receiver_phone: String,
+    pub promised_ship_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub note: String,
+    pub taken_at: DateTime<chrono::FixedOffset>,
+    #[serde(default)]
+    pub taken_by: String,
+    pub lines: Vec<LineEntry>,
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventLine {
+    pub line: usize,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub quantity: Decimal,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub unit_price: Option<Decimal>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Event {
+    pub at: DateTime<chrono::FixedOffset>,
+    pub user: String,
+    pub role: Role,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    Verify { parties: Vec<Party> },
+    Approve,
+    ReleaseToWorkshop,
+    Progress {
+        note: String,
+        revised_date: Option<NaiveDate>,
+        delay_reason: Option<String>,
+    },
+    Payment {
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+        date: NaiveDate,
+        #[serde(default)]
+        method: String,
+        #[serde(default)]
+        payer: String,
+        #[serde(default)]
+        bank_ref: String,
+    },
+    ShippingDoc { lines: Vec<EventLine> },
+    FinanceRelease,
+    Shipment {
+        lines: Vec<EventLine>,
+        #[serde(default)]
+        carrier: String,
+        #[serde(default)]
+        waybill: String,
+        #[serde(default)]
+        cartons: u32,
+    },
+    Invoice {
+        number: String,
+        title: String,
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    Cancel {
+        #[serde(default)]
+        reason: String,
+    },
+    Reinstate {
+        #[serde(default)]
+        reason: String,
+    },
+    ReturnRequest {
+        return_kind: ReturnKind,
+        lines: Vec<EventLine>,
+        #[serde(default)]
+        reason: String,
+    },
+    ReturnDecision {
+        approved: bool,
+        #[serde(default)]
+        note: String,
+    },
+    ReturnReceipt {
+        lines: Vec<EventLine>,
+        #[serde(default)]
+        condition: String,
+        disposition: Disposition,
+        tag: String,
+    },
+    Archive,
+}
+
+pub fn parse(bytes: &[u8]) -> Result<DataSet, ImportError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| ImportError::Format(format!("{}: {}", e.path(), e.inner())))
+}
+
+fn customer_input(entry: &CustomerEntry) -> Result<CustomerInput, ImportError> {
+    let mut input = CustomerInput::default();
+    for (key, value) in &entry.fields {
+        match value {
+            serde_json::Value::String(s) => {
+                input.header.insert(key.clone(), s.clone());
+            }
+            serde_json::Value::Array(items) => {
+                let items = items
+                    .iter()
+                    .map(|item| {
+                        item.as_object()
+                            .map(|o| {
+                                o.iter()
+                                    .map(|(k, v)| {
+                                        let text = match v {
+                                            serde_json::Value::String(s) => s.clone(),
+                                            other => other.to_string(),
+                                        };
+                                        (k.clone(), text)
+                                    })
+                                    .collect()
+                            })
+                            .ok_or_else(|| ImportError::Invalid {
+                                at: format!("customer {}.{key}", entry.reference),
+                                message: "items must be objects".into(),
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                input.collections.insert(key.clone(), items);
+            }
+            _ => {
+                return Err(ImportError::Invalid {
+                    at: format!("customer {}.{key}", entry.reference),
+                    message: "must be a string or a list".into(),
+                })
+            }
+        }
+    }
+    input.validate(true).map_err(|e| ImportError::Invalid {
+        at: format!("customer {}", entry.reference),
+        message: format!("{:?}", e.0),
+    })?;
+    Ok(input)
+}
+
+fn new_order(entry: &OrderEntry, customer_id: String) -> NewOrder {
+    NewOrder {
+        customer_id,
+        project: entry.project.clone(),
+        store: entry.store.clone(),
+        salesperson: entry.salesperson.clone(),
+        tax_included: entry.tax_included,
+        tax_rate: entry.tax_rate.unwrap_or_default(),
+        invoice_title: entry.invoice_title.clone(),
+        deposit: entry.deposit.unwrap_or_default(),
+        contract: entry.contract.clone(),
+        ship_address: entry.ship_address.clone(),
+        receiver: entry.receiver.clone(),
+        receiver_phone: entry.receiver_phone.clone(),
+        promised_ship_date: entry.promised_ship_date,
+        note: entry.note.clone(),
+        lines: entry
+            .lines
+            .iter()
+            .map(|l| LineInput {
+                sku: l.sku.clone(),
+                spec: l.spec.clone(),
+                quantity: l.quantity,
+                unit: l.unit.clone(),
+                unit_price: l.unit_price,
+            })
+            .collect(),
+    }
+}
+
+/// Turns recorded events into facts, resolving line indexes and "the latest" references.
+fn facts_of(entry: &OrderEntry, order: &Order, node: &str) -> Result<Vec<Fact>, ImportError> {
+    let line_ids: Vec<&str> = order.lines.iter().map(|l| l.id.as_str()).collect();
+    let at = |i: usize| format!("order {} event {i}", entry.reference);
+    let lines_of = |i: usize, lines: &[EventLine]| -> Result<Vec<ShipLine>, ImportError> {
+        lines
+            .iter()
+            .map(|l| {
+                let id = line_ids.get(l.line).ok_or_else(|| ImportError::Invalid {
+                    at: at(i),
+                    message: format!("line {} does not exist", l.line),
+                })?;
+                Ok(ShipLine {
+                    line: id.to_string(),
+                    quantity: l.quantity,
+                    unit_price: l.unit_price,
+                })
+            })
+            .collect()
+    };
+    let mut facts: Vec<Fact> = Vec::new();
+    let mut last_doc: Option<String> = None;
+    let mut releases: Vec<String> = Vec::new();
+    let mut last_return: Option<String> = None;
+    for (i, event) in entry.events.iter().enumerate() {
+        let id = new_id();
+        let body = match &event.kind {
+            EventKind::Verify { parties } => FactBody::Verified {
+                parties: parties.clone(),
+                checked: BTreeMap::new(),
+            },
+            EventKind::Approve => FactBody::Approved { note: String::new() },
+            EventKind::ReleaseToWorkshop => FactBody::ReleasedToWorkshop,
+            EventKind::Progress {
+                note,
+                revised_date,
+                delay_reason,
+            } => FactBody::Progress {
+                note: note.clone(),
+                revised_date: *revised_date,
+                delay_reason: delay_reason.clone(),
+            },
+            EventKind::Payment {
+                amount,
+                date,
+                method,
+                payer,
+                bank_ref,
+            } => FactBody::Payment {
+                amount: *amount,
+                date: *date,
+                method: method.clone(),
+                payer: payer.clone(),
+                bank_ref: bank_ref.clone(),
+            },
+            EventKind::ShippingDoc { lines } => {
+                last_doc = Some(id.clone());
+                FactBody::ShippingDoc {
+                    lines: lines_of(i, lines)?,
+                }
+            }
+            EventKind::FinanceRelease => {
+                let doc = last_doc.clone().ok_or_else(|| ImportError::Invalid {
+                    at: at(i),
+                    message: "finance release before any shipping document".into(),
+                })?;
+                releases.push(id.clone());
+                FactBody::FinanceRelease { shipping_doc: doc }
+            }
+            EventKind::Shipment {
+                lines,
+                carrier,
+                waybill,
+                cartons,
+            } => FactBody::Shipment {
+                lines: lines_of(i, lines)?,
+                carrier: carrier.clone(),
+                waybill: waybill.clone(),
+                cartons: *cartons,
+                releases_seen: releases.clone(),
+            },
+            EventKind::Invoice {
+                number,
+                title,
+                amount,
+            } => FactBody::Invoice {
+                number: number.clone(),
+                title: title.clone(),
+                amount: *amount,
+            },
+            EventKind::Cancel { reason } => FactBody::Cancelled {
+                reason: reason.clone(),
+            },
+            EventKind::Reinstate { reason } => FactBody::Reinstated {
+                reason: reason.clone(),
+            },
+            EventKind::ReturnRequest {
+                return_kind,
+                lines,
+                reason,
+            } => {
+                last_return = Some(id.clone());
+                FactBody::ReturnRequested {
+                    return_kind: *return_kind,
+                    lines: lines_of(i, lines)?,
+                    reason: reason.clone(),
+                    photos: Vec::new(),
+                }
+            }
+            EventKind::ReturnDecision { approved, note } => FactBody::ReturnDecided {
+                request: last_return.clone().ok_or_else(|| ImportError::Invalid {
+                    at: at(i),
+                    message: "return decision before any return request".into(),
+                })?,
+                approved: *approved,
+                note: note.clone(),
+            },
+            EventKind::ReturnReceipt {
+                lines,
+                condition,
+                disposition,
+                tag,
+            } => FactBody::ReturnReceived {
+                request: last_return.clone().ok_or_else(|| ImportError::Invalid {
+                    at: at(i),
+                    message: "return receipt before any return request".into(),
+                })?,
+                lines: lines_of(i, lines)?,
+                condition: condition.clone(),
+                disposition: *disposition,
+                tag: tag.clone(),
+            },
+            EventKind::Archive => FactBody::Archived,
+        };
+        facts.push(Fact {
+            id,
+            at: event.at.with_timezone(&Utc),
+            user: event.user.clone(),
+            role: event.role,
+            node: node.to_string(),
+            body,
+        });
+    }
+    Ok(facts)
+}
+
+pub struct ImportCounts {
+    pub customers: usize,
+    pub orders: usize,
+    pub facts: usize,
+}
+
+/// Imports a data set; `progress(done, total)` is called after each record.
+pub fn import(
+    office: &BackOffice,
+    data: &DataSet,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<ImportCounts, ImportError> {
+    // Check everything first: a bad file must change nothing.
+    let mut inputs = Vec::new();
+    for c in &data.customers {
+        inputs.push(customer_input(c)?);
+    }
+    let refs: std::collections::HashSet<&str> =
+        data.customers.iter().map(|c| c.reference.as_str()).collect();
+    for o in &data.orders {
+        if !refs.contains(o.customer_ref.as_str()) {
+            return Err(ImportError::Invalid {
+                at: format!("order {}", o.reference),
+                message: format!("unknown customer_ref {}", o.customer_ref),
+            });
+        }
+        new_order(o, "checked".into())
+            .validate()
+            .map_err(|e| ImportError::Invalid {
+                at: format!("order {}", o.reference),
+                message: format!("{:?}", e.0),
+            })?;
+    }
+
+    let total = data.customers.len() + data.orders.len();
+    let importer = User {
+        name: "import".into(),
+        role: Role::Clerk,
+    };
+    let mut customer_ids: HashMap<&str, String> = HashMap::new();
+    let mut done = 0;
+    for (entry, input) in data.customers.iter().zip(inputs) {
+        let customer = office.create_customer(&importer, input)?;
+        customer_ids.insert(&entry.reference, customer.id);
+        done += 1;
+        progress(done, total);
+    }
+    let mut fact_count = 0;
+    for entry in &data.orders {
+        let customer_id = customer_ids[entry.customer_ref.as_str()].clone();
+        let author = ChangeAuthor {
+            user: if entry.taken_by.is_empty() { "import".into() } else { entry.taken_by.clone() },
+            role: Role::Clerk.to_string(),
+            action: format!("import order {}", entry.reference),
+        };
+        let number = format!("{}-{}", office.identity.order_prefix, entry.reference);
+        let id = office.import_order(
+            &author,
+            &number,
+            entry.taken_at.with_timezone(&Utc),
+            new_order(entry, customer_id),
+        )?;
+        if !entry.events.is_empty() {
+            let order = office.order(&id)?;
+            let facts = facts_of(entry, &order, &office.identity.node_id)?;
+            fact_count += facts.len();
+            let ops = facts
+                .into_iter()
+                .map(|f| {
+                    let json = serde_json::to_string(&f).unwrap_or_default();
+                    RecordOp::AddFact { id: f.id, json }
+                })
+                .collect::<Vec<_>>();
+            let author = ChangeAuthor {
+                action: format!("import events of order {}", entry.reference),
+                ..author
+            };
+            office
+                .store
+                .update(&id, &author, |_| Ok::<_, ServiceError>(ops))
+                .map_err(ServiceError::from)?;
+        }
+        done += 1;
+        progress(done, total);
+    }
+    office.store.flush().map_err(ServiceError::from)?;
+    Ok(ImportCounts {
+        customers: data.customers.len(),
+        orders: data.orders.len(),
+        facts: fact_count,
+    })
+}

@@ -1,0 +1,290 @@
+//! The `neiqin` command: parses what was typed into a `Config` or a one-shot command, runs it,
+//! and maps errors to exit codes in one place. Nothing else lives here.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use neiqin::config::{self, Config, ConfigFile};
+use neiqin::domain::role::Role;
+use neiqin::{backup, import, node};
+
+#[derive(Parser)]
+#[command(name = "neiqin", version, about = "Offline-first sync node for a sales back office (内勤)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DataArg {
+    /// Data directory of the node.
+    #[arg(long, env = "NEIQIN_DATA")]
+    data: Option<PathBuf>,
+    /// TOML config file (default: <data>/neiqin.toml when it exists).
+    #[arg(long, env = "NEIQIN_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node: local API, and sync with peers. Initialises the data directory on first start.
+    Serve(ServeArgs),
+    /// Initialise a data directory: node identity, cluster key and an admin user.
+    Init {
+        #[command(flatten)]
+        data: DataArg,
+        /// Name of this node, shown to its peers.
+        #[arg(long, env = "NEIQIN_NAME")]
+        name: String,
+        /// Role of the people working on this node: clerk, supervisor, vp, warehouse, finance.
+        #[arg(long, env = "NEIQIN_ROLE")]
+        role: String,
+        /// Join an existing cluster with the key file exported by another node.
+        #[arg(long)]
+        join: Option<PathBuf>,
+    },
+    /// Manage the node's users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Import a data set (fixtures format) with a progress bar.
+    Import {
+        #[command(flatten)]
+        data: DataArg,
+        file: PathBuf,
+    },
+    /// Write a backup of every document and attachment.
+    Export {
+        #[command(flatten)]
+        data: DataArg,
+        file: PathBuf,
+    },
+    /// Merge a backup into this node; nothing the node already has is lost.
+    Restore {
+        #[command(flatten)]
+        data: DataArg,
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user and print their token (shown once; stored hashed).
+    Add {
+        #[command(flatten)]
+        data: DataArg,
+        name: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// Local API address (default 127.0.0.1:7780).
+    #[arg(long, env = "NEIQIN_LISTEN")]
+    listen: Option<String>,
+    /// Peer endpoint address (default 0.0.0.0:7781).
+    #[arg(long, env = "NEIQIN_PEER_LISTEN")]
+    peer_listen: Option<String>,
+    /// A static peer HOST:PORT; repeat for several.
+    #[arg(long = "peer", env = "NEIQIN_PEERS", value_delimiter = ',')]
+    peers: Vec<String>,
+    /// Turn mDNS discovery off (static peers only).
+    #[arg(long, env = "NEIQIN_NO_MDNS")]
+    no_mdns: bool,
+    /// Name used if this start initialises the node.
+    #[arg(long, env = "NEIQIN_NAME")]
+    name: Option<String>,
+    /// Role used if this start initialises the node.
+    #[arg(long, env = "NEIQIN_ROLE")]
+    role: Option<String>,
+}
+
+fn data_dir_and_file(data: &DataArg) -> anyhow::Result<(PathBuf, ConfigFile)> {
+    let config_path = data.config.clone().or_else(|| {
+        let dir = data.data.clone().unwrap_or_else(|| config::DEFAULT_DATA_DIR.into());
+        let candidate = dir.join(config::CONFIG_FILE_NAME);
+        candidate.exists().then_some(candidate)
+    });
+    let file = match config_path {
+        Some(path) => ConfigFile::read(&path)?,
+        None => ConfigFile::default(),
+    };
+    let dir = data
+        .data
+        .clone()
+        .or_else(|| file.data.clone())
+        .unwrap_or_else(|| config::DEFAULT_DATA_DIR.into());
+    Ok((dir, file))
+}
+
+fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let (data_dir, file) = data_dir_and_file(&args.data)?;
+    let listen = args
+        .listen
+        .clone()
+        .or(file.listen)
+        .unwrap_or_else(|| config::DEFAULT_LISTEN.into());
+    let peer_listen = args
+        .peer_listen
+        .clone()
+        .or(file.peer_listen)
+        .unwrap_or_else(|| config::DEFAULT_PEER_LISTEN.into());
+    let peers = if args.peers.is_empty() { file.peers } else { args.peers.clone() };
+    let role = args
+        .role
+        .clone()
+        .or(file.role)
+        .unwrap_or_else(|| "clerk".into());
+    Ok(Config {
+        data_dir,
+        listen: config::parse_addr("listen", &listen)?,
+        peer_listen: config::parse_addr("peer_listen", &peer_listen)?,
+        peers: peers
+            .iter()
+            .map(|p| config::check_peer(p))
+            .collect::<Result<_, _>>()?,
+        mdns: !args.no_mdns && file.mdns.unwrap_or(true),
+        mdns_interfaces: file.mdns_interfaces,
+        name: args
+            .name
+            .clone()
+            .or(file.name)
+            .unwrap_or_else(|| "neiqin".into()),
+        role: config::parse_role("role", &role)?,
+        cache_docs: file.cache_docs.unwrap_or(2000),
+    })
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = serve_config(&args)?;
+    let running = node::start(config.clone()).await?;
+    if let Some(token_file) = &running.first_start {
+        println!(
+            "initialised node {} in {}; admin token in {}",
+            running.office.identity.name,
+            config.data_dir.display(),
+            token_file.display()
+        );
+    }
+    println!("neiqin {} serving on http://{}", running.office.identity.name, running.api_addr);
+    if let Some(peer_addr) = running.peer_addr {
+        println!("peer endpoint on {peer_addr}");
+    }
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    println!("stopping");
+    running.shutdown().await
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => tokio::runtime::Runtime::new()?.block_on(serve(args)),
+        Command::Init {
+            data,
+            name,
+            role,
+            join,
+        } => {
+            let (dir, _) = data_dir_and_file(&data)?;
+            let role = config::parse_role("role", &role)?;
+            let cluster_key = match join {
+                Some(path) => Some(
+                    neiqin::identity::read_cluster_key(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot join with {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            let init = node::init_node(&dir, &name, role, cluster_key, 100)?;
+            println!(
+                "initialised node {name} ({}) in {}; admin token in {}",
+                init.office.identity.node_id,
+                dir.display(),
+                init.admin_token_file.display()
+            );
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::Add { data, name, role },
+        } => {
+            let (dir, _) = data_dir_and_file(&data)?;
+            let role: Role = config::parse_role("role", &role)?;
+            let office = node::open_office(&dir, 100)?;
+            let token = office.add_user(&name, role)?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Import { data, file } => {
+            let (dir, _) = data_dir_and_file(&data)?;
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let set = import::parse(&bytes).with_context(|| format!("{}", file.display()))?;
+            let office = node::open_office(&dir, 100)?;
+            let bar = indicatif::ProgressBar::new((set.customers.len() + set.orders.len()) as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let counts = import::import(&office, &set, |done, _| bar.set_position(done as u64))?;
+            bar.finish_and_clear();
+            println!(
+                "imported {} customers, {} orders, {} facts",
+                counts.customers, counts.orders, counts.facts
+            );
+            Ok(())
+        }
+        Command::Export { data, file } => {
+            let (dir, _) = data_dir_and_file(&data)?;
+            let office = node::open_office(&dir, 100)?;
+            let tmp = file.with_extension("partial");
+            let out = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+            let mut writer = BufWriter::new(out);
+            let counts = backup::export(&office, &mut writer)?;
+            let out = writer.into_inner().map_err(|e| e.into_error())?;
+            out.sync_all()?;
+            // Renamed only when complete, so a half-written backup never has the final name.
+            std::fs::rename(&tmp, &file)?;
+            println!(
+                "exported {} documents and {} attachments to {}",
+                counts.documents,
+                counts.attachments,
+                file.display()
+            );
+            Ok(())
+        }
+        Command::Restore { data, file } => {
+            let (dir, _) = data_dir_and_file(&data)?;
+            let office = node::open_office(&dir, 100)?;
+            let input = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let counts = backup::restore(&office, BufReader::new(input))
+                .with_context(|| format!("{} was not restored", file.display()))?;
+            println!(
+                "restored {} documents and {} attachments",
+                counts.documents, counts.attachments
+            );
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NEIQIN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

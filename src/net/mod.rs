@@ -1,0 +1,1 @@
+//! Transport between nodes. The only module that opens sockets to peers.

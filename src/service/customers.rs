@@ -1,0 +1,151 @@
+//! Customer archive use cases: create, change fields, read, search.
+
+use super::{new_id, BackOffice, ServiceError, User};
+use crate::domain::customer::{Customer, CustomerInput, CUSTOMER_KIND};
+use crate::domain::role::Action;
+use crate::views::{self, search_key, CustomerSummary};
+
+/// A page of results and the cursor that continues after it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CustomerQuery {
+    pub q: Option<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub cursor: Option<Vec<u8>>,
+    pub limit: usize,
+}
+
+impl BackOffice {
+    pub fn create_customer(
+        &self,
+        user: &User,
+        input: CustomerInput,
+    ) -> Result<Customer, ServiceError> {
+        user.require(Action::EditCustomer)?;
+        input.validate(true)?;
+        let id = new_id();
+        let ops = input.into_ops(true, new_id);
+        let written = self
+            .store
+            .update(&id, &user.author("create customer"), |_| Ok::<_, ServiceError>(ops))?;
+        Ok(Customer::from_record(&id, &written.record))
+    }
+
+    pub fn patch_customer(
+        &self,
+        user: &User,
+        id: &str,
+        input: CustomerInput,
+    ) -> Result<Customer, ServiceError> {
+        user.require(Action::EditCustomer)?;
+        input.validate(false)?;
+        let fields: Vec<String> = input
+            .header
+            .keys()
+            .cloned()
+            .chain(input.collections.keys().cloned())
+            .collect();
+        let written = self.store.update(
+            id,
+            &user.author(format!("change customer: {}", fields.join(", "))),
+            |current| match current {
+                Some(record) if record.kind == CUSTOMER_KIND => {
+                    // Items named by id must exist: a typo must not create an empty contact.
+                    for (collection, items) in &input.collections {
+                        for item in items {
+                            if let Some(item_id) = item.get("id") {
+                                let known = record
+                                    .collections
+                                    .get(collection)
+                                    .is_some_and(|c| c.contains_key(item_id));
+                                if !known {
+                                    return Err(ServiceError::Invalid(
+                                        crate::domain::validation::FieldErrors::single(
+                                            format!("{collection}.id"),
+                                            format!("no item {item_id} in {collection}"),
+                                        ),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    Ok(input.into_ops(false, new_id))
+                }
+                _ => Err(ServiceError::NotFound(format!("customer {id}"))),
+            },
+        )?;
+        Ok(Customer::from_record(id, &written.record))
+    }
+
+    pub fn customer(&self, id: &str) -> Result<Customer, ServiceError> {
+        match self.store.record(id)? {
+            Some(record) if record.kind == CUSTOMER_KIND => Ok(Customer::from_record(id, &record)),
+            _ => Err(ServiceError::NotFound(format!("customer {id}"))),
+        }
+    }
+
+    pub fn customer_exists(&self, id: &str) -> Result<bool, ServiceError> {
+        Ok(self
+            .store
+            .doc_meta(id)?
+            .is_some_and(|m| m.kind == CUSTOMER_KIND))
+    }
+
+    /// Search by name (any part), code or phone (prefix), then filter by city and region.
+    pub fn search_customers(
+        &self,
+        query: &CustomerQuery,
+    ) -> Result<Page<CustomerSummary>, ServiceError> {
+        let limit = query.limit.clamp(1, 500);
+        let (index, value) = match (&query.q, &query.city, &query.region) {
+            (Some(q), _, _) if !q.trim().is_empty() => (views::CUSTOMER_SEARCH, search_key(q)),
+            (_, Some(city), _) => (views::CUSTOMER_CITY, format!("{}\0", search_key(city))),
+            (_, _, Some(region)) => (views::CUSTOMER_REGION, format!("{}\0", search_key(region))),
+            _ => (views::CUSTOMER_NAME, String::new()),
+        };
+        let mut items: Vec<CustomerSummary> = Vec::new();
+        let mut last_key = None;
+        let mut seen = std::collections::HashSet::new();
+        let mut more = false;
+        for entry in self
+            .store
+            .scan_index(index, &value, query.cursor.as_deref(), false)
+        {
+            let (key, doc) = entry?;
+            if !seen.insert(doc.clone()) {
+                continue;
+            }
+            let Some(summary) = self.store.summary(&doc)? else { continue };
+            let Ok(summary) = serde_json::from_slice::<CustomerSummary>(&summary) else {
+                continue;
+            };
+            let city_ok = query
+                .city
+                .as_ref()
+                .is_none_or(|c| search_key(&summary.city) == search_key(c));
+            let region_ok = query
+                .region
+                .as_ref()
+                .is_none_or(|r| search_key(&summary.region) == search_key(r));
+            if !(city_ok && region_ok) {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(summary);
+            last_key = Some(key);
+        }
+        Ok(Page {
+            items,
+            next_cursor: if more { last_key.map(hex::encode) } else { None },
+        })
+    }
+}

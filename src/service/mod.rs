@@ -1,0 +1,93 @@
+//! The back office's use cases: each turns a request from a known user into a change on the
+//! store, after checking the rules on what this node knows. Synchronous and free of HTTP, so the
+//! API, the CLI importer and the tests share one path.
+
+pub mod attachments;
+pub mod customers;
+pub mod lifecycle;
+pub mod orders;
+pub mod users;
+
+use std::sync::Arc;
+
+use crate::domain::record::ChangeAuthor;
+use crate::domain::role::{Action, Role};
+use crate::domain::validation::FieldErrors;
+use crate::identity::NodeIdentity;
+use crate::store::{Store, StoreError, UpdateError};
+
+/// A signed-in user of this node.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+}
+
+impl User {
+    pub fn author(&self, action: impl Into<String>) -> ChangeAuthor {
+        ChangeAuthor {
+            user: self.name.clone(),
+            role: self.role.to_string(),
+            action: action.into(),
+        }
+    }
+
+    pub fn require(&self, action: Action) -> Result<(), ServiceError> {
+        if self.role.may(action) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "role {} may not {action:?}",
+                self.role
+            )))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// A rule broken on what this node knows; the message names the rule.
+    #[error("{0}")]
+    Rule(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<FieldErrors> for ServiceError {
+    fn from(e: FieldErrors) -> Self {
+        ServiceError::Invalid(e)
+    }
+}
+
+impl From<UpdateError<ServiceError>> for ServiceError {
+    fn from(e: UpdateError<ServiceError>) -> Self {
+        match e {
+            UpdateError::Refused(e) => e,
+            UpdateError::Store(e) => ServiceError::Store(e),
+        }
+    }
+}
+
+/// The node's business state: its store and who it is.
+#[derive(Clone)]
+pub struct BackOffice {
+    pub store: Arc<Store>,
+    pub identity: NodeIdentity,
+}
+
+/// A new unique id (documents, lines, facts): 128 random bits, so nodes never collide offline.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl BackOffice {
+    pub fn new(store: Arc<Store>, identity: NodeIdentity) -> Self {
+        BackOffice { store, identity }
+    }
+}

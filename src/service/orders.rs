@@ -1,0 +1,409 @@
+//! Order use cases: take an order, read it with everything derived, list with filters, change
+//! fields or lines, and read its history from the document's own change log.
+
+use chrono::{NaiveDate, Utc};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+use super::customers::Page;
+use super::{new_id, BackOffice, ServiceError, User};
+use crate::domain::anomaly::{self, Anomaly};
+use crate::domain::order::{
+    line_ops, validate_amount, validate_line, validate_tax_rate, FieldConflict, LineInput, NewOrder,
+    Order, OrderLine, Status, Totals, HEADER_FIELDS, LINES, ORDER_KIND, OWNERSHIP_FIELDS,
+};
+use crate::domain::record::{ChangeAuthor, RecordOp};
+use crate::domain::role::{Action, Role};
+use crate::domain::validation::FieldErrors;
+use crate::domain::facts::Fact;
+use crate::views::{self, search_key, OrderSummary};
+
+/// An order with everything derived from it, as the API returns it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrderView {
+    pub id: String,
+    #[serde(flatten)]
+    pub header: BTreeMap<String, String>,
+    pub status: Status,
+    pub lines: Vec<OrderLine>,
+    pub totals: Totals,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub paid: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub shipped_value: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub invoiced: Decimal,
+    pub facts: Vec<Fact>,
+    pub anomalies: Vec<Anomaly>,
+    pub conflicts: Vec<FieldConflict>,
+}
+
+impl OrderView {
+    pub fn of(order: &Order) -> OrderView {
+        OrderView {
+            id: order.id.clone(),
+            header: order.header.clone(),
+            status: order.status(),
+            lines: order.lines.clone(),
+            totals: order.totals(),
+            paid: order.paid(),
+            shipped_value: order.shipped_value(),
+            invoiced: order.invoiced(),
+            facts: order.facts.clone(),
+            anomalies: anomaly::detect(order),
+            conflicts: order.conflicts.clone(),
+        }
+    }
+}
+
+/// A partial change to an order: header fields, changed or new lines, removed lines.
+#[derive(Debug, Clone, Default)]
+pub struct OrderPatch {
+    pub fields: BTreeMap<String, String>,
+    /// Lines with an id change the fields given; lines without one are added.
+    pub lines: Vec<LinePatch>,
+    pub remove_lines: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LinePatch {
+    pub id: Option<String>,
+    pub sku: Option<String>,
+    pub spec: Option<String>,
+    pub quantity: Option<Decimal>,
+    pub unit: Option<String>,
+    pub unit_price: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrderQuery {
+    pub status: Option<Status>,
+    pub customer: Option<String>,
+    pub store: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub anomalies_only: bool,
+    pub cursor: Option<Vec<u8>>,
+    pub limit: usize,
+}
+
+/// One entry of an order's history.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    pub change: String,
+    pub node: String,
+    pub user: String,
+    pub role: String,
+    pub at: String,
+    pub what: String,
+}
+
+impl BackOffice {
+    /// Takes an order. The number is this node's prefix and its own sequence, so two offline
+    /// nodes never hand out the same number.
+    pub fn create_order(&self, user: &User, order: NewOrder) -> Result<OrderView, ServiceError> {
+        user.require(Action::TakeOrder)?;
+        order.validate()?;
+        if !self.customer_exists(&order.customer_id)? {
+            return Err(FieldErrors::single("customer_id", "no such customer").into());
+        }
+        let created_at = Utc::now();
+        let seq = self.store.next_counter("order_number")?;
+        let number = format!("{}-{seq:06}", self.identity.order_prefix);
+        let id = new_id();
+        let ops = order.into_ops(&number, created_at, new_id);
+        let written = self.store.update(
+            &id,
+            &user.author(format!("create order {number}")),
+            |_| Ok::<_, ServiceError>(ops),
+        )?;
+        Ok(OrderView::of(&Order::from_record(&id, &written.record)))
+    }
+
+    /// Writes an order imported with its original number and time (fixtures, migrations).
+    pub fn import_order(
+        &self,
+        author: &ChangeAuthor,
+        number: &str,
+        created_at: chrono::DateTime<Utc>,
+        order: NewOrder,
+    ) -> Result<String, ServiceError> {
+        order.validate()?;
+        let id = new_id();
+        let ops = order.into_ops(number, created_at, new_id);
+        self.store
+            .update(&id, author, |_| Ok::<_, ServiceError>(ops))?;
+        Ok(id)
+    }
+
+    pub fn order(&self, id: &str) -> Result<Order, ServiceError> {
+        match self.store.record(id)? {
+            Some(record) if record.kind == ORDER_KIND => Ok(Order::from_record(id, &record)),
+            _ => Err(ServiceError::NotFound(format!("order {id}"))),
+        }
+    }
+
+    pub fn patch_order(
+        &self,
+        user: &User,
+        id: &str,
+        patch: OrderPatch,
+    ) -> Result<OrderView, ServiceError> {
+        let touches_ownership = patch
+            .fields
+            .keys()
+            .any(|f| OWNERSHIP_FIELDS.contains(&f.as_str()));
+        let touches_other = patch
+            .fields
+            .keys()
+            .any(|f| !OWNERSHIP_FIELDS.contains(&f.as_str()))
+            || !patch.lines.is_empty()
+            || !patch.remove_lines.is_empty();
+        if touches_ownership {
+            user.require(Action::ReassignOwnership)?;
+        }
+        if touches_other || !touches_ownership {
+            user.require(Action::EditOrder)?;
+        }
+        let mut errors = FieldErrors::default();
+        for (name, value) in &patch.fields {
+            if !HEADER_FIELDS.contains(&name.as_str()) || name == "number" || name == "created_at" {
+                errors.push(name.clone(), "not a field that can be changed");
+                continue;
+            }
+            match name.as_str() {
+                "tax_rate" => match value.parse::<Decimal>() {
+                    Ok(rate) => validate_tax_rate(rate, &mut errors),
+                    Err(_) => errors.push("tax_rate", "must be a decimal string"),
+                },
+                "deposit" => match value.parse::<Decimal>() {
+                    Ok(d) => validate_amount(d, "deposit", &mut errors),
+                    Err(_) => errors.push("deposit", "must be a decimal string"),
+                },
+                "tax_included" if value != "true" && value != "false" => {
+                    errors.push("tax_included", "must be true or false")
+                }
+                "promised_ship_date" if !value.is_empty() && value.parse::<NaiveDate>().is_err() => {
+                    errors.push("promised_ship_date", "must be a date like 2026-11-26")
+                }
+                "customer_id" if !self.customer_exists(value)? => {
+                    errors.push("customer_id", "no such customer")
+                }
+                _ => {}
+            }
+        }
+        errors.into_result()?;
+        let changed: Vec<String> = patch
+            .fields
+            .keys()
+            .cloned()
+            .chain((!patch.lines.is_empty()).then(|| "lines".to_string()))
+            .chain((!patch.remove_lines.is_empty()).then(|| "remove lines".to_string()))
+            .collect();
+        let author = user.author(format!("change order: {}", changed.join(", ")));
+        let written = self.store.update(id, &author, |current| {
+            let Some(record) = current.filter(|r| r.kind == ORDER_KIND) else {
+                return Err(ServiceError::NotFound(format!("order {id}")));
+            };
+            let order = Order::from_record(id, record);
+            let mut errors = FieldErrors::default();
+            let mut ops: Vec<RecordOp> = patch
+                .fields
+                .iter()
+                .map(|(name, value)| RecordOp::field(name, value.clone()))
+                .collect();
+            let mut position = order.lines.len();
+            for (i, line) in patch.lines.iter().enumerate() {
+                let at = format!("lines[{i}]");
+                match &line.id {
+                    Some(line_id) => {
+                        let Some(existing) = order.lines.iter().find(|l| &l.id == line_id) else {
+                            errors.push(format!("{at}.id"), "no such line");
+                            continue;
+                        };
+                        let merged = LineInput {
+                            sku: line.sku.clone().unwrap_or_else(|| existing.sku.clone()),
+                            spec: line.spec.clone().unwrap_or_else(|| existing.spec.clone()),
+                            quantity: line.quantity.unwrap_or(existing.quantity),
+                            unit: line.unit.clone().unwrap_or_else(|| existing.unit.clone()),
+                            unit_price: line.unit_price.unwrap_or(existing.unit_price),
+                        };
+                        validate_line(&merged, &at, &mut errors);
+                        let set = |name: &str, v: String| RecordOp::item_field(LINES, line_id, name, v);
+                        if let Some(v) = &line.sku {
+                            ops.push(set("sku", v.clone()));
+                        }
+                        if let Some(v) = &line.spec {
+                            ops.push(set("spec", v.clone()));
+                        }
+                        if let Some(v) = line.quantity {
+                            ops.push(set("quantity", v.normalize().to_string()));
+                        }
+                        if let Some(v) = &line.unit {
+                            ops.push(set("unit", v.clone()));
+                        }
+                        if let Some(v) = line.unit_price {
+                            ops.push(set("unit_price", v.to_string()));
+                        }
+                    }
+                    None => {
+                        let new_line = LineInput {
+                            sku: line.sku.clone().unwrap_or_default(),
+                            spec: line.spec.clone().unwrap_or_default(),
+                            quantity: line.quantity.unwrap_or_default(),
+                            unit: line.unit.clone().unwrap_or_default(),
+                            unit_price: line.unit_price.unwrap_or_default(),
+                        };
+                        validate_line(&new_line, &at, &mut errors);
+                        ops.extend(line_ops(&new_id(), &new_line, position));
+                        position += 1;
+                    }
+                }
+            }
+            for (i, line_id) in patch.remove_lines.iter().enumerate() {
+                match order.lines.iter().find(|l| &l.id == line_id) {
+                    Some(line) if line.shipped > Decimal::ZERO => {
+                        return Err(ServiceError::Rule(format!(
+                            "a line already shipped cannot be removed (line {line_id})"
+                        )))
+                    }
+                    Some(_) => ops.push(RecordOp::RemoveItem {
+                        collection: LINES.to_string(),
+                        item: line_id.clone(),
+                    }),
+                    None => errors.push(format!("remove_lines[{i}]"), "no such line"),
+                }
+            }
+            errors.into_result()?;
+            let remaining = order.lines.len() + patch.lines.iter().filter(|l| l.id.is_none()).count();
+            if remaining <= patch.remove_lines.len() {
+                return Err(FieldErrors::single("remove_lines", "an order needs at least one line").into());
+            }
+            Ok(ops)
+        })?;
+        Ok(OrderView::of(&Order::from_record(id, &written.record)))
+    }
+
+    /// Lists order summaries, newest first, through the most selective index for the filters.
+    pub fn list_orders(&self, query: &OrderQuery) -> Result<Page<OrderSummary>, ServiceError> {
+        let limit = query.limit.clamp(1, 1000);
+        let (index, prefix) = if let Some(status) = query.status {
+            (views::ORDER_STATUS, format!("{}|", status.as_str()))
+        } else if let Some(customer) = &query.customer {
+            (views::ORDER_CUSTOMER, format!("{customer}|"))
+        } else if let Some(store) = &query.store {
+            (views::ORDER_STORE, format!("{}|", search_key(store)))
+        } else if query.anomalies_only {
+            (views::ORDER_ANOMALIES, String::new())
+        } else {
+            (views::ORDER_CREATED, String::new())
+        };
+        let mut items = Vec::new();
+        let mut last_key = None;
+        let mut more = false;
+        for entry in self
+            .store
+            .scan_index(index, &prefix, query.cursor.as_deref(), true)
+        {
+            let (key, doc) = entry?;
+            let Some(bytes) = self.store.summary(&doc)? else { continue };
+            let Ok(summary) = serde_json::from_slice::<OrderSummary>(&bytes) else { continue };
+            let day = summary.created_at.get(..10).and_then(|d| d.parse::<NaiveDate>().ok());
+            // Newest first: once past `from`, nothing further down can match.
+            if let (Some(from), Some(day)) = (query.from, day) {
+                if day < from {
+                    if index == views::ORDER_CREATED || index != views::ORDER_ANOMALIES {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            let keep = query.status.is_none_or(|s| summary.status == s)
+                && query.customer.as_ref().is_none_or(|c| &summary.customer_id == c)
+                && query.store.as_ref().is_none_or(|s| search_key(&summary.store) == search_key(s))
+                && (!query.anomalies_only || summary.open_anomalies > 0)
+                && query.to.is_none_or(|to| day.is_none_or(|d| d <= to));
+            if !keep {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(summary);
+            last_key = Some(key);
+        }
+        Ok(Page {
+            items,
+            next_cursor: if more { last_key.map(hex::encode) } else { None },
+        })
+    }
+
+    /// Every change of the order, oldest first, read from the document's change log.
+    pub fn order_history(&self, id: &str) -> Result<Vec<HistoryEntry>, ServiceError> {
+        let entries = self.store.with_doc(id, |doc| {
+            doc.get_changes_meta(&[])
+                .into_iter()
+                .map(|meta| {
+                    let author: Option<ChangeAuthor> = meta
+                        .message
+                        .as_deref()
+                        .and_then(|m| serde_json::from_str(m).ok());
+                    HistoryEntry {
+                        change: meta.hash.to_string(),
+                        node: meta.actor.to_hex_string(),
+                        user: author.as_ref().map(|a| a.user.clone()).unwrap_or_default(),
+                        role: author.as_ref().map(|a| a.role.clone()).unwrap_or_default(),
+                        at: chrono::DateTime::<Utc>::from_timestamp_millis(meta.timestamp)
+                            .map(|t| t.to_rfc3339())
+                            .unwrap_or_default(),
+                        what: author.map(|a| a.action).unwrap_or_default(),
+                    }
+                })
+                .collect::<Vec<_>>()
+        })?;
+        let mut entries = entries.ok_or_else(|| ServiceError::NotFound(format!("order {id}")))?;
+        entries.sort_by(|a, b| a.at.cmp(&b.at));
+        Ok(entries)
+    }
+
+    /// Picks one value for a conflicting field; the owner role of the field decides.
+    pub fn resolve_conflict(
+        &self,
+        user: &User,
+        id: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<OrderView, ServiceError> {
+        let owner_ok = if OWNERSHIP_FIELDS.contains(&field) {
+            user.role == Role::Supervisor
+        } else {
+            user.role == Role::Clerk
+        };
+        if !owner_ok {
+            return Err(ServiceError::Forbidden(format!(
+                "role {} does not own field {field}",
+                user.role
+            )));
+        }
+        let author = user.author(format!("resolve conflict on {field}"));
+        let written = self.store.update(id, &author, |current| {
+            let Some(record) = current.filter(|r| r.kind == ORDER_KIND) else {
+                return Err(ServiceError::NotFound(format!("order {id}")));
+            };
+            let order = Order::from_record(id, record);
+            let Some(conflict) = order.conflicts.iter().find(|c| c.field == field) else {
+                return Err(ServiceError::Rule(format!("field {field} is not in conflict")));
+            };
+            if !conflict.values.iter().any(|v| v.value == value) {
+                return Err(FieldErrors::single("value", "must be one of the conflicting values").into());
+            }
+            let op = match field.strip_prefix("lines.").and_then(|rest| rest.split_once('.')) {
+                Some((line, name)) => RecordOp::item_field(LINES, line, name, value),
+                None => RecordOp::field(field, value),
+            };
+            Ok(vec![op])
+        })?;
+        Ok(OrderView::of(&Order::from_record(id, &written.record)))
+    }
+}

@@ -1,0 +1,221 @@
+//! How a `Record` lives in an Automerge document, and how it is read back with its conflicts.
+//!
+//! Layout of every document: `kind` (string), `fields` (map of strings), `collections` (map of
+//! maps of item maps of strings), `facts` (map of JSON strings). Every value is a string so that
+//! money keeps its exact decimal text. The maps are created with the document, never later, so
+//! two nodes can never race to create the same map.
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ReadDoc, ROOT};
+
+use crate::domain::record::{Authorship, ChangeAuthor, ConflictingValue, FieldValue, Fields, Record, RecordOp};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    #[error("fact {0} already exists; facts are never changed")]
+    FactExists(String),
+    #[error("the document has no {0} map")]
+    MissingMap(&'static str),
+    #[error("collection {0} does not exist in this document")]
+    MissingCollection(String),
+}
+
+/// The text of a scalar string value; anything else reads as empty (values are always strings).
+fn text_of(value: &automerge::ValueRef<'_>) -> String {
+    match value {
+        automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => s.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn map_at(doc: &AutoCommit, parent: &automerge::ObjId, key: &str) -> Option<automerge::ObjId> {
+    match doc.get(parent, key) {
+        Ok(Some((automerge::Value::Object(ObjType::Map), id))) => Some(id),
+        _ => None,
+    }
+}
+
+fn ensure_map(
+    doc: &mut AutoCommit,
+    parent: &automerge::ObjId,
+    key: &str,
+) -> Result<automerge::ObjId, CodecError> {
+    match map_at(doc, parent, key) {
+        Some(id) => Ok(id),
+        None => Ok(doc.put_object(parent, key, ObjType::Map)?),
+    }
+}
+
+/// Applies ops to the document in the open (uncommitted) change.
+pub fn apply_ops(doc: &mut AutoCommit, ops: &[RecordOp]) -> Result<(), CodecError> {
+    // The top-level maps are created by the first change of a document only.
+    let creating = doc.get_heads().is_empty();
+    let (fields, collections, facts) = if creating {
+        (
+            doc.put_object(ROOT, "fields", ObjType::Map)?,
+            doc.put_object(ROOT, "collections", ObjType::Map)?,
+            doc.put_object(ROOT, "facts", ObjType::Map)?,
+        )
+    } else {
+        (
+            map_at(doc, &ROOT, "fields").ok_or(CodecError::MissingMap("fields"))?,
+            map_at(doc, &ROOT, "collections").ok_or(CodecError::MissingMap("collections"))?,
+            map_at(doc, &ROOT, "facts").ok_or(CodecError::MissingMap("facts"))?,
+        )
+    };
+    for op in ops {
+        match op {
+            RecordOp::SetKind(kind) => doc.put(ROOT, "kind", kind.as_str())?,
+            RecordOp::EnsureCollection(name) => {
+                ensure_map(doc, &collections, name)?;
+            }
+            RecordOp::SetField { name, value } => {
+                // Writing the same value again would only add noise to history and conflicts.
+                let current = doc.get(&fields, name.as_str())?;
+                let same = matches!(&current, Some((v, _)) if v.as_str() == Some(value.as_str()));
+                if !same || doc.get_all(&fields, name.as_str())?.len() > 1 {
+                    doc.put(&fields, name.as_str(), value.as_str())?;
+                }
+            }
+            RecordOp::SetItemField {
+                collection,
+                item,
+                name,
+                value,
+            } => {
+                let coll = map_at(doc, &collections, collection)
+                    .ok_or_else(|| CodecError::MissingCollection(collection.clone()))?;
+                let item_map = ensure_map(doc, &coll, item)?;
+                let current = doc.get(&item_map, name.as_str())?;
+                let same = matches!(&current, Some((v, _)) if v.as_str() == Some(value.as_str()));
+                if !same || doc.get_all(&item_map, name.as_str())?.len() > 1 {
+                    doc.put(&item_map, name.as_str(), value.as_str())?;
+                }
+            }
+            RecordOp::RemoveItem { collection, item } => {
+                if let Some(coll) = map_at(doc, &collections, collection) {
+                    doc.delete(&coll, item.as_str())?;
+                }
+            }
+            RecordOp::AddFact { id, json } => {
+                if doc.get(&facts, id.as_str())?.is_some() {
+                    return Err(CodecError::FactExists(id.clone()));
+                }
+                doc.put(&facts, id.as_str(), json.as_str())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The commit message that names who made a change; history and conflicts read it back.
+pub fn commit_message(author: &ChangeAuthor) -> String {
+    serde_json::to_string(author).unwrap_or_default()
+}
+
+fn authorship_of(doc: &mut AutoCommit, opid: &automerge::ObjId) -> Authorship {
+    let Some(hash) = doc.hash_for_opid(opid) else {
+        return Authorship {
+            node: String::new(),
+            user: String::new(),
+            role: String::new(),
+            at_ms: 0,
+        };
+    };
+    let meta = doc.get_change_meta_by_hash(&hash);
+    let (node, message, at_ms) = match meta {
+        Some(m) => (
+            m.actor.to_hex_string(),
+            m.message.map(|s| s.to_string()).unwrap_or_default(),
+            m.timestamp,
+        ),
+        None => (String::new(), String::new(), 0),
+    };
+    let author: Option<ChangeAuthor> = serde_json::from_str(&message).ok();
+    Authorship {
+        node,
+        user: author.as_ref().map(|a| a.user.clone()).unwrap_or_default(),
+        role: author.map(|a| a.role).unwrap_or_default(),
+        at_ms,
+    }
+}
+
+fn read_fields(doc: &mut AutoCommit, obj: &automerge::ObjId) -> Result<Fields, CodecError> {
+    let items: Vec<(String, String, bool)> = doc
+        .map_range(obj, ..)
+        .map(|item| {
+            (
+                item.key.to_string(),
+                text_of(&item.value),
+                item.conflict,
+            )
+        })
+        .collect();
+    let mut fields = Fields::new();
+    for (key, value, conflict) in items {
+        let mut field = FieldValue::plain(value);
+        if conflict {
+            let all: Vec<(String, automerge::ObjId)> = doc
+                .get_all(obj, key.as_str())?
+                .into_iter()
+                .map(|(v, opid)| (v.as_str().unwrap_or_default().to_string(), opid))
+                .collect();
+            for (v, opid) in all {
+                let written_by = authorship_of(doc, &opid);
+                field.conflicts.push(ConflictingValue {
+                    value: v,
+                    written_by,
+                });
+            }
+            // Newest first: the person resolving it usually wants the latest write on top.
+            field.conflicts.sort_by(|a, b| b.written_by.at_ms.cmp(&a.written_by.at_ms));
+        }
+        fields.insert(key, field);
+    }
+    Ok(fields)
+}
+
+/// Reads the whole document back as a record, conflicts included.
+pub fn hydrate(doc: &mut AutoCommit) -> Result<Record, CodecError> {
+    let kind = match doc.get(ROOT, "kind")? {
+        Some((v, _)) => v.as_str().unwrap_or_default().to_string(),
+        None => String::new(),
+    };
+    let mut record = Record {
+        kind,
+        ..Record::default()
+    };
+    if let Some(fields) = map_at(doc, &ROOT, "fields") {
+        record.fields = read_fields(doc, &fields)?;
+    }
+    if let Some(collections) = map_at(doc, &ROOT, "collections") {
+        let names: Vec<String> = doc.keys(&collections).collect();
+        for name in names {
+            let Some(coll) = map_at(doc, &collections, &name) else {
+                continue;
+            };
+            let item_ids: Vec<String> = doc.keys(&coll).collect();
+            let entry = record.collections.entry(name).or_default();
+            for item_id in item_ids {
+                if let Some(item) = map_at(doc, &coll, &item_id) {
+                    let fields = read_fields(doc, &item)?;
+                    entry.insert(item_id, fields);
+                }
+            }
+        }
+    }
+    if let Some(facts) = map_at(doc, &ROOT, "facts") {
+        record.facts = doc
+            .map_range(&facts, ..)
+            .map(|item| {
+                (
+                    item.key.to_string(),
+                    text_of(&item.value),
+                )
+            })
+            .collect();
+    }
+    Ok(record)
+}

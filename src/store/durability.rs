@@ -1,0 +1,60 @@
+//! Group commit: a write is acknowledged only after a flush that started after the write was
+//! applied. Writers that arrive while a flush runs share the next one, so one fsync covers many
+//! writes under load and none is acknowledged early.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Hands out flushes to waiting writers. Lives inside a tokio runtime.
+#[derive(Clone)]
+pub struct GroupCommit {
+    requests: mpsc::UnboundedSender<oneshot::Sender<Result<(), String>>>,
+}
+
+impl GroupCommit {
+    /// Starts the flusher task. `last_seq` is the store's latest feed sequence; after each flush
+    /// the value read before it is published on `durable_seq`, the feed position peers may see.
+    pub fn start(db: sled::Db, last_seq: Arc<AtomicU64>, durable_seq: watch::Sender<u64>) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<Result<(), String>>>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut waiters = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    waiters.push(more);
+                }
+                let covered = last_seq.load(Ordering::SeqCst);
+                let db = db.clone();
+                let result = match tokio::task::spawn_blocking(move || db.flush()).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if result.is_ok() {
+                    durable_seq.send_if_modified(|seq| {
+                        let advanced = covered > *seq;
+                        if advanced {
+                            *seq = covered;
+                        }
+                        advanced
+                    });
+                } else if let Err(e) = &result {
+                    tracing::error!(error = %e, "flush failed; writes are not acknowledged");
+                }
+                for waiter in waiters {
+                    let _ = waiter.send(result.clone());
+                }
+            }
+        });
+        GroupCommit { requests: tx }
+    }
+
+    /// Resolves once everything applied before this call is on disk.
+    pub async fn wait(&self) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(tx)
+            .map_err(|_| "the flusher has stopped".to_string())?;
+        rx.await.map_err(|_| "the flusher has stopped".to_string())?
+    }
+}

@@ -1,0 +1,74 @@
+//! The key layout of the one sled tree. One tree, so that a document, its feed entry and its
+//! index entries are written by one atomic batch.
+//!
+//! | prefix | key                              | value                                   |
+//! |--------|----------------------------------|-----------------------------------------|
+//! | `m/`   | meta name                        | node identity, counters                 |
+//! | `d/`   | doc id                           | the last compacted snapshot             |
+//! | `c/`   | doc id `/` seq (u64 BE)          | one incremental chunk of changes        |
+//! | `x/`   | doc id                           | `DocMeta`: kind, heads, index keys, summary |
+//! | `f/`   | seq (u64 BE)                     | doc id: the change feed, one entry per doc  |
+//! | `i/`   | index `\0` value `\0` doc id     | empty                                   |
+//! | `u/`   | token hash                       | user                                    |
+//! | `p/`   | peer node id                     | sync cursor into that peer's feed       |
+//! | `a/`   | content hash                     | attachment bytes                        |
+
+pub fn meta(name: &str) -> Vec<u8> {
+    [b"m/", name.as_bytes()].concat()
+}
+
+pub fn snapshot(doc: &str) -> Vec<u8> {
+    [b"d/", doc.as_bytes()].concat()
+}
+
+pub fn chunk_prefix(doc: &str) -> Vec<u8> {
+    [b"c/", doc.as_bytes(), b"/"].concat()
+}
+
+pub fn chunk(doc: &str, seq: u64) -> Vec<u8> {
+    [chunk_prefix(doc).as_slice(), &seq.to_be_bytes()].concat()
+}
+
+pub fn doc_meta(doc: &str) -> Vec<u8> {
+    [b"x/", doc.as_bytes()].concat()
+}
+
+pub const DOC_META_PREFIX: &[u8] = b"x/";
+pub const FEED_PREFIX: &[u8] = b"f/";
+
+pub fn feed(seq: u64) -> Vec<u8> {
+    [FEED_PREFIX, &seq.to_be_bytes()].concat()
+}
+
+pub fn feed_seq(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(FEED_PREFIX.len()..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+pub fn index_prefix(index: &str) -> Vec<u8> {
+    [b"i/", index.as_bytes(), b"\0"].concat()
+}
+
+pub fn index_entry(index: &str, value: &str, doc: &str) -> Vec<u8> {
+    [index_prefix(index).as_slice(), value.as_bytes(), b"\0", doc.as_bytes()].concat()
+}
+
+/// The doc id at the end of an index key.
+pub fn index_doc(key: &[u8]) -> Option<&str> {
+    let pos = key.iter().rposition(|b| *b == 0)?;
+    std::str::from_utf8(&key[pos + 1..]).ok()
+}
+
+pub fn user(token_hash: &str) -> Vec<u8> {
+    [b"u/", token_hash.as_bytes()].concat()
+}
+
+pub const USER_PREFIX: &[u8] = b"u/";
+
+pub fn peer_cursor(peer: &str) -> Vec<u8> {
+    [b"p/", peer.as_bytes()].concat()
+}
+
+pub fn attachment(hash: &str) -> Vec<u8> {
+    [b"a/", hash.as_bytes()].concat()
+}

@@ -1,0 +1,673 @@
+//! The document store over sled: every order and customer is its own Automerge document, kept as
+//! a snapshot plus incremental chunks, with a per-node change feed and query indexes written in
+//! the same atomic batch as the change itself.
+//!
+//! Invariants:
+//! - One sled tree; a change, its feed entry, its index entries and its summary are one batch.
+//! - A document is loaded on demand into a bounded LRU cache; nothing holds every document.
+//! - Every local commit carries this node's actor, the time and a message naming user and action.
+//! - A write is durable only after `wait_durable` returns (group commit over `sled::Db::flush`).
+//! - The feed holds one entry per document: its latest local sequence number. Remote changes get
+//!   a new sequence number too, so they are relayed to other peers.
+//! - Peers are shown the feed only up to the last flushed sequence (`durable_seq`), so a crash
+//!   can never make a peer skip a sequence number that gets reused.
+//!
+//! This module knows nothing of orders: a `Projector` turns a record into index entries and a
+//! summary.
+
+pub mod codec;
+pub mod durability;
+pub mod keys;
+
+use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
+use lru::LruCache;
+use serde::{Deserialize, Serialize};
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tokio::sync::watch;
+
+use crate::domain::record::{ChangeAuthor, Record, RecordOp};
+use codec::CodecError;
+use durability::GroupCommit;
+
+/// After this many incremental chunks a document is compacted into one snapshot.
+const COMPACT_AFTER_CHUNKS: u32 = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("document {doc}: {source}")]
+    Codec { doc: String, source: CodecError },
+    #[error("document {doc} could not be loaded: {reason}")]
+    Corrupt { doc: String, reason: String },
+    #[error("changes for document {doc} were refused: {reason}")]
+    BadChanges { doc: String, reason: String },
+    #[error("data is not durable: {0}")]
+    Durability(String),
+    #[error("{0}")]
+    Meta(String),
+}
+
+/// What a projector extracts from a document for lists and reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Projection {
+    /// (index name, value) pairs; the store keys them as `i/<index>\0<value>\0<doc id>`.
+    pub index: Vec<(&'static str, String)>,
+    /// Whatever the lists need without loading the document (JSON, by convention).
+    pub summary: Vec<u8>,
+}
+
+/// Turns a document's record into its index entries and summary.
+pub trait Projector: Send + Sync {
+    fn project(&self, doc_id: &str, record: &Record) -> Projection;
+}
+
+/// Per-document bookkeeping, stored under `x/<doc id>`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DocMeta {
+    pub kind: String,
+    pub heads: Vec<[u8; 32]>,
+    pub seq: u64,
+    pub chunks: u32,
+    pub index_keys: Vec<Vec<u8>>,
+    pub summary: Vec<u8>,
+}
+
+impl DocMeta {
+    pub fn change_hashes(&self) -> Vec<ChangeHash> {
+        self.heads.iter().map(|h| ChangeHash(*h)).collect()
+    }
+}
+
+/// The result of a local change or a merge.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub record: Record,
+    /// False when nothing new was added (same value written again, changes already known).
+    pub changed: bool,
+    pub seq: u64,
+}
+
+/// Why a local change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError<E> {
+    #[error(transparent)]
+    Refused(E),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Store {
+    db: sled::Db,
+    actor: ActorId,
+    projector: Arc<dyn Projector>,
+    cache: Mutex<LruCache<String, AutoCommit>>,
+    /// Serialises writers so that feed sequence numbers are applied in order.
+    write_lock: Mutex<()>,
+    last_seq: Arc<AtomicU64>,
+    durable_seq: watch::Sender<u64>,
+    group_commit: OnceLock<GroupCommit>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves only a cache or a unit behind; carry on with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`. A new store draws its node's Automerge actor (16
+    /// random bytes) and keeps it for ever: every local change of this node carries it.
+    pub fn open(
+        path: &Path,
+        projector: Arc<dyn Projector>,
+        cache_docs: usize,
+    ) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(32 * 1024 * 1024)
+            .open()?;
+        let actor = match db.get(keys::meta("actor"))? {
+            Some(bytes) => ActorId::from(bytes.to_vec()),
+            None => {
+                let bytes: [u8; 16] = rand::random();
+                db.insert(keys::meta("actor"), &bytes)?;
+                db.flush()?;
+                ActorId::from(bytes.to_vec())
+            }
+        };
+        let last_seq = match db.scan_prefix(keys::FEED_PREFIX).keys().next_back() {
+            Some(key) => keys::feed_seq(&key?).unwrap_or(0),
+            None => 0,
+        };
+        let (durable_seq, _) = watch::channel(last_seq);
+        Ok(Store {
+            db,
+            actor,
+            projector,
+            cache: Mutex::new(LruCache::new(
+                NonZeroUsize::new(cache_docs.max(1)).expect("max(1) is non-zero"),
+            )),
+            write_lock: Mutex::new(()),
+            last_seq: Arc::new(AtomicU64::new(last_seq)),
+            durable_seq,
+            group_commit: OnceLock::new(),
+        })
+    }
+
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// This node's id: its actor as hex.
+    pub fn node_id(&self) -> String {
+        self.actor.to_hex_string()
+    }
+
+    /// Starts group commit; must be called inside a tokio runtime before `wait_durable`.
+    pub fn start_group_commit(&self) {
+        self.group_commit.get_or_init(|| {
+            GroupCommit::start(
+                self.db.clone(),
+                self.last_seq.clone(),
+                self.durable_seq.clone(),
+            )
+        });
+    }
+
+    /// Resolves once every write applied before the call is on disk.
+    pub async fn wait_durable(&self) -> Result<(), StoreError> {
+        match self.group_commit.get() {
+            Some(gc) => gc.wait().await.map_err(StoreError::Durability),
+            None => self.flush(),
+        }
+    }
+
+    /// Flushes synchronously (CLI commands, shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let covered = self.last_seq.load(Ordering::SeqCst);
+        self.db.flush()?;
+        self.durable_seq.send_if_modified(|s| {
+            let advanced = covered > *s;
+            if advanced {
+                *s = covered;
+            }
+            advanced
+        });
+        Ok(())
+    }
+
+    /// The feed position that is on disk; peers are shown the feed up to here.
+    pub fn durable_seq(&self) -> watch::Receiver<u64> {
+        self.durable_seq.subscribe()
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::SeqCst)
+    }
+
+    pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(keys::meta(name))?.map(|v| v.to_vec()))
+    }
+
+    pub fn meta_put(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.db.insert(keys::meta(name), value)?;
+        Ok(())
+    }
+
+    /// Atomically increments a named counter and returns the new value.
+    pub fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
+        let value = self.db.update_and_fetch(keys::meta(name), |old| {
+            let n = old
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        Ok(value
+            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(1))
+    }
+
+    pub fn doc_meta(&self, doc_id: &str) -> Result<Option<DocMeta>, StoreError> {
+        match self.db.get(keys::doc_meta(doc_id))? {
+            Some(bytes) => postcard::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt {
+                    doc: doc_id.to_string(),
+                    reason: e.to_string(),
+                }),
+            None => Ok(None),
+        }
+    }
+
+    /// Loads a document from disk (snapshot then chunks in order), with this node's actor set.
+    fn load_from_disk(&self, doc_id: &str) -> Result<Option<AutoCommit>, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            doc: doc_id.to_string(),
+            reason,
+        };
+        let snapshot = self.db.get(keys::snapshot(doc_id))?;
+        let mut doc = match &snapshot {
+            Some(bytes) => AutoCommit::load(bytes).map_err(|e| corrupt(e.to_string()))?,
+            None => AutoCommit::new(),
+        };
+        let mut any_chunk = false;
+        for entry in self.db.scan_prefix(keys::chunk_prefix(doc_id)) {
+            let (_, bytes) = entry?;
+            doc.load_incremental(&bytes)
+                .map_err(|e| corrupt(e.to_string()))?;
+            any_chunk = true;
+        }
+        if snapshot.is_none() && !any_chunk {
+            return Ok(None);
+        }
+        // Loading resets the actor to a random one; this node always writes as itself.
+        doc.set_actor(self.actor.clone());
+        Ok(Some(doc))
+    }
+
+    /// Takes a document out of the cache or loads it. Call with the write lock held.
+    fn checkout(&self, doc_id: &str) -> Result<Option<AutoCommit>, StoreError> {
+        if let Some(doc) = lock(&self.cache).pop(doc_id) {
+            return Ok(Some(doc));
+        }
+        self.load_from_disk(doc_id)
+    }
+
+    /// Reads a document's record (conflicts included). Does not fill the cache, so a reader can
+    /// never put back an older copy than a writer holds.
+    pub fn record(&self, doc_id: &str) -> Result<Option<Record>, StoreError> {
+        let mut cached = lock(&self.cache);
+        if let Some(doc) = cached.get_mut(doc_id) {
+            return codec::hydrate(doc).map(Some).map_err(|source| StoreError::Codec {
+                doc: doc_id.to_string(),
+                source,
+            });
+        }
+        drop(cached);
+        match self.load_from_disk(doc_id)? {
+            Some(mut doc) => codec::hydrate(&mut doc)
+                .map(Some)
+                .map_err(|source| StoreError::Codec {
+                    doc: doc_id.to_string(),
+                    source,
+                }),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `f` on a read-only view of the document (history, sync).
+    pub fn with_doc<T>(
+        &self,
+        doc_id: &str,
+        f: impl FnOnce(&mut AutoCommit) -> T,
+    ) -> Result<Option<T>, StoreError> {
+        let mut cached = lock(&self.cache);
+        if let Some(doc) = cached.get_mut(doc_id) {
+            return Ok(Some(f(doc)));
+        }
+        drop(cached);
+        Ok(self.load_from_disk(doc_id)?.map(|mut doc| f(&mut doc)))
+    }
+
+    /// Makes a local change. `decide` sees the current record (None if the document is new) and
+    /// returns the ops to apply, or refuses; nothing is written when it refuses.
+    pub fn update<E>(
+        &self,
+        doc_id: &str,
+        author: &ChangeAuthor,
+        decide: impl FnOnce(Option<&Record>) -> Result<Vec<RecordOp>, E>,
+    ) -> Result<Written, UpdateError<E>> {
+        let _writer = lock(&self.write_lock);
+        let existing = self.checkout(doc_id)?;
+        let current = match existing {
+            Some(mut doc) => {
+                let record = codec::hydrate(&mut doc).map_err(|source| StoreError::Codec {
+                    doc: doc_id.to_string(),
+                    source,
+                });
+                match record {
+                    Ok(r) => Some((doc, r)),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            None => None,
+        };
+        let ops = match decide(current.as_ref().map(|(_, r)| r)) {
+            Ok(ops) => ops,
+            Err(refusal) => {
+                if let Some((doc, _)) = current {
+                    lock(&self.cache).put(doc_id.to_string(), doc);
+                }
+                return Err(UpdateError::Refused(refusal));
+            }
+        };
+        let mut doc = match current {
+            Some((doc, _)) => doc,
+            None => AutoCommit::new().with_actor(self.actor.clone()),
+        };
+        let before = doc.get_heads();
+        if let Err(source) = codec::apply_ops(&mut doc, &ops) {
+            doc.rollback();
+            lock(&self.cache).put(doc_id.to_string(), doc);
+            return Err(StoreError::Codec {
+                doc: doc_id.to_string(),
+                source,
+            }
+            .into());
+        }
+        doc.commit_with(
+            automerge::transaction::CommitOptions::default()
+                .with_message(codec::commit_message(author))
+                .with_time(now_ms()),
+        );
+        Ok(self.persist(doc_id, doc, &before)?)
+    }
+
+    /// Merges changes received from a peer (the output of `save`/`save_after`). Nothing is
+    /// written if the bytes are malformed.
+    pub fn merge(&self, doc_id: &str, changes: &[u8]) -> Result<Written, StoreError> {
+        let _writer = lock(&self.write_lock);
+        let mut doc = match self.checkout(doc_id)? {
+            Some(doc) => doc,
+            None => AutoCommit::new().with_actor(self.actor.clone()),
+        };
+        let before = doc.get_heads();
+        if let Err(e) = doc.load_incremental(changes) {
+            // The in-memory copy may hold part of the bad input; drop it, disk is the truth.
+            return Err(StoreError::BadChanges {
+                doc: doc_id.to_string(),
+                reason: e.to_string(),
+            });
+        }
+        if !doc.get_missing_deps(&[]).is_empty() {
+            return Err(StoreError::BadChanges {
+                doc: doc_id.to_string(),
+                reason: "changes depend on changes that were not sent".into(),
+            });
+        }
+        self.persist(doc_id, doc, &before)
+    }
+
+    /// Writes what changed since `before` as one atomic batch and puts the document back in the
+    /// cache. Call with the write lock held.
+    fn persist(
+        &self,
+        doc_id: &str,
+        mut doc: AutoCommit,
+        before: &[ChangeHash],
+    ) -> Result<Written, StoreError> {
+        let heads = doc.get_heads();
+        let codec_err = |source| StoreError::Codec {
+            doc: doc_id.to_string(),
+            source,
+        };
+        let record = codec::hydrate(&mut doc).map_err(codec_err)?;
+        if heads == before {
+            let seq = self.doc_meta(doc_id)?.map(|m| m.seq).unwrap_or(0);
+            lock(&self.cache).put(doc_id.to_string(), doc);
+            return Ok(Written {
+                record,
+                changed: false,
+                seq,
+            });
+        }
+        let old = self.doc_meta(doc_id)?.unwrap_or_default();
+        let seq = self.last_seq.load(Ordering::SeqCst) + 1;
+        let mut batch = sled::Batch::default();
+
+        let chunks = if before.is_empty() || old.chunks + 1 >= COMPACT_AFTER_CHUNKS {
+            // Compaction: the snapshot replaces every earlier chunk. The chunk of this change is
+            // never written, so no key written by this batch is also deleted by it.
+            batch.insert(keys::snapshot(doc_id), doc.save());
+            for key in self.db.scan_prefix(keys::chunk_prefix(doc_id)).keys() {
+                batch.remove(key?);
+            }
+            0
+        } else {
+            batch.insert(keys::chunk(doc_id, seq), doc.save_after(before));
+            old.chunks + 1
+        };
+
+        if old.seq != 0 {
+            batch.remove(keys::feed(old.seq));
+        }
+        batch.insert(keys::feed(seq), doc_id.as_bytes());
+
+        let projection = self.projector.project(doc_id, &record);
+        let index_keys: Vec<Vec<u8>> = projection
+            .index
+            .iter()
+            .map(|(index, value)| keys::index_entry(index, value, doc_id))
+            .collect();
+        for key in &old.index_keys {
+            if !index_keys.contains(key) {
+                batch.remove(key.as_slice());
+            }
+        }
+        for key in &index_keys {
+            batch.insert(key.as_slice(), &[] as &[u8]);
+        }
+        let meta = DocMeta {
+            kind: record.kind.clone(),
+            heads: heads.iter().map(|h| h.0).collect(),
+            seq,
+            chunks,
+            index_keys,
+            summary: projection.summary,
+        };
+        let meta_bytes =
+            postcard::to_allocvec(&meta).map_err(|e| StoreError::Meta(e.to_string()))?;
+        batch.insert(keys::doc_meta(doc_id), meta_bytes);
+        self.db.apply_batch(batch)?;
+        self.last_seq.store(seq, Ordering::SeqCst);
+        lock(&self.cache).put(doc_id.to_string(), doc);
+        Ok(Written {
+            record,
+            changed: true,
+            seq,
+        })
+    }
+
+    /// Re-projects every document (after the projection code changed). Slow; run from the CLI.
+    pub fn reindex(&self) -> Result<usize, StoreError> {
+        let ids = self.doc_ids(None)?;
+        for id in &ids {
+            let _writer = lock(&self.write_lock);
+            let Some(record) = self.record(id)? else { continue };
+            let Some(mut meta) = self.doc_meta(id)? else { continue };
+            let projection = self.projector.project(id, &record);
+            let mut batch = sled::Batch::default();
+            for key in &meta.index_keys {
+                batch.remove(key.as_slice());
+            }
+            meta.index_keys = projection
+                .index
+                .iter()
+                .map(|(index, value)| keys::index_entry(index, value, id))
+                .collect();
+            for key in &meta.index_keys {
+                batch.insert(key.as_slice(), &[] as &[u8]);
+            }
+            meta.summary = projection.summary;
+            let bytes = postcard::to_allocvec(&meta).map_err(|e| StoreError::Meta(e.to_string()))?;
+            batch.insert(keys::doc_meta(id), bytes);
+            self.db.apply_batch(batch)?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Every document id, optionally of one kind.
+    pub fn doc_ids(&self, kind: Option<&str>) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        for entry in self.db.scan_prefix(keys::DOC_META_PREFIX) {
+            let (key, value) = entry?;
+            let id = String::from_utf8_lossy(&key[keys::DOC_META_PREFIX.len()..]).to_string();
+            if let Some(kind) = kind {
+                let meta: DocMeta = postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt {
+                    doc: id.clone(),
+                    reason: e.to_string(),
+                })?;
+                if meta.kind != kind {
+                    continue;
+                }
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// The whole document, compressed (export, and first sync of a document a peer lacks).
+    pub fn save(&self, doc_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_doc(doc_id, |doc| doc.save())
+    }
+
+    /// Changes a peer holding `their_heads` lacks. Heads we do not know are ignored: the result
+    /// then may repeat changes the peer has, which it drops on merge.
+    pub fn changes_for(
+        &self,
+        doc_id: &str,
+        their_heads: &[ChangeHash],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_doc(doc_id, |doc| {
+            if their_heads.is_empty() {
+                return doc.save();
+            }
+            let known: Vec<ChangeHash> = their_heads
+                .iter()
+                .filter(|h| doc.get_change_by_hash(h).is_some())
+                .copied()
+                .collect();
+            if known.is_empty() {
+                doc.save()
+            } else {
+                doc.save_after(&known)
+            }
+        })
+    }
+
+    /// Whether this node has every change named in `heads`.
+    pub fn has_all(&self, doc_id: &str, heads: &[ChangeHash]) -> Result<bool, StoreError> {
+        let Some(meta) = self.doc_meta(doc_id)? else {
+            return Ok(heads.is_empty());
+        };
+        let ours = meta.change_hashes();
+        if heads.iter().all(|h| ours.contains(h)) {
+            return Ok(true);
+        }
+        Ok(self
+            .with_doc(doc_id, |doc| heads.iter().all(|h| doc.get_change_by_hash(h).is_some()))?
+            .unwrap_or(false))
+    }
+
+    /// Feed entries with a sequence number above `after`, at most `limit`, up to `until`.
+    pub fn feed_since(
+        &self,
+        after: u64,
+        until: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let mut out = Vec::new();
+        if after >= until {
+            return Ok(out);
+        }
+        for entry in self.db.range(keys::feed(after + 1)..=keys::feed(until)) {
+            let (key, value) = entry?;
+            let Some(seq) = keys::feed_seq(&key) else { continue };
+            out.push((seq, String::from_utf8_lossy(&value).to_string()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many feed entries lie above `after` (documents a peer at that cursor lacks).
+    pub fn feed_count_since(&self, after: u64) -> Result<usize, StoreError> {
+        Ok(self.db.range(keys::feed(after.saturating_add(1))..).keys().count())
+    }
+
+    /// Walks an index in key order from `start` (exclusive when resuming from a cursor).
+    /// `value_prefix` limits it to entries whose value starts with the prefix.
+    pub fn scan_index(
+        &self,
+        index: &str,
+        value_prefix: &str,
+        after_key: Option<&[u8]>,
+        reverse: bool,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, String), StoreError>> + '_ {
+        let prefix = [keys::index_prefix(index).as_slice(), value_prefix.as_bytes()].concat();
+        let mut end = prefix.clone();
+        end.push(0xff);
+        let range: Box<dyn DoubleEndedIterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            match (after_key, reverse) {
+                (Some(k), false) => {
+                    let mut start = k.to_vec();
+                    start.push(0);
+                    Box::new(self.db.range(start..end))
+                }
+                (Some(k), true) => Box::new(self.db.range(prefix.clone()..k.to_vec()).rev()),
+                (None, false) => Box::new(self.db.range(prefix.clone()..end)),
+                (None, true) => Box::new(self.db.range(prefix.clone()..end).rev()),
+            };
+        range.map(|entry| {
+            let (key, _) = entry?;
+            let doc = keys::index_doc(&key).unwrap_or_default().to_string();
+            Ok((key.to_vec(), doc))
+        })
+    }
+
+    pub fn summary(&self, doc_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.doc_meta(doc_id)?.map(|m| m.summary))
+    }
+
+    pub fn count_kind(&self, kind: &str) -> Result<usize, StoreError> {
+        Ok(self.doc_ids(Some(kind))?.len())
+    }
+
+    pub fn cached_docs(&self) -> usize {
+        lock(&self.cache).len()
+    }
+
+    pub fn peer_cursor(&self, peer: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .db
+            .get(keys::peer_cursor(peer))?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    pub fn set_peer_cursor(&self, peer: &str, seq: u64) -> Result<(), StoreError> {
+        self.db.insert(keys::peer_cursor(peer), &seq.to_be_bytes())?;
+        Ok(())
+    }
+
+    pub fn put_raw(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.db.insert(key, value)?;
+        Ok(())
+    }
+
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(key)?.map(|v| v.to_vec()))
+    }
+
+    pub fn scan_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.db
+            .scan_prefix(prefix)
+            .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into))
+            .collect()
+    }
+}

@@ -1,0 +1,165 @@
+//! What the store indexes about each document: the projector that turns an order or a customer
+//! into index entries and a summary, so lists and reports never load the documents themselves.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::anomaly;
+use crate::domain::facts::FactBody;
+use crate::domain::customer::{Customer, CUSTOMER_KIND};
+use crate::domain::order::{Order, Status, ORDER_KIND};
+use crate::domain::record::Record;
+use crate::store::{Projection, Projector};
+
+/// Index names.
+pub const ORDER_CREATED: &str = "order_created";
+pub const ORDER_STATUS: &str = "order_status";
+pub const ORDER_CUSTOMER: &str = "order_customer";
+pub const ORDER_STORE: &str = "order_store";
+pub const ORDER_ANOMALIES: &str = "order_anomalies";
+pub const ORDER_NUMBER: &str = "order_number";
+pub const ORDER_RETURN: &str = "order_return";
+pub const CUSTOMER_SEARCH: &str = "customer_search";
+pub const CUSTOMER_CITY: &str = "customer_city";
+pub const CUSTOMER_REGION: &str = "customer_region";
+pub const CUSTOMER_NAME: &str = "customer_name";
+pub const KIND: &str = "kind";
+
+/// An order as lists show it, kept beside the document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrderSummary {
+    pub id: String,
+    pub number: String,
+    pub customer_id: String,
+    pub project: String,
+    pub store: String,
+    pub salesperson: String,
+    pub status: Status,
+    pub created_at: String,
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub gross: Decimal,
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub paid: Decimal,
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub shipped_value: Decimal,
+    pub open_anomalies: usize,
+    pub conflicts: usize,
+}
+
+impl OrderSummary {
+    pub fn of(order: &Order) -> OrderSummary {
+        OrderSummary {
+            id: order.id.clone(),
+            number: order.get("number").to_string(),
+            customer_id: order.get("customer_id").to_string(),
+            project: order.get("project").to_string(),
+            store: order.get("store").to_string(),
+            salesperson: order.get("salesperson").to_string(),
+            status: order.status(),
+            created_at: order.get("created_at").to_string(),
+            gross: order.totals().gross,
+            paid: order.paid(),
+            shipped_value: order.shipped_value(),
+            open_anomalies: anomaly::open(order).len(),
+            conflicts: order.conflicts.len(),
+        }
+    }
+}
+
+/// A customer as search results show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CustomerSummary {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub city: String,
+    pub region: String,
+    pub channel: String,
+    pub status: String,
+}
+
+/// Lower-cased text used for search keys; index values must not contain the NUL separator.
+pub fn search_key(s: &str) -> String {
+    s.trim().to_lowercase().replace('\0', "")
+}
+
+pub struct BackOfficeProjector;
+
+impl Projector for BackOfficeProjector {
+    fn project(&self, doc_id: &str, record: &Record) -> Projection {
+        match record.kind.as_str() {
+            ORDER_KIND => project_order(&Order::from_record(doc_id, record)),
+            CUSTOMER_KIND => project_customer(&Customer::from_record(doc_id, record)),
+            other => Projection {
+                index: vec![(KIND, other.to_string())],
+                summary: Vec::new(),
+            },
+        }
+    }
+}
+
+fn project_order(order: &Order) -> Projection {
+    let summary = OrderSummary::of(order);
+    let created = summary.created_at.clone();
+    let mut index = vec![
+        (KIND, ORDER_KIND.to_string()),
+        (ORDER_CREATED, created.clone()),
+        (ORDER_STATUS, format!("{}|{created}", summary.status.as_str())),
+        (ORDER_CUSTOMER, format!("{}|{created}", summary.customer_id)),
+        (ORDER_STORE, format!("{}|{created}", search_key(&summary.store))),
+        (ORDER_NUMBER, summary.number.clone()),
+    ];
+    if summary.open_anomalies > 0 {
+        index.push((ORDER_ANOMALIES, created));
+    }
+    for fact in &order.facts {
+        if let FactBody::ReturnRequested { .. } = fact.body {
+            index.push((ORDER_RETURN, fact.id.clone()));
+        }
+    }
+    Projection {
+        index,
+        summary: serde_json::to_vec(&summary).unwrap_or_default(),
+    }
+}
+
+fn project_customer(customer: &Customer) -> Projection {
+    let summary = CustomerSummary {
+        id: customer.id.clone(),
+        code: customer.get("code").to_string(),
+        name: customer.get("name").to_string(),
+        kind: customer.get("kind").to_string(),
+        city: customer.get("city").to_string(),
+        region: customer.get("region").to_string(),
+        channel: customer.get("channel").to_string(),
+        status: customer.get("status").to_string(),
+    };
+    let mut index = vec![
+        (KIND, CUSTOMER_KIND.to_string()),
+        (CUSTOMER_NAME, search_key(&summary.name)),
+        (CUSTOMER_CITY, search_key(&summary.city)),
+        (CUSTOMER_REGION, search_key(&summary.region)),
+    ];
+    // Search terms, each matched by prefix: every suffix of the name (so any part of a Chinese
+    // name finds it), the code and every phone number.
+    let name = search_key(&summary.name);
+    let mut terms: Vec<String> = name
+        .char_indices()
+        .map(|(at, _)| name[at..].to_string())
+        .collect();
+    terms.push(search_key(&summary.code));
+    terms.extend(customer.phones().into_iter().map(search_key));
+    terms.sort();
+    terms.dedup();
+    for term in terms.into_iter().filter(|t| !t.is_empty()) {
+        index.push((CUSTOMER_SEARCH, term));
+    }
+    Projection {
+        index,
+        summary: serde_json::to_vec(&summary).unwrap_or_default(),
+    }
+}
