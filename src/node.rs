@@ -135,6 +135,7 @@ impl RunningNode {
         for task in self.tasks {
             let _ = task.await;
         }
+        self.office.store.stop_group_commit().await;
         self.office.store.flush()?;
         Ok(())
     }

@@ -100,17 +100,37 @@ pub fn detect(order: &Order) -> Vec<Anomaly> {
         }
     }
 
+    // A shipment made under a release of an older shipping document, while a newer version
+    // (changed prices or quantities) already existed on another node, and no release covers it.
     let docs = order.shipping_docs();
     let releases = order.releases();
-    if let (Some(latest), false) = (docs.last(), releases.is_empty()) {
-        if !releases.iter().any(|(_, doc)| *doc == latest.id) {
+    for (shipment, releases_seen) in &shipments {
+        let released_docs: Vec<&str> = releases
+            .iter()
+            .filter(|(f, _)| releases_seen.contains(&f.id))
+            .map(|(_, doc)| *doc)
+            .collect();
+        if released_docs.is_empty() {
+            continue;
+        }
+        let newer_unreleased = docs.iter().rev().find(|d| {
+            d.sort_key() <= shipment.sort_key()
+                && !released_docs.contains(&d.id.as_str())
+                && docs
+                    .iter()
+                    .position(|x| x.id == d.id)
+                    .zip(released_docs.iter().filter_map(|r| docs.iter().position(|x| x.id == *r)).max())
+                    .is_some_and(|(newer, released)| newer > released)
+                && !releases.iter().any(|(_, doc)| *doc == d.id)
+        });
+        if let Some(newer) = newer_unreleased {
+            let version = docs.iter().position(|x| x.id == newer.id).unwrap_or(0) + 1;
             found.push(anomaly(
                 AnomalyKind::StaleRelease,
-                format!("stale-release:{}", latest.id),
+                format!("stale-release:{}:{}", shipment.id, newer.id),
                 format!(
-                    "the finance release covers an older shipping document; version {} ({}) is not released",
-                    docs.len(),
-                    latest.id
+                    "shipment {} went out under a release of an older shipping document; version {version} ({}) was never released",
+                    shipment.id, newer.id
                 ),
             ));
         }

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod openapi;
 pub mod orders;
 pub mod status;
+pub mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
@@ -36,6 +37,7 @@ pub fn app(state: AppState) -> Router {
         .merge(status::routes())
         .merge(customers::routes())
         .merge(orders::routes())
+        .merge(users::routes())
         .merge(openapi::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

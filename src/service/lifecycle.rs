@@ -56,10 +56,10 @@ pub fn public_anomaly_id(order_id: &str, local_id: &str) -> String {
 /// An anomaly as the inbox lists it, with its order.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InboxAnomaly {
+    /// The id to resolve it by.
     pub id: String,
     pub order_id: String,
     pub order_number: String,
-    #[serde(flatten)]
     pub anomaly: anomaly::Anomaly,
 }
 

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Hands out flushes to waiting writers. Lives inside a tokio runtime.
-#[derive(Clone)]
 pub struct GroupCommit {
     requests: mpsc::UnboundedSender<oneshot::Sender<Result<(), String>>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl GroupCommit {
@@ -17,7 +17,7 @@ impl GroupCommit {
     /// the value read before it is published on `durable_seq`, the feed position peers may see.
     pub fn start(db: sled::Db, last_seq: Arc<AtomicU64>, durable_seq: watch::Sender<u64>) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<Result<(), String>>>();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut waiters = vec![first];
                 while let Ok(more) = rx.try_recv() {
@@ -46,15 +46,24 @@ impl GroupCommit {
                 }
             }
         });
-        GroupCommit { requests: tx }
+        GroupCommit { requests: tx, task }
     }
 
-    /// Resolves once everything applied before this call is on disk.
-    pub async fn wait(&self) -> Result<(), String> {
+    /// Stops the flusher once the waiting writers are served; it holds a handle on the
+    /// database, which must be released before the directory can be opened again.
+    pub async fn stop(self) {
+        drop(self.requests);
+        let _ = self.task.await;
+    }
+
+    /// Registers a waiter now; the returned future resolves once everything applied before
+    /// this call is on disk. Registering is synchronous so no lock is held across an await.
+    pub fn waiter(&self) -> impl std::future::Future<Output = Result<(), String>> {
         let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(tx)
-            .map_err(|_| "the flusher has stopped".to_string())?;
-        rx.await.map_err(|_| "the flusher has stopped".to_string())?
+        let sent = self.requests.send(tx);
+        async move {
+            sent.map_err(|_| "the flusher has stopped".to_string())?;
+            rx.await.map_err(|_| "the flusher has stopped".to_string())?
+        }
     }
 }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
 use crate::domain::record::{ChangeAuthor, Record, RecordOp};
@@ -109,7 +109,7 @@ pub struct Store {
     write_lock: Mutex<()>,
     last_seq: Arc<AtomicU64>,
     durable_seq: watch::Sender<u64>,
-    group_commit: OnceLock<GroupCommit>,
+    group_commit: Mutex<Option<GroupCommit>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -157,7 +157,7 @@ impl Store {
             write_lock: Mutex::new(()),
             last_seq: Arc::new(AtomicU64::new(last_seq)),
             durable_seq,
-            group_commit: OnceLock::new(),
+            group_commit: Mutex::new(None),
         })
     }
 
@@ -176,19 +176,29 @@ impl Store {
 
     /// Starts group commit; must be called inside a tokio runtime before `wait_durable`.
     pub fn start_group_commit(&self) {
-        self.group_commit.get_or_init(|| {
-            GroupCommit::start(
+        let mut gc = lock(&self.group_commit);
+        if gc.is_none() {
+            *gc = Some(GroupCommit::start(
                 self.db.clone(),
                 self.last_seq.clone(),
                 self.durable_seq.clone(),
-            )
-        });
+            ));
+        }
+    }
+
+    /// Stops group commit (shutdown); later writes flush synchronously.
+    pub async fn stop_group_commit(&self) {
+        let gc = lock(&self.group_commit).take();
+        if let Some(gc) = gc {
+            gc.stop().await;
+        }
     }
 
     /// Resolves once every write applied before the call is on disk.
     pub async fn wait_durable(&self) -> Result<(), StoreError> {
-        match self.group_commit.get() {
-            Some(gc) => gc.wait().await.map_err(StoreError::Durability),
+        let waiter = lock(&self.group_commit).as_ref().map(|gc| gc.waiter());
+        match waiter {
+            Some(wait) => wait.await.map_err(StoreError::Durability),
             None => self.flush(),
         }
     }

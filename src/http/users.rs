@@ -1,0 +1,64 @@
+//! Node users, for the admin: add one (the token is shown once) and list them.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::{ApiJson, Authed};
+use super::{read, AppState};
+use crate::domain::role::Role;
+use crate::service::User;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct NewUserToken {
+    pub name: String,
+    pub role: Role,
+    /// Shown once; the node keeps only its hash.
+    pub token: String,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/users", post(add).get(list))
+}
+
+fn require_admin(user: &User) -> Result<(), ApiError> {
+    if user.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only the admin manages users".into()))
+    }
+}
+
+async fn add(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+    ApiJson(body): ApiJson<NewUserBody>,
+) -> Result<(StatusCode, Json<NewUserToken>), ApiError> {
+    require_admin(&user)?;
+    let (name, role) = (body.name.clone(), body.role);
+    // add_user flushes before it returns, so the token works after a crash.
+    let token = read(&state, move |office| office.add_user(&name, role)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NewUserToken {
+            name: body.name,
+            role: body.role,
+            token,
+        }),
+    ))
+}
+
+async fn list(State(state): State<AppState>, Authed(user): Authed) -> Result<Json<Vec<User>>, ApiError> {
+    require_admin(&user)?;
+    Ok(Json(read(&state, |office| office.users()).await?))
+}

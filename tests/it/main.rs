@@ -1,0 +1,9 @@
+//! One integration-test binary: real nodes (temp sled directories, HTTP on port 0, real sync
+//! between them), driven through their HTTP API.
+
+mod harness;
+
+mod api_bad_input;
+mod api_roles;
+mod crash;
+mod single_node;

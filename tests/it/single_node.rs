@@ -1,0 +1,188 @@
+//! One node on its own: customers and orders created, read back, listed with filters, changed,
+//! found again after a restart; history names who did what.
+
+use crate::harness::{three_lines, TestNode};
+use neiqin::domain::role::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn order_is_created_read_back_and_totals_are_exact() {
+    let mut node = TestNode::start().await;
+    let customer = node.customer("上海红星美凯龙真北店").await;
+    let order = node.order(&customer, three_lines()).await;
+    let id = order["id"].as_str().unwrap();
+    let clerk = node.token(Role::Clerk).await;
+
+    let (status, got) = node.get(&format!("/api/orders/{id}"), &clerk).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["totals"]["gross"], "9828.49");
+    assert_eq!(got["totals"]["net"], "8697.78");
+    assert_eq!(got["totals"]["tax"], "1130.71");
+    assert_eq!(got["lines"][0]["amount"], "3999.99");
+    assert_eq!(got["lines"][2]["amount"], "1248.50");
+    assert_eq!(got["status"], "taken");
+    assert_eq!(got["store"], "SH-001", "store defaults to the customer's code");
+    let number = got["number"].as_str().unwrap();
+    let prefix = &node.node.as_ref().unwrap().office.identity.order_prefix;
+    assert!(number.starts_with(&format!("{prefix}-")), "{number}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn lists_filter_by_status_customer_store_and_date_and_paginate() {
+    let mut node = TestNode::start().await;
+    let a = node.customer("杭州居然之家店").await;
+    let b = node.customer("广州红星美凯龙店").await;
+    let mut a_orders = Vec::new();
+    for _ in 0..5 {
+        a_orders.push(node.order(&a, three_lines()).await);
+    }
+    node.order(&b, three_lines()).await;
+    let clerk = node.token(Role::Clerk).await;
+    let verified = a_orders[0]["id"].as_str().unwrap();
+    let (status, _) = node
+        .post(&format!("/api/orders/{verified}/verify"), &clerk, json!({"parties": ["salesperson", "customer", "workshop"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (_, page) = node.get(&format!("/api/orders?customer={a}"), &clerk).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+    let (_, page) = node.get("/api/orders?status=verified", &clerk).await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], verified);
+    let (_, page) = node.get("/api/orders?status=taken", &clerk).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+    let (_, page) = node.get("/api/orders?store=SH-001", &clerk).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 6);
+    let today = chrono::Utc::now().date_naive();
+    let (_, page) = node.get(&format!("/api/orders?from={today}&to={today}"), &clerk).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 6);
+    let (_, page) = node.get("/api/orders?to=2020-01-01", &clerk).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+
+    // Pages of 4 then 2, no order twice.
+    let (_, first) = node.get("/api/orders?limit=4", &clerk).await;
+    let cursor = first["next_cursor"].as_str().expect("more pages");
+    let (_, second) = node.get(&format!("/api/orders?limit=4&cursor={cursor}"), &clerk).await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 4);
+    assert_eq!(second["items"].as_array().unwrap().len(), 2);
+    assert!(second["next_cursor"].is_null());
+    let mut ids: Vec<_> = first["items"].as_array().unwrap().iter().chain(second["items"].as_array().unwrap()).map(|o| o["id"].clone()).collect();
+    ids.sort_by_key(|v| v.to_string());
+    ids.dedup();
+    assert_eq!(ids.len(), 6);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn everything_is_found_again_after_a_restart() {
+    let mut node = TestNode::start().await;
+    let customer = node.customer("成都富森美家居店").await;
+    let order = node.order(&customer, three_lines()).await;
+    let id = order["id"].as_str().unwrap().to_string();
+    let clerk = node.token(Role::Clerk).await;
+    let (status, _) = node
+        .send("PATCH", &format!("/api/orders/{id}"), &clerk, Some(json!({"project": "改为 万科城 3-2-1201"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    node.restart().await;
+
+    let (status, got) = node.get(&format!("/api/orders/{id}"), &clerk).await;
+    assert_eq!(status, StatusCode::OK, "token and order survive a restart");
+    assert_eq!(got["project"], "改为 万科城 3-2-1201");
+    assert_eq!(got["totals"]["gross"], "9828.49");
+    let (_, c) = node.get(&format!("/api/customers/{customer}"), &clerk).await;
+    assert_eq!(c["name"], "成都富森美家居店");
+    assert_eq!(c["collections"]["addresses"][0]["floor"], "3F");
+    let (_, page) = node.get(&format!("/api/orders?customer={customer}"), &clerk).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    // A new order after restart continues the number sequence instead of reusing it.
+    let second = node.order(&customer, three_lines()).await;
+    assert_ne!(second["number"], order["number"]);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn customers_are_searched_by_name_part_code_phone_and_city() {
+    let mut node = TestNode::start().await;
+    let id = node.customer("上海红星美凯龙真北店").await;
+    node.customer("北京居然之家金源店").await;
+    let clerk = node.token(Role::Clerk).await;
+    for q in ["真北", "红星", "sh-001", "1381234"] {
+        let (_, page) = node.get(&format!("/api/customers?q={}", urlencode(q)), &clerk).await;
+        let ids: Vec<_> = page["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+        assert!(ids.contains(&id), "search {q} finds the customer: {page}");
+    }
+    let (_, page) = node.get(&format!("/api/customers?q={}", urlencode("金源")), &clerk).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let (_, page) = node.get(&format!("/api/customers?city={}", urlencode("上海")), &clerk).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "both test customers are in 上海");
+
+    // Patch one contact's phone: the item keeps its id, other fields stay.
+    let (_, c) = node.get(&format!("/api/customers/{id}"), &clerk).await;
+    let contact = c["collections"]["contacts"][0]["id"].as_str().unwrap().to_string();
+    let (status, c) = node
+        .send("PATCH", &format!("/api/customers/{id}"), &clerk, Some(json!({"contacts": [{"id": contact, "mobile": "13900001111"}]})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["collections"]["contacts"][0]["mobile"], "13900001111");
+    assert_eq!(c["collections"]["contacts"][0]["qq"], "123456789");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn history_names_user_role_node_time_and_action() {
+    let mut node = TestNode::start().await;
+    let customer = node.customer("长沙红星美凯龙店").await;
+    let order = node.order(&customer, three_lines()).await;
+    let id = order["id"].as_str().unwrap();
+    let clerk = node.token(Role::Clerk).await;
+    node.send("PATCH", &format!("/api/orders/{id}"), &clerk, Some(json!({"receiver": "李娜"}))).await;
+    let (status, history) = node.get(&format!("/api/orders/{id}/history"), &clerk).await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = history.as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    let node_id = &node.node.as_ref().unwrap().office.identity.node_id;
+    for e in entries {
+        assert_eq!(e["user"], "clerk-user");
+        assert_eq!(e["role"], "clerk");
+        assert_eq!(&e["node"], node_id);
+        let at = chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).expect("time set on commit");
+        assert!(at.timestamp() > 1_700_000_000);
+    }
+    assert!(entries[0]["what"].as_str().unwrap().starts_with("create order"));
+    assert!(entries[1]["what"].as_str().unwrap().contains("receiver"));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route_and_each_one_exists() {
+    let node = TestNode::start().await;
+    let (status, doc) = node.get("/api/openapi.json", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 30, "{} paths", paths.len());
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let (status, _) = node.send(&method.to_uppercase(), &concrete, "no-such-token", None).await;
+            assert!(
+                status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is described but not served ({status})"
+            );
+        }
+    }
+    node.stop().await;
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
