@@ -46,6 +46,12 @@ enum Command {
         #[arg(long)]
         join: Option<PathBuf>,
     },
+    /// Write this node's cluster key to a file, for `neiqin init --join FILE` on the next machine.
+    ExportKey {
+        #[command(flatten)]
+        data: DataArg,
+        file: PathBuf,
+    },
     /// Manage the node's users.
     User {
         #[command(subcommand)]
@@ -207,6 +213,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 init.office.identity.node_id,
                 dir.display(),
                 init.admin_token_file.display()
+            );
+            Ok(())
+        }
+        Command::ExportKey { data, file } => {
+            let (dir, _) = data_dir_and_file(&data)?;
+            let office = node::open_office(&dir, 100)?;
+            node::write_secret(&file, &office.identity.cluster_key)?;
+            println!(
+                "cluster key (fingerprint {}) written to {}; keep it secret",
+                office.identity.cluster_fingerprint(),
+                file.display()
             );
             Ok(())
         }

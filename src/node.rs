@@ -15,6 +15,9 @@ use crate::identity::NodeIdentity;
 use crate::service::BackOffice;
 use crate::store::Store;
 use crate::sync::peers::PeerTable;
+use crate::net::{self, auth::ClusterKey, client::PeerClient, server::PeerServer, syncer::SyncManager};
+use crate::sync::peers::FoundBy;
+use crate::sync::protocol::{Hello, PROTOCOL_VERSION};
 use crate::views::BackOfficeProjector;
 
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -121,6 +124,7 @@ pub struct RunningNode {
     /// Set when this start initialised the node: where its admin token is.
     pub first_start: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
+    sync: SyncManager,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -132,6 +136,7 @@ impl RunningNode {
     /// Stops every task, then flushes the store.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
+        self.sync.stop().await;
         for task in self.tasks {
             let _ = task.await;
         }
@@ -180,13 +185,70 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
             tracing::error!(error = %e, "local API stopped");
         }
     });
+
+    let (peer_addr, sync, mut sync_tasks) = start_sync(&config, &office, &peers, &shutdown).await?;
+    let mut tasks = vec![api_task];
+    tasks.append(&mut sync_tasks);
     Ok(RunningNode {
         api_addr,
-        peer_addr: None,
+        peer_addr: Some(peer_addr),
         office,
         peers,
         first_start,
         shutdown,
-        tasks: vec![api_task],
+        sync,
+        tasks,
     })
+}
+
+/// Starts the peer endpoint, the sync loops for static peers, and (unless turned off) mDNS.
+async fn start_sync(
+    config: &Config,
+    office: &BackOffice,
+    peers: &PeerTable,
+    shutdown: &watch::Sender<bool>,
+) -> anyhow::Result<(std::net::SocketAddr, SyncManager, Vec<JoinHandle<()>>)> {
+    let identity = &office.identity;
+    let key = ClusterKey::from_hex(&identity.cluster_key)
+        .context("the node's cluster key is unreadable; re-initialise or restore it")?;
+    let listener = TcpListener::bind(config.peer_listen)
+        .await
+        .with_context(|| format!("cannot listen for peers on {}", config.peer_listen))?;
+    let peer_addr = listener.local_addr()?;
+    let me = Hello {
+        version: PROTOCOL_VERSION,
+        node_id: identity.node_id.clone(),
+        name: identity.name.clone(),
+        role: identity.role.to_string(),
+        peer_port: peer_addr.port(),
+    };
+    let (callers_tx, callers_rx) = tokio::sync::mpsc::unbounded_channel();
+    let server = PeerServer {
+        office: office.clone(),
+        key: key.clone(),
+        nonces: Arc::default(),
+        me: me.clone(),
+        durable: office.store.durable_seq(),
+        peers: peers.clone(),
+        callers: callers_tx,
+    };
+    let app = net::server::router(server);
+    let stop = until_shutdown(shutdown.subscribe());
+    let server_task = tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(stop).await {
+            tracing::error!(error = %e, "peer endpoint stopped");
+        }
+    });
+    let client = PeerClient::new(key, identity.node_id.clone());
+    let sync = SyncManager::new(office.clone(), client, me, peers.clone(), shutdown.subscribe());
+    for peer in &config.peers {
+        sync.add(peer.clone(), FoundBy::Static);
+    }
+    let learn_task = sync.learn_callers(callers_rx);
+    let mut tasks = vec![server_task, learn_task];
+    if config.mdns {
+        tasks.push(net::mdns::start(config, office, peer_addr.port(), sync.clone(), shutdown.subscribe())?);
+    }
+    Ok((peer_addr, sync, tasks))
 }

@@ -163,3 +163,19 @@ fn project_customer(customer: &Customer) -> Projection {
         summary: serde_json::to_vec(&summary).unwrap_or_default(),
     }
 }
+
+/// Attachment hashes an order's facts refer to (return photos), so sync can fetch them too.
+pub fn attachments_of(record: &Record) -> Vec<String> {
+    if record.kind != ORDER_KIND {
+        return Vec::new();
+    }
+    record
+        .facts
+        .values()
+        .filter_map(|json| serde_json::from_str::<crate::domain::facts::Fact>(json).ok())
+        .flat_map(|fact| match fact.body {
+            FactBody::ReturnRequested { photos, .. } => photos,
+            _ => Vec::new(),
+        })
+        .collect()
+}

@@ -1,1 +1,9 @@
-//! Transport between nodes. The only module that opens sockets to peers.
+//! Transport between nodes: the peer endpoint, the peer client, the sync loops and mDNS
+//! discovery. The only module that opens sockets to peers; the only file that touches mdns-sd
+//! is `mdns.rs`.
+
+pub mod auth;
+pub mod client;
+pub mod mdns;
+pub mod server;
+pub mod syncer;

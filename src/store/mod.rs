@@ -389,35 +389,47 @@ impl Store {
     /// Merges changes received from a peer (the output of `save`/`save_after`). Nothing is
     /// written if the bytes are malformed.
     pub fn merge(&self, doc_id: &str, changes: &[u8]) -> Result<Written, StoreError> {
-        let _writer = lock(&self.write_lock);
-        let mut doc = match self.checkout(doc_id)? {
-            Some(doc) => doc,
-            None => AutoCommit::new().with_actor(self.actor.clone()),
+        let refused = |reason: String| StoreError::BadChanges {
+            doc: doc_id.to_string(),
+            reason,
         };
-        let before = doc.get_heads();
-        if let Err(e) = doc.load_incremental(changes) {
-            // The in-memory copy may hold part of the bad input; drop it, disk is the truth.
-            return Err(StoreError::BadChanges {
-                doc: doc_id.to_string(),
-                reason: e.to_string(),
-            });
-        }
+        // Automerge skips a damaged tail when loading incrementally (meant for files cut short
+        // by a crash). From a peer that is an error: the whole message must parse.
+        let strict = || automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
+        let parsed = AutoCommit::load_with_options(changes, strict()).map_err(|e| refused(e.to_string()))?;
+        let _writer = lock(&self.write_lock);
+        let doc = match self.checkout(doc_id)? {
+            Some(mut doc) => {
+                if let Err(e) = doc.load_incremental(changes) {
+                    // The in-memory copy may hold part of the input; drop it, disk is the truth.
+                    return Err(refused(e.to_string()));
+                }
+                doc
+            }
+            None => parsed.with_actor(self.actor.clone()),
+        };
+        let before = self.doc_meta(doc_id)?.map(|m| m.change_hashes()).unwrap_or_default();
         if !doc.get_missing_deps(&[]).is_empty() {
-            return Err(StoreError::BadChanges {
-                doc: doc_id.to_string(),
-                reason: "changes depend on changes that were not sent".into(),
-            });
+            return Err(refused("changes depend on changes that were not sent".into()));
         }
-        self.persist(doc_id, doc, &before)
+        let received = before.is_empty().then_some(changes);
+        self.persist_with(doc_id, doc, &before, received)
     }
 
     /// Writes what changed since `before` as one atomic batch and puts the document back in the
     /// cache. Call with the write lock held.
-    fn persist(
+    fn persist(&self, doc_id: &str, doc: AutoCommit, before: &[ChangeHash]) -> Result<Written, StoreError> {
+        self.persist_with(doc_id, doc, before, None)
+    }
+
+    /// `received`: for a document new to this node, the bytes it arrived as; they load as the
+    /// same document, so they are kept as its snapshot instead of saving it again.
+    fn persist_with(
         &self,
         doc_id: &str,
         mut doc: AutoCommit,
         before: &[ChangeHash],
+        received: Option<&[u8]>,
     ) -> Result<Written, StoreError> {
         let heads = doc.get_heads();
         let codec_err = |source| StoreError::Codec {
@@ -441,7 +453,10 @@ impl Store {
         let chunks = if before.is_empty() || old.chunks + 1 >= COMPACT_AFTER_CHUNKS {
             // Compaction: the snapshot replaces every earlier chunk. The chunk of this change is
             // never written, so no key written by this batch is also deleted by it.
-            batch.insert(keys::snapshot(doc_id), doc.save());
+            match received {
+                Some(bytes) => batch.insert(keys::snapshot(doc_id), bytes),
+                None => batch.insert(keys::snapshot(doc_id), doc.save()),
+            }
             for key in self.db.scan_prefix(keys::chunk_prefix(doc_id)).keys() {
                 batch.remove(key?);
             }
@@ -542,6 +557,19 @@ impl Store {
     /// The whole document, compressed (export, and first sync of a document a peer lacks).
     pub fn save(&self, doc_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.with_doc(doc_id, |doc| doc.save())
+    }
+
+    /// The document as stored (snapshot then chunks, concatenated), without loading it: what a
+    /// peer that has nothing of it needs. Automerge loads such a concatenation as one document.
+    pub fn raw_document(&self, doc_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut out = match self.db.get(keys::snapshot(doc_id))? {
+            Some(bytes) => bytes.to_vec(),
+            None => Vec::new(),
+        };
+        for entry in self.db.scan_prefix(keys::chunk_prefix(doc_id)) {
+            out.extend_from_slice(&entry?.1);
+        }
+        Ok((!out.is_empty()).then_some(out))
     }
 
     /// Changes a peer holding `their_heads` lacks. Heads we do not know are ignored: the result
@@ -679,5 +707,100 @@ impl Store {
             .scan_prefix(prefix)
             .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::record::{ChangeAuthor, RecordOp};
+
+    struct NoIndex;
+    impl Projector for NoIndex {
+        fn project(&self, _: &str, _: &Record) -> Projection {
+            Projection::default()
+        }
+    }
+
+    fn author() -> ChangeAuthor {
+        ChangeAuthor {
+            user: "u".into(),
+            role: "clerk".into(),
+            action: "test".into(),
+        }
+    }
+
+    fn set(store: &Store, doc: &str, name: &str, value: &str) {
+        let ops = vec![RecordOp::SetKind("t".into()), RecordOp::field(name, value)];
+        store
+            .update(doc, &author(), |_| Ok::<_, ()>(ops))
+            .expect("update");
+    }
+
+    #[test]
+    fn raw_document_of_snapshot_and_chunks_loads_on_another_node() {
+        let a_dir = tempfile::tempdir().unwrap();
+        let b_dir = tempfile::tempdir().unwrap();
+        let a = Store::open(a_dir.path(), Arc::new(NoIndex), 10).unwrap();
+        let b = Store::open(b_dir.path(), Arc::new(NoIndex), 10).unwrap();
+        set(&a, "d1", "x", "1");
+        set(&a, "d1", "y", "2");
+        set(&a, "d1", "x", "3");
+        let raw = a.raw_document("d1").unwrap().unwrap();
+        b.merge("d1", &raw).unwrap();
+        drop(b);
+        // Reopened from disk: the received bytes were kept as the snapshot.
+        let b = Store::open(b_dir.path(), Arc::new(NoIndex), 10).unwrap();
+        let record = b.record("d1").unwrap().unwrap();
+        assert_eq!(record.field("x"), Some("3"));
+        assert_eq!(record.field("y"), Some("2"));
+        assert_eq!(
+            a.doc_meta("d1").unwrap().unwrap().heads,
+            b.doc_meta("d1").unwrap().unwrap().heads
+        );
+    }
+
+    #[test]
+    fn compaction_keeps_every_change_and_drops_old_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(NoIndex), 1).unwrap();
+        for i in 0..(COMPACT_AFTER_CHUNKS * 2 + 3) {
+            set(&store, "d", "n", &i.to_string());
+            set(&store, "other", "n", &i.to_string()); // evicts "d" from the 1-doc cache
+        }
+        let chunks = store.db.scan_prefix(keys::chunk_prefix("d")).count();
+        assert!(chunks < COMPACT_AFTER_CHUNKS as usize, "{chunks} chunks left");
+        let record = store.record("d").unwrap().unwrap();
+        assert_eq!(record.field("n"), Some((COMPACT_AFTER_CHUNKS * 2 + 2).to_string().as_str()));
+        let changes = store.with_doc("d", |d| d.get_changes(&[]).len()).unwrap().unwrap();
+        assert_eq!(changes as u32, COMPACT_AFTER_CHUNKS * 2 + 3);
+    }
+
+    #[test]
+    fn malformed_changes_are_refused_and_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        set(&store, "d", "x", "1");
+        let seq = store.last_seq();
+        assert!(store.merge("d", b"\x85o\x4a\x83garbage").is_err());
+        assert!(store.merge("new", &[0u8; 100]).is_err());
+        assert_eq!(store.last_seq(), seq);
+        assert!(store.doc_meta("new").unwrap().is_none());
+        assert_eq!(store.record("d").unwrap().unwrap().field("x"), Some("1"));
+    }
+
+    #[test]
+    fn the_feed_keeps_one_entry_per_document_at_its_latest_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        set(&store, "a", "x", "1");
+        set(&store, "b", "x", "1");
+        set(&store, "a", "x", "2");
+        let feed = store.feed_since(0, u64::MAX, 100).unwrap();
+        assert_eq!(feed, vec![(2, "b".to_string()), (3, "a".to_string())]);
+        assert_eq!(store.feed_since(2, u64::MAX, 100).unwrap(), vec![(3, "a".to_string())]);
+        // Writing the same value again is not a change.
+        set(&store, "a", "x", "2");
+        assert_eq!(store.last_seq(), 3);
     }
 }

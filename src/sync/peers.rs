@@ -61,3 +61,18 @@ impl PeerTable {
         }
     }
 }
+
+impl PeerTable {
+    /// Updates every entry that belongs to `node_id` (a node may be known by several addresses).
+    pub fn update_by_node(&self, node_id: &str, f: impl Fn(&mut PeerInfo)) {
+        if let Ok(mut map) = self.0.write() {
+            for info in map.values_mut().filter(|p| p.node_id == node_id) {
+                f(info);
+            }
+        }
+    }
+
+    pub fn get(&self, address: &str) -> Option<PeerInfo> {
+        self.0.read().ok().and_then(|m| m.get(address).cloned())
+    }
+}

@@ -1,0 +1,308 @@
+//! The sync loops: one task per peer address, pulling that peer's feed (long poll), fetching
+//! the documents this node lacks in bounded batches, merging them, and moving the cursor only
+//! once they are on disk. Peers come from static config, mDNS, and nodes that pull from us.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+use super::client::{ExchangeError, PeerClient};
+use super::server::{ATTACHMENTS, FETCH, PULL};
+use crate::service::BackOffice;
+use crate::sync::exchange::{self, PullProgress};
+use crate::sync::peers::{FoundBy, PeerInfo, PeerTable};
+use crate::sync::protocol::{
+    AttachmentRequest, AttachmentResponse, FetchRequest, FetchResponse, Hello, PullRequest, PullResponse,
+};
+
+/// Documents asked for in one fetch.
+pub const FETCH_BATCH: usize = 500;
+/// Feed entries asked for in one pull.
+pub const PULL_LIMIT: u32 = 2_000;
+/// How long a pull waits on the peer for news when we are up to date.
+pub const LONG_POLL_MS: u32 = 20_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
+    #[error("store: {0}")]
+    Store(String),
+    #[error("peer sent changes that were refused: {0}")]
+    Refused(String),
+}
+
+/// Called when an exchange with an mDNS-found peer fails, so discovery can check it is alive.
+pub type OnFailure = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Starts and tracks one loop per peer address.
+#[derive(Clone)]
+pub struct SyncManager {
+    office: BackOffice,
+    client: PeerClient,
+    me: Hello,
+    peers: PeerTable,
+    shutdown: watch::Receiver<bool>,
+    loops: Arc<Mutex<HashMap<String, tokio::task::JoinHandle<()>>>>,
+    /// Node ids with a running loop, so one node reached by two addresses is synced once.
+    serving: Arc<Mutex<HashMap<String, String>>>,
+    pub on_failure: Arc<Mutex<Option<OnFailure>>>,
+}
+
+impl SyncManager {
+    pub fn new(office: BackOffice, client: PeerClient, me: Hello, peers: PeerTable, shutdown: watch::Receiver<bool>) -> Self {
+        SyncManager {
+            office,
+            client,
+            me,
+            peers,
+            shutdown,
+            loops: Arc::default(),
+            serving: Arc::default(),
+            on_failure: Arc::default(),
+        }
+    }
+
+    /// Adds a peer (no-op if its address already has a loop).
+    pub fn add(&self, address: String, found_by: FoundBy) {
+        let mut loops = self.loops.lock().unwrap_or_else(|e| e.into_inner());
+        if loops.get(&address).is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        self.peers.insert(PeerInfo {
+            node_id: String::new(),
+            name: String::new(),
+            role: String::new(),
+            address: address.clone(),
+            found_by,
+            last_sync: None,
+            we_lack: 0,
+            they_lack: 0,
+            last_error: None,
+        });
+        let this = self.clone();
+        let addr = address.clone();
+        loops.insert(address, tokio::spawn(async move { this.run(addr).await }));
+    }
+
+    /// Forgets a peer that discovery says is gone.
+    pub fn remove(&self, address: &str) {
+        if let Some(handle) = self.loops.lock().unwrap_or_else(|e| e.into_inner()).remove(address) {
+            handle.abort();
+        }
+        self.peers.remove(address);
+        self.serving.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, a| a != address);
+    }
+
+    /// Adds peers that pulled from us, so changes flow both ways even with one-sided config.
+    pub fn learn_callers(&self, mut callers: mpsc::UnboundedReceiver<SocketAddr>) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        let mut shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    caller = callers.recv() => match caller {
+                        Some(addr) => {
+                            let address = addr.to_string();
+                            let known = this.peers.snapshot().iter().any(|p| p.address == address);
+                            if !known {
+                                this.add(address, FoundBy::Static);
+                            }
+                        }
+                        None => return,
+                    },
+                    _ = shutdown.changed() => return,
+                }
+            }
+        })
+    }
+
+    pub async fn stop(&self) {
+        let handles: Vec<_> = self.loops.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, h)| h).collect();
+        for h in handles {
+            h.abort();
+            let _ = h.await;
+        }
+    }
+
+    async fn run(self, address: String) {
+        let mut backoff = Duration::from_millis(200);
+        let mut session: Option<Session> = None;
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let step = async {
+                match &mut session {
+                    None => self.hello(&address).await.map(|s| {
+                        session = s;
+                        true
+                    }),
+                    Some(s) => self.round(&address, s).await,
+                }
+            };
+            let outcome = tokio::select! {
+                r = step => r,
+                _ = shutdown.changed() => return,
+            };
+            match outcome {
+                Ok(true) => backoff = Duration::from_millis(200),
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::info!(peer = %address, error = %e, "sync exchange failed");
+                    self.peers.update(&address, |p| p.last_error = Some(e.to_string()));
+                    if let Some(f) = self.on_failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                        f(&address);
+                    }
+                    session = None;
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {},
+                        _ = shutdown.changed() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// First contact: learns who answers at this address and where our cursor into its feed is.
+    /// Returns None when this loop should stop (it is ourselves, or the node is already synced
+    /// through another address).
+    async fn hello(&self, address: &str) -> Result<Option<Session>, SyncError> {
+        let req = PullRequest {
+            from: self.me.clone(),
+            since: u64::MAX,
+            limit: 1,
+            wait_ms: 0,
+        };
+        let resp: PullResponse = self.client.call(address, PULL, &req, Duration::from_secs(10)).await?;
+        let node = resp.from.node_id.clone();
+        if node == self.me.node_id {
+            self.remove(address);
+            return Ok(None);
+        }
+        {
+            let mut serving = self.serving.lock().unwrap_or_else(|e| e.into_inner());
+            match serving.get(&node) {
+                Some(other) if other != address && self.loops.lock().unwrap_or_else(|e| e.into_inner()).get(other).is_some_and(|h| !h.is_finished()) => {
+                    self.peers.remove(address);
+                    return Ok(None);
+                }
+                _ => {
+                    serving.insert(node.clone(), address.to_string());
+                }
+            }
+        }
+        self.peers.update(address, |p| {
+            p.node_id = node.clone();
+            p.name = resp.from.name.clone();
+            p.role = resp.from.role.clone();
+        });
+        let cursor = self.office.store.peer_cursor(&node).map_err(|e| SyncError::Store(e.to_string()))?;
+        Ok(Some(Session {
+            node_id: node,
+            progress: PullProgress { cursor },
+            wait_ms: 0,
+        }))
+    }
+
+    /// One pull and everything it brings. Ok(true): carry on.
+    async fn round(&self, address: &str, session: &mut Session) -> Result<bool, SyncError> {
+        let req = PullRequest {
+            from: self.me.clone(),
+            since: session.progress.cursor,
+            limit: PULL_LIMIT,
+            wait_ms: session.wait_ms,
+        };
+        let timeout = Duration::from_millis(session.wait_ms as u64) + Duration::from_secs(15);
+        let resp: PullResponse = self.client.call(address, PULL, &req, timeout).await?;
+        if resp.from.node_id != session.node_id {
+            // Another node now answers at this address: start over.
+            return Err(SyncError::Refused("the node at this address changed".into()));
+        }
+        self.peers.update(address, |p| p.we_lack = resp.remaining + resp.entries.len() as u64);
+        if !resp.entries.is_empty() {
+            self.apply(address, &resp).await?;
+            session.progress = session.progress.after(&resp);
+            let cursor = session.progress.cursor;
+            let node = session.node_id.clone();
+            let store = self.office.store.clone();
+            tokio::task::spawn_blocking(move || store.set_peer_cursor(&node, cursor))
+                .await
+                .map_err(|e| SyncError::Store(e.to_string()))?
+                .map_err(|e| SyncError::Store(e.to_string()))?;
+        }
+        let now = chrono::Utc::now().to_rfc3339();
+        self.peers.update(address, |p| {
+            p.last_sync = Some(now.clone());
+            p.last_error = None;
+            p.we_lack = resp.remaining;
+        });
+        session.wait_ms = if resp.remaining > 0 { 0 } else { LONG_POLL_MS };
+        Ok(true)
+    }
+
+    /// Fetches and merges the documents of one pull answer, then waits until they are durable.
+    async fn apply(&self, address: &str, pull: &PullResponse) -> Result<(), SyncError> {
+        let store = self.office.store.clone();
+        let entries = pull.entries.clone();
+        let wanted = tokio::task::spawn_blocking(move || exchange::plan_fetch(&store, &entries))
+            .await
+            .map_err(|e| SyncError::Store(e.to_string()))?
+            .map_err(|e| SyncError::Store(e.to_string()))?;
+        let mut missing_attachments = Vec::new();
+        for batch in wanted.chunks(FETCH_BATCH) {
+            let mut asked = batch.to_vec();
+            while !asked.is_empty() {
+                let resp: FetchResponse = self
+                    .client
+                    .call(address, FETCH, &FetchRequest { docs: asked.clone() }, Duration::from_secs(60))
+                    .await?;
+                let deferred = resp.deferred.clone();
+                let store = self.office.store.clone();
+                let asked_now = asked.clone();
+                let applied = tokio::task::spawn_blocking(move || exchange::apply_fetch(&store, &asked_now, resp))
+                    .await
+                    .map_err(|e| SyncError::Store(e.to_string()))?
+                    .map_err(|e| SyncError::Store(e.to_string()))?;
+                if let Some((doc, reason)) = applied.refused.first() {
+                    return Err(SyncError::Refused(format!("document {doc}: {reason}")));
+                }
+                missing_attachments.extend(applied.missing_attachments);
+                let before = asked.len();
+                asked.retain(|h| deferred.contains(&h.doc));
+                if asked.len() == before {
+                    return Err(SyncError::Refused("peer deferred every document".into()));
+                }
+            }
+        }
+        missing_attachments.sort();
+        missing_attachments.dedup();
+        for hashes in missing_attachments.chunks(20) {
+            let resp: AttachmentResponse = self
+                .client
+                .call(address, ATTACHMENTS, &AttachmentRequest { hashes: hashes.to_vec() }, Duration::from_secs(60))
+                .await?;
+            for item in resp.items {
+                if !self.office.put_attachment_from_peer(&item.hash, &item.bytes).map_err(|e| SyncError::Store(e.to_string()))? {
+                    return Err(SyncError::Refused(format!("attachment {} does not match its hash", item.hash)));
+                }
+            }
+        }
+        self.office
+            .store
+            .wait_durable()
+            .await
+            .map_err(|e| SyncError::Store(e.to_string()))?;
+        Ok(())
+    }
+}
+
+struct Session {
+    node_id: String,
+    progress: PullProgress,
+    wait_ms: u32,
+}

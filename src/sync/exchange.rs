@@ -1,0 +1,139 @@
+//! Both halves of one exchange, over the store's API and free of sockets and tokio: the answering
+//! side (`answer_pull`, `answer_fetch`) and the asking side (`plan_fetch`, `apply_fetch`).
+//!
+//! Invariants:
+//! - The asker's cursor into a peer's feed moves only after every document of the entries it
+//!   covers is merged and flushed (`PullProgress`), so an interrupted exchange redoes at most one
+//!   batch and never skips one.
+//! - A peer is shown its feed only up to the answering node's durable sequence.
+//! - Merged changes go through `Store::merge`: durable, indexed, and in this node's own feed, so
+//!   they are relayed to peers that never meet the node they came from.
+
+use automerge::ChangeHash;
+
+use super::protocol::{
+    DocChanges, DocHave, FeedEntry, FetchRequest, FetchResponse, Hash, Hello, PullRequest, PullResponse,
+    MAX_FETCH_BYTES,
+};
+use crate::store::{Store, StoreError};
+
+/// Answers a pull: feed entries after `since`, up to what is on disk.
+pub fn answer_pull(store: &Store, me: &Hello, req: &PullRequest, durable_seq: u64) -> Result<PullResponse, StoreError> {
+    let entries = store.feed_since(req.since, durable_seq, req.limit as usize)?;
+    let last = entries.last().map(|(seq, _)| *seq).unwrap_or(req.since);
+    let mut out = Vec::with_capacity(entries.len());
+    for (seq, doc) in entries {
+        let heads = store.doc_meta(&doc)?.map(|m| m.heads).unwrap_or_default();
+        out.push(FeedEntry { seq, doc, heads });
+    }
+    let remaining = if durable_seq > last {
+        store.feed_since(last, durable_seq, usize::MAX)?.len() as u64
+    } else {
+        0
+    };
+    Ok(PullResponse {
+        from: me.clone(),
+        entries: out,
+        remaining,
+    })
+}
+
+fn to_hashes(heads: &[Hash]) -> Vec<ChangeHash> {
+    heads.iter().map(|h| ChangeHash(*h)).collect()
+}
+
+/// Answers a fetch: for each document, the changes the asker lacks, within a size bound.
+pub fn answer_fetch(store: &Store, req: &FetchRequest) -> Result<FetchResponse, StoreError> {
+    let mut docs = Vec::new();
+    let mut deferred = Vec::new();
+    let mut size = 0;
+    for have in &req.docs {
+        if size >= MAX_FETCH_BYTES && !docs.is_empty() {
+            deferred.push(have.doc.clone());
+            continue;
+        }
+        let changes = if have.heads.is_empty() {
+            store.raw_document(&have.doc)?
+        } else {
+            store.changes_for(&have.doc, &to_hashes(&have.heads))?
+        };
+        if let Some(changes) = changes {
+            size += changes.len();
+            docs.push(DocChanges {
+                doc: have.doc.clone(),
+                changes,
+            });
+        }
+    }
+    Ok(FetchResponse { docs, deferred })
+}
+
+/// The documents of a pull answer that this node lacks changes of, with what it has of each.
+pub fn plan_fetch(store: &Store, entries: &[FeedEntry]) -> Result<Vec<DocHave>, StoreError> {
+    let mut wanted = Vec::new();
+    for entry in entries {
+        if store.has_all(&entry.doc, &to_hashes(&entry.heads))? {
+            continue;
+        }
+        let heads = store.doc_meta(&entry.doc)?.map(|m| m.heads).unwrap_or_default();
+        wanted.push(DocHave {
+            doc: entry.doc.clone(),
+            heads,
+        });
+    }
+    Ok(wanted)
+}
+
+/// What applying a fetch answer did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub merged: usize,
+    pub unchanged: usize,
+    /// Documents whose changes were refused (malformed); the exchange must end.
+    pub refused: Vec<(String, String)>,
+    /// Attachment hashes referenced by merged documents and missing here.
+    pub missing_attachments: Vec<String>,
+}
+
+/// Merges a fetch answer into the store. Only documents that were asked for are accepted.
+pub fn apply_fetch(store: &Store, asked: &[DocHave], resp: FetchResponse) -> Result<Applied, StoreError> {
+    let mut applied = Applied::default();
+    for DocChanges { doc, changes } in resp.docs {
+        if !asked.iter().any(|h| h.doc == doc) {
+            applied.refused.push((doc, "not asked for".into()));
+            continue;
+        }
+        match store.merge(&doc, &changes) {
+            Ok(written) => {
+                if written.changed {
+                    applied.merged += 1;
+                    for hash in crate::views::attachments_of(&written.record) {
+                        if store.get_raw(&crate::store::keys::attachment(&hash))?.is_none() {
+                            applied.missing_attachments.push(hash);
+                        }
+                    }
+                } else {
+                    applied.unchanged += 1;
+                }
+            }
+            Err(StoreError::BadChanges { doc, reason }) => applied.refused.push((doc, reason)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(applied)
+}
+
+/// Where an asker stands in one peer's feed during an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullProgress {
+    pub cursor: u64,
+}
+
+impl PullProgress {
+    /// The cursor after a pull answer whose documents are all merged and flushed.
+    pub fn after(self, resp: &PullResponse) -> PullProgress {
+        PullProgress {
+            cursor: resp.entries.last().map(|e| e.seq).unwrap_or(self.cursor).max(self.cursor),
+        }
+    }
+}
