@@ -66,6 +66,10 @@ pub struct Config {
     pub role: Role,
     /// How many documents the store keeps loaded (about 22 KB each).
     pub cache_docs: usize,
+    /// Cluster to join when this start initialises the node (None: a new cluster).
+    pub cluster_key: Option<String>,
+    /// Pull from nodes that pull from us, so one-sided static config still syncs both ways.
+    pub learn_peers: bool,
 }
 
 pub fn parse_addr(field: &str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -109,6 +113,8 @@ impl Config {
             name: "node".into(),
             role: Role::Clerk,
             cache_docs: 2000,
+            cluster_key: None,
+            learn_peers: true,
         }
     }
 }

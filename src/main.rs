@@ -166,6 +166,8 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .unwrap_or_else(|| "neiqin".into()),
         role: config::parse_role("role", &role)?,
         cache_docs: file.cache_docs.unwrap_or(2000),
+        cluster_key: None,
+        learn_peers: true,
     })
 }
 

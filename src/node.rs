@@ -161,7 +161,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let (office, first_start) = match NodeIdentity::load(&store)? {
         Some(identity) => (BackOffice::new(store, identity), None),
         None => {
-            let init = initialise(store, data_dir, &config.name, config.role, None)?;
+            let init = initialise(store, data_dir, &config.name, config.role, config.cluster_key.clone())?;
             (init.office, Some(init.admin_token_file))
         }
     };
@@ -231,6 +231,7 @@ async fn start_sync(
         durable: office.store.durable_seq(),
         peers: peers.clone(),
         callers: callers_tx,
+        shutdown: shutdown.subscribe(),
     };
     let app = net::server::router(server);
     let stop = until_shutdown(shutdown.subscribe());
@@ -245,8 +246,10 @@ async fn start_sync(
     for peer in &config.peers {
         sync.add(peer.clone(), FoundBy::Static);
     }
-    let learn_task = sync.learn_callers(callers_rx);
-    let mut tasks = vec![server_task, learn_task];
+    let mut tasks = vec![server_task];
+    if config.learn_peers {
+        tasks.push(sync.learn_callers(callers_rx));
+    }
     if config.mdns {
         tasks.push(net::mdns::start(config, office, peer_addr.port(), sync.clone(), shutdown.subscribe())?);
     }

@@ -35,6 +35,8 @@ pub struct PeerServer {
     pub peers: PeerTable,
     /// Tells the sync manager about callers, so this node pulls from them too.
     pub callers: mpsc::UnboundedSender<SocketAddr>,
+    /// Ends waiting pulls at shutdown, so the endpoint stops at once.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 pub fn router(server: PeerServer) -> Router {
@@ -91,7 +93,11 @@ async fn answer(server: &PeerServer, remote: SocketAddr, path: &str, body: &[u8]
             if req.wait_ms > 0 && *durable.borrow() <= req.since {
                 let deadline = Duration::from_millis(req.wait_ms as u64);
                 let since = req.since;
-                let _ = tokio::time::timeout(deadline, durable.wait_for(|seq| *seq > since)).await;
+                let mut shutdown = server.shutdown.clone();
+                tokio::select! {
+                    _ = tokio::time::timeout(deadline, durable.wait_for(|seq| *seq > since)) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => {}
+                }
             }
             let durable_seq = *durable.borrow();
             let office = server.office.clone();

@@ -21,6 +21,9 @@ use crate::sync::protocol::{
 pub const FETCH_BATCH: usize = 500;
 /// Feed entries asked for in one pull.
 pub const PULL_LIMIT: u32 = 2_000;
+/// Longest pause between attempts to reach a peer that failed: short, because offices reconnect
+/// often and a reconnection should show up within seconds.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How long a pull waits on the peer for news when we are up to date.
 pub const LONG_POLL_MS: u32 = 20_000;
 
@@ -162,7 +165,7 @@ impl SyncManager {
                         _ = tokio::time::sleep(backoff) => {},
                         _ = shutdown.changed() => return,
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
@@ -219,6 +222,7 @@ impl SyncManager {
         };
         let timeout = Duration::from_millis(session.wait_ms as u64) + Duration::from_secs(15);
         let resp: PullResponse = self.client.call(address, PULL, &req, timeout).await?;
+        tracing::debug!(peer = %address, since = req.since, wait_ms = req.wait_ms, entries = resp.entries.len(), remaining = resp.remaining, "pulled");
         if resp.from.node_id != session.node_id {
             // Another node now answers at this address: start over.
             return Err(SyncError::Refused("the node at this address changed".into()));

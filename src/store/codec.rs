@@ -219,3 +219,43 @@ pub fn hydrate(doc: &mut AutoCommit) -> Result<Record, CodecError> {
     }
     Ok(record)
 }
+
+/// Checks that `bytes` is a sequence of whole Automerge storage chunks (magic, checksum, type,
+/// LEB128 length, data), so nothing arriving from a peer is silently cut short.
+pub fn check_chunks(bytes: &[u8]) -> Result<(), String> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    if bytes.is_empty() {
+        return Err("no changes".into());
+    }
+    let mut pos = 0;
+    while pos < bytes.len() {
+        if bytes.get(pos..pos + 4) != Some(&MAGIC[..]) {
+            return Err(format!("no chunk header at byte {pos}"));
+        }
+        pos += 8; // magic and checksum
+        match bytes.get(pos) {
+            Some(0..=2) => pos += 1,
+            _ => return Err(format!("unknown chunk type at byte {pos}")),
+        }
+        let mut len: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let byte = *bytes.get(pos).ok_or("chunk length cut short")?;
+            pos += 1;
+            if shift > 56 {
+                return Err("chunk length too long".into());
+            }
+            len |= u64::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = (pos as u64).checked_add(len).ok_or("chunk length overflows")?;
+        if end > bytes.len() as u64 {
+            return Err(format!("chunk at byte {pos} is cut short"));
+        }
+        pos = end as usize;
+    }
+    Ok(())
+}

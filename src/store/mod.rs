@@ -394,9 +394,8 @@ impl Store {
             reason,
         };
         // Automerge skips a damaged tail when loading incrementally (meant for files cut short
-        // by a crash). From a peer that is an error: the whole message must parse.
-        let strict = || automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
-        let parsed = AutoCommit::load_with_options(changes, strict()).map_err(|e| refused(e.to_string()))?;
+        // by a crash). From a peer that is an error: the whole message must be whole chunks.
+        codec::check_chunks(changes).map_err(refused)?;
         let _writer = lock(&self.write_lock);
         let doc = match self.checkout(doc_id)? {
             Some(mut doc) => {
@@ -406,7 +405,12 @@ impl Store {
                 }
                 doc
             }
-            None => parsed.with_actor(self.actor.clone()),
+            None => {
+                let strict = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
+                AutoCommit::load_with_options(changes, strict)
+                    .map_err(|e| refused(e.to_string()))?
+                    .with_actor(self.actor.clone())
+            }
         };
         let before = self.doc_meta(doc_id)?.map(|m| m.change_hashes()).unwrap_or_default();
         if !doc.get_missing_deps(&[]).is_empty() {
@@ -802,5 +806,52 @@ mod tests {
         // Writing the same value again is not a change.
         set(&store, "a", "x", "2");
         assert_eq!(store.last_seq(), 3);
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::tests_support::*;
+
+    #[test]
+    fn concurrent_changes_merge_both_ways() {
+        let (_da, a) = store();
+        let (_db, b) = store();
+        set(&a, "d", "x", "1");
+        b.merge("d", &a.raw_document("d").unwrap().unwrap()).unwrap();
+        set(&a, "d", "x", "a");
+        set(&b, "d", "y", "b");
+        let b_heads = b.doc_meta("d").unwrap().unwrap().change_hashes();
+        let for_b = a.changes_for("d", &b_heads).unwrap().unwrap();
+        b.merge("d", &for_b).expect("b merges a's concurrent change");
+        let a_heads = a.doc_meta("d").unwrap().unwrap().change_hashes();
+        let for_a = b.changes_for("d", &a_heads).unwrap().unwrap();
+        a.merge("d", &for_a).expect("a merges b's changes");
+        assert_eq!(a.doc_meta("d").unwrap().unwrap().heads, b.doc_meta("d").unwrap().unwrap().heads);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+    use crate::domain::record::{ChangeAuthor, RecordOp};
+
+    struct NoIndex;
+    impl Projector for NoIndex {
+        fn project(&self, _: &str, _: &Record) -> Projection {
+            Projection::default()
+        }
+    }
+
+    pub fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        (dir, store)
+    }
+
+    pub fn set(store: &Store, doc: &str, name: &str, value: &str) {
+        let author = ChangeAuthor { user: "u".into(), role: "clerk".into(), action: "test".into() };
+        let ops = vec![RecordOp::SetKind("t".into()), RecordOp::field(name, value)];
+        store.update(doc, &author, |_| Ok::<_, ()>(ops)).expect("update");
     }
 }

@@ -26,6 +26,13 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// Logs to stderr when NEIQIN_TEST_LOG is set (for example `neiqin=debug`).
+pub fn init_log() {
+    if let Ok(filter) = std::env::var("NEIQIN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+}
+
 impl TestNode {
     pub async fn start() -> TestNode {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -34,6 +41,7 @@ impl TestNode {
     }
 
     pub async fn start_with(config: Config, tmp: Option<tempfile::TempDir>) -> TestNode {
+        init_log();
         let running = node::start(config.clone()).await.expect("node starts");
         let admin = std::fs::read_to_string(config.data_dir.join(node::ADMIN_TOKEN_FILE))
             .expect("admin token written on first start")

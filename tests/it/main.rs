@@ -2,8 +2,10 @@
 //! between them), driven through their HTTP API.
 
 mod harness;
+mod testnet;
 
 mod api_bad_input;
 mod api_roles;
 mod crash;
 mod single_node;
+mod sync;
