@@ -27,9 +27,19 @@ pub enum BackupError {
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum Entry {
-    Header { format: String, version: u32, node: String },
-    Doc { doc: String, data: String },
-    Attachment { attachment: String, data: String },
+    Header {
+        format: String,
+        version: u32,
+        node: String,
+    },
+    Doc {
+        doc: String,
+        data: String,
+    },
+    Attachment {
+        attachment: String,
+        data: String,
+    },
 }
 
 pub struct Counts {
@@ -92,10 +102,14 @@ pub fn restore(office: &BackOffice, input: impl BufRead) -> Result<Counts, Backu
         };
         let entry: Entry = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
         if !seen_header && !matches!(entry, Entry::Header { .. }) {
-            return Err(bad(format!("the file does not start with a {FORMAT} header")));
+            return Err(bad(format!(
+                "the file does not start with a {FORMAT} header"
+            )));
         }
         match entry {
-            Entry::Header { format, version, .. } => {
+            Entry::Header {
+                format, version, ..
+            } => {
                 if format != FORMAT || version != VERSION {
                     return Err(bad(format!("not a {FORMAT} v{VERSION} file")));
                 }
@@ -103,13 +117,16 @@ pub fn restore(office: &BackOffice, input: impl BufRead) -> Result<Counts, Backu
             }
             Entry::Doc { doc, data } => {
                 let bytes = b64.decode(data).map_err(|e| bad(e.to_string()))?;
-                automerge::AutoCommit::load(&bytes).map_err(|e| bad(format!("document {doc}: {e}")))?;
+                automerge::AutoCommit::load(&bytes)
+                    .map_err(|e| bad(format!("document {doc}: {e}")))?;
                 docs.push((doc, bytes));
             }
             Entry::Attachment { attachment, data } => {
                 let bytes = b64.decode(data).map_err(|e| bad(e.to_string()))?;
                 if crate::service::attachments::content_hash(&bytes) != attachment {
-                    return Err(bad(format!("attachment {attachment} does not match its hash")));
+                    return Err(bad(format!(
+                        "attachment {attachment} does not match its hash"
+                    )));
                 }
                 attachments.push((attachment, bytes));
             }

@@ -80,10 +80,12 @@ pub fn parse_addr(field: &str, value: &str) -> Result<SocketAddr, ConfigError> {
 }
 
 pub fn parse_role(field: &str, value: &str) -> Result<Role, ConfigError> {
-    value.parse().map_err(|e: crate::domain::role::UnknownRole| ConfigError::Value {
-        field: field.to_string(),
-        message: e.to_string(),
-    })
+    value
+        .parse()
+        .map_err(|e: crate::domain::role::UnknownRole| ConfigError::Value {
+            field: field.to_string(),
+            message: e.to_string(),
+        })
 }
 
 pub fn check_peer(value: &str) -> Result<String, ConfigError> {

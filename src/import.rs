@@ -112,7 +112,9 @@ pub struct Event {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
-    Verify { parties: Vec<Party> },
+    Verify {
+        parties: Vec<Party>,
+    },
     Approve,
     ReleaseToWorkshop,
     Progress {
@@ -131,7 +133,9 @@ pub enum EventKind {
         #[serde(default)]
         bank_ref: String,
     },
-    ShippingDoc { lines: Vec<EventLine> },
+    ShippingDoc {
+        lines: Vec<EventLine>,
+    },
     FinanceRelease,
     Shipment {
         lines: Vec<EventLine>,
@@ -290,7 +294,9 @@ fn facts_of(entry: &OrderEntry, order: &Order, node: &str) -> Result<Vec<Fact>, 
                 parties: parties.clone(),
                 checked: BTreeMap::new(),
             },
-            EventKind::Approve => FactBody::Approved { note: String::new() },
+            EventKind::Approve => FactBody::Approved {
+                note: String::new(),
+            },
             EventKind::ReleaseToWorkshop => FactBody::ReleasedToWorkshop,
             EventKind::Progress {
                 note,
@@ -422,8 +428,11 @@ pub fn import(
     for c in &data.customers {
         inputs.push(customer_input(c)?);
     }
-    let refs: std::collections::HashSet<&str> =
-        data.customers.iter().map(|c| c.reference.as_str()).collect();
+    let refs: std::collections::HashSet<&str> = data
+        .customers
+        .iter()
+        .map(|c| c.reference.as_str())
+        .collect();
     for o in &data.orders {
         if !refs.contains(o.customer_ref.as_str()) {
             return Err(ImportError::Invalid {
@@ -456,7 +465,11 @@ pub fn import(
     for entry in &data.orders {
         let customer_id = customer_ids[entry.customer_ref.as_str()].clone();
         let author = ChangeAuthor {
-            user: if entry.taken_by.is_empty() { "import".into() } else { entry.taken_by.clone() },
+            user: if entry.taken_by.is_empty() {
+                "import".into()
+            } else {
+                entry.taken_by.clone()
+            },
             role: Role::Clerk.to_string(),
             action: format!("import order {}", entry.reference),
         };

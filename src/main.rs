@@ -12,7 +12,11 @@ use neiqin::domain::role::Role;
 use neiqin::{backup, import, node};
 
 #[derive(Parser)]
-#[command(name = "neiqin", version, about = "Offline-first sync node for a sales back office (内勤)")]
+#[command(
+    name = "neiqin",
+    version,
+    about = "Offline-first sync node for a sales back office (内勤)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -115,7 +119,10 @@ struct ServeArgs {
 
 fn data_dir_and_file(data: &DataArg) -> anyhow::Result<(PathBuf, ConfigFile)> {
     let config_path = data.config.clone().or_else(|| {
-        let dir = data.data.clone().unwrap_or_else(|| config::DEFAULT_DATA_DIR.into());
+        let dir = data
+            .data
+            .clone()
+            .unwrap_or_else(|| config::DEFAULT_DATA_DIR.into());
         let candidate = dir.join(config::CONFIG_FILE_NAME);
         candidate.exists().then_some(candidate)
     });
@@ -143,7 +150,11 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
         .clone()
         .or(file.peer_listen)
         .unwrap_or_else(|| config::DEFAULT_PEER_LISTEN.into());
-    let peers = if args.peers.is_empty() { file.peers } else { args.peers.clone() };
+    let peers = if args.peers.is_empty() {
+        file.peers
+    } else {
+        args.peers.clone()
+    };
     let role = args
         .role
         .clone()
@@ -182,11 +193,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             token_file.display()
         );
     }
-    println!("neiqin {} serving on http://{}", running.office.identity.name, running.api_addr);
+    println!(
+        "neiqin {} serving on http://{}",
+        running.office.identity.name, running.api_addr
+    );
     if let Some(peer_addr) = running.peer_addr {
         println!("peer endpoint on {peer_addr}");
     }
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     println!("stopping");
     running.shutdown().await
 }
@@ -241,7 +257,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import { data, file } => {
             let (dir, _) = data_dir_and_file(&data)?;
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let set = import::parse(&bytes).with_context(|| format!("{}", file.display()))?;
             let office = node::open_office(&dir, 100)?;
             let bar = indicatif::ProgressBar::new((set.customers.len() + set.orders.len()) as u64);
@@ -261,7 +278,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (dir, _) = data_dir_and_file(&data)?;
             let office = node::open_office(&dir, 100)?;
             let tmp = file.with_extension("partial");
-            let out = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+            let out = std::fs::File::create(&tmp)
+                .with_context(|| format!("cannot create {}", tmp.display()))?;
             let mut writer = BufWriter::new(out);
             let counts = backup::export(&office, &mut writer)?;
             let out = writer.into_inner().map_err(|e| e.into_error())?;
@@ -279,7 +297,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore { data, file } => {
             let (dir, _) = data_dir_and_file(&data)?;
             let office = node::open_office(&dir, 100)?;
-            let input = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
             let counts = backup::restore(&office, BufReader::new(input))
                 .with_context(|| format!("{} was not restored", file.display()))?;
             println!(

@@ -12,11 +12,13 @@ use crate::config::Config;
 use crate::domain::role::Role;
 use crate::http::{self, AppState};
 use crate::identity::NodeIdentity;
+use crate::net::{
+    self, auth::ClusterKey, client::PeerClient, server::PeerServer, syncer::SyncManager,
+};
 use crate::service::BackOffice;
 use crate::store::Store;
-use crate::sync::peers::PeerTable;
-use crate::net::{self, auth::ClusterKey, client::PeerClient, server::PeerServer, syncer::SyncManager};
 use crate::sync::peers::FoundBy;
+use crate::sync::peers::PeerTable;
 use crate::sync::protocol::{Hello, PROTOCOL_VERSION};
 use crate::views::BackOfficeProjector;
 
@@ -72,7 +74,13 @@ pub fn init_node(
     cluster_key: Option<String>,
     cache_docs: usize,
 ) -> anyhow::Result<Initialised> {
-    initialise(open_store(data_dir, cache_docs)?, data_dir, name, role, cluster_key)
+    initialise(
+        open_store(data_dir, cache_docs)?,
+        data_dir,
+        name,
+        role,
+        cluster_key,
+    )
 }
 
 fn initialise(
@@ -161,7 +169,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let (office, first_start) = match NodeIdentity::load(&store)? {
         Some(identity) => (BackOffice::new(store, identity), None),
         None => {
-            let init = initialise(store, data_dir, &config.name, config.role, config.cluster_key.clone())?;
+            let init = initialise(
+                store,
+                data_dir,
+                &config.name,
+                config.role,
+                config.cluster_key.clone(),
+            )?;
             (init.office, Some(init.admin_token_file))
         }
     };
@@ -181,7 +195,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let app = http::app(state);
     let stop = until_shutdown(shutdown.subscribe());
     let api_task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!(error = %e, "local API stopped");
         }
     });
@@ -237,12 +254,21 @@ async fn start_sync(
     let stop = until_shutdown(shutdown.subscribe());
     let server_task = tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, service)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!(error = %e, "peer endpoint stopped");
         }
     });
     let client = PeerClient::new(key, identity.node_id.clone());
-    let sync = SyncManager::new(office.clone(), client, me, peers.clone(), shutdown.subscribe());
+    let sync = SyncManager::new(
+        office.clone(),
+        client,
+        me,
+        peers.clone(),
+        shutdown.subscribe(),
+    );
     for peer in &config.peers {
         sync.add(peer.clone(), FoundBy::Static);
     }
@@ -251,7 +277,13 @@ async fn start_sync(
         tasks.push(sync.learn_callers(callers_rx));
     }
     if config.mdns {
-        tasks.push(net::mdns::start(config, office, peer_addr.port(), sync.clone(), shutdown.subscribe())?);
+        tasks.push(net::mdns::start(
+            config,
+            office,
+            peer_addr.port(),
+            sync.clone(),
+            shutdown.subscribe(),
+        )?);
     }
     Ok((peer_addr, sync, tasks))
 }

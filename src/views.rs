@@ -5,8 +5,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::anomaly;
-use crate::domain::facts::FactBody;
 use crate::domain::customer::{Customer, CUSTOMER_KIND};
+use crate::domain::facts::FactBody;
 use crate::domain::order::{Order, Status, ORDER_KIND};
 use crate::domain::record::Record;
 use crate::store::{Projection, Projector};
@@ -108,9 +108,15 @@ fn project_order(order: &Order) -> Projection {
     let mut index = vec![
         (KIND, ORDER_KIND.to_string()),
         (ORDER_CREATED, created.clone()),
-        (ORDER_STATUS, format!("{}|{created}", summary.status.as_str())),
+        (
+            ORDER_STATUS,
+            format!("{}|{created}", summary.status.as_str()),
+        ),
         (ORDER_CUSTOMER, format!("{}|{created}", summary.customer_id)),
-        (ORDER_STORE, format!("{}|{created}", search_key(&summary.store))),
+        (
+            ORDER_STORE,
+            format!("{}|{created}", search_key(&summary.store)),
+        ),
         (ORDER_NUMBER, summary.number.clone()),
     ];
     if summary.open_anomalies > 0 {

@@ -83,7 +83,10 @@ pub fn detect(order: &Order) -> Vec<Anomaly> {
         found.push(anomaly(
             AnomalyKind::ShippedWhileCancelled,
             format!("shipped-while-cancelled:{}", ids.join("+")),
-            format!("order is cancelled but {} shipment(s) were recorded", ids.len()),
+            format!(
+                "order is cancelled but {} shipment(s) were recorded",
+                ids.len()
+            ),
         ));
     }
 
@@ -119,7 +122,12 @@ pub fn detect(order: &Order) -> Vec<Anomaly> {
                 && docs
                     .iter()
                     .position(|x| x.id == d.id)
-                    .zip(released_docs.iter().filter_map(|r| docs.iter().position(|x| x.id == *r)).max())
+                    .zip(
+                        released_docs
+                            .iter()
+                            .filter_map(|r| docs.iter().position(|x| x.id == *r))
+                            .max(),
+                    )
                     .is_some_and(|(newer, released)| newer > released)
                 && !releases.iter().any(|(_, doc)| *doc == d.id)
         });
@@ -212,7 +220,11 @@ pub fn detect(order: &Order) -> Vec<Anomaly> {
         found.push(anomaly(
             AnomalyKind::FieldConflict,
             format!("conflict:{}", conflict.field),
-            format!("{} has different values on different nodes: {}", conflict.field, values.join(" / ")),
+            format!(
+                "{} has different values on different nodes: {}",
+                conflict.field,
+                values.join(" / ")
+            ),
         ));
     }
 
@@ -220,9 +232,10 @@ pub fn detect(order: &Order) -> Vec<Anomaly> {
         .facts
         .iter()
         .filter_map(|f| match &f.body {
-            FactBody::AnomalyResolved { anomaly, resolution } => {
-                Some((anomaly.as_str(), resolution.as_str()))
-            }
+            FactBody::AnomalyResolved {
+                anomaly,
+                resolution,
+            } => Some((anomaly.as_str(), resolution.as_str())),
             _ => None,
         })
         .collect();

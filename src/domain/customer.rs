@@ -18,7 +18,9 @@ pub const HEADER_FIELDS: &[&str] = &[
 pub const COLLECTIONS: &[(&str, &[&str])] = &[
     (
         "contacts",
-        &["name", "role", "mobile", "landline", "qq", "wechat", "fax", "email"],
+        &[
+            "name", "role", "mobile", "landline", "qq", "wechat", "fax", "email",
+        ],
     ),
     (
         "addresses",

@@ -23,7 +23,9 @@ pub struct Fact {
 }
 
 /// The parties a clerk confirms an order with at 核单.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Party {
     Salesperson,
@@ -39,7 +41,11 @@ pub struct ShipLine {
     pub quantity: Decimal,
     /// Price agreed on the shipping document; absent on shipments.
     #[schema(value_type = Option<String>)]
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub unit_price: Option<Decimal>,
 }
 
@@ -80,9 +86,13 @@ pub enum FactBody {
         delay_reason: Option<String>,
     },
     /// 出货单: one version of the shipping document. Versions are ordered by time, then id.
-    ShippingDoc { lines: Vec<ShipLine> },
+    ShippingDoc {
+        lines: Vec<ShipLine>,
+    },
     /// 财务放行 of one exact shipping-document version (the fact id of that version).
-    FinanceRelease { shipping_doc: String },
+    FinanceRelease {
+        shipping_doc: String,
+    },
     Shipment {
         lines: Vec<ShipLine>,
         #[serde(default)]

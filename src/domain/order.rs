@@ -158,7 +158,9 @@ impl NewOrder {
             RecordOp::field("receiver_phone", self.receiver_phone),
             RecordOp::field(
                 "promised_ship_date",
-                self.promised_ship_date.map(|d| d.to_string()).unwrap_or_default(),
+                self.promised_ship_date
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
             ),
             RecordOp::field("note", self.note),
         ];
@@ -223,7 +225,9 @@ pub struct Order {
 }
 
 fn decimal_or_zero(value: Option<&str>) -> Decimal {
-    value.and_then(|v| Decimal::from_str(v).ok()).unwrap_or_default()
+    value
+        .and_then(|v| Decimal::from_str(v).ok())
+        .unwrap_or_default()
 }
 
 impl Order {
@@ -360,7 +364,9 @@ impl Order {
             .collect();
         self.facts
             .iter()
-            .filter(|f| matches!(f.body, FactBody::Payment { .. }) && !voided.contains(&f.id.as_str()))
+            .filter(|f| {
+                matches!(f.body, FactBody::Payment { .. }) && !voided.contains(&f.id.as_str())
+            })
             .collect()
     }
 
@@ -467,7 +473,9 @@ pub struct Totals {
     pub tax: Decimal,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Taken,

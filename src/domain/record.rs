@@ -75,7 +75,8 @@ impl Record {
                     next.collections.entry(name.clone()).or_default();
                 }
                 RecordOp::SetField { name, value } => {
-                    next.fields.insert(name.clone(), FieldValue::plain(value.clone()));
+                    next.fields
+                        .insert(name.clone(), FieldValue::plain(value.clone()));
                 }
                 RecordOp::SetItemField {
                     collection,

@@ -103,7 +103,10 @@ impl Role {
             Role::Supervisor => matches!(action, Approve | ReassignOwnership),
             Role::Vp => matches!(action, CancelOrReinstate | DecideReturn),
             Role::Warehouse => matches!(action, Ship | ReceiveReturn),
-            Role::Finance => matches!(action, FinanceRelease | RecordPayment | VoidPayment | Invoice),
+            Role::Finance => matches!(
+                action,
+                FinanceRelease | RecordPayment | VoidPayment | Invoice
+            ),
             Role::Admin => false,
         }
     }

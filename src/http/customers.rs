@@ -100,7 +100,10 @@ async fn create(
     Authed(user): Authed,
     ApiJson(body): ApiJson<CustomerBody>,
 ) -> Result<(StatusCode, Json<Customer>), ApiError> {
-    let customer = write(&state, move |office| office.create_customer(&user, body.into())).await?;
+    let customer = write(&state, move |office| {
+        office.create_customer(&user, body.into())
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(customer)))
 }
 
@@ -110,7 +113,10 @@ async fn change(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CustomerBody>,
 ) -> Result<Json<Customer>, ApiError> {
-    let customer = write(&state, move |office| office.patch_customer(&user, &id, body.into())).await?;
+    let customer = write(&state, move |office| {
+        office.patch_customer(&user, &id, body.into())
+    })
+    .await?;
     Ok(Json(customer))
 }
 
@@ -119,7 +125,9 @@ async fn fetch(
     Authed(_user): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<Customer>, ApiError> {
-    Ok(Json(read(&state, move |office| office.customer(&id)).await?))
+    Ok(Json(
+        read(&state, move |office| office.customer(&id)).await?,
+    ))
 }
 
 async fn search(
@@ -134,5 +142,7 @@ async fn search(
         cursor: decode_cursor(params.cursor.as_deref())?,
         limit: params.limit.unwrap_or(50),
     };
-    Ok(Json(read(&state, move |office| office.search_customers(&query)).await?))
+    Ok(Json(
+        read(&state, move |office| office.search_customers(&query)).await?,
+    ))
 }

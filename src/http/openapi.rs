@@ -4,7 +4,9 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{
@@ -17,41 +19,245 @@ use super::AppState;
 /// (method, path, who may call it, summary, request body schema).
 pub const ROUTES: &[(&str, &str, &str, &str, Option<&str>)] = &[
     ("get", "/api/health", "anyone", "liveness and version", None),
-    ("get", "/api/status", "any role", "node, counts, peers, open anomalies", None),
-    ("get", "/api/openapi.json", "anyone", "this description", None),
-    ("post", "/api/users", "admin", "add a user; the token is shown once", Some("NewUserBody")),
+    (
+        "get",
+        "/api/status",
+        "any role",
+        "node, counts, peers, open anomalies",
+        None,
+    ),
+    (
+        "get",
+        "/api/openapi.json",
+        "anyone",
+        "this description",
+        None,
+    ),
+    (
+        "post",
+        "/api/users",
+        "admin",
+        "add a user; the token is shown once",
+        Some("NewUserBody"),
+    ),
     ("get", "/api/users", "admin", "list users", None),
-    ("post", "/api/customers", "clerk", "create a customer archive", Some("CustomerBody")),
-    ("get", "/api/customers", "any role", "search customers (q, city, region, limit, cursor)", None),
-    ("get", "/api/customers/{id}", "any role", "read a customer with conflicts", None),
-    ("patch", "/api/customers/{id}", "clerk", "change fields; each merges on its own", Some("CustomerBody")),
-    ("post", "/api/orders", "clerk", "take an order (接单)", Some("NewOrderBody")),
-    ("get", "/api/orders", "any role", "list orders (status, customer, store, from, to, anomalies, limit, cursor)", None),
-    ("get", "/api/orders/{id}", "any role", "order with totals, status, facts, anomalies, conflicts", None),
-    ("patch", "/api/orders/{id}", "clerk (supervisor for store, salesperson)", "change fields or lines", Some("OrderPatchBody")),
-    ("get", "/api/orders/{id}/history", "any role", "every change: who, role, node, when, what", None),
-    ("post", "/api/orders/{id}/verify", "clerk", "核单", Some("VerifyBody")),
-    ("post", "/api/orders/{id}/approve", "supervisor", "审核", Some("NoteBody")),
-    ("post", "/api/orders/{id}/release-to-workshop", "clerk", "下单", None),
-    ("post", "/api/orders/{id}/progress", "clerk", "跟单 note, revised date, delay reason", Some("ProgressBody")),
-    ("post", "/api/orders/{id}/shipping-doc", "clerk", "出货单: a new version", Some("ShippingDocBody")),
-    ("post", "/api/orders/{id}/finance-release", "finance", "release one shipping-document version", Some("FinanceReleaseBody")),
-    ("post", "/api/orders/{id}/shipments", "warehouse", "ship quantities per line", Some("ShipmentBody")),
-    ("post", "/api/orders/{id}/payments", "finance", "record a payment", Some("PaymentBody")),
-    ("post", "/api/orders/{id}/payments/{pid}/void", "finance", "void a payment", Some("ReasonBody")),
-    ("post", "/api/orders/{id}/invoices", "finance", "record an invoice", Some("InvoiceBody")),
-    ("post", "/api/orders/{id}/cancel", "vp", "cancel", Some("ReasonBody")),
-    ("post", "/api/orders/{id}/reinstate", "vp", "reinstate", Some("ReasonBody")),
-    ("post", "/api/orders/{id}/archive", "clerk", "归档 when shipped, paid and invoiced", None),
-    ("post", "/api/orders/{id}/returns", "clerk", "return, exchange or repair request", Some("ReturnBody")),
-    ("post", "/api/orders/{id}/conflicts/{field}/resolve", "the field's owner", "pick one conflicting value", Some("PickValueBody")),
-    ("post", "/api/returns/{rid}/approve", "vp", "approve a return", Some("NoteBody")),
-    ("post", "/api/returns/{rid}/reject", "vp", "reject a return", Some("NoteBody")),
-    ("post", "/api/returns/{rid}/receive", "warehouse", "receive returned goods", Some("ReceiveBody")),
-    ("get", "/api/anomalies", "any role", "open anomalies, newest first", None),
-    ("post", "/api/anomalies/{id}/resolve", "the role named for it", "resolve an anomaly", Some("ResolveBody")),
-    ("post", "/api/attachments", "clerk", "upload a photo (raw bytes); returns its hash", None),
-    ("get", "/api/attachments/{hash}", "any role", "download an attachment", None),
+    (
+        "post",
+        "/api/customers",
+        "clerk",
+        "create a customer archive",
+        Some("CustomerBody"),
+    ),
+    (
+        "get",
+        "/api/customers",
+        "any role",
+        "search customers (q, city, region, limit, cursor)",
+        None,
+    ),
+    (
+        "get",
+        "/api/customers/{id}",
+        "any role",
+        "read a customer with conflicts",
+        None,
+    ),
+    (
+        "patch",
+        "/api/customers/{id}",
+        "clerk",
+        "change fields; each merges on its own",
+        Some("CustomerBody"),
+    ),
+    (
+        "post",
+        "/api/orders",
+        "clerk",
+        "take an order (接单)",
+        Some("NewOrderBody"),
+    ),
+    (
+        "get",
+        "/api/orders",
+        "any role",
+        "list orders (status, customer, store, from, to, anomalies, limit, cursor)",
+        None,
+    ),
+    (
+        "get",
+        "/api/orders/{id}",
+        "any role",
+        "order with totals, status, facts, anomalies, conflicts",
+        None,
+    ),
+    (
+        "patch",
+        "/api/orders/{id}",
+        "clerk (supervisor for store, salesperson)",
+        "change fields or lines",
+        Some("OrderPatchBody"),
+    ),
+    (
+        "get",
+        "/api/orders/{id}/history",
+        "any role",
+        "every change: who, role, node, when, what",
+        None,
+    ),
+    (
+        "post",
+        "/api/orders/{id}/verify",
+        "clerk",
+        "核单",
+        Some("VerifyBody"),
+    ),
+    (
+        "post",
+        "/api/orders/{id}/approve",
+        "supervisor",
+        "审核",
+        Some("NoteBody"),
+    ),
+    (
+        "post",
+        "/api/orders/{id}/release-to-workshop",
+        "clerk",
+        "下单",
+        None,
+    ),
+    (
+        "post",
+        "/api/orders/{id}/progress",
+        "clerk",
+        "跟单 note, revised date, delay reason",
+        Some("ProgressBody"),
+    ),
+    (
+        "post",
+        "/api/orders/{id}/shipping-doc",
+        "clerk",
+        "出货单: a new version",
+        Some("ShippingDocBody"),
+    ),
+    (
+        "post",
+        "/api/orders/{id}/finance-release",
+        "finance",
+        "release one shipping-document version",
+        Some("FinanceReleaseBody"),
+    ),
+    (
+        "post",
+        "/api/orders/{id}/shipments",
+        "warehouse",
+        "ship quantities per line",
+        Some("ShipmentBody"),
+    ),
+    (
+        "post",
+        "/api/orders/{id}/payments",
+        "finance",
+        "record a payment",
+        Some("PaymentBody"),
+    ),
+    (
+        "post",
+        "/api/orders/{id}/payments/{pid}/void",
+        "finance",
+        "void a payment",
+        Some("ReasonBody"),
+    ),
+    (
+        "post",
+        "/api/orders/{id}/invoices",
+        "finance",
+        "record an invoice",
+        Some("InvoiceBody"),
+    ),
+    (
+        "post",
+        "/api/orders/{id}/cancel",
+        "vp",
+        "cancel",
+        Some("ReasonBody"),
+    ),
+    (
+        "post",
+        "/api/orders/{id}/reinstate",
+        "vp",
+        "reinstate",
+        Some("ReasonBody"),
+    ),
+    (
+        "post",
+        "/api/orders/{id}/archive",
+        "clerk",
+        "归档 when shipped, paid and invoiced",
+        None,
+    ),
+    (
+        "post",
+        "/api/orders/{id}/returns",
+        "clerk",
+        "return, exchange or repair request",
+        Some("ReturnBody"),
+    ),
+    (
+        "post",
+        "/api/orders/{id}/conflicts/{field}/resolve",
+        "the field's owner",
+        "pick one conflicting value",
+        Some("PickValueBody"),
+    ),
+    (
+        "post",
+        "/api/returns/{rid}/approve",
+        "vp",
+        "approve a return",
+        Some("NoteBody"),
+    ),
+    (
+        "post",
+        "/api/returns/{rid}/reject",
+        "vp",
+        "reject a return",
+        Some("NoteBody"),
+    ),
+    (
+        "post",
+        "/api/returns/{rid}/receive",
+        "warehouse",
+        "receive returned goods",
+        Some("ReceiveBody"),
+    ),
+    (
+        "get",
+        "/api/anomalies",
+        "any role",
+        "open anomalies, newest first",
+        None,
+    ),
+    (
+        "post",
+        "/api/anomalies/{id}/resolve",
+        "the role named for it",
+        "resolve an anomaly",
+        Some("ResolveBody"),
+    ),
+    (
+        "post",
+        "/api/attachments",
+        "clerk",
+        "upload a photo (raw bytes); returns its hash",
+        None,
+    ),
+    (
+        "get",
+        "/api/attachments/{hash}",
+        "any role",
+        "download an attachment",
+        None,
+    ),
 ];
 
 #[derive(utoipa::OpenApi)]
@@ -107,7 +313,9 @@ pub fn document() -> OpenApi {
                     .description("problem+json naming the rule or each bad field")
                     .content(
                         "application/problem+json",
-                        ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
                     )
                     .build(),
             );
@@ -127,7 +335,9 @@ pub fn document() -> OpenApi {
                 RequestBodyBuilder::new()
                     .content(
                         "application/json",
-                        ContentBuilder::new().schema(Some(Ref::from_schema_name(*schema))).build(),
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name(*schema)))
+                            .build(),
                     )
                     .build(),
             ));

@@ -289,7 +289,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/orders/{id}/history", get(history))
         .route("/api/orders/{id}/verify", post(verify))
         .route("/api/orders/{id}/approve", post(approve))
-        .route("/api/orders/{id}/release-to-workshop", post(release_to_workshop))
+        .route(
+            "/api/orders/{id}/release-to-workshop",
+            post(release_to_workshop),
+        )
         .route("/api/orders/{id}/progress", post(progress))
         .route("/api/orders/{id}/shipping-doc", post(shipping_doc))
         .route("/api/orders/{id}/finance-release", post(finance_release))
@@ -301,7 +304,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/orders/{id}/reinstate", post(reinstate))
         .route("/api/orders/{id}/archive", post(archive))
         .route("/api/orders/{id}/returns", post(request_return))
-        .route("/api/orders/{id}/conflicts/{field}/resolve", post(resolve_conflict))
+        .route(
+            "/api/orders/{id}/conflicts/{field}/resolve",
+            post(resolve_conflict),
+        )
         .route("/api/returns/{rid}/approve", post(approve_return))
         .route("/api/returns/{rid}/reject", post(reject_return))
         .route("/api/returns/{rid}/receive", post(receive_return))
@@ -387,11 +393,22 @@ async fn list(
         cursor: decode_cursor(p.cursor.as_deref())?,
         limit: p.limit.unwrap_or(50),
     };
-    Ok(Json(read(&state, move |office| office.list_orders(&query)).await?))
+    Ok(Json(
+        read(&state, move |office| office.list_orders(&query)).await?,
+    ))
 }
 
-async fn fetch(State(state): State<AppState>, Authed(_user): Authed, Path(id): Path<String>) -> OrderResult {
-    Ok(Json(read(&state, move |office| office.order(&id).map(|o| OrderView::of(&o))).await?))
+async fn fetch(
+    State(state): State<AppState>,
+    Authed(_user): Authed,
+    Path(id): Path<String>,
+) -> OrderResult {
+    Ok(Json(
+        read(&state, move |office| {
+            office.order(&id).map(|o| OrderView::of(&o))
+        })
+        .await?,
+    ))
 }
 
 async fn change(
@@ -418,7 +435,10 @@ async fn change(
     set("ship_address", body.ship_address);
     set("receiver", body.receiver);
     set("receiver_phone", body.receiver_phone);
-    set("promised_ship_date", body.promised_ship_date.map(|d| d.to_string()));
+    set(
+        "promised_ship_date",
+        body.promised_ship_date.map(|d| d.to_string()),
+    );
     set("note", body.note);
     let patch = OrderPatch {
         fields,
@@ -436,7 +456,9 @@ async fn change(
             .collect(),
         remove_lines: body.remove_lines,
     };
-    Ok(Json(write(&state, move |office| office.patch_order(&user, &id, patch)).await?))
+    Ok(Json(
+        write(&state, move |office| office.patch_order(&user, &id, patch)).await?,
+    ))
 }
 
 async fn history(
@@ -444,7 +466,9 @@ async fn history(
     Authed(_user): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    Ok(Json(read(&state, move |office| office.order_history(&id)).await?))
+    Ok(Json(
+        read(&state, move |office| office.order_history(&id)).await?,
+    ))
 }
 
 async fn verify(
@@ -453,7 +477,9 @@ async fn verify(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<VerifyBody>,
 ) -> OrderResult {
-    Ok(Json(write(&state, move |o| o.verify(&user, &id, b.parties, b.checked)).await?))
+    Ok(Json(
+        write(&state, move |o| o.verify(&user, &id, b.parties, b.checked)).await?,
+    ))
 }
 
 async fn approve(
@@ -463,11 +489,19 @@ async fn approve(
     OptionalJson(body): OptionalJson<NoteBody>,
 ) -> OrderResult {
     let note = body.note;
-    Ok(Json(write(&state, move |o| o.approve(&user, &id, note)).await?))
+    Ok(Json(
+        write(&state, move |o| o.approve(&user, &id, note)).await?,
+    ))
 }
 
-async fn release_to_workshop(State(state): State<AppState>, Authed(user): Authed, Path(id): Path<String>) -> OrderResult {
-    Ok(Json(write(&state, move |o| o.release_to_workshop(&user, &id)).await?))
+async fn release_to_workshop(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+    Path(id): Path<String>,
+) -> OrderResult {
+    Ok(Json(
+        write(&state, move |o| o.release_to_workshop(&user, &id)).await?,
+    ))
 }
 
 async fn progress(
@@ -476,7 +510,12 @@ async fn progress(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ProgressBody>,
 ) -> OrderResult {
-    Ok(Json(write(&state, move |o| o.progress(&user, &id, b.note, b.revised_date, b.delay_reason)).await?))
+    Ok(Json(
+        write(&state, move |o| {
+            o.progress(&user, &id, b.note, b.revised_date, b.delay_reason)
+        })
+        .await?,
+    ))
 }
 
 async fn shipping_doc(
@@ -485,7 +524,12 @@ async fn shipping_doc(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ShippingDocBody>,
 ) -> OrderResult {
-    Ok(Json(write(&state, move |o| o.shipping_doc(&user, &id, ship_lines(b.lines))).await?))
+    Ok(Json(
+        write(&state, move |o| {
+            o.shipping_doc(&user, &id, ship_lines(b.lines))
+        })
+        .await?,
+    ))
 }
 
 async fn finance_release(
@@ -495,7 +539,9 @@ async fn finance_release(
     OptionalJson(body): OptionalJson<FinanceReleaseBody>,
 ) -> OrderResult {
     let doc = body.shipping_doc;
-    Ok(Json(write(&state, move |o| o.finance_release(&user, &id, doc)).await?))
+    Ok(Json(
+        write(&state, move |o| o.finance_release(&user, &id, doc)).await?,
+    ))
 }
 
 async fn shipments(
@@ -505,7 +551,17 @@ async fn shipments(
     ApiJson(b): ApiJson<ShipmentBody>,
 ) -> OrderResult {
     Ok(Json(
-        write(&state, move |o| o.ship(&user, &id, ship_lines(b.lines), b.carrier, b.waybill, b.cartons)).await?,
+        write(&state, move |o| {
+            o.ship(
+                &user,
+                &id,
+                ship_lines(b.lines),
+                b.carrier,
+                b.waybill,
+                b.cartons,
+            )
+        })
+        .await?,
     ))
 }
 
@@ -516,7 +572,10 @@ async fn payments(
     ApiJson(b): ApiJson<PaymentBody>,
 ) -> OrderResult {
     Ok(Json(
-        write(&state, move |o| o.record_payment(&user, &id, b.amount, b.date, b.method, b.payer, b.bank_ref)).await?,
+        write(&state, move |o| {
+            o.record_payment(&user, &id, b.amount, b.date, b.method, b.payer, b.bank_ref)
+        })
+        .await?,
     ))
 }
 
@@ -527,7 +586,9 @@ async fn void_payment(
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> OrderResult {
     let reason = body.reason;
-    Ok(Json(write(&state, move |o| o.void_payment(&user, &id, &pid, reason)).await?))
+    Ok(Json(
+        write(&state, move |o| o.void_payment(&user, &id, &pid, reason)).await?,
+    ))
 }
 
 async fn invoices(
@@ -536,7 +597,12 @@ async fn invoices(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<InvoiceBody>,
 ) -> OrderResult {
-    Ok(Json(write(&state, move |o| o.invoice(&user, &id, b.number, b.title, b.amount)).await?))
+    Ok(Json(
+        write(&state, move |o| {
+            o.invoice(&user, &id, b.number, b.title, b.amount)
+        })
+        .await?,
+    ))
 }
 
 async fn cancel(
@@ -546,7 +612,9 @@ async fn cancel(
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> OrderResult {
     let reason = body.reason;
-    Ok(Json(write(&state, move |o| o.cancel(&user, &id, reason)).await?))
+    Ok(Json(
+        write(&state, move |o| o.cancel(&user, &id, reason)).await?,
+    ))
 }
 
 async fn reinstate(
@@ -556,10 +624,16 @@ async fn reinstate(
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> OrderResult {
     let reason = body.reason;
-    Ok(Json(write(&state, move |o| o.reinstate(&user, &id, reason)).await?))
+    Ok(Json(
+        write(&state, move |o| o.reinstate(&user, &id, reason)).await?,
+    ))
 }
 
-async fn archive(State(state): State<AppState>, Authed(user): Authed, Path(id): Path<String>) -> OrderResult {
+async fn archive(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+    Path(id): Path<String>,
+) -> OrderResult {
     Ok(Json(write(&state, move |o| o.archive(&user, &id)).await?))
 }
 
@@ -570,7 +644,10 @@ async fn request_return(
     ApiJson(b): ApiJson<ReturnBody>,
 ) -> OrderResult {
     Ok(Json(
-        write(&state, move |o| o.request_return(&user, &id, b.kind, ship_lines(b.lines), b.reason, b.photos)).await?,
+        write(&state, move |o| {
+            o.request_return(&user, &id, b.kind, ship_lines(b.lines), b.reason, b.photos)
+        })
+        .await?,
     ))
 }
 
@@ -581,7 +658,9 @@ async fn approve_return(
     OptionalJson(body): OptionalJson<NoteBody>,
 ) -> OrderResult {
     let note = body.note;
-    Ok(Json(write(&state, move |o| o.decide_return(&user, &rid, true, note)).await?))
+    Ok(Json(
+        write(&state, move |o| o.decide_return(&user, &rid, true, note)).await?,
+    ))
 }
 
 async fn reject_return(
@@ -591,7 +670,9 @@ async fn reject_return(
     OptionalJson(body): OptionalJson<NoteBody>,
 ) -> OrderResult {
     let note = body.note;
-    Ok(Json(write(&state, move |o| o.decide_return(&user, &rid, false, note)).await?))
+    Ok(Json(
+        write(&state, move |o| o.decide_return(&user, &rid, false, note)).await?,
+    ))
 }
 
 async fn receive_return(
@@ -602,13 +683,23 @@ async fn receive_return(
 ) -> OrderResult {
     Ok(Json(
         write(&state, move |o| {
-            o.receive_return(&user, &rid, ship_lines(b.lines), b.condition, b.disposition, b.tag)
+            o.receive_return(
+                &user,
+                &rid,
+                ship_lines(b.lines),
+                b.condition,
+                b.disposition,
+                b.tag,
+            )
         })
         .await?,
     ))
 }
 
-async fn anomalies(State(state): State<AppState>, Authed(_user): Authed) -> Result<Json<Vec<InboxAnomaly>>, ApiError> {
+async fn anomalies(
+    State(state): State<AppState>,
+    Authed(_user): Authed,
+) -> Result<Json<Vec<InboxAnomaly>>, ApiError> {
     Ok(Json(read(&state, |o| o.anomalies(500)).await?))
 }
 
@@ -618,7 +709,9 @@ async fn resolve_anomaly(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ResolveBody>,
 ) -> OrderResult {
-    Ok(Json(write(&state, move |o| o.resolve_anomaly(&user, &id, b.resolution)).await?))
+    Ok(Json(
+        write(&state, move |o| o.resolve_anomaly(&user, &id, b.resolution)).await?,
+    ))
 }
 
 async fn resolve_conflict(
@@ -627,7 +720,12 @@ async fn resolve_conflict(
     Path((id, field)): Path<(String, String)>,
     ApiJson(b): ApiJson<PickValueBody>,
 ) -> OrderResult {
-    Ok(Json(write(&state, move |o| o.resolve_conflict(&user, &id, &field, &b.value)).await?))
+    Ok(Json(
+        write(&state, move |o| {
+            o.resolve_conflict(&user, &id, &field, &b.value)
+        })
+        .await?,
+    ))
 }
 
 async fn upload_attachment(
@@ -636,10 +734,12 @@ async fn upload_attachment(
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<AttachmentRef>), ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::Invalid(vec![crate::domain::validation::FieldError {
-            field: "body".into(),
-            message: "an attachment cannot be empty".into(),
-        }]));
+        return Err(ApiError::Invalid(vec![
+            crate::domain::validation::FieldError {
+                field: "body".into(),
+                message: "an attachment cannot be empty".into(),
+            },
+        ]));
     }
     let size = bytes.len();
     let hash = write(&state, move |o| o.put_attachment(&user, &bytes)).await?;

@@ -57,9 +57,19 @@ async fn status(
             cluster_fingerprint: office.identity.cluster_fingerprint(),
             uptime_seconds: uptime,
             orders: count_entries(store.scan_index(crate::views::KIND, "order\0", None, false)),
-            customers: count_entries(store.scan_index(crate::views::KIND, "customer\0", None, false)),
+            customers: count_entries(store.scan_index(
+                crate::views::KIND,
+                "customer\0",
+                None,
+                false,
+            )),
             feed_seq: store.last_seq(),
-            open_anomalies: count_entries(store.scan_index(crate::views::ORDER_ANOMALIES, "", None, false)),
+            open_anomalies: count_entries(store.scan_index(
+                crate::views::ORDER_ANOMALIES,
+                "",
+                None,
+                false,
+            )),
             peers,
         })
     })

@@ -58,7 +58,10 @@ async fn add(
     ))
 }
 
-async fn list(State(state): State<AppState>, Authed(user): Authed) -> Result<Json<Vec<User>>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+) -> Result<Json<Vec<User>>, ApiError> {
     require_admin(&user)?;
     Ok(Json(read(&state, |office| office.users()).await?))
 }

@@ -46,7 +46,10 @@ fn body_digest(body: &[u8]) -> String {
 
 impl ClusterKey {
     pub fn from_hex(hex_key: &str) -> Option<ClusterKey> {
-        hex::decode(hex_key).ok().filter(|k| k.len() >= 16).map(|key| ClusterKey { key })
+        hex::decode(hex_key)
+            .ok()
+            .filter(|k| k.len() >= 16)
+            .map(|key| ClusterKey { key })
     }
 
     fn mac(&self, parts: &[&str]) -> HmacSha256 {
@@ -59,12 +62,25 @@ impl ClusterKey {
     }
 
     /// The header value for a request: `v1 <node> <time ms> <nonce> <signature>`.
-    pub fn sign_request(&self, node_id: &str, method: &str, path: &str, body: &[u8], now_ms: i64) -> (String, String) {
+    pub fn sign_request(
+        &self,
+        node_id: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        now_ms: i64,
+    ) -> (String, String) {
         let nonce = hex::encode(rand::random::<[u8; 16]>());
         let ts = now_ms.to_string();
         let digest = body_digest(body);
-        let sig = self.mac(&["req", node_id, method, path, &ts, &nonce, &digest]).finalize().into_bytes();
-        (format!("v1 {node_id} {ts} {nonce} {}", hex::encode(sig)), nonce)
+        let sig = self
+            .mac(&["req", node_id, method, path, &ts, &nonce, &digest])
+            .finalize()
+            .into_bytes();
+        (
+            format!("v1 {node_id} {ts} {nonce} {}", hex::encode(sig)),
+            nonce,
+        )
     }
 
     pub fn verify_request(
@@ -105,11 +121,22 @@ impl ClusterKey {
 
     pub fn sign_response(&self, request_nonce: &str, status: u16, body: &[u8]) -> String {
         let digest = body_digest(body);
-        hex::encode(self.mac(&["resp", request_nonce, &status.to_string(), &digest]).finalize().into_bytes())
+        hex::encode(
+            self.mac(&["resp", request_nonce, &status.to_string(), &digest])
+                .finalize()
+                .into_bytes(),
+        )
     }
 
-    pub fn verify_response(&self, request_nonce: &str, status: u16, body: &[u8], header: Option<&str>) -> Result<(), AuthError> {
-        let sig = hex::decode(header.ok_or(AuthError::Malformed)?).map_err(|_| AuthError::Malformed)?;
+    pub fn verify_response(
+        &self,
+        request_nonce: &str,
+        status: u16,
+        body: &[u8],
+        header: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let sig =
+            hex::decode(header.ok_or(AuthError::Malformed)?).map_err(|_| AuthError::Malformed)?;
         let digest = body_digest(body);
         self.mac(&["resp", request_nonce, &status.to_string(), &digest])
             .verify_slice(&sig)
@@ -139,32 +166,87 @@ mod tests {
     use super::*;
 
     fn key(byte: u8) -> ClusterKey {
-        ClusterKey { key: vec![byte; 32] }
+        ClusterKey {
+            key: vec![byte; 32],
+        }
     }
 
     #[test]
     fn a_signed_request_verifies_once_and_only_with_the_same_key() {
         let nonces = NonceCache::default();
         let (header, nonce) = key(1).sign_request("ab", "POST", "/peer/pull", b"body", 1_000_000);
-        let ok = key(1).verify_request(Some(&header), "POST", "/peer/pull", b"body", 1_000_500, &nonces);
-        assert_eq!(ok, Ok(Verified { node_id: "ab".into(), nonce }));
-        let again = key(1).verify_request(Some(&header), "POST", "/peer/pull", b"body", 1_000_600, &nonces);
+        let ok = key(1).verify_request(
+            Some(&header),
+            "POST",
+            "/peer/pull",
+            b"body",
+            1_000_500,
+            &nonces,
+        );
+        assert_eq!(
+            ok,
+            Ok(Verified {
+                node_id: "ab".into(),
+                nonce
+            })
+        );
+        let again = key(1).verify_request(
+            Some(&header),
+            "POST",
+            "/peer/pull",
+            b"body",
+            1_000_600,
+            &nonces,
+        );
         assert_eq!(again, Err(AuthError::Replay));
-        let other = key(2).verify_request(Some(&header), "POST", "/peer/pull", b"body", 1_000_500, &NonceCache::default());
+        let other = key(2).verify_request(
+            Some(&header),
+            "POST",
+            "/peer/pull",
+            b"body",
+            1_000_500,
+            &NonceCache::default(),
+        );
         assert_eq!(other, Err(AuthError::BadSignature));
-        let tampered = key(1).verify_request(Some(&header), "POST", "/peer/pull", b"bodY", 1_000_500, &NonceCache::default());
+        let tampered = key(1).verify_request(
+            Some(&header),
+            "POST",
+            "/peer/pull",
+            b"bodY",
+            1_000_500,
+            &NonceCache::default(),
+        );
         assert_eq!(tampered, Err(AuthError::BadSignature));
-        let late = key(1).verify_request(Some(&header), "POST", "/peer/pull", b"body", 1_000_000 + MAX_SKEW_MS + 1, &NonceCache::default());
+        let late = key(1).verify_request(
+            Some(&header),
+            "POST",
+            "/peer/pull",
+            b"body",
+            1_000_000 + MAX_SKEW_MS + 1,
+            &NonceCache::default(),
+        );
         assert!(matches!(late, Err(AuthError::Skew(_))));
-        assert_eq!(key(1).verify_request(None, "POST", "/", b"", 0, &nonces), Err(AuthError::Malformed));
-        assert_eq!(key(1).verify_request(Some("v1 a b"), "POST", "/", b"", 0, &nonces), Err(AuthError::Malformed));
+        assert_eq!(
+            key(1).verify_request(None, "POST", "/", b"", 0, &nonces),
+            Err(AuthError::Malformed)
+        );
+        assert_eq!(
+            key(1).verify_request(Some("v1 a b"), "POST", "/", b"", 0, &nonces),
+            Err(AuthError::Malformed)
+        );
     }
 
     #[test]
     fn answers_are_bound_to_their_request() {
         let sig = key(1).sign_response("n1", 200, b"answer");
-        assert!(key(1).verify_response("n1", 200, b"answer", Some(&sig)).is_ok());
-        assert!(key(1).verify_response("n2", 200, b"answer", Some(&sig)).is_err());
-        assert!(key(2).verify_response("n1", 200, b"answer", Some(&sig)).is_err());
+        assert!(key(1)
+            .verify_response("n1", 200, b"answer", Some(&sig))
+            .is_ok());
+        assert!(key(1)
+            .verify_response("n2", 200, b"answer", Some(&sig))
+            .is_err());
+        assert!(key(2)
+            .verify_response("n1", 200, b"answer", Some(&sig))
+            .is_err());
     }
 }

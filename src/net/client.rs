@@ -51,7 +51,9 @@ impl PeerClient {
     ) -> Result<Resp, ExchangeError> {
         let body = protocol::encode(request);
         let now = chrono::Utc::now().timestamp_millis();
-        let (header, nonce) = self.key.sign_request(&self.node_id, "POST", path, &body, now);
+        let (header, nonce) = self
+            .key
+            .sign_request(&self.node_id, "POST", path, &body, now);
         let mut resp = self
             .http
             .post(format!("http://{address}{path}"))
@@ -70,7 +72,10 @@ impl PeerClient {
             .get(RESPONSE_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        if resp.content_length().is_some_and(|n| n as usize > MAX_MESSAGE_BYTES) {
+        if resp
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_MESSAGE_BYTES)
+        {
             return Err(ExchangeError::TooLarge);
         }
         let mut bytes = Vec::new();

@@ -60,8 +60,15 @@ pub fn start(
         ("fp", fingerprint.as_str()),
     ];
     let host = format!("{}.local.", identity.node_id);
-    let info = ServiceInfo::new(SERVICE_TYPE, &identity.node_id, &host, "", peer_port, &properties[..])?
-        .enable_addr_auto();
+    let info = ServiceInfo::new(
+        SERVICE_TYPE,
+        &identity.node_id,
+        &host,
+        "",
+        peer_port,
+        &properties[..],
+    )?
+    .enable_addr_auto();
     let my_fullname = info.get_fullname().to_string();
     daemon.register(info)?;
     let events = daemon.browse(SERVICE_TYPE)?;
@@ -71,12 +78,17 @@ pub fn start(
     {
         let daemon = daemon.clone();
         let instances = instances.clone();
-        *sync.on_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(move |address: &str| {
-            let fullname = instances.lock().unwrap_or_else(|e| e.into_inner()).get(address).cloned();
-            if let Some(fullname) = fullname {
-                let _ = daemon.verify(fullname, Duration::from_secs(2));
-            }
-        }));
+        *sync.on_failure.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Arc::new(move |address: &str| {
+                let fullname = instances
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(address)
+                    .cloned();
+                if let Some(fullname) = fullname {
+                    let _ = daemon.verify(fullname, Duration::from_secs(2));
+                }
+            }));
     }
     let my_node = identity.node_id.clone();
     Ok(tokio::spawn(async move {
@@ -90,7 +102,10 @@ pub fn start(
                     if service.fullname == my_fullname {
                         continue;
                     }
-                    let node = service.get_property_val_str("node").unwrap_or_default().to_string();
+                    let node = service
+                        .get_property_val_str("node")
+                        .unwrap_or_default()
+                        .to_string();
                     let fp = service.get_property_val_str("fp").unwrap_or_default();
                     if node == my_node {
                         continue;
@@ -103,7 +118,10 @@ pub fn start(
                     // same instance, and adding an address twice is a no-op.
                     for ip in service.get_addresses_v4() {
                         let address = format!("{ip}:{}", service.port);
-                        instances.lock().unwrap_or_else(|e| e.into_inner()).insert(address.clone(), service.fullname.clone());
+                        instances
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(address.clone(), service.fullname.clone());
                         tracing::info!(%node, %address, "peer found by mDNS");
                         sync.add(address, FoundBy::Mdns);
                     }
@@ -118,7 +136,10 @@ pub fn start(
                         .collect();
                     for address in gone {
                         tracing::info!(%address, "peer gone from mDNS");
-                        instances.lock().unwrap_or_else(|e| e.into_inner()).remove(&address);
+                        instances
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&address);
                         sync.remove(&address);
                     }
                 }

@@ -18,7 +18,8 @@ use crate::service::BackOffice;
 use crate::sync::exchange;
 use crate::sync::peers::PeerTable;
 use crate::sync::protocol::{
-    self, Attachment, AttachmentRequest, AttachmentResponse, FetchRequest, Hello, PullRequest, MAX_MESSAGE_BYTES,
+    self, Attachment, AttachmentRequest, AttachmentResponse, FetchRequest, Hello, PullRequest,
+    MAX_MESSAGE_BYTES,
 };
 
 pub const PULL: &str = "/peer/pull";
@@ -62,13 +63,17 @@ async fn handle(
 ) -> Response {
     let path = uri.path().to_string();
     let header = headers.get(REQUEST_HEADER).and_then(|v| v.to_str().ok());
-    let verified = match server.key.verify_request(header, "POST", &path, &body, now_ms(), &server.nonces) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(%remote, error = %e, "peer request refused");
-            return StatusCode::UNAUTHORIZED.into_response();
-        }
-    };
+    let verified =
+        match server
+            .key
+            .verify_request(header, "POST", &path, &body, now_ms(), &server.nonces)
+        {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(%remote, error = %e, "peer request refused");
+                return StatusCode::UNAUTHORIZED.into_response();
+            }
+        };
     let (status, answer) = match answer(&server, remote, &path, &body).await {
         Ok(bytes) => (StatusCode::OK, bytes),
         Err(message) => {
@@ -76,11 +81,18 @@ async fn handle(
             (StatusCode::BAD_REQUEST, message.into_bytes())
         }
     };
-    let sig = server.key.sign_response(&verified.nonce, status.as_u16(), &answer);
+    let sig = server
+        .key
+        .sign_response(&verified.nonce, status.as_u16(), &answer);
     (status, [(RESPONSE_HEADER, sig)], answer).into_response()
 }
 
-async fn answer(server: &PeerServer, remote: SocketAddr, path: &str, body: &[u8]) -> Result<Vec<u8>, String> {
+async fn answer(
+    server: &PeerServer,
+    remote: SocketAddr,
+    path: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, String> {
     match path {
         PULL => {
             let req: PullRequest = protocol::decode(body).map_err(|e| e.to_string())?;
@@ -102,23 +114,28 @@ async fn answer(server: &PeerServer, remote: SocketAddr, path: &str, body: &[u8]
             let durable_seq = *durable.borrow();
             let office = server.office.clone();
             let me = server.me.clone();
-            let resp = tokio::task::spawn_blocking(move || exchange::answer_pull(&office.store, &me, &req, durable_seq).map(|r| (r, req)))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+            let resp = tokio::task::spawn_blocking(move || {
+                exchange::answer_pull(&office.store, &me, &req, durable_seq).map(|r| (r, req))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
             let (resp, req) = resp;
             let lacking = resp.remaining + resp.entries.len() as u64;
             let node_id = req.from.node_id.clone();
-            server.peers.update_by_node(&node_id, |p| p.they_lack = lacking);
+            server
+                .peers
+                .update_by_node(&node_id, |p| p.they_lack = lacking);
             Ok(protocol::encode(&resp))
         }
         FETCH => {
             let req: FetchRequest = protocol::decode(body).map_err(|e| e.to_string())?;
             let office = server.office.clone();
-            let resp = tokio::task::spawn_blocking(move || exchange::answer_fetch(&office.store, &req))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+            let resp =
+                tokio::task::spawn_blocking(move || exchange::answer_fetch(&office.store, &req))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
             Ok(protocol::encode(&resp))
         }
         ATTACHMENTS => {
@@ -127,7 +144,12 @@ async fn answer(server: &PeerServer, remote: SocketAddr, path: &str, body: &[u8]
             let items = tokio::task::spawn_blocking(move || {
                 req.hashes
                     .iter()
-                    .filter_map(|h| office.attachment(h).ok().map(|bytes| Attachment { hash: h.clone(), bytes }))
+                    .filter_map(|h| {
+                        office.attachment(h).ok().map(|bytes| Attachment {
+                            hash: h.clone(),
+                            bytes,
+                        })
+                    })
                     .collect::<Vec<_>>()
             })
             .await

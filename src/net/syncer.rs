@@ -14,7 +14,8 @@ use crate::service::BackOffice;
 use crate::sync::exchange::{self, PullProgress};
 use crate::sync::peers::{FoundBy, PeerInfo, PeerTable};
 use crate::sync::protocol::{
-    AttachmentRequest, AttachmentResponse, FetchRequest, FetchResponse, Hello, PullRequest, PullResponse,
+    AttachmentRequest, AttachmentResponse, FetchRequest, FetchResponse, Hello, PullRequest,
+    PullResponse,
 };
 
 /// Documents asked for in one fetch.
@@ -55,7 +56,13 @@ pub struct SyncManager {
 }
 
 impl SyncManager {
-    pub fn new(office: BackOffice, client: PeerClient, me: Hello, peers: PeerTable, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        office: BackOffice,
+        client: PeerClient,
+        me: Hello,
+        peers: PeerTable,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         SyncManager {
             office,
             client,
@@ -92,15 +99,26 @@ impl SyncManager {
 
     /// Forgets a peer that discovery says is gone.
     pub fn remove(&self, address: &str) {
-        if let Some(handle) = self.loops.lock().unwrap_or_else(|e| e.into_inner()).remove(address) {
+        if let Some(handle) = self
+            .loops
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(address)
+        {
             handle.abort();
         }
         self.peers.remove(address);
-        self.serving.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, a| a != address);
+        self.serving
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, a| a != address);
     }
 
     /// Adds peers that pulled from us, so changes flow both ways even with one-sided config.
-    pub fn learn_callers(&self, mut callers: mpsc::UnboundedReceiver<SocketAddr>) -> tokio::task::JoinHandle<()> {
+    pub fn learn_callers(
+        &self,
+        mut callers: mpsc::UnboundedReceiver<SocketAddr>,
+    ) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
@@ -123,7 +141,13 @@ impl SyncManager {
     }
 
     pub async fn stop(&self) {
-        let handles: Vec<_> = self.loops.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, h)| h).collect();
+        let handles: Vec<_> = self
+            .loops
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, h)| h)
+            .collect();
         for h in handles {
             h.abort();
             let _ = h.await;
@@ -156,8 +180,14 @@ impl SyncManager {
                 Ok(false) => return,
                 Err(e) => {
                     tracing::info!(peer = %address, error = %e, "sync exchange failed");
-                    self.peers.update(&address, |p| p.last_error = Some(e.to_string()));
-                    if let Some(f) = self.on_failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                    self.peers
+                        .update(&address, |p| p.last_error = Some(e.to_string()));
+                    if let Some(f) = self
+                        .on_failure
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone()
+                    {
                         f(&address);
                     }
                     session = None;
@@ -181,7 +211,10 @@ impl SyncManager {
             limit: 1,
             wait_ms: 0,
         };
-        let resp: PullResponse = self.client.call(address, PULL, &req, Duration::from_secs(10)).await?;
+        let resp: PullResponse = self
+            .client
+            .call(address, PULL, &req, Duration::from_secs(10))
+            .await?;
         let node = resp.from.node_id.clone();
         if node == self.me.node_id {
             self.remove(address);
@@ -190,7 +223,15 @@ impl SyncManager {
         {
             let mut serving = self.serving.lock().unwrap_or_else(|e| e.into_inner());
             match serving.get(&node) {
-                Some(other) if other != address && self.loops.lock().unwrap_or_else(|e| e.into_inner()).get(other).is_some_and(|h| !h.is_finished()) => {
+                Some(other)
+                    if other != address
+                        && self
+                            .loops
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(other)
+                            .is_some_and(|h| !h.is_finished()) =>
+                {
                     self.peers.remove(address);
                     return Ok(None);
                 }
@@ -204,7 +245,11 @@ impl SyncManager {
             p.name = resp.from.name.clone();
             p.role = resp.from.role.clone();
         });
-        let cursor = self.office.store.peer_cursor(&node).map_err(|e| SyncError::Store(e.to_string()))?;
+        let cursor = self
+            .office
+            .store
+            .peer_cursor(&node)
+            .map_err(|e| SyncError::Store(e.to_string()))?;
         Ok(Some(Session {
             node_id: node,
             progress: PullProgress { cursor },
@@ -225,9 +270,13 @@ impl SyncManager {
         tracing::debug!(peer = %address, since = req.since, wait_ms = req.wait_ms, entries = resp.entries.len(), remaining = resp.remaining, "pulled");
         if resp.from.node_id != session.node_id {
             // Another node now answers at this address: start over.
-            return Err(SyncError::Refused("the node at this address changed".into()));
+            return Err(SyncError::Refused(
+                "the node at this address changed".into(),
+            ));
         }
-        self.peers.update(address, |p| p.we_lack = resp.remaining + resp.entries.len() as u64);
+        self.peers.update(address, |p| {
+            p.we_lack = resp.remaining + resp.entries.len() as u64
+        });
         if !resp.entries.is_empty() {
             self.apply(address, &resp).await?;
             session.progress = session.progress.after(&resp);
@@ -263,15 +312,24 @@ impl SyncManager {
             while !asked.is_empty() {
                 let resp: FetchResponse = self
                     .client
-                    .call(address, FETCH, &FetchRequest { docs: asked.clone() }, Duration::from_secs(60))
+                    .call(
+                        address,
+                        FETCH,
+                        &FetchRequest {
+                            docs: asked.clone(),
+                        },
+                        Duration::from_secs(60),
+                    )
                     .await?;
                 let deferred = resp.deferred.clone();
                 let store = self.office.store.clone();
                 let asked_now = asked.clone();
-                let applied = tokio::task::spawn_blocking(move || exchange::apply_fetch(&store, &asked_now, resp))
-                    .await
-                    .map_err(|e| SyncError::Store(e.to_string()))?
-                    .map_err(|e| SyncError::Store(e.to_string()))?;
+                let applied = tokio::task::spawn_blocking(move || {
+                    exchange::apply_fetch(&store, &asked_now, resp)
+                })
+                .await
+                .map_err(|e| SyncError::Store(e.to_string()))?
+                .map_err(|e| SyncError::Store(e.to_string()))?;
                 if let Some((doc, reason)) = applied.refused.first() {
                     return Err(SyncError::Refused(format!("document {doc}: {reason}")));
                 }
@@ -288,11 +346,25 @@ impl SyncManager {
         for hashes in missing_attachments.chunks(20) {
             let resp: AttachmentResponse = self
                 .client
-                .call(address, ATTACHMENTS, &AttachmentRequest { hashes: hashes.to_vec() }, Duration::from_secs(60))
+                .call(
+                    address,
+                    ATTACHMENTS,
+                    &AttachmentRequest {
+                        hashes: hashes.to_vec(),
+                    },
+                    Duration::from_secs(60),
+                )
                 .await?;
             for item in resp.items {
-                if !self.office.put_attachment_from_peer(&item.hash, &item.bytes).map_err(|e| SyncError::Store(e.to_string()))? {
-                    return Err(SyncError::Refused(format!("attachment {} does not match its hash", item.hash)));
+                if !self
+                    .office
+                    .put_attachment_from_peer(&item.hash, &item.bytes)
+                    .map_err(|e| SyncError::Store(e.to_string()))?
+                {
+                    return Err(SyncError::Refused(format!(
+                        "attachment {} does not match its hash",
+                        item.hash
+                    )));
                 }
             }
         }

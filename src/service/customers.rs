@@ -33,7 +33,9 @@ impl BackOffice {
         let ops = input.into_ops(true, new_id);
         let written = self
             .store
-            .update(&id, &user.author("create customer"), |_| Ok::<_, ServiceError>(ops))?;
+            .update(&id, &user.author("create customer"), |_| {
+                Ok::<_, ServiceError>(ops)
+            })?;
         Ok(Customer::from_record(&id, &written.record))
     }
 
@@ -121,7 +123,9 @@ impl BackOffice {
             if !seen.insert(doc.clone()) {
                 continue;
             }
-            let Some(summary) = self.store.summary(&doc)? else { continue };
+            let Some(summary) = self.store.summary(&doc)? else {
+                continue;
+            };
             let Ok(summary) = serde_json::from_slice::<CustomerSummary>(&summary) else {
                 continue;
             };
@@ -145,7 +149,11 @@ impl BackOffice {
         }
         Ok(Page {
             items,
-            next_cursor: if more { last_key.map(hex::encode) } else { None },
+            next_cursor: if more {
+                last_key.map(hex::encode)
+            } else {
+                None
+            },
         })
     }
 }

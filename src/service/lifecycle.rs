@@ -39,7 +39,10 @@ fn check_lines(order: &Order, lines: &[ShipLine]) -> Result<(), ServiceError> {
         }
         if let Some(price) = l.unit_price {
             if price < Decimal::ZERO || scale_of(price) > 4 {
-                errors.push(format!("lines[{i}].unit_price"), "a non-negative price with at most 4 decimals");
+                errors.push(
+                    format!("lines[{i}].unit_price"),
+                    "a non-negative price with at most 4 decimals",
+                );
             }
         }
     }
@@ -86,7 +89,11 @@ impl BackOffice {
     ) -> Result<OrderView, ServiceError> {
         self.record_fact(user, id, Action::Verify, "verify (核单)", |order| {
             if parties.is_empty() {
-                return Err(FieldErrors::single("parties", "name at least one party who confirmed").into());
+                return Err(FieldErrors::single(
+                    "parties",
+                    "name at least one party who confirmed",
+                )
+                .into());
             }
             if order.is_cancelled() {
                 return Err(rule("a cancelled order cannot be verified"));
@@ -105,15 +112,23 @@ impl BackOffice {
     }
 
     pub fn release_to_workshop(&self, user: &User, id: &str) -> Result<OrderView, ServiceError> {
-        self.record_fact(user, id, Action::ReleaseToWorkshop, "release to workshop (下单)", |order| {
-            if order.is_cancelled() {
-                return Err(rule("a cancelled order cannot be released to the workshop"));
-            }
-            if order.verified_on().is_none() {
-                return Err(rule("an order must be verified (核单) before it is released to the workshop"));
-            }
-            Ok(FactBody::ReleasedToWorkshop)
-        })
+        self.record_fact(
+            user,
+            id,
+            Action::ReleaseToWorkshop,
+            "release to workshop (下单)",
+            |order| {
+                if order.is_cancelled() {
+                    return Err(rule("a cancelled order cannot be released to the workshop"));
+                }
+                if order.verified_on().is_none() {
+                    return Err(rule(
+                        "an order must be verified (核单) before it is released to the workshop",
+                    ));
+                }
+                Ok(FactBody::ReleasedToWorkshop)
+            },
+        )
     }
 
     pub fn progress(
@@ -124,26 +139,43 @@ impl BackOffice {
         revised_date: Option<NaiveDate>,
         delay_reason: Option<String>,
     ) -> Result<OrderView, ServiceError> {
-        self.record_fact(user, id, Action::Progress, "production note (跟单)", |_| {
-            if note.trim().is_empty() {
-                return Err(FieldErrors::single("note", "must not be empty").into());
-            }
-            Ok(FactBody::Progress {
-                note,
-                revised_date,
-                delay_reason,
-            })
-        })
+        self.record_fact(
+            user,
+            id,
+            Action::Progress,
+            "production note (跟单)",
+            |_| {
+                if note.trim().is_empty() {
+                    return Err(FieldErrors::single("note", "must not be empty").into());
+                }
+                Ok(FactBody::Progress {
+                    note,
+                    revised_date,
+                    delay_reason,
+                })
+            },
+        )
     }
 
-    pub fn shipping_doc(&self, user: &User, id: &str, lines: Vec<ShipLine>) -> Result<OrderView, ServiceError> {
-        self.record_fact(user, id, Action::ShippingDoc, "shipping document (出货单)", |order| {
-            check_lines(order, &lines)?;
-            if order.is_cancelled() {
-                return Err(rule("no shipping document for a cancelled order"));
-            }
-            Ok(FactBody::ShippingDoc { lines })
-        })
+    pub fn shipping_doc(
+        &self,
+        user: &User,
+        id: &str,
+        lines: Vec<ShipLine>,
+    ) -> Result<OrderView, ServiceError> {
+        self.record_fact(
+            user,
+            id,
+            Action::ShippingDoc,
+            "shipping document (出货单)",
+            |order| {
+                check_lines(order, &lines)?;
+                if order.is_cancelled() {
+                    return Err(rule("no shipping document for a cancelled order"));
+                }
+                Ok(FactBody::ShippingDoc { lines })
+            },
+        )
     }
 
     /// Releases one shipping-document version (the latest when none is named).
@@ -247,9 +279,19 @@ impl BackOffice {
         })
     }
 
-    pub fn void_payment(&self, user: &User, id: &str, payment: &str, reason: String) -> Result<OrderView, ServiceError> {
+    pub fn void_payment(
+        &self,
+        user: &User,
+        id: &str,
+        payment: &str,
+        reason: String,
+    ) -> Result<OrderView, ServiceError> {
         self.record_fact(user, id, Action::VoidPayment, "void payment", |order| {
-            if !order.facts.iter().any(|f| f.id == payment && matches!(f.body, FactBody::Payment { .. })) {
+            if !order
+                .facts
+                .iter()
+                .any(|f| f.id == payment && matches!(f.body, FactBody::Payment { .. }))
+            {
                 return Err(ServiceError::NotFound(format!("payment {payment}")));
             }
             if !order.live_payments().iter().any(|f| f.id == payment) {
@@ -283,21 +325,34 @@ impl BackOffice {
                     order.get("invoice_title")
                 )));
             }
-            Ok(FactBody::Invoice { number, title, amount })
+            Ok(FactBody::Invoice {
+                number,
+                title,
+                amount,
+            })
         })
     }
 
     pub fn cancel(&self, user: &User, id: &str, reason: String) -> Result<OrderView, ServiceError> {
-        self.record_fact(user, id, Action::CancelOrReinstate, "cancel", |order| {
-            match order.status() {
+        self.record_fact(
+            user,
+            id,
+            Action::CancelOrReinstate,
+            "cancel",
+            |order| match order.status() {
                 Status::Cancelled => Err(rule("the order is already cancelled")),
                 Status::Archived => Err(rule("an archived order cannot be cancelled")),
                 _ => Ok(FactBody::Cancelled { reason }),
-            }
-        })
+            },
+        )
     }
 
-    pub fn reinstate(&self, user: &User, id: &str, reason: String) -> Result<OrderView, ServiceError> {
+    pub fn reinstate(
+        &self,
+        user: &User,
+        id: &str,
+        reason: String,
+    ) -> Result<OrderView, ServiceError> {
         self.record_fact(user, id, Action::CancelOrReinstate, "reinstate", |order| {
             if !order.is_cancelled() {
                 return Err(rule("only a cancelled order can be reinstated"));
@@ -313,10 +368,16 @@ impl BackOffice {
                 return Err(rule("cannot archive: the order is not fully shipped"));
             }
             if order.paid() < gross {
-                return Err(rule(format!("cannot archive: paid {} of {gross}", order.paid())));
+                return Err(rule(format!(
+                    "cannot archive: paid {} of {gross}",
+                    order.paid()
+                )));
             }
             if order.invoiced() < gross {
-                return Err(rule(format!("cannot archive: invoiced {} of {gross}", order.invoiced())));
+                return Err(rule(format!(
+                    "cannot archive: invoiced {} of {gross}",
+                    order.invoiced()
+                )));
             }
             if order.status() == Status::Archived {
                 return Err(rule("the order is already archived"));
@@ -334,34 +395,61 @@ impl BackOffice {
         reason: String,
         photos: Vec<String>,
     ) -> Result<OrderView, ServiceError> {
-        self.record_fact(user, id, Action::RequestReturn, "return request (退/换/维修)", |order| {
-            check_lines(order, &lines)?;
-            for (i, p) in photos.iter().enumerate() {
-                if self.store.get_raw(&crate::store::keys::attachment(p))?.is_none() {
-                    return Err(FieldErrors::single(format!("photos[{i}]"), "no attachment with this hash").into());
+        self.record_fact(
+            user,
+            id,
+            Action::RequestReturn,
+            "return request (退/换/维修)",
+            |order| {
+                check_lines(order, &lines)?;
+                for (i, p) in photos.iter().enumerate() {
+                    if self
+                        .store
+                        .get_raw(&crate::store::keys::attachment(p))?
+                        .is_none()
+                    {
+                        return Err(FieldErrors::single(
+                            format!("photos[{i}]"),
+                            "no attachment with this hash",
+                        )
+                        .into());
+                    }
                 }
-            }
-            Ok(FactBody::ReturnRequested {
-                return_kind,
-                lines,
-                reason,
-                photos,
-            })
-        })
+                Ok(FactBody::ReturnRequested {
+                    return_kind,
+                    lines,
+                    reason,
+                    photos,
+                })
+            },
+        )
     }
 
     /// The order holding a return request.
     pub fn order_of_return(&self, return_id: &str) -> Result<String, ServiceError> {
-        for entry in self.store.scan_index(views::ORDER_RETURN, &format!("{return_id}\0"), None, false) {
-            let (_, doc) = entry?;
-            return Ok(doc);
+        match self
+            .store
+            .scan_index(views::ORDER_RETURN, &format!("{return_id}\0"), None, false)
+            .next()
+        {
+            Some(entry) => Ok(entry?.1),
+            None => Err(ServiceError::NotFound(format!("return {return_id}"))),
         }
-        Err(ServiceError::NotFound(format!("return {return_id}")))
     }
 
-    pub fn decide_return(&self, user: &User, return_id: &str, approved: bool, note: String) -> Result<OrderView, ServiceError> {
+    pub fn decide_return(
+        &self,
+        user: &User,
+        return_id: &str,
+        approved: bool,
+        note: String,
+    ) -> Result<OrderView, ServiceError> {
         let order_id = self.order_of_return(return_id)?;
-        let what = if approved { "approve return" } else { "reject return" };
+        let what = if approved {
+            "approve return"
+        } else {
+            "reject return"
+        };
         self.record_fact(user, &order_id, Action::DecideReturn, what, |order| {
             let request = order
                 .facts
@@ -393,25 +481,38 @@ impl BackOffice {
         tag: String,
     ) -> Result<OrderView, ServiceError> {
         let order_id = self.order_of_return(return_id)?;
-        self.record_fact(user, &order_id, Action::ReceiveReturn, "return received", |order| {
-            check_lines(order, &lines)?;
-            if tag.trim().is_empty() {
-                return Err(FieldErrors::single("tag", "goods must be tagged so they can go back to the store").into());
-            }
-            Ok(FactBody::ReturnReceived {
-                request: return_id.to_string(),
-                lines,
-                condition,
-                disposition,
-                tag,
-            })
-        })
+        self.record_fact(
+            user,
+            &order_id,
+            Action::ReceiveReturn,
+            "return received",
+            |order| {
+                check_lines(order, &lines)?;
+                if tag.trim().is_empty() {
+                    return Err(FieldErrors::single(
+                        "tag",
+                        "goods must be tagged so they can go back to the store",
+                    )
+                    .into());
+                }
+                Ok(FactBody::ReturnReceived {
+                    request: return_id.to_string(),
+                    lines,
+                    condition,
+                    disposition,
+                    tag,
+                })
+            },
+        )
     }
 
     /// The inbox: open anomalies of every order, newest order first.
     pub fn anomalies(&self, limit: usize) -> Result<Vec<InboxAnomaly>, ServiceError> {
         let mut out = Vec::new();
-        for entry in self.store.scan_index(views::ORDER_ANOMALIES, "", None, true) {
+        for entry in self
+            .store
+            .scan_index(views::ORDER_ANOMALIES, "", None, true)
+        {
             let (_, doc) = entry?;
             let order = self.order(&doc)?;
             for a in anomaly::open(&order) {
@@ -429,12 +530,19 @@ impl BackOffice {
         Ok(out)
     }
 
-    pub fn resolve_anomaly(&self, user: &User, public_id: &str, resolution: String) -> Result<OrderView, ServiceError> {
+    pub fn resolve_anomaly(
+        &self,
+        user: &User,
+        public_id: &str,
+        resolution: String,
+    ) -> Result<OrderView, ServiceError> {
         let order_id = public_id
             .rsplit_once('-')
             .map(|(o, _)| o)
             .ok_or_else(|| ServiceError::NotFound(format!("anomaly {public_id}")))?;
-        let order = self.order(order_id).map_err(|_| ServiceError::NotFound(format!("anomaly {public_id}")))?;
+        let order = self
+            .order(order_id)
+            .map_err(|_| ServiceError::NotFound(format!("anomaly {public_id}")))?;
         let target = anomaly::open(&order)
             .into_iter()
             .find(|a| public_anomaly_id(order_id, &a.id) == public_id)
@@ -468,21 +576,26 @@ fn append_fact(
     build: impl FnOnce(&Order) -> Result<FactBody, ServiceError>,
 ) -> Result<OrderView, ServiceError> {
     let node = office.identity.node_id.clone();
-    let written = office.store.update(order_id, &user.author(what), |current| {
-        let Some(record) = current.filter(|r| r.kind == ORDER_KIND) else {
-            return Err(ServiceError::NotFound(format!("order {order_id}")));
-        };
-        let order = Order::from_record(order_id, record);
-        let fact = Fact {
-            id: new_id(),
-            at: Utc::now(),
-            user: user.name.clone(),
-            role: user.role,
-            node,
-            body: build(&order)?,
-        };
-        let json = serde_json::to_string(&fact).map_err(|e| rule(e.to_string()))?;
-        Ok(vec![RecordOp::AddFact { id: fact.id, json }])
-    })?;
-    Ok(OrderView::of(&Order::from_record(order_id, &written.record)))
+    let written = office
+        .store
+        .update(order_id, &user.author(what), |current| {
+            let Some(record) = current.filter(|r| r.kind == ORDER_KIND) else {
+                return Err(ServiceError::NotFound(format!("order {order_id}")));
+            };
+            let order = Order::from_record(order_id, record);
+            let fact = Fact {
+                id: new_id(),
+                at: Utc::now(),
+                user: user.name.clone(),
+                role: user.role,
+                node,
+                body: build(&order)?,
+            };
+            let json = serde_json::to_string(&fact).map_err(|e| rule(e.to_string()))?;
+            Ok(vec![RecordOp::AddFact { id: fact.id, json }])
+        })?;
+    Ok(OrderView::of(&Order::from_record(
+        order_id,
+        &written.record,
+    )))
 }

@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use super::customers::Page;
 use super::{new_id, BackOffice, ServiceError, User};
 use crate::domain::anomaly::{self, Anomaly};
+use crate::domain::facts::Fact;
 use crate::domain::order::{
-    line_ops, validate_amount, validate_line, validate_tax_rate, FieldConflict, LineInput, NewOrder,
-    Order, OrderLine, Status, Totals, HEADER_FIELDS, LINES, ORDER_KIND, OWNERSHIP_FIELDS,
+    line_ops, validate_amount, validate_line, validate_tax_rate, FieldConflict, LineInput,
+    NewOrder, Order, OrderLine, Status, Totals, HEADER_FIELDS, LINES, ORDER_KIND, OWNERSHIP_FIELDS,
 };
 use crate::domain::record::{ChangeAuthor, RecordOp};
 use crate::domain::role::{Action, Role};
 use crate::domain::validation::FieldErrors;
-use crate::domain::facts::Fact;
 use crate::views::{self, search_key, OrderSummary};
 
 /// An order with everything derived from it, as the API returns it.
@@ -112,11 +112,11 @@ impl BackOffice {
         let number = format!("{}-{seq:06}", self.identity.order_prefix);
         let id = new_id();
         let ops = order.into_ops(&number, created_at, new_id);
-        let written = self.store.update(
-            &id,
-            &user.author(format!("create order {number}")),
-            |_| Ok::<_, ServiceError>(ops),
-        )?;
+        let written =
+            self.store
+                .update(&id, &user.author(format!("create order {number}")), |_| {
+                    Ok::<_, ServiceError>(ops)
+                })?;
         Ok(OrderView::of(&Order::from_record(&id, &written.record)))
     }
 
@@ -183,7 +183,9 @@ impl BackOffice {
                 "tax_included" if value != "true" && value != "false" => {
                     errors.push("tax_included", "must be true or false")
                 }
-                "promised_ship_date" if !value.is_empty() && value.parse::<NaiveDate>().is_err() => {
+                "promised_ship_date"
+                    if !value.is_empty() && value.parse::<NaiveDate>().is_err() =>
+                {
                     errors.push("promised_ship_date", "must be a date like 2026-11-26")
                 }
                 "customer_id" if !self.customer_exists(value)? => {
@@ -229,7 +231,8 @@ impl BackOffice {
                             unit_price: line.unit_price.unwrap_or(existing.unit_price),
                         };
                         validate_line(&merged, &at, &mut errors);
-                        let set = |name: &str, v: String| RecordOp::item_field(LINES, line_id, name, v);
+                        let set =
+                            |name: &str, v: String| RecordOp::item_field(LINES, line_id, name, v);
                         if let Some(v) = &line.sku {
                             ops.push(set("sku", v.clone()));
                         }
@@ -275,9 +278,14 @@ impl BackOffice {
                 }
             }
             errors.into_result()?;
-            let remaining = order.lines.len() + patch.lines.iter().filter(|l| l.id.is_none()).count();
+            let remaining =
+                order.lines.len() + patch.lines.iter().filter(|l| l.id.is_none()).count();
             if remaining <= patch.remove_lines.len() {
-                return Err(FieldErrors::single("remove_lines", "an order needs at least one line").into());
+                return Err(FieldErrors::single(
+                    "remove_lines",
+                    "an order needs at least one line",
+                )
+                .into());
             }
             Ok(ops)
         })?;
@@ -306,9 +314,16 @@ impl BackOffice {
             .scan_index(index, &prefix, query.cursor.as_deref(), true)
         {
             let (key, doc) = entry?;
-            let Some(bytes) = self.store.summary(&doc)? else { continue };
-            let Ok(summary) = serde_json::from_slice::<OrderSummary>(&bytes) else { continue };
-            let day = summary.created_at.get(..10).and_then(|d| d.parse::<NaiveDate>().ok());
+            let Some(bytes) = self.store.summary(&doc)? else {
+                continue;
+            };
+            let Ok(summary) = serde_json::from_slice::<OrderSummary>(&bytes) else {
+                continue;
+            };
+            let day = summary
+                .created_at
+                .get(..10)
+                .and_then(|d| d.parse::<NaiveDate>().ok());
             // Newest first: once past `from`, nothing further down can match.
             if let (Some(from), Some(day)) = (query.from, day) {
                 if day < from {
@@ -319,8 +334,14 @@ impl BackOffice {
                 }
             }
             let keep = query.status.is_none_or(|s| summary.status == s)
-                && query.customer.as_ref().is_none_or(|c| &summary.customer_id == c)
-                && query.store.as_ref().is_none_or(|s| search_key(&summary.store) == search_key(s))
+                && query
+                    .customer
+                    .as_ref()
+                    .is_none_or(|c| &summary.customer_id == c)
+                && query
+                    .store
+                    .as_ref()
+                    .is_none_or(|s| search_key(&summary.store) == search_key(s))
                 && (!query.anomalies_only || summary.open_anomalies > 0)
                 && query.to.is_none_or(|to| day.is_none_or(|d| d <= to));
             if !keep {
@@ -335,7 +356,11 @@ impl BackOffice {
         }
         Ok(Page {
             items,
-            next_cursor: if more { last_key.map(hex::encode) } else { None },
+            next_cursor: if more {
+                last_key.map(hex::encode)
+            } else {
+                None
+            },
         })
     }
 
@@ -393,12 +418,19 @@ impl BackOffice {
             };
             let order = Order::from_record(id, record);
             let Some(conflict) = order.conflicts.iter().find(|c| c.field == field) else {
-                return Err(ServiceError::Rule(format!("field {field} is not in conflict")));
+                return Err(ServiceError::Rule(format!(
+                    "field {field} is not in conflict"
+                )));
             };
             if !conflict.values.iter().any(|v| v.value == value) {
-                return Err(FieldErrors::single("value", "must be one of the conflicting values").into());
+                return Err(
+                    FieldErrors::single("value", "must be one of the conflicting values").into(),
+                );
             }
-            let op = match field.strip_prefix("lines.").and_then(|rest| rest.split_once('.')) {
+            let op = match field
+                .strip_prefix("lines.")
+                .and_then(|rest| rest.split_once('.'))
+            {
                 Some((line, name)) => RecordOp::item_field(LINES, line, name, value),
                 None => RecordOp::field(field, value),
             };

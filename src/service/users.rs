@@ -24,10 +24,10 @@ impl BackOffice {
             name: name.to_string(),
             role,
         };
-        let bytes = serde_json::to_vec(&user).map_err(|e| {
-            ServiceError::Store(crate::store::StoreError::Meta(e.to_string()))
-        })?;
-        self.store.put_raw(&keys::user(&token_hash(&token)), &bytes)?;
+        let bytes = serde_json::to_vec(&user)
+            .map_err(|e| ServiceError::Store(crate::store::StoreError::Meta(e.to_string())))?;
+        self.store
+            .put_raw(&keys::user(&token_hash(&token)), &bytes)?;
         self.store.flush()?;
         Ok(token)
     }

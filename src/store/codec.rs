@@ -8,7 +8,9 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ReadDoc, ROOT};
 
-use crate::domain::record::{Authorship, ChangeAuthor, ConflictingValue, FieldValue, Fields, Record, RecordOp};
+use crate::domain::record::{
+    Authorship, ChangeAuthor, ConflictingValue, FieldValue, Fields, Record, RecordOp,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -145,13 +147,7 @@ fn authorship_of(doc: &mut AutoCommit, opid: &automerge::ObjId) -> Authorship {
 fn read_fields(doc: &mut AutoCommit, obj: &automerge::ObjId) -> Result<Fields, CodecError> {
     let items: Vec<(String, String, bool)> = doc
         .map_range(obj, ..)
-        .map(|item| {
-            (
-                item.key.to_string(),
-                text_of(&item.value),
-                item.conflict,
-            )
-        })
+        .map(|item| (item.key.to_string(), text_of(&item.value), item.conflict))
         .collect();
     let mut fields = Fields::new();
     for (key, value, conflict) in items {
@@ -170,7 +166,9 @@ fn read_fields(doc: &mut AutoCommit, obj: &automerge::ObjId) -> Result<Fields, C
                 });
             }
             // Newest first: the person resolving it usually wants the latest write on top.
-            field.conflicts.sort_by(|a, b| b.written_by.at_ms.cmp(&a.written_by.at_ms));
+            field
+                .conflicts
+                .sort_by_key(|c| std::cmp::Reverse(c.written_by.at_ms));
         }
         fields.insert(key, field);
     }
@@ -209,12 +207,7 @@ pub fn hydrate(doc: &mut AutoCommit) -> Result<Record, CodecError> {
     if let Some(facts) = map_at(doc, &ROOT, "facts") {
         record.facts = doc
             .map_range(&facts, ..)
-            .map(|item| {
-                (
-                    item.key.to_string(),
-                    text_of(&item.value),
-                )
-            })
+            .map(|item| (item.key.to_string(), text_of(&item.value)))
             .collect();
     }
     Ok(record)
@@ -251,7 +244,9 @@ pub fn check_chunks(bytes: &[u8]) -> Result<(), String> {
                 break;
             }
         }
-        let end = (pos as u64).checked_add(len).ok_or("chunk length overflows")?;
+        let end = (pos as u64)
+            .checked_add(len)
+            .ok_or("chunk length overflows")?;
         if end > bytes.len() as u64 {
             return Err(format!("chunk at byte {pos} is cut short"));
         }

@@ -63,7 +63,8 @@ impl GroupCommit {
         let sent = self.requests.send(tx);
         async move {
             sent.map_err(|_| "the flusher has stopped".to_string())?;
-            rx.await.map_err(|_| "the flusher has stopped".to_string())?
+            rx.await
+                .map_err(|_| "the flusher has stopped".to_string())?
         }
     }
 }

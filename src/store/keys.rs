@@ -50,7 +50,13 @@ pub fn index_prefix(index: &str) -> Vec<u8> {
 }
 
 pub fn index_entry(index: &str, value: &str, doc: &str) -> Vec<u8> {
-    [index_prefix(index).as_slice(), value.as_bytes(), b"\0", doc.as_bytes()].concat()
+    [
+        index_prefix(index).as_slice(),
+        value.as_bytes(),
+        b"\0",
+        doc.as_bytes(),
+    ]
+    .concat()
 }
 
 /// The doc id at the end of an index key.

@@ -40,7 +40,10 @@ pub enum StoreError {
     #[error("storage: {0}")]
     Sled(#[from] sled::Error),
     #[error("document {doc}: {source}")]
-    Codec { doc: String, source: CodecError },
+    Codec {
+        doc: String,
+        source: Box<CodecError>,
+    },
     #[error("document {doc} could not be loaded: {reason}")]
     Corrupt { doc: String, reason: String },
     #[error("changes for document {doc} were refused: {reason}")]
@@ -64,6 +67,9 @@ pub struct Projection {
 pub trait Projector: Send + Sync {
     fn project(&self, doc_id: &str, record: &Record) -> Projection;
 }
+
+/// A key and its value, as stored.
+pub type RawEntry = (Vec<u8>, Vec<u8>);
 
 /// Per-document bookkeeping, stored under `x/<doc id>`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -252,12 +258,14 @@ impl Store {
 
     pub fn doc_meta(&self, doc_id: &str) -> Result<Option<DocMeta>, StoreError> {
         match self.db.get(keys::doc_meta(doc_id))? {
-            Some(bytes) => postcard::from_bytes(&bytes)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt {
-                    doc: doc_id.to_string(),
-                    reason: e.to_string(),
-                }),
+            Some(bytes) => {
+                postcard::from_bytes(&bytes)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        doc: doc_id.to_string(),
+                        reason: e.to_string(),
+                    })
+            }
             None => Ok(None),
         }
     }
@@ -301,19 +309,23 @@ impl Store {
     pub fn record(&self, doc_id: &str) -> Result<Option<Record>, StoreError> {
         let mut cached = lock(&self.cache);
         if let Some(doc) = cached.get_mut(doc_id) {
-            return codec::hydrate(doc).map(Some).map_err(|source| StoreError::Codec {
-                doc: doc_id.to_string(),
-                source,
-            });
-        }
-        drop(cached);
-        match self.load_from_disk(doc_id)? {
-            Some(mut doc) => codec::hydrate(&mut doc)
+            return codec::hydrate(doc)
                 .map(Some)
                 .map_err(|source| StoreError::Codec {
                     doc: doc_id.to_string(),
-                    source,
-                }),
+                    source: Box::new(source),
+                });
+        }
+        drop(cached);
+        match self.load_from_disk(doc_id)? {
+            Some(mut doc) => {
+                codec::hydrate(&mut doc)
+                    .map(Some)
+                    .map_err(|source| StoreError::Codec {
+                        doc: doc_id.to_string(),
+                        source: Box::new(source),
+                    })
+            }
             None => Ok(None),
         }
     }
@@ -346,7 +358,7 @@ impl Store {
             Some(mut doc) => {
                 let record = codec::hydrate(&mut doc).map_err(|source| StoreError::Codec {
                     doc: doc_id.to_string(),
-                    source,
+                    source: Box::new(source),
                 });
                 match record {
                     Ok(r) => Some((doc, r)),
@@ -374,7 +386,7 @@ impl Store {
             lock(&self.cache).put(doc_id.to_string(), doc);
             return Err(StoreError::Codec {
                 doc: doc_id.to_string(),
-                source,
+                source: Box::new(source),
             }
             .into());
         }
@@ -406,15 +418,21 @@ impl Store {
                 doc
             }
             None => {
-                let strict = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
+                let strict =
+                    automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
                 AutoCommit::load_with_options(changes, strict)
                     .map_err(|e| refused(e.to_string()))?
                     .with_actor(self.actor.clone())
             }
         };
-        let before = self.doc_meta(doc_id)?.map(|m| m.change_hashes()).unwrap_or_default();
+        let before = self
+            .doc_meta(doc_id)?
+            .map(|m| m.change_hashes())
+            .unwrap_or_default();
         if !doc.get_missing_deps(&[]).is_empty() {
-            return Err(refused("changes depend on changes that were not sent".into()));
+            return Err(refused(
+                "changes depend on changes that were not sent".into(),
+            ));
         }
         let received = before.is_empty().then_some(changes);
         self.persist_with(doc_id, doc, &before, received)
@@ -422,7 +440,12 @@ impl Store {
 
     /// Writes what changed since `before` as one atomic batch and puts the document back in the
     /// cache. Call with the write lock held.
-    fn persist(&self, doc_id: &str, doc: AutoCommit, before: &[ChangeHash]) -> Result<Written, StoreError> {
+    fn persist(
+        &self,
+        doc_id: &str,
+        doc: AutoCommit,
+        before: &[ChangeHash],
+    ) -> Result<Written, StoreError> {
         self.persist_with(doc_id, doc, before, None)
     }
 
@@ -438,7 +461,7 @@ impl Store {
         let heads = doc.get_heads();
         let codec_err = |source| StoreError::Codec {
             doc: doc_id.to_string(),
-            source,
+            source: Box::new(source),
         };
         let record = codec::hydrate(&mut doc).map_err(codec_err)?;
         if heads == before {
@@ -515,8 +538,12 @@ impl Store {
         let ids = self.doc_ids(None)?;
         for id in &ids {
             let _writer = lock(&self.write_lock);
-            let Some(record) = self.record(id)? else { continue };
-            let Some(mut meta) = self.doc_meta(id)? else { continue };
+            let Some(record) = self.record(id)? else {
+                continue;
+            };
+            let Some(mut meta) = self.doc_meta(id)? else {
+                continue;
+            };
             let projection = self.projector.project(id, &record);
             let mut batch = sled::Batch::default();
             for key in &meta.index_keys {
@@ -531,7 +558,8 @@ impl Store {
                 batch.insert(key.as_slice(), &[] as &[u8]);
             }
             meta.summary = projection.summary;
-            let bytes = postcard::to_allocvec(&meta).map_err(|e| StoreError::Meta(e.to_string()))?;
+            let bytes =
+                postcard::to_allocvec(&meta).map_err(|e| StoreError::Meta(e.to_string()))?;
             batch.insert(keys::doc_meta(id), bytes);
             self.db.apply_batch(batch)?;
         }
@@ -545,10 +573,11 @@ impl Store {
             let (key, value) = entry?;
             let id = String::from_utf8_lossy(&key[keys::DOC_META_PREFIX.len()..]).to_string();
             if let Some(kind) = kind {
-                let meta: DocMeta = postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt {
-                    doc: id.clone(),
-                    reason: e.to_string(),
-                })?;
+                let meta: DocMeta =
+                    postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt {
+                        doc: id.clone(),
+                        reason: e.to_string(),
+                    })?;
                 if meta.kind != kind {
                     continue;
                 }
@@ -610,7 +639,9 @@ impl Store {
             return Ok(true);
         }
         Ok(self
-            .with_doc(doc_id, |doc| heads.iter().all(|h| doc.get_change_by_hash(h).is_some()))?
+            .with_doc(doc_id, |doc| {
+                heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
+            })?
             .unwrap_or(false))
     }
 
@@ -627,7 +658,9 @@ impl Store {
         }
         for entry in self.db.range(keys::feed(after + 1)..=keys::feed(until)) {
             let (key, value) = entry?;
-            let Some(seq) = keys::feed_seq(&key) else { continue };
+            let Some(seq) = keys::feed_seq(&key) else {
+                continue;
+            };
             out.push((seq, String::from_utf8_lossy(&value).to_string()));
             if out.len() >= limit {
                 break;
@@ -638,7 +671,11 @@ impl Store {
 
     /// How many feed entries lie above `after` (documents a peer at that cursor lacks).
     pub fn feed_count_since(&self, after: u64) -> Result<usize, StoreError> {
-        Ok(self.db.range(keys::feed(after.saturating_add(1))..).keys().count())
+        Ok(self
+            .db
+            .range(keys::feed(after.saturating_add(1))..)
+            .keys()
+            .count())
     }
 
     /// Walks an index in key order from `start` (exclusive when resuming from a cursor).
@@ -650,7 +687,11 @@ impl Store {
         after_key: Option<&[u8]>,
         reverse: bool,
     ) -> impl Iterator<Item = Result<(Vec<u8>, String), StoreError>> + '_ {
-        let prefix = [keys::index_prefix(index).as_slice(), value_prefix.as_bytes()].concat();
+        let prefix = [
+            keys::index_prefix(index).as_slice(),
+            value_prefix.as_bytes(),
+        ]
+        .concat();
         let mut end = prefix.clone();
         end.push(0xff);
         let range: Box<dyn DoubleEndedIterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
@@ -693,7 +734,8 @@ impl Store {
     }
 
     pub fn set_peer_cursor(&self, peer: &str, seq: u64) -> Result<(), StoreError> {
-        self.db.insert(keys::peer_cursor(peer), &seq.to_be_bytes())?;
+        self.db
+            .insert(keys::peer_cursor(peer), &seq.to_be_bytes())?;
         Ok(())
     }
 
@@ -706,7 +748,7 @@ impl Store {
         Ok(self.db.get(key)?.map(|v| v.to_vec()))
     }
 
-    pub fn scan_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan_raw(&self, prefix: &[u8]) -> Result<Vec<RawEntry>, StoreError> {
         self.db
             .scan_prefix(prefix)
             .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into))
@@ -773,10 +815,19 @@ mod tests {
             set(&store, "other", "n", &i.to_string()); // evicts "d" from the 1-doc cache
         }
         let chunks = store.db.scan_prefix(keys::chunk_prefix("d")).count();
-        assert!(chunks < COMPACT_AFTER_CHUNKS as usize, "{chunks} chunks left");
+        assert!(
+            chunks < COMPACT_AFTER_CHUNKS as usize,
+            "{chunks} chunks left"
+        );
         let record = store.record("d").unwrap().unwrap();
-        assert_eq!(record.field("n"), Some((COMPACT_AFTER_CHUNKS * 2 + 2).to_string().as_str()));
-        let changes = store.with_doc("d", |d| d.get_changes(&[]).len()).unwrap().unwrap();
+        assert_eq!(
+            record.field("n"),
+            Some((COMPACT_AFTER_CHUNKS * 2 + 2).to_string().as_str())
+        );
+        let changes = store
+            .with_doc("d", |d| d.get_changes(&[]).len())
+            .unwrap()
+            .unwrap();
         assert_eq!(changes as u32, COMPACT_AFTER_CHUNKS * 2 + 3);
     }
 
@@ -802,7 +853,10 @@ mod tests {
         set(&store, "a", "x", "2");
         let feed = store.feed_since(0, u64::MAX, 100).unwrap();
         assert_eq!(feed, vec![(2, "b".to_string()), (3, "a".to_string())]);
-        assert_eq!(store.feed_since(2, u64::MAX, 100).unwrap(), vec![(3, "a".to_string())]);
+        assert_eq!(
+            store.feed_since(2, u64::MAX, 100).unwrap(),
+            vec![(3, "a".to_string())]
+        );
         // Writing the same value again is not a change.
         set(&store, "a", "x", "2");
         assert_eq!(store.last_seq(), 3);
@@ -818,16 +872,21 @@ mod merge_tests {
         let (_da, a) = store();
         let (_db, b) = store();
         set(&a, "d", "x", "1");
-        b.merge("d", &a.raw_document("d").unwrap().unwrap()).unwrap();
+        b.merge("d", &a.raw_document("d").unwrap().unwrap())
+            .unwrap();
         set(&a, "d", "x", "a");
         set(&b, "d", "y", "b");
         let b_heads = b.doc_meta("d").unwrap().unwrap().change_hashes();
         let for_b = a.changes_for("d", &b_heads).unwrap().unwrap();
-        b.merge("d", &for_b).expect("b merges a's concurrent change");
+        b.merge("d", &for_b)
+            .expect("b merges a's concurrent change");
         let a_heads = a.doc_meta("d").unwrap().unwrap().change_hashes();
         let for_a = b.changes_for("d", &a_heads).unwrap().unwrap();
         a.merge("d", &for_a).expect("a merges b's changes");
-        assert_eq!(a.doc_meta("d").unwrap().unwrap().heads, b.doc_meta("d").unwrap().unwrap().heads);
+        assert_eq!(
+            a.doc_meta("d").unwrap().unwrap().heads,
+            b.doc_meta("d").unwrap().unwrap().heads
+        );
     }
 }
 
@@ -850,8 +909,14 @@ pub(crate) mod tests_support {
     }
 
     pub fn set(store: &Store, doc: &str, name: &str, value: &str) {
-        let author = ChangeAuthor { user: "u".into(), role: "clerk".into(), action: "test".into() };
+        let author = ChangeAuthor {
+            user: "u".into(),
+            role: "clerk".into(),
+            action: "test".into(),
+        };
         let ops = vec![RecordOp::SetKind("t".into()), RecordOp::field(name, value)];
-        store.update(doc, &author, |_| Ok::<_, ()>(ops)).expect("update");
+        store
+            .update(doc, &author, |_| Ok::<_, ()>(ops))
+            .expect("update");
     }
 }

@@ -12,13 +12,18 @@
 use automerge::ChangeHash;
 
 use super::protocol::{
-    DocChanges, DocHave, FeedEntry, FetchRequest, FetchResponse, Hash, Hello, PullRequest, PullResponse,
-    MAX_FETCH_BYTES,
+    DocChanges, DocHave, FeedEntry, FetchRequest, FetchResponse, Hash, Hello, PullRequest,
+    PullResponse, MAX_FETCH_BYTES,
 };
 use crate::store::{Store, StoreError};
 
 /// Answers a pull: feed entries after `since`, up to what is on disk.
-pub fn answer_pull(store: &Store, me: &Hello, req: &PullRequest, durable_seq: u64) -> Result<PullResponse, StoreError> {
+pub fn answer_pull(
+    store: &Store,
+    me: &Hello,
+    req: &PullRequest,
+    durable_seq: u64,
+) -> Result<PullResponse, StoreError> {
     let entries = store.feed_since(req.since, durable_seq, req.limit as usize)?;
     let last = entries.last().map(|(seq, _)| *seq).unwrap_or(req.since);
     let mut out = Vec::with_capacity(entries.len());
@@ -75,7 +80,10 @@ pub fn plan_fetch(store: &Store, entries: &[FeedEntry]) -> Result<Vec<DocHave>, 
         if store.has_all(&entry.doc, &to_hashes(&entry.heads))? {
             continue;
         }
-        let heads = store.doc_meta(&entry.doc)?.map(|m| m.heads).unwrap_or_default();
+        let heads = store
+            .doc_meta(&entry.doc)?
+            .map(|m| m.heads)
+            .unwrap_or_default();
         wanted.push(DocHave {
             doc: entry.doc.clone(),
             heads,
@@ -96,7 +104,11 @@ pub struct Applied {
 }
 
 /// Merges a fetch answer into the store. Only documents that were asked for are accepted.
-pub fn apply_fetch(store: &Store, asked: &[DocHave], resp: FetchResponse) -> Result<Applied, StoreError> {
+pub fn apply_fetch(
+    store: &Store,
+    asked: &[DocHave],
+    resp: FetchResponse,
+) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
     for DocChanges { doc, changes } in resp.docs {
         if !asked.iter().any(|h| h.doc == doc) {
@@ -108,7 +120,10 @@ pub fn apply_fetch(store: &Store, asked: &[DocHave], resp: FetchResponse) -> Res
                 if written.changed {
                     applied.merged += 1;
                     for hash in crate::views::attachments_of(&written.record) {
-                        if store.get_raw(&crate::store::keys::attachment(&hash))?.is_none() {
+                        if store
+                            .get_raw(&crate::store::keys::attachment(&hash))?
+                            .is_none()
+                        {
                             applied.missing_attachments.push(hash);
                         }
                     }
@@ -133,7 +148,12 @@ impl PullProgress {
     /// The cursor after a pull answer whose documents are all merged and flushed.
     pub fn after(self, resp: &PullResponse) -> PullProgress {
         PullProgress {
-            cursor: resp.entries.last().map(|e| e.seq).unwrap_or(self.cursor).max(self.cursor),
+            cursor: resp
+                .entries
+                .last()
+                .map(|e| e.seq)
+                .unwrap_or(self.cursor)
+                .max(self.cursor),
         }
     }
 }

@@ -115,7 +115,8 @@ pub fn decode<T: for<'de> Deserialize<'de> + Validate>(bytes: &[u8]) -> Result<T
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(ProtocolError::Invalid("message too large".into()));
     }
-    let message: T = postcard::from_bytes(bytes).map_err(|e| ProtocolError::Decode(e.to_string()))?;
+    let message: T =
+        postcard::from_bytes(bytes).map_err(|e| ProtocolError::Decode(e.to_string()))?;
     message.validate()?;
     Ok(message)
 }
@@ -123,7 +124,11 @@ pub fn decode<T: for<'de> Deserialize<'de> + Validate>(bytes: &[u8]) -> Result<T
 /// Document ids and node ids are lowercase hex, at most 64 characters: nothing a peer sends can
 /// reach outside its own part of the store's key space.
 pub fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 pub trait Validate {
@@ -175,7 +180,12 @@ impl Validate for PullResponse {
 
 impl Validate for FetchRequest {
     fn validate(&self) -> Result<(), ProtocolError> {
-        if self.docs.len() > MAX_FETCH_DOCS || self.docs.iter().any(|d| !valid_id(&d.doc) || d.heads.len() > 1_000) {
+        if self.docs.len() > MAX_FETCH_DOCS
+            || self
+                .docs
+                .iter()
+                .any(|d| !valid_id(&d.doc) || d.heads.len() > 1_000)
+        {
             return Err(invalid("fetch request"));
         }
         Ok(())
@@ -205,7 +215,12 @@ impl Validate for AttachmentRequest {
 
 impl Validate for AttachmentResponse {
     fn validate(&self) -> Result<(), ProtocolError> {
-        if self.items.len() > 100 || self.items.iter().any(|a| a.hash.len() != 64 || !valid_id(&a.hash)) {
+        if self.items.len() > 100
+            || self
+                .items
+                .iter()
+                .any(|a| a.hash.len() != 64 || !valid_id(&a.hash))
+        {
             return Err(invalid("attachment response"));
         }
         Ok(())
@@ -227,7 +242,13 @@ mod tests {
     #[test]
     fn garbage_and_truncated_messages_do_not_decode() {
         let msg = PullRequest {
-            from: Hello { version: PROTOCOL_VERSION, node_id: "ab".into(), name: "n".into(), role: "clerk".into(), peer_port: 1 },
+            from: Hello {
+                version: PROTOCOL_VERSION,
+                node_id: "ab".into(),
+                name: "n".into(),
+                role: "clerk".into(),
+                peer_port: 1,
+            },
             since: 3,
             limit: 10,
             wait_ms: 0,
@@ -235,7 +256,10 @@ mod tests {
         let bytes = encode(&msg);
         assert_eq!(decode::<PullRequest>(&bytes), Ok(msg));
         for cut in 0..bytes.len() {
-            assert!(decode::<PullRequest>(&bytes[..cut]).is_err(), "truncated at {cut}");
+            assert!(
+                decode::<PullRequest>(&bytes[..cut]).is_err(),
+                "truncated at {cut}"
+            );
         }
         assert!(decode::<PullRequest>(&[0xff; 64]).is_err());
     }

@@ -25,8 +25,18 @@ async fn bad_orders_are_refused_naming_the_field_and_nothing_is_stored() {
     let customer = node.customer("武汉居然之家店").await;
     let clerk = node.token(Role::Clerk).await;
     let cases = vec![
-        Case { name: "malformed JSON", body: b"{\"customer_id\": ".to_vec(), status: StatusCode::BAD_REQUEST, field: "" },
-        Case { name: "not an object", body: b"[1,2,3]".to_vec(), status: StatusCode::BAD_REQUEST, field: "" },
+        Case {
+            name: "malformed JSON",
+            body: b"{\"customer_id\": ".to_vec(),
+            status: StatusCode::BAD_REQUEST,
+            field: "",
+        },
+        Case {
+            name: "not an object",
+            body: b"[1,2,3]".to_vec(),
+            status: StatusCode::BAD_REQUEST,
+            field: "",
+        },
         Case {
             name: "unknown field",
             body: with(&customer, |b| b["colour"] = json!("red")),
@@ -59,7 +69,9 @@ async fn bad_orders_are_refused_naming_the_field_and_nothing_is_stored() {
         },
         Case {
             name: "price with too many decimals",
-            body: with(&customer, |b| b["lines"][0]["unit_price"] = json!("1333.33333")),
+            body: with(&customer, |b| {
+                b["lines"][0]["unit_price"] = json!("1333.33333")
+            }),
             status: StatusCode::UNPROCESSABLE_ENTITY,
             field: "lines[0].unit_price",
         },
@@ -89,14 +101,26 @@ async fn bad_orders_are_refused_naming_the_field_and_nothing_is_stored() {
         },
     ];
     for case in cases {
-        let (status, problem, content_type) = node.post_raw("/api/orders", &clerk, "application/json", case.body).await;
+        let (status, problem, content_type) = node
+            .post_raw("/api/orders", &clerk, "application/json", case.body)
+            .await;
         assert_eq!(status, case.status, "{}: {problem}", case.name);
         assert_eq!(content_type, "application/problem+json", "{}", case.name);
         assert_eq!(problem["status"], case.status.as_u16(), "{}", case.name);
-        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}: {problem}", case.name);
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{}: {problem}",
+            case.name
+        );
         if !case.field.is_empty() {
-            let named = problem["errors"].as_array().is_some_and(|errors| errors.iter().any(|e| e["field"] == case.field));
-            assert!(named, "{}: error names {}: {problem}", case.name, case.field);
+            let named = problem["errors"]
+                .as_array()
+                .is_some_and(|errors| errors.iter().any(|e| e["field"] == case.field));
+            assert!(
+                named,
+                "{}: error names {}: {problem}",
+                case.name, case.field
+            );
         }
     }
     let (_, status) = node.get("/api/status", &clerk).await;
@@ -113,10 +137,19 @@ async fn oversized_body_gets_413_and_wrong_content_type_415() {
     let clerk = node.token(Role::Clerk).await;
     let mut body = order_body(&customer, three_lines());
     body["note"] = json!("很长".repeat(200_000));
-    let (status, problem, ct) = node.post_raw("/api/orders", &clerk, "application/json", serde_json::to_vec(&body).unwrap()).await;
+    let (status, problem, ct) = node
+        .post_raw(
+            "/api/orders",
+            &clerk,
+            "application/json",
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
     assert_eq!(ct, "application/problem+json");
-    let (status, _, _) = node.post_raw("/api/orders", &clerk, "text/plain", b"hello".to_vec()).await;
+    let (status, _, _) = node
+        .post_raw("/api/orders", &clerk, "text/plain", b"hello".to_vec())
+        .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(node.order_count().await, 0);
     node.stop().await;
@@ -138,14 +171,29 @@ async fn bad_patches_change_nothing() {
         json!({"remove_lines": ["no-such-line"], "project": "should not be stored"}),
     ];
     for body in bad {
-        let (status, problem) = node.send("PATCH", &format!("/api/orders/{id}"), &clerk, Some(body.clone())).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {problem}");
+        let (status, problem) = node
+            .send(
+                "PATCH",
+                &format!("/api/orders/{id}"),
+                &clerk,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {problem}"
+        );
     }
     let (_, got) = node.get(&format!("/api/orders/{id}"), &clerk).await;
     assert_eq!(got["project"], order["project"]);
     assert_eq!(got["lines"], order["lines"]);
     let (_, history) = node.get(&format!("/api/orders/{id}/history"), &clerk).await;
-    assert_eq!(history.as_array().unwrap().len(), 1, "no change was committed");
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        1,
+        "no change was committed"
+    );
     node.stop().await;
 }
 

@@ -16,7 +16,15 @@ pub struct NodeProcess {
 /// Starts `neiqin serve` on loopback port 0 and reads the address it prints.
 pub fn spawn_node(data: &Path, extra: &[&str]) -> NodeProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_neiqin"))
-        .args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0", "--data"])
+        .args([
+            "serve",
+            "--no-mdns",
+            "--listen",
+            "127.0.0.1:0",
+            "--peer-listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
         .arg(data)
         .args(extra)
         .env("NEIQIN_LOG", "warn")
@@ -27,7 +35,10 @@ pub fn spawn_node(data: &Path, extra: &[&str]) -> NodeProcess {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let base = loop {
-        let line = lines.next().expect("node prints its address before exiting").expect("line");
+        let line = lines
+            .next()
+            .expect("node prints its address before exiting")
+            .expect("line");
         if let Some(url) = line.split("serving on ").nth(1) {
             break url.trim().to_string();
         }
@@ -62,10 +73,25 @@ async fn a_write_acknowledged_before_kill_9_is_there_after_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let mut node = spawn_node(&data, &[]);
-    let admin = std::fs::read_to_string(data.join("admin.token")).unwrap().trim().to_string();
-    let (_, user) = post(&node.base, &admin, "/api/users", json!({"name": "李娜", "role": "clerk"})).await;
+    let admin = std::fs::read_to_string(data.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (_, user) = post(
+        &node.base,
+        &admin,
+        "/api/users",
+        json!({"name": "李娜", "role": "clerk"}),
+    )
+    .await;
     let clerk = user["token"].as_str().unwrap().to_string();
-    let (status, customer) = post(&node.base, &clerk, "/api/customers", customer_body("深圳红星美凯龙店")).await;
+    let (status, customer) = post(
+        &node.base,
+        &clerk,
+        "/api/customers",
+        customer_body("深圳红星美凯龙店"),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     let customer_id = customer["id"].as_str().unwrap().to_string();
 
@@ -89,7 +115,9 @@ async fn a_write_acknowledged_before_kill_9_is_there_after_restart() {
                 if resp.status() != StatusCode::CREATED {
                     return;
                 }
-                let Ok(body) = resp.json::<Value>().await else { return };
+                let Ok(body) = resp.json::<Value>().await else {
+                    return;
+                };
                 let mut acked = acknowledged.lock().await;
                 acked.push(body["id"].as_str().unwrap().to_string());
                 if acked.len() == 40 {
@@ -98,7 +126,9 @@ async fn a_write_acknowledged_before_kill_9_is_there_after_restart() {
             }
         }));
     }
-    tokio::time::timeout(Duration::from_secs(60), done_rx.recv()).await.expect("40 orders acknowledged in time");
+    tokio::time::timeout(Duration::from_secs(60), done_rx.recv())
+        .await
+        .expect("40 orders acknowledged in time");
     // Freeze the list of acknowledged orders, then kill at once.
     let acked = acknowledged.lock().await.clone();
     node.kill9();
@@ -109,8 +139,17 @@ async fn a_write_acknowledged_before_kill_9_is_there_after_restart() {
 
     let node = spawn_node(&data, &[]);
     for id in &acked {
-        let resp = client().get(format!("{}/api/orders/{id}", node.base)).bearer_auth(&clerk).send().await.unwrap();
-        assert_eq!(resp.status(), StatusCode::OK, "acknowledged order {id} survived kill -9");
+        let resp = client()
+            .get(format!("{}/api/orders/{id}", node.base))
+            .bearer_auth(&clerk)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::OK,
+            "acknowledged order {id} survived kill -9"
+        );
     }
     let mut node = node;
     node.kill9();
@@ -123,16 +162,56 @@ async fn cli_init_user_export_restore_round_trip() {
     let b = tmp.path().join("b");
     let bin = env!("CARGO_BIN_EXE_neiqin");
     let run = |args: &[&str]| {
-        let out = Command::new(bin).args(args).env("NEIQIN_LOG", "warn").output().expect("run neiqin");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+        let out = Command::new(bin)
+            .args(args)
+            .env("NEIQIN_LOG", "warn")
+            .output()
+            .expect("run neiqin");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     };
-    let (ok, _, err) = run(&["init", "--data", a.to_str().unwrap(), "--name", "clerk-a", "--role", "clerk"]);
+    let (ok, _, err) = run(&[
+        "init",
+        "--data",
+        a.to_str().unwrap(),
+        "--name",
+        "clerk-a",
+        "--role",
+        "clerk",
+    ]);
     assert!(ok, "{err}");
-    let (ok, _, err) = run(&["init", "--data", a.to_str().unwrap(), "--name", "again", "--role", "clerk"]);
+    let (ok, _, err) = run(&[
+        "init",
+        "--data",
+        a.to_str().unwrap(),
+        "--name",
+        "again",
+        "--role",
+        "clerk",
+    ]);
     assert!(!ok && err.contains("already initialised"), "{err}");
-    let (ok, _, err) = run(&["init", "--data", b.to_str().unwrap(), "--name", "x", "--role", "boss"]);
+    let (ok, _, err) = run(&[
+        "init",
+        "--data",
+        b.to_str().unwrap(),
+        "--name",
+        "x",
+        "--role",
+        "boss",
+    ]);
     assert!(!ok && err.contains("unknown role"), "{err}");
-    let (ok, token, err) = run(&["user", "add", "李娜", "--role", "clerk", "--data", a.to_str().unwrap()]);
+    let (ok, token, err) = run(&[
+        "user",
+        "add",
+        "李娜",
+        "--role",
+        "clerk",
+        "--data",
+        a.to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     assert!(token.trim().starts_with("nq_"));
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json");
@@ -140,28 +219,62 @@ async fn cli_init_user_export_restore_round_trip() {
     assert!(ok, "{err}");
     assert!(out.contains("300 orders"), "{out}");
     let backup = tmp.path().join("backup.jsonl");
-    let (ok, out, err) = run(&["export", "--data", a.to_str().unwrap(), backup.to_str().unwrap()]);
+    let (ok, out, err) = run(&[
+        "export",
+        "--data",
+        a.to_str().unwrap(),
+        backup.to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     assert!(out.contains("331 documents"), "{out}");
 
     // A damaged backup restores nothing.
-    let (ok, _, _) = run(&["init", "--data", b.to_str().unwrap(), "--name", "clerk-b", "--role", "clerk"]);
+    let (ok, _, _) = run(&[
+        "init",
+        "--data",
+        b.to_str().unwrap(),
+        "--name",
+        "clerk-b",
+        "--role",
+        "clerk",
+    ]);
     assert!(ok);
     let damaged = tmp.path().join("damaged.jsonl");
     let mut text = std::fs::read_to_string(&backup).unwrap();
     text.push_str("{\"doc\": \"x\", \"data\": \"not base64!\"}\n");
     std::fs::write(&damaged, text).unwrap();
-    let (ok, _, err) = run(&["restore", "--data", b.to_str().unwrap(), damaged.to_str().unwrap()]);
+    let (ok, _, err) = run(&[
+        "restore",
+        "--data",
+        b.to_str().unwrap(),
+        damaged.to_str().unwrap(),
+    ]);
     assert!(!ok, "damaged backup refused");
     assert!(err.contains("line 333"), "{err}");
-    let (ok, out, err) = run(&["restore", "--data", b.to_str().unwrap(), backup.to_str().unwrap()]);
+    let (ok, out, err) = run(&[
+        "restore",
+        "--data",
+        b.to_str().unwrap(),
+        backup.to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     assert!(out.contains("restored 331 documents"), "{out}");
 
     // The restored node serves the same orders.
     let mut node = spawn_node(&b, &[]);
-    let admin = std::fs::read_to_string(b.join("admin.token")).unwrap().trim().to_string();
-    let resp: Value = client().get(format!("{}/api/status", node.base)).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let admin = std::fs::read_to_string(b.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let resp: Value = client()
+        .get(format!("{}/api/status", node.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(resp["orders"], 300);
     assert_eq!(resp["customers"], 31);
     node.kill9();
@@ -169,7 +282,14 @@ async fn cli_init_user_export_restore_round_trip() {
     // Bad config is a clear error.
     let cfg = tmp.path().join("bad.toml");
     std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\nlisen = 3\n").unwrap();
-    let (ok, _, err) = run(&["serve", "--no-mdns", "--config", cfg.to_str().unwrap(), "--data", a.to_str().unwrap()]);
+    let (ok, _, err) = run(&[
+        "serve",
+        "--no-mdns",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--data",
+        a.to_str().unwrap(),
+    ]);
     assert!(!ok);
     assert!(err.contains("bad.toml") && err.contains("lisen"), "{err}");
 }

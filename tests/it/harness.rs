@@ -29,7 +29,10 @@ pub fn client() -> reqwest::Client {
 /// Logs to stderr when NEIQIN_TEST_LOG is set (for example `neiqin=debug`).
 pub fn init_log() {
     if let Ok(filter) = std::env::var("NEIQIN_TEST_LOG") {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
     }
 }
 
@@ -63,7 +66,9 @@ impl TestNode {
         if let Some(running) = self.node.take() {
             running.shutdown().await.expect("clean shutdown");
         }
-        let running = node::start(self.config.clone()).await.expect("node restarts");
+        let running = node::start(self.config.clone())
+            .await
+            .expect("node restarts");
         self.base = format!("http://{}", running.api_addr);
         self.node = Some(running);
     }
@@ -90,9 +95,18 @@ impl TestNode {
         token
     }
 
-    pub async fn send(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -112,7 +126,13 @@ impl TestNode {
     }
 
     /// Sends raw bytes with a content type, for malformed-input tests.
-    pub async fn post_raw(&self, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value, String) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value, String) {
         let resp = self
             .client
             .post(format!("{}{path}", self.base))
@@ -130,13 +150,19 @@ impl TestNode {
             .unwrap_or("")
             .to_string();
         let bytes = resp.bytes().await.expect("body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), ct)
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            ct,
+        )
     }
 
     /// Creates a customer as a clerk; returns its id.
     pub async fn customer(&mut self, name: &str) -> String {
         let clerk = self.token(Role::Clerk).await;
-        let (status, body) = self.post("/api/customers", &clerk, customer_body(name)).await;
+        let (status, body) = self
+            .post("/api/customers", &clerk, customer_body(name))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().expect("id").to_string()
     }
@@ -144,7 +170,9 @@ impl TestNode {
     /// Creates an order as a clerk; returns the whole order.
     pub async fn order(&mut self, customer_id: &str, lines: Value) -> Value {
         let clerk = self.token(Role::Clerk).await;
-        let (status, body) = self.post("/api/orders", &clerk, order_body(customer_id, lines)).await;
+        let (status, body) = self
+            .post("/api/orders", &clerk, order_body(customer_id, lines))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
     }

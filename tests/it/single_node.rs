@@ -22,7 +22,10 @@ async fn order_is_created_read_back_and_totals_are_exact() {
     assert_eq!(got["lines"][0]["amount"], "3999.99");
     assert_eq!(got["lines"][2]["amount"], "1248.50");
     assert_eq!(got["status"], "taken");
-    assert_eq!(got["store"], "SH-001", "store defaults to the customer's code");
+    assert_eq!(
+        got["store"], "SH-001",
+        "store defaults to the customer's code"
+    );
     let number = got["number"].as_str().unwrap();
     let prefix = &node.node.as_ref().unwrap().office.identity.order_prefix;
     assert!(number.starts_with(&format!("{prefix}-")), "{number}");
@@ -42,7 +45,11 @@ async fn lists_filter_by_status_customer_store_and_date_and_paginate() {
     let clerk = node.token(Role::Clerk).await;
     let verified = a_orders[0]["id"].as_str().unwrap();
     let (status, _) = node
-        .post(&format!("/api/orders/{verified}/verify"), &clerk, json!({"parties": ["salesperson", "customer", "workshop"]}))
+        .post(
+            &format!("/api/orders/{verified}/verify"),
+            &clerk,
+            json!({"parties": ["salesperson", "customer", "workshop"]}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
 
@@ -57,7 +64,9 @@ async fn lists_filter_by_status_customer_store_and_date_and_paginate() {
     let (_, page) = node.get("/api/orders?store=SH-001", &clerk).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 6);
     let today = chrono::Utc::now().date_naive();
-    let (_, page) = node.get(&format!("/api/orders?from={today}&to={today}"), &clerk).await;
+    let (_, page) = node
+        .get(&format!("/api/orders?from={today}&to={today}"), &clerk)
+        .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 6);
     let (_, page) = node.get("/api/orders?to=2020-01-01", &clerk).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 0);
@@ -65,11 +74,19 @@ async fn lists_filter_by_status_customer_store_and_date_and_paginate() {
     // Pages of 4 then 2, no order twice.
     let (_, first) = node.get("/api/orders?limit=4", &clerk).await;
     let cursor = first["next_cursor"].as_str().expect("more pages");
-    let (_, second) = node.get(&format!("/api/orders?limit=4&cursor={cursor}"), &clerk).await;
+    let (_, second) = node
+        .get(&format!("/api/orders?limit=4&cursor={cursor}"), &clerk)
+        .await;
     assert_eq!(first["items"].as_array().unwrap().len(), 4);
     assert_eq!(second["items"].as_array().unwrap().len(), 2);
     assert!(second["next_cursor"].is_null());
-    let mut ids: Vec<_> = first["items"].as_array().unwrap().iter().chain(second["items"].as_array().unwrap()).map(|o| o["id"].clone()).collect();
+    let mut ids: Vec<_> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["items"].as_array().unwrap())
+        .map(|o| o["id"].clone())
+        .collect();
     ids.sort_by_key(|v| v.to_string());
     ids.dedup();
     assert_eq!(ids.len(), 6);
@@ -84,7 +101,12 @@ async fn everything_is_found_again_after_a_restart() {
     let id = order["id"].as_str().unwrap().to_string();
     let clerk = node.token(Role::Clerk).await;
     let (status, _) = node
-        .send("PATCH", &format!("/api/orders/{id}"), &clerk, Some(json!({"project": "改为 万科城 3-2-1201"})))
+        .send(
+            "PATCH",
+            &format!("/api/orders/{id}"),
+            &clerk,
+            Some(json!({"project": "改为 万科城 3-2-1201"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     node.restart().await;
@@ -93,10 +115,14 @@ async fn everything_is_found_again_after_a_restart() {
     assert_eq!(status, StatusCode::OK, "token and order survive a restart");
     assert_eq!(got["project"], "改为 万科城 3-2-1201");
     assert_eq!(got["totals"]["gross"], "9828.49");
-    let (_, c) = node.get(&format!("/api/customers/{customer}"), &clerk).await;
+    let (_, c) = node
+        .get(&format!("/api/customers/{customer}"), &clerk)
+        .await;
     assert_eq!(c["name"], "成都富森美家居店");
     assert_eq!(c["collections"]["addresses"][0]["floor"], "3F");
-    let (_, page) = node.get(&format!("/api/orders?customer={customer}"), &clerk).await;
+    let (_, page) = node
+        .get(&format!("/api/orders?customer={customer}"), &clerk)
+        .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     // A new order after restart continues the number sequence instead of reusing it.
     let second = node.order(&customer, three_lines()).await;
@@ -111,20 +137,46 @@ async fn customers_are_searched_by_name_part_code_phone_and_city() {
     node.customer("北京居然之家金源店").await;
     let clerk = node.token(Role::Clerk).await;
     for q in ["真北", "红星", "sh-001", "1381234"] {
-        let (_, page) = node.get(&format!("/api/customers?q={}", urlencode(q)), &clerk).await;
-        let ids: Vec<_> = page["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+        let (_, page) = node
+            .get(&format!("/api/customers?q={}", urlencode(q)), &clerk)
+            .await;
+        let ids: Vec<_> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
         assert!(ids.contains(&id), "search {q} finds the customer: {page}");
     }
-    let (_, page) = node.get(&format!("/api/customers?q={}", urlencode("金源")), &clerk).await;
+    let (_, page) = node
+        .get(&format!("/api/customers?q={}", urlencode("金源")), &clerk)
+        .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
-    let (_, page) = node.get(&format!("/api/customers?city={}", urlencode("上海")), &clerk).await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 2, "both test customers are in 上海");
+    let (_, page) = node
+        .get(
+            &format!("/api/customers?city={}", urlencode("上海")),
+            &clerk,
+        )
+        .await;
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        2,
+        "both test customers are in 上海"
+    );
 
     // Patch one contact's phone: the item keeps its id, other fields stay.
     let (_, c) = node.get(&format!("/api/customers/{id}"), &clerk).await;
-    let contact = c["collections"]["contacts"][0]["id"].as_str().unwrap().to_string();
+    let contact = c["collections"]["contacts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (status, c) = node
-        .send("PATCH", &format!("/api/customers/{id}"), &clerk, Some(json!({"contacts": [{"id": contact, "mobile": "13900001111"}]})))
+        .send(
+            "PATCH",
+            &format!("/api/customers/{id}"),
+            &clerk,
+            Some(json!({"contacts": [{"id": contact, "mobile": "13900001111"}]})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{c}");
     assert_eq!(c["collections"]["contacts"][0]["mobile"], "13900001111");
@@ -139,7 +191,13 @@ async fn history_names_user_role_node_time_and_action() {
     let order = node.order(&customer, three_lines()).await;
     let id = order["id"].as_str().unwrap();
     let clerk = node.token(Role::Clerk).await;
-    node.send("PATCH", &format!("/api/orders/{id}"), &clerk, Some(json!({"receiver": "李娜"}))).await;
+    node.send(
+        "PATCH",
+        &format!("/api/orders/{id}"),
+        &clerk,
+        Some(json!({"receiver": "李娜"})),
+    )
+    .await;
     let (status, history) = node.get(&format!("/api/orders/{id}/history"), &clerk).await;
     assert_eq!(status, StatusCode::OK);
     let entries = history.as_array().unwrap();
@@ -149,10 +207,14 @@ async fn history_names_user_role_node_time_and_action() {
         assert_eq!(e["user"], "clerk-user");
         assert_eq!(e["role"], "clerk");
         assert_eq!(&e["node"], node_id);
-        let at = chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).expect("time set on commit");
+        let at = chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap())
+            .expect("time set on commit");
         assert!(at.timestamp() > 1_700_000_000);
     }
-    assert!(entries[0]["what"].as_str().unwrap().starts_with("create order"));
+    assert!(entries[0]["what"]
+        .as_str()
+        .unwrap()
+        .starts_with("create order"));
     assert!(entries[1]["what"].as_str().unwrap().contains("receiver"));
     node.stop().await;
 }
@@ -171,7 +233,9 @@ async fn openapi_lists_every_route_and_each_one_exists() {
                 .map(|s| if s.starts_with('{') { "x" } else { s })
                 .collect::<Vec<_>>()
                 .join("/");
-            let (status, _) = node.send(&method.to_uppercase(), &concrete, "no-such-token", None).await;
+            let (status, _) = node
+                .send(&method.to_uppercase(), &concrete, "no-such-token", None)
+                .await;
             assert!(
                 status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
                 "{method} {path} is described but not served ({status})"
@@ -183,6 +247,12 @@ async fn openapi_lists_every_route_and_each_one_exists() {
 
 pub fn urlencode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }

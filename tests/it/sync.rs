@@ -23,9 +23,23 @@ async fn three_nodes_converge_after_a_partition_with_edits_on_every_side() {
         clerks.push(node.token(Role::Clerk).await);
     }
     // Side A edits one field, side B others and takes new orders; finance records on B.
-    let (s, _) = net.nodes[0].send("PATCH", &format!("/api/orders/{id}"), &clerks[0], Some(json!({"project": "from node 0"}))).await;
+    let (s, _) = net.nodes[0]
+        .send(
+            "PATCH",
+            &format!("/api/orders/{id}"),
+            &clerks[0],
+            Some(json!({"project": "from node 0"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = net.nodes[1].send("PATCH", &format!("/api/orders/{id}"), &clerks[1], Some(json!({"note": "from node 1"}))).await;
+    let (s, _) = net.nodes[1]
+        .send(
+            "PATCH",
+            &format!("/api/orders/{id}"),
+            &clerks[1],
+            Some(json!({"note": "from node 1"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let new_on_0 = net.nodes[0].order(&customer, three_lines()).await;
     let new_on_2 = net.nodes[2].order(&customer, three_lines()).await;
@@ -35,7 +49,12 @@ async fn three_nodes_converge_after_a_partition_with_edits_on_every_side() {
         .await;
     assert_eq!(s, StatusCode::OK, "{paid}");
     // While cut, node 0 does not see node 2's order.
-    let (s, _) = net.nodes[0].get(&format!("/api/orders/{}", new_on_2["id"].as_str().unwrap()), &clerks[0]).await;
+    let (s, _) = net.nodes[0]
+        .get(
+            &format!("/api/orders/{}", new_on_2["id"].as_str().unwrap()),
+            &clerks[0],
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     net.heal();
@@ -46,7 +65,12 @@ async fn three_nodes_converge_after_a_partition_with_edits_on_every_side() {
         assert_eq!(got["note"], "from node 1", "node {i}");
         assert_eq!(got["paid"], "1200.00", "node {i}");
         for other in [&new_on_0, &new_on_2] {
-            let (s, _) = node.get(&format!("/api/orders/{}", other["id"].as_str().unwrap()), &clerks[i]).await;
+            let (s, _) = node
+                .get(
+                    &format!("/api/orders/{}", other["id"].as_str().unwrap()),
+                    &clerks[i],
+                )
+                .await;
             assert_eq!(s, StatusCode::OK, "node {i} has every order");
         }
     }
@@ -68,12 +92,21 @@ async fn changes_relay_through_a_middle_node() {
         async move {
             let deadline = tokio::time::Instant::now() + SETTLE;
             loop {
-                let token = if node == 1 { clerk.clone() } else { net.nodes[node].admin.clone() };
-                let (s, _) = net.nodes[node].get(&format!("/api/orders/{id}"), &token).await;
+                let token = if node == 1 {
+                    clerk.clone()
+                } else {
+                    net.nodes[node].admin.clone()
+                };
+                let (s, _) = net.nodes[node]
+                    .get(&format!("/api/orders/{id}"), &token)
+                    .await;
                 if s == StatusCode::OK {
                     return;
                 }
-                assert!(tokio::time::Instant::now() < deadline, "order never reached node {node}");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "order never reached node {node}"
+                );
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
         }
@@ -103,11 +136,25 @@ async fn concurrent_edits_of_one_field_are_shown_as_a_conflict_and_resolved_by_i
     for (i, token) in [(0, &c0), (1, &c1)] {
         let (_, got) = net.nodes[i].get(&format!("/api/orders/{id}"), token).await;
         let conflicts = got["conflicts"].as_array().unwrap().clone();
-        let fields: Vec<&str> = conflicts.iter().map(|c| c["field"].as_str().unwrap()).collect();
+        let fields: Vec<&str> = conflicts
+            .iter()
+            .map(|c| c["field"].as_str().unwrap())
+            .collect();
         assert!(fields.contains(&"receiver_phone"), "node {i}: {fields:?}");
-        assert!(fields.contains(&format!("lines.{line}.unit_price").as_str()), "node {i}: {fields:?}");
-        let phone = conflicts.iter().find(|c| c["field"] == "receiver_phone").unwrap();
-        let values: Vec<&str> = phone["values"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap()).collect();
+        assert!(
+            fields.contains(&format!("lines.{line}.unit_price").as_str()),
+            "node {i}: {fields:?}"
+        );
+        let phone = conflicts
+            .iter()
+            .find(|c| c["field"] == "receiver_phone")
+            .unwrap();
+        let values: Vec<&str> = phone["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["value"].as_str().unwrap())
+            .collect();
         assert_eq!(values.len(), 2);
         assert!(values.contains(&"13800000000") && values.contains(&"13911111111"));
         for v in phone["values"].as_array().unwrap() {
@@ -116,20 +163,41 @@ async fn concurrent_edits_of_one_field_are_shown_as_a_conflict_and_resolved_by_i
             assert!(v["at_ms"].as_i64().unwrap() > 0);
         }
         // Same anomaly on both nodes.
-        let anomalies: Vec<String> = got["anomalies"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
+        let anomalies: Vec<String> = got["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect();
         seen.push(anomalies);
     }
     assert_eq!(seen[0], seen[1]);
     // A warehouse user may not pick; the clerk may.
     let warehouse = net.nodes[1].token(Role::Warehouse).await;
-    let (s, _) = net.nodes[1].post(&format!("/api/orders/{id}/conflicts/receiver_phone/resolve"), &warehouse, json!({"value": "13911111111"})).await;
+    let (s, _) = net.nodes[1]
+        .post(
+            &format!("/api/orders/{id}/conflicts/receiver_phone/resolve"),
+            &warehouse,
+            json!({"value": "13911111111"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, got) = net.nodes[1].post(&format!("/api/orders/{id}/conflicts/receiver_phone/resolve"), &c1, json!({"value": "13911111111"})).await;
+    let (s, got) = net.nodes[1]
+        .post(
+            &format!("/api/orders/{id}/conflicts/receiver_phone/resolve"),
+            &c1,
+            json!({"value": "13911111111"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{got}");
     net.settle(SETTLE).await;
     let (_, got) = net.nodes[0].get(&format!("/api/orders/{id}"), &c0).await;
     assert_eq!(got["receiver_phone"], "13911111111");
-    assert!(!got["conflicts"].as_array().unwrap().iter().any(|c| c["field"] == "receiver_phone"));
+    assert!(!got["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["field"] == "receiver_phone"));
     net.stop().await;
 }
 
@@ -148,7 +216,10 @@ async fn status_lists_peers_with_last_sync() {
         if p["last_sync"].is_string() && p["we_lack"] == 0 {
             assert_eq!(p["found_by"], "static");
             assert_eq!(p["name"], "node-0");
-            assert_eq!(p["node_id"], net.nodes[0].node.as_ref().unwrap().office.identity.node_id);
+            assert_eq!(
+                p["node_id"],
+                net.nodes[0].node.as_ref().unwrap().office.identity.node_id
+            );
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{status}");

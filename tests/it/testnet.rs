@@ -20,9 +20,15 @@ struct Link {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn proxy(listener: TcpListener, target: Arc<Mutex<Option<SocketAddr>>>, up: watch::Receiver<bool>) {
+async fn proxy(
+    listener: TcpListener,
+    target: Arc<Mutex<Option<SocketAddr>>>,
+    up: watch::Receiver<bool>,
+) {
     loop {
-        let Ok((mut inbound, _)) = listener.accept().await else { return };
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
         let target = *target.lock().unwrap();
         let mut up = up.clone();
         if !*up.borrow() {
@@ -30,7 +36,9 @@ async fn proxy(listener: TcpListener, target: Arc<Mutex<Option<SocketAddr>>>, up
         }
         let Some(target) = target else { continue };
         tokio::spawn(async move {
-            let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+            let Ok(mut outbound) = TcpStream::connect(target).await else {
+                return;
+            };
             tokio::select! {
                 _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                 // A cut link kills connections in flight too.
@@ -61,7 +69,13 @@ impl TestNet {
                 let target = Arc::new(Mutex::new(None));
                 let (up, up_rx) = watch::channel(true);
                 let task = tokio::spawn(proxy(listener, target.clone(), up_rx));
-                links.push(Link { from, to, target, up, task });
+                links.push(Link {
+                    from,
+                    to,
+                    target,
+                    up,
+                    task,
+                });
             }
         }
         let mut nodes = Vec::new();
@@ -86,7 +100,8 @@ impl TestNet {
     pub fn partition(&self, groups: &[&[usize]]) {
         let group_of = |i: usize| groups.iter().position(|g| g.contains(&i));
         for link in &self.links {
-            let same = matches!((group_of(link.from), group_of(link.to)), (Some(a), Some(b)) if a == b);
+            let same =
+                matches!((group_of(link.from), group_of(link.to)), (Some(a), Some(b)) if a == b);
             let _ = link.up.send(same);
         }
     }
@@ -123,7 +138,8 @@ impl TestNet {
                 return;
             }
             if tokio::time::Instant::now() > deadline {
-                let sizes: Vec<usize> = (0..self.nodes.len()).map(|i| self.state(i).len()).collect();
+                let sizes: Vec<usize> =
+                    (0..self.nodes.len()).map(|i| self.state(i).len()).collect();
                 panic!("nodes did not converge within {timeout:?}; document counts {sizes:?}");
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
