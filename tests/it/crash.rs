@@ -11,6 +11,7 @@ use std::time::Duration;
 pub struct NodeProcess {
     pub child: Child,
     pub base: String,
+    pub peer_addr: String,
 }
 
 /// Starts `neiqin serve` on loopback port 0 and reads the address it prints.
@@ -34,18 +35,26 @@ pub fn spawn_node(data: &Path, extra: &[&str]) -> NodeProcess {
         .expect("spawn neiqin");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
+    let (mut base, mut peer_addr) = (String::new(), String::new());
+    while base.is_empty() || peer_addr.is_empty() {
         let line = lines
             .next()
-            .expect("node prints its address before exiting")
+            .expect("node prints its addresses before exiting")
             .expect("line");
         if let Some(url) = line.split("serving on ").nth(1) {
-            break url.trim().to_string();
+            base = url.trim().to_string();
         }
-    };
+        if let Some(addr) = line.split("peer endpoint on ").nth(1) {
+            peer_addr = addr.trim().to_string();
+        }
+    }
     // Keep draining stdout so the node never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    NodeProcess { child, base }
+    NodeProcess {
+        child,
+        base,
+        peer_addr,
+    }
 }
 
 impl NodeProcess {
@@ -292,4 +301,148 @@ async fn cli_init_user_export_restore_round_trip() {
     ]);
     assert!(!ok);
     assert!(err.contains("bad.toml") && err.contains("lisen"), "{err}");
+}
+
+async fn order_count(base: &str, token: &str) -> Option<u64> {
+    let resp = client()
+        .get(format!("{base}/api/status"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    resp.json::<Value>().await.ok()?["orders"].as_u64()
+}
+
+#[tokio::test]
+async fn a_node_killed_mid_sync_restarts_and_converges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let bin = env!("CARGO_BIN_EXE_neiqin");
+    let run = |args: &[&str]| {
+        let out = Command::new(bin)
+            .args(args)
+            .env("NEIQIN_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json");
+    let key = tmp.path().join("cluster.key");
+    run(&[
+        "init",
+        "--data",
+        a.to_str().unwrap(),
+        "--name",
+        "a",
+        "--role",
+        "clerk",
+    ]);
+    for _ in 0..4 {
+        run(&["import", "--data", a.to_str().unwrap(), fixtures]);
+    }
+    run(&[
+        "export-key",
+        "--data",
+        a.to_str().unwrap(),
+        key.to_str().unwrap(),
+    ]);
+    run(&[
+        "init",
+        "--data",
+        b.to_str().unwrap(),
+        "--name",
+        "b",
+        "--role",
+        "warehouse",
+        "--join",
+        key.to_str().unwrap(),
+    ]);
+    let admin_a = std::fs::read_to_string(a.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let admin_b = std::fs::read_to_string(b.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let mut node_a = spawn_node(&a, &[]);
+    let total = order_count(&node_a.base, &admin_a).await.unwrap();
+    assert_eq!(total, 1200);
+    let peer_a = node_a.peer_addr.clone();
+
+    // Kill B while it is part-way; try a few times in case one sync finishes too fast to catch.
+    let mut killed_mid_sync = false;
+    for _ in 0..5 {
+        let mut node_b = spawn_node(&b, &["--peer", &peer_a]);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let n = order_count(&node_b.base, &admin_b).await.unwrap_or(0);
+            if n > 0 && n < total {
+                node_b.kill9();
+                killed_mid_sync = true;
+                break;
+            }
+            if n == total || tokio::time::Instant::now() > deadline {
+                node_b.kill9();
+                break;
+            }
+        }
+        if killed_mid_sync {
+            break;
+        }
+        // Start again from nothing so the next try has a whole sync to interrupt.
+        std::fs::remove_dir_all(b.join("store")).unwrap();
+        std::fs::remove_file(b.join("admin.token")).ok();
+        run(&[
+            "init",
+            "--data",
+            b.to_str().unwrap(),
+            "--name",
+            "b",
+            "--role",
+            "warehouse",
+            "--join",
+            key.to_str().unwrap(),
+        ]);
+    }
+    assert!(killed_mid_sync, "never caught the sync part-way");
+    let admin_b = std::fs::read_to_string(b.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let mut node_b = spawn_node(&b, &["--peer", &peer_a]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while order_count(&node_b.base, &admin_b).await != Some(total) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B did not converge after restart"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Same documents, same content: compare a page of orders on both sides.
+    let page = |base: String, token: String| async move {
+        client()
+            .get(format!("{base}/api/orders?limit=200"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["items"]
+            .clone()
+    };
+    assert_eq!(
+        page(node_a.base.clone(), admin_a.clone()).await,
+        page(node_b.base.clone(), admin_b.clone()).await
+    );
+    node_b.kill9();
+    node_a.kill9();
 }

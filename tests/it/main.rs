@@ -6,6 +6,8 @@ mod testnet;
 
 mod api_bad_input;
 mod api_roles;
+mod convergence;
 mod crash;
+mod peer_security;
 mod single_node;
 mod sync;
