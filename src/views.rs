@@ -24,6 +24,8 @@ pub const CUSTOMER_CITY: &str = "customer_city";
 pub const CUSTOMER_REGION: &str = "customer_region";
 pub const CUSTOMER_NAME: &str = "customer_name";
 pub const KIND: &str = "kind";
+/// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
+pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
 /// An order as lists show it, kept beside the document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -164,6 +166,11 @@ fn project_customer(customer: &Customer) -> Projection {
     for term in terms.into_iter().filter(|t| !t.is_empty()) {
         index.push((CUSTOMER_SEARCH, term));
     }
+    if customer.get("merged_into").is_empty() {
+        for key in identity_keys(customer) {
+            index.push((CUSTOMER_IDENTITY, key));
+        }
+    }
     Projection {
         index,
         summary: serde_json::to_vec(&summary).unwrap_or_default(),
@@ -184,4 +191,33 @@ pub fn attachments_of(record: &Record) -> Vec<String> {
             _ => Vec::new(),
         })
         .collect()
+}
+
+/// What makes two archives the same customer (DOMAIN.md): the same tax id, or mobile, or name
+/// and city.
+pub fn identity_keys(customer: &Customer) -> Vec<String> {
+    let mut keys = Vec::new();
+    let tax_id = search_key(customer.get("tax_id"));
+    if !tax_id.is_empty() {
+        keys.push(format!("tax:{tax_id}"));
+    }
+    for contact in customer.collections.get("contacts").into_iter().flatten() {
+        if let Some(mobile) = contact
+            .get("mobile")
+            .map(|m| search_key(m))
+            .filter(|m| !m.is_empty())
+        {
+            keys.push(format!("mobile:{mobile}"));
+        }
+    }
+    let (name, city) = (
+        search_key(customer.get("name")),
+        search_key(customer.get("city")),
+    );
+    if !name.is_empty() {
+        keys.push(format!("name:{name}|{city}"));
+    }
+    keys.sort();
+    keys.dedup();
+    keys
 }

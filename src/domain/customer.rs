@@ -10,8 +10,19 @@ use super::validation::FieldErrors;
 pub const CUSTOMER_KIND: &str = "customer";
 
 pub const HEADER_FIELDS: &[&str] = &[
-    "code", "name", "kind", "province", "city", "region", "channel", "owner", "status", "tax_id",
+    "code",
+    "name",
+    "kind",
+    "province",
+    "city",
+    "region",
+    "channel",
+    "owner",
+    "status",
+    "tax_id",
     "note",
+    // Set when a clerk merges this archive into another (duplicate customers); not typed by hand.
+    "merged_into",
 ];
 
 /// Each collection of the archive and the fields its items carry.

@@ -208,6 +208,10 @@ pub struct ShipmentBody {
     pub waybill: String,
     #[serde(default)]
     pub cartons: u32,
+    /// The goods already left (recorded after the fact): a physical fact is never refused, so
+    /// it is recorded even without a finance release, and shows as an anomaly instead.
+    #[serde(default)]
+    pub already_left: bool,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -268,6 +272,8 @@ pub struct ReceiveBody {
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     pub resolution: String,
+    /// For duplicate customers: the archive to keep; the others are merged into it.
+    pub keep: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -559,6 +565,7 @@ async fn shipments(
                 b.carrier,
                 b.waybill,
                 b.cartons,
+                b.already_left,
             )
         })
         .await?,

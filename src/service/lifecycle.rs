@@ -61,8 +61,11 @@ pub fn public_anomaly_id(order_id: &str, local_id: &str) -> String {
 pub struct InboxAnomaly {
     /// The id to resolve it by.
     pub id: String,
-    pub order_id: String,
-    pub order_number: String,
+    /// The order it is about, or None for duplicate customers.
+    pub order_id: Option<String>,
+    pub order_number: Option<String>,
+    /// The customer archives it is about (duplicate customers).
+    pub customers: Vec<String>,
     pub anomaly: anomaly::Anomaly,
 }
 
@@ -202,6 +205,9 @@ impl BackOffice {
         })
     }
 
+    /// Records a shipment. `already_left`: the goods are gone and this only records it, so the
+    /// missing-release and cancelled rules give way (the contradiction becomes an anomaly).
+    #[allow(clippy::too_many_arguments)]
     pub fn ship(
         &self,
         user: &User,
@@ -210,14 +216,15 @@ impl BackOffice {
         carrier: String,
         waybill: String,
         cartons: u32,
+        already_left: bool,
     ) -> Result<OrderView, ServiceError> {
         self.record_fact(user, id, Action::Ship, "shipment (发货)", |order| {
             check_lines(order, &lines)?;
             let releases: Vec<String> = order.releases().iter().map(|(f, _)| f.id.clone()).collect();
-            if releases.is_empty() {
+            if releases.is_empty() && !already_left {
                 return Err(rule("cannot ship without a finance release (财务放行) known to this node"));
             }
-            if order.is_cancelled() {
+            if order.is_cancelled() && !already_left {
                 return Err(rule("cannot ship a cancelled order"));
             }
             let mut adding: BTreeMap<&str, Decimal> = BTreeMap::new();
@@ -518,8 +525,9 @@ impl BackOffice {
             for a in anomaly::open(&order) {
                 out.push(InboxAnomaly {
                     id: public_anomaly_id(&order.id, &a.id),
-                    order_id: order.id.clone(),
-                    order_number: order.get("number").to_string(),
+                    order_id: Some(order.id.clone()),
+                    order_number: Some(order.get("number").to_string()),
+                    customers: Vec::new(),
                     anomaly: a,
                 });
             }
@@ -527,7 +535,93 @@ impl BackOffice {
                 break;
             }
         }
+        out.extend(self.duplicate_customers()?);
         Ok(out)
+    }
+
+    /// Customer archives that are the same customer, created on two nodes (or twice on one).
+    pub fn duplicate_customers(&self) -> Result<Vec<InboxAnomaly>, ServiceError> {
+        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for entry in self
+            .store
+            .scan_index(views::CUSTOMER_IDENTITY, "", None, false)
+        {
+            let (key, doc) = entry?;
+            let prefix_len = crate::store::keys::index_prefix(views::CUSTOMER_IDENTITY).len();
+            let value =
+                String::from_utf8_lossy(&key[prefix_len..key.len() - doc.len() - 1]).to_string();
+            groups.entry(value).or_default().push(doc);
+        }
+        // One anomaly per set of archives, however many keys they share.
+        let mut sets: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+        for (value, mut docs) in groups {
+            docs.sort();
+            docs.dedup();
+            if docs.len() > 1 {
+                sets.entry(docs).or_default().push(value);
+            }
+        }
+        Ok(sets
+            .into_iter()
+            .map(|(customers, reasons)| {
+                let local = format!("duplicate-customer:{}", customers.join("+"));
+                InboxAnomaly {
+                    id: public_anomaly_id("customers", &local),
+                    order_id: None,
+                    order_number: None,
+                    anomaly: anomaly::Anomaly {
+                        id: local,
+                        kind: anomaly::AnomalyKind::DuplicateCustomer,
+                        detail: format!(
+                            "{} archives look like one customer ({})",
+                            customers.len(),
+                            reasons.join(", ")
+                        ),
+                        resolvers: anomaly::AnomalyKind::DuplicateCustomer.resolvers().to_vec(),
+                        resolution: None,
+                    },
+                    customers,
+                }
+            })
+            .collect())
+    }
+
+    /// Merges duplicate archives into `keep`: the others point to it and leave the inbox.
+    pub fn merge_customers(
+        &self,
+        user: &User,
+        public_id: &str,
+        keep: &str,
+        resolution: &str,
+    ) -> Result<(), ServiceError> {
+        let Some(dup) = self
+            .duplicate_customers()?
+            .into_iter()
+            .find(|a| a.id == public_id)
+        else {
+            return Err(ServiceError::NotFound(format!("open anomaly {public_id}")));
+        };
+        if !dup.anomaly.resolvers.contains(&user.role) {
+            return Err(ServiceError::Forbidden(format!(
+                "duplicate customers are merged by a clerk, not {}",
+                user.role
+            )));
+        }
+        if !dup.customers.iter().any(|c| c == keep) {
+            return Err(
+                FieldErrors::single("keep", "must be one of the duplicate archives").into(),
+            );
+        }
+        for other in dup.customers.iter().filter(|c| *c != keep) {
+            let author = user.author(format!("merge customer into {keep}: {resolution}"));
+            self.store.update(other, &author, |_| {
+                Ok::<_, ServiceError>(vec![
+                    RecordOp::field("merged_into", keep),
+                    RecordOp::field("status", "frozen"),
+                ])
+            })?;
+        }
+        Ok(())
     }
 
     pub fn resolve_anomaly(

@@ -8,6 +8,8 @@ mod api_bad_input;
 mod api_roles;
 mod convergence;
 mod crash;
+mod flow;
+mod lifecycle;
 mod peer_security;
 mod single_node;
 mod sync;
