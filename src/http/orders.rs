@@ -715,10 +715,24 @@ async fn resolve_anomaly(
     Authed(user): Authed,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ResolveBody>,
-) -> OrderResult {
-    Ok(Json(
-        write(&state, move |o| o.resolve_anomaly(&user, &id, b.resolution)).await?,
-    ))
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let answer = write(&state, move |o| {
+        if id.starts_with("customers-") {
+            let keep = b.keep.ok_or_else(|| {
+                crate::domain::validation::FieldErrors::single(
+                    "keep",
+                    "name the customer archive to keep",
+                )
+            })?;
+            o.merge_customers(&user, &id, &keep, &b.resolution)?;
+            Ok(serde_json::json!({"resolved": id, "kept": keep}))
+        } else {
+            let view = o.resolve_anomaly(&user, &id, b.resolution)?;
+            Ok(serde_json::to_value(view).unwrap_or_default())
+        }
+    })
+    .await?;
+    Ok(Json(answer))
 }
 
 async fn resolve_conflict(

@@ -4,6 +4,7 @@
 mod harness;
 mod testnet;
 
+mod anomalies;
 mod api_bad_input;
 mod api_roles;
 mod convergence;
@@ -11,5 +12,6 @@ mod crash;
 mod flow;
 mod lifecycle;
 mod peer_security;
+mod permissions;
 mod single_node;
 mod sync;
