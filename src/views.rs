@@ -24,6 +24,15 @@ pub const CUSTOMER_CITY: &str = "customer_city";
 pub const CUSTOMER_REGION: &str = "customer_region";
 pub const CUSTOMER_NAME: &str = "customer_name";
 pub const KIND: &str = "kind";
+/// Report rows (see `domain::report`), one index entry each, the figures inside the key:
+/// `date|sku|quantity|amount|customer|store|salesperson|number`.
+pub const REPORT_SHIPPED: &str = "rpt_shipped";
+/// `date|gross|customer|store|salesperson|number`.
+pub const REPORT_INTAKE: &str = "rpt_intake";
+/// `end (or 9999-12-31)|start|amount|number`, keyed by end so a day's open orders are those
+/// whose span ends after it.
+pub const REPORT_OPEN: &str = "rpt_open";
+pub const OPEN_FOREVER: &str = "9999-12-31";
 /// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
 pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
@@ -129,6 +138,7 @@ fn project_order(order: &Order) -> Projection {
             index.push((ORDER_RETURN, fact.id.clone()));
         }
     }
+    index.extend(report_entries(order, &summary));
     Projection {
         index,
         summary: serde_json::to_vec(&summary).unwrap_or_default(),
@@ -220,4 +230,49 @@ pub fn identity_keys(customer: &Customer) -> Vec<String> {
     keys.sort();
     keys.dedup();
     keys
+}
+
+/// Text safe inside a `|`-separated index value.
+fn field(s: &str) -> String {
+    s.replace(['|', '\0'], " ")
+}
+
+fn report_entries(order: &Order, summary: &OrderSummary) -> Vec<(&'static str, String)> {
+    let rows = crate::domain::report::rows_of(order);
+    let (customer, store, salesperson, number) = (
+        field(&summary.customer_id),
+        field(&summary.store),
+        field(&summary.salesperson),
+        field(&summary.number),
+    );
+    let mut out = Vec::new();
+    for r in rows.shipped {
+        out.push((
+            REPORT_SHIPPED,
+            format!(
+                "{}|{}|{}|{}|{customer}|{store}|{salesperson}|{number}",
+                r.date,
+                field(&r.sku),
+                r.quantity,
+                r.amount
+            ),
+        ));
+    }
+    if let Some((date, gross)) = rows.intake {
+        out.push((
+            REPORT_INTAKE,
+            format!("{date}|{gross}|{customer}|{store}|{salesperson}|{number}"),
+        ));
+    }
+    for span in rows.open {
+        let end = span
+            .end
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| OPEN_FOREVER.to_string());
+        out.push((
+            REPORT_OPEN,
+            format!("{end}|{}|{}|{number}", span.start, span.amount),
+        ));
+    }
+    out
 }

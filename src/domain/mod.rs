@@ -7,5 +7,6 @@ pub mod facts;
 pub mod money;
 pub mod order;
 pub mod record;
+pub mod report;
 pub mod role;
 pub mod validation;

@@ -443,7 +443,7 @@ impl Order {
         self.facts
             .iter()
             .find(|f| matches!(f.body, FactBody::Verified { .. }))
-            .map(|f| f.at.date_naive())
+            .map(|f| super::report::business_day(f.at))
     }
 
     /// Shipping-document versions in order; version numbers start at 1.

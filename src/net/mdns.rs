@@ -127,21 +127,10 @@ pub fn start(
                     }
                 }
                 ServiceEvent::ServiceRemoved(_, fullname) => {
-                    let gone: Vec<String> = instances
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .iter()
-                        .filter(|(_, f)| **f == fullname)
-                        .map(|(a, _)| a.clone())
-                        .collect();
-                    for address in gone {
-                        tracing::info!(%address, "peer gone from mDNS");
-                        instances
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .remove(&address);
-                        sync.remove(&address);
-                    }
+                    // Keep syncing with it: a peer that went quiet on mDNS (a cable pulled at
+                    // the switch) is retried every few seconds, so it is back as soon as the
+                    // link is; the sync loop forgets it only after failing for a long while.
+                    tracing::info!(%fullname, "peer gone from mDNS; retrying until it is back");
                 }
                 _ => {}
             }

@@ -25,6 +25,8 @@ pub const PULL_LIMIT: u32 = 2_000;
 /// Longest pause between attempts to reach a peer that failed: short, because offices reconnect
 /// often and a reconnection should show up within seconds.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// A peer found by mDNS or learned from its requests is forgotten after failing this long.
+pub const FORGET_AFTER: Duration = Duration::from_secs(600);
 /// How long a pull waits on the peer for news when we are up to date.
 pub const LONG_POLL_MS: u32 = 20_000;
 
@@ -79,6 +81,11 @@ impl SyncManager {
     pub fn add(&self, address: String, found_by: FoundBy) {
         let mut loops = self.loops.lock().unwrap_or_else(|e| e.into_inner());
         if loops.get(&address).is_some_and(|h| !h.is_finished()) {
+            // Already syncing; the more telling way of finding it wins (configured or announced
+            // rather than merely learned from its request).
+            if found_by != FoundBy::Caller {
+                self.peers.update(&address, |p| p.found_by = found_by);
+            }
             return;
         }
         self.peers.insert(PeerInfo {
@@ -94,7 +101,10 @@ impl SyncManager {
         });
         let this = self.clone();
         let addr = address.clone();
-        loops.insert(address, tokio::spawn(async move { this.run(addr).await }));
+        loops.insert(
+            address,
+            tokio::spawn(async move { this.run(addr, found_by).await }),
+        );
     }
 
     /// Forgets a peer that discovery says is gone.
@@ -129,7 +139,7 @@ impl SyncManager {
                             let address = addr.to_string();
                             let known = this.peers.snapshot().iter().any(|p| p.address == address);
                             if !known {
-                                this.add(address, FoundBy::Static);
+                                this.add(address, FoundBy::Caller);
                             }
                         }
                         None => return,
@@ -154,8 +164,9 @@ impl SyncManager {
         }
     }
 
-    async fn run(self, address: String) {
+    async fn run(self, address: String, found_by: FoundBy) {
         let mut backoff = Duration::from_millis(200);
+        let mut failing_since: Option<tokio::time::Instant> = None;
         let mut session: Option<Session> = None;
         let mut shutdown = self.shutdown.clone();
         loop {
@@ -176,9 +187,19 @@ impl SyncManager {
                 _ = shutdown.changed() => return,
             };
             match outcome {
-                Ok(true) => backoff = Duration::from_millis(200),
+                Ok(true) => {
+                    backoff = Duration::from_millis(200);
+                    failing_since = None;
+                }
                 Ok(false) => return,
                 Err(e) => {
+                    // Peers nobody configured are forgotten after failing for a long while
+                    // (a laptop that left); until then they are retried every few seconds.
+                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                    if found_by != FoundBy::Static && since.elapsed() > FORGET_AFTER {
+                        self.remove(&address);
+                        return;
+                    }
                     tracing::info!(peer = %address, error = %e, "sync exchange failed");
                     self.peers
                         .update(&address, |p| p.last_error = Some(e.to_string()));
@@ -289,6 +310,12 @@ impl SyncManager {
                 .map_err(|e| SyncError::Store(e.to_string()))?;
         }
         let now = chrono::Utc::now().to_rfc3339();
+        let store = self.office.store.clone();
+        let (node, name, at) = (session.node_id.clone(), resp.from.name.clone(), now.clone());
+        tokio::task::spawn_blocking(move || store.set_peer_synced(&node, &name, &at))
+            .await
+            .map_err(|e| SyncError::Store(e.to_string()))?
+            .map_err(|e| SyncError::Store(e.to_string()))?;
         self.peers.update(address, |p| {
             p.last_sync = Some(now.clone());
             p.last_error = None;

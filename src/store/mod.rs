@@ -712,6 +712,46 @@ impl Store {
         })
     }
 
+    /// Index entries whose value lies in `[from, to)`, in order, as (value, doc id).
+    pub fn scan_index_range(
+        &self,
+        index: &str,
+        from: &str,
+        to: &str,
+    ) -> impl Iterator<Item = Result<(String, String), StoreError>> + '_ {
+        let prefix = keys::index_prefix(index);
+        let start = [prefix.as_slice(), from.as_bytes()].concat();
+        let end = [prefix.as_slice(), to.as_bytes()].concat();
+        let skip = prefix.len();
+        self.db.range(start..end).map(move |entry| {
+            let (key, _) = entry?;
+            let doc = keys::index_doc(&key).unwrap_or_default().to_string();
+            let value_end = key.len().saturating_sub(doc.len() + 1).max(skip);
+            Ok((
+                String::from_utf8_lossy(&key[skip..value_end]).to_string(),
+                doc,
+            ))
+        })
+    }
+
+    /// Records when this node last completed an exchange with a peer (reports say "as of").
+    pub fn set_peer_synced(&self, node: &str, name: &str, at: &str) -> Result<(), StoreError> {
+        let value = serde_json::json!({"node_id": node, "name": name, "last_sync": at});
+        self.db.insert(
+            keys::meta(&format!("synced/{node}")),
+            value.to_string().as_bytes(),
+        )?;
+        Ok(())
+    }
+
+    pub fn peer_syncs(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        Ok(self
+            .scan_raw(&keys::meta("synced/"))?
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+            .collect())
+    }
+
     pub fn summary(&self, doc_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.doc_meta(doc_id)?.map(|m| m.summary))
     }

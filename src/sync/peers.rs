@@ -10,6 +10,8 @@ use std::sync::{Arc, RwLock};
 pub enum FoundBy {
     Mdns,
     Static,
+    /// It pulled from us first (its address learned from that request).
+    Caller,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

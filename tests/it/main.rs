@@ -2,6 +2,7 @@
 //! between them), driven through their HTTP API.
 
 mod harness;
+mod lan;
 mod testnet;
 
 mod anomalies;

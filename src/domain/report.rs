@@ -1,0 +1,424 @@
+//! Reports, as pure computation: what each order contributes (`OrderRows`, derived from its facts)
+//! and how contributions add up into the daily, monthly and statistics reports. The store keeps
+//! each order's rows in its indexes, so a report reads rows, never orders.
+//!
+//! Days are business days in China (UTC+8), whatever the machine's clock zone.
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::facts::{FactBody, ReturnKind};
+use super::money::line_amount;
+use super::order::Order;
+
+/// The company's day starts at midnight in China.
+pub fn business_day(at: DateTime<Utc>) -> NaiveDate {
+    let china = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    at.with_timezone(&china).date_naive()
+}
+
+/// Goods value leaving (or, for returns, coming back) on one day for one product of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipRow {
+    pub date: NaiveDate,
+    pub sku: String,
+    pub quantity: Decimal,
+    pub amount: Decimal,
+}
+
+/// A stretch of days during which the order's unshipped value is constant; `end` is the first
+/// day it no longer holds (None: still open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSpan {
+    pub start: NaiveDate,
+    pub end: Option<NaiveDate>,
+    pub amount: Decimal,
+}
+
+/// Everything one order contributes to reports.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OrderRows {
+    pub shipped: Vec<ShipRow>,
+    /// The day the order was verified (核单) and its value then counted as intake.
+    pub intake: Option<(NaiveDate, Decimal)>,
+    pub open: Vec<OpenSpan>,
+}
+
+/// Derives an order's report rows from its facts.
+///
+/// Shipped value per day is the difference of cumulative values (cumulative quantity x unit
+/// price, rounded), so the days of a line always add up to exactly its amount. A return
+/// (退货, not exchange or repair) received reduces sales on the day it arrives.
+pub fn rows_of(order: &Order) -> OrderRows {
+    let mut rows = OrderRows::default();
+    let price: BTreeMap<&str, (&str, Decimal, Decimal)> = order
+        .lines
+        .iter()
+        .map(|l| (l.id.as_str(), (l.sku.as_str(), l.unit_price, l.quantity)))
+        .collect();
+
+    // Cumulative shipped quantity per line, day by day.
+    let mut shipped_by_day: BTreeMap<(NaiveDate, &str), Decimal> = BTreeMap::new();
+    let return_kinds: BTreeMap<&str, ReturnKind> = order
+        .facts
+        .iter()
+        .filter_map(|f| match &f.body {
+            FactBody::ReturnRequested { return_kind, .. } => Some((f.id.as_str(), *return_kind)),
+            _ => None,
+        })
+        .collect();
+    for fact in &order.facts {
+        let day = business_day(fact.at);
+        match &fact.body {
+            FactBody::Shipment { lines, .. } => {
+                for l in lines.iter().filter(|l| price.contains_key(l.line.as_str())) {
+                    *shipped_by_day.entry((day, l.line.as_str())).or_default() += l.quantity;
+                }
+            }
+            FactBody::ReturnReceived { request, lines, .. }
+                if return_kinds.get(request.as_str()) == Some(&ReturnKind::Return) =>
+            {
+                for l in lines.iter().filter(|l| price.contains_key(l.line.as_str())) {
+                    *shipped_by_day.entry((day, l.line.as_str())).or_default() -= l.quantity;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut cumulative: BTreeMap<&str, Decimal> = BTreeMap::new();
+    let mut by_day_sku: BTreeMap<(NaiveDate, &str), (Decimal, Decimal)> = BTreeMap::new();
+    for ((day, line), qty) in &shipped_by_day {
+        let (sku, unit_price, _) = price[line];
+        let before = cumulative.get(line).copied().unwrap_or_default();
+        let after = before + qty;
+        cumulative.insert(line, after);
+        let amount = line_amount(after, unit_price) - line_amount(before, unit_price);
+        let entry = by_day_sku.entry((*day, sku)).or_default();
+        entry.0 += qty;
+        entry.1 += amount;
+    }
+    rows.shipped = by_day_sku
+        .into_iter()
+        .filter(|(_, (q, a))| !q.is_zero() || !a.is_zero())
+        .map(|((date, sku), (quantity, amount))| ShipRow {
+            date,
+            sku: sku.to_string(),
+            quantity,
+            amount,
+        })
+        .collect();
+
+    let gross = order.totals().gross;
+    if let Some(verified) = order
+        .facts
+        .iter()
+        .find(|f| matches!(f.body, FactBody::Verified { .. }))
+    {
+        rows.intake = Some((business_day(verified.at), gross));
+    }
+
+    // Unshipped value over time: opens when taken, drops with each shipment (capped at what was
+    // ordered), closes when fully shipped, cancelled or archived; reinstating reopens it.
+    let Some(created) = order.created_at() else {
+        return rows;
+    };
+    let mut events: Vec<(NaiveDate, Event)> = vec![(business_day(created), Event::Open)];
+    for fact in &order.facts {
+        let day = business_day(fact.at);
+        match &fact.body {
+            FactBody::Shipment { lines, .. } => {
+                let value: Decimal = lines
+                    .iter()
+                    .filter_map(|l| {
+                        price
+                            .get(l.line.as_str())
+                            .map(|(_, p, _)| line_amount(l.quantity, *p))
+                    })
+                    .sum();
+                events.push((day, Event::Shipped(value)));
+            }
+            FactBody::Cancelled { .. } | FactBody::Archived => events.push((day, Event::Close)),
+            FactBody::Reinstated { .. } => events.push((day, Event::Open)),
+            _ => {}
+        }
+    }
+    events.sort_by_key(|(day, _)| *day);
+    let mut open = false;
+    let mut unshipped = gross;
+    let mut span_start: Option<(NaiveDate, Decimal)> = None;
+    for (day, event) in events {
+        match event {
+            Event::Open => open = true,
+            Event::Close => open = false,
+            Event::Shipped(value) => unshipped = (unshipped - value).max(Decimal::ZERO),
+        }
+        let now = (open && unshipped > Decimal::ZERO).then_some(unshipped);
+        match (span_start, now) {
+            (Some((start, amount)), now) if now != Some(amount) => {
+                if start < day {
+                    rows.open.push(OpenSpan {
+                        start,
+                        end: Some(day),
+                        amount,
+                    });
+                }
+                span_start = now.map(|a| (day, a));
+            }
+            (None, Some(a)) => span_start = Some((day, a)),
+            _ => {}
+        }
+    }
+    if let Some((start, amount)) = span_start {
+        rows.open.push(OpenSpan {
+            start,
+            end: None,
+            amount,
+        });
+    }
+    // Several events on one day: only the state at the end of the day counts.
+    rows.open.retain(|s| s.end.is_none_or(|e| e > s.start));
+    rows
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    Open,
+    Close,
+    Shipped(Decimal),
+}
+
+/// Who an order belongs to, for grouping: from the order and its customer's archive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Ownership {
+    pub store: String,
+    pub customer: String,
+    pub region: String,
+    pub channel: String,
+    pub salesperson: String,
+}
+
+/// One order's contribution to a figure, so each figure can be traced to its orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderAmount {
+    pub order_id: String,
+    pub number: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Figure {
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub orders: Vec<OrderAmount>,
+}
+
+impl Figure {
+    fn new(mut orders: Vec<OrderAmount>) -> Figure {
+        orders.retain(|o| !o.amount.is_zero());
+        orders.sort_by(|a, b| a.number.cmp(&b.number));
+        Figure {
+            amount: orders.iter().map(|o| o.amount).sum(),
+            orders,
+        }
+    }
+}
+
+/// 每日: 销售额 (value shipped), 接单额 (value verified), 未发货额 (unshipped, open orders, end of day).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DailyReport {
+    pub date: NaiveDate,
+    pub sales: Figure,
+    pub intake: Figure,
+    pub unshipped: Figure,
+}
+
+pub fn daily(
+    date: NaiveDate,
+    shipped: Vec<OrderAmount>,
+    intake: Vec<OrderAmount>,
+    unshipped: Vec<OrderAmount>,
+) -> DailyReport {
+    let merge = |rows: Vec<OrderAmount>| {
+        let mut by_order: BTreeMap<String, OrderAmount> = BTreeMap::new();
+        for r in rows {
+            by_order
+                .entry(r.order_id.clone())
+                .and_modify(|e| e.amount += r.amount)
+                .or_insert(r);
+        }
+        Figure::new(by_order.into_values().collect())
+    };
+    DailyReport {
+        date,
+        sales: merge(shipped),
+        intake: merge(intake),
+        unshipped: merge(unshipped),
+    }
+}
+
+/// A shipped row with its order and ownership, the unit every sales report adds up.
+#[derive(Debug, Clone)]
+pub struct SalesRow {
+    pub order_id: String,
+    pub date: NaiveDate,
+    pub sku: String,
+    pub quantity: Decimal,
+    pub amount: Decimal,
+    pub owner: Ownership,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreMonth {
+    pub store: String,
+    pub customer: String,
+    pub region: String,
+    pub channel: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub quantity: Decimal,
+    pub orders: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MonthlyReport {
+    /// "2026-10"
+    pub month: String,
+    pub stores: Vec<StoreMonth>,
+    pub total: StoreMonth,
+}
+
+pub fn monthly(month: &str, rows: &[SalesRow]) -> MonthlyReport {
+    let mut stores: BTreeMap<String, (StoreMonth, BTreeSet<&str>)> = BTreeMap::new();
+    let mut all_orders = BTreeSet::new();
+    for r in rows {
+        let entry = stores.entry(r.owner.store.clone()).or_insert_with(|| {
+            (
+                StoreMonth {
+                    store: r.owner.store.clone(),
+                    customer: r.owner.customer.clone(),
+                    region: r.owner.region.clone(),
+                    channel: r.owner.channel.clone(),
+                    amount: Decimal::ZERO,
+                    quantity: Decimal::ZERO,
+                    orders: 0,
+                },
+                BTreeSet::new(),
+            )
+        });
+        entry.0.amount += r.amount;
+        entry.0.quantity += r.quantity;
+        entry.1.insert(&r.order_id);
+        all_orders.insert(r.order_id.as_str());
+    }
+    let stores: Vec<StoreMonth> = stores
+        .into_values()
+        .map(|(mut s, orders)| {
+            s.orders = orders.len();
+            s
+        })
+        .collect();
+    let total = StoreMonth {
+        store: "合计".into(),
+        customer: String::new(),
+        region: String::new(),
+        channel: String::new(),
+        amount: stores.iter().map(|s| s.amount).sum(),
+        quantity: stores.iter().map(|s| s.quantity).sum(),
+        orders: all_orders.len(),
+    };
+    MonthlyReport {
+        month: month.to_string(),
+        stores,
+        total,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dimension {
+    Region,
+    Channel,
+    Product,
+    Salesperson,
+    Store,
+}
+
+impl Dimension {
+    pub fn key(self, row: &SalesRow) -> String {
+        match self {
+            Dimension::Region => row.owner.region.clone(),
+            Dimension::Channel => row.owner.channel.clone(),
+            Dimension::Product => row.sku.clone(),
+            Dimension::Salesperson => row.owner.salesperson.clone(),
+            Dimension::Store => row.owner.store.clone(),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Dimension::Region => "区域",
+            Dimension::Channel => "渠道",
+            Dimension::Product => "产品",
+            Dimension::Salesperson => "业务员",
+            Dimension::Store => "门店",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatRow {
+    pub month: String,
+    pub key: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub quantity: Decimal,
+    pub orders: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SalesStats {
+    pub by: Dimension,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// One row per month and key, months in order, keys in order within a month.
+    pub rows: Vec<StatRow>,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub total_amount: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub total_quantity: Decimal,
+}
+
+pub fn stats(by: Dimension, from: NaiveDate, to: NaiveDate, rows: &[SalesRow]) -> SalesStats {
+    let mut groups: BTreeMap<(String, String), (Decimal, Decimal, BTreeSet<&str>)> =
+        BTreeMap::new();
+    for r in rows {
+        let month = format!("{:04}-{:02}", r.date.year(), r.date.month());
+        let g = groups.entry((month, by.key(r))).or_default();
+        g.0 += r.amount;
+        g.1 += r.quantity;
+        g.2.insert(&r.order_id);
+    }
+    let rows: Vec<StatRow> = groups
+        .into_iter()
+        .map(|((month, key), (amount, quantity, orders))| StatRow {
+            month,
+            key,
+            amount,
+            quantity,
+            orders: orders.len(),
+        })
+        .collect();
+    SalesStats {
+        by,
+        from,
+        to,
+        total_amount: rows.iter().map(|r| r.amount).sum(),
+        total_quantity: rows.iter().map(|r| r.quantity).sum(),
+        rows,
+    }
+}

@@ -1,0 +1,187 @@
+//! Reports from the report rows kept in the indexes (`views::REPORT_*`): no order is loaded.
+//! Each report says as of when this node last synced with each peer, since it reports only what
+//! this node knows.
+
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use super::{BackOffice, ServiceError};
+use crate::domain::report::{
+    self, DailyReport, Dimension, MonthlyReport, OrderAmount, Ownership, SalesRow, SalesStats,
+};
+use crate::domain::validation::FieldErrors;
+use crate::views::{self, CustomerSummary};
+
+/// What a report is based on: this node's knowledge as of its last sync with each peer.
+#[derive(Debug, Clone, Serialize)]
+pub struct AsOf {
+    pub generated_at: String,
+    pub node: String,
+    pub peers: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Reported<T> {
+    pub as_of: AsOf,
+    #[serde(flatten)]
+    pub report: T,
+}
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap_or_default()
+}
+
+fn next_day(d: NaiveDate) -> String {
+    d.succ_opt().unwrap_or(d).to_string()
+}
+
+/// The first day of `month` ("2026-10") and of the month after.
+pub fn month_bounds(month: &str) -> Result<(NaiveDate, NaiveDate), ServiceError> {
+    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+        .map_err(|_| FieldErrors::single("month", "must be a month like 2026-10"))?;
+    let next = if first.month() == 12 {
+        NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
+    };
+    Ok((first, next.unwrap_or(first)))
+}
+
+impl BackOffice {
+    pub fn as_of(&self) -> Result<AsOf, ServiceError> {
+        Ok(AsOf {
+            generated_at: chrono::Utc::now().to_rfc3339(),
+            node: self.identity.name.clone(),
+            peers: self.store.peer_syncs()?,
+        })
+    }
+
+    /// Customer id -> (name, region, channel), from the customer summaries (customers are few).
+    fn customer_owners(&self) -> Result<HashMap<String, CustomerSummary>, ServiceError> {
+        let mut out = HashMap::new();
+        for entry in self
+            .store
+            .scan_index(views::KIND, "customer\0", None, false)
+        {
+            let (_, doc) = entry?;
+            if let Some(bytes) = self.store.summary(&doc)? {
+                if let Ok(summary) = serde_json::from_slice::<CustomerSummary>(&bytes) {
+                    out.insert(doc, summary);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Shipped rows with a date in `[from, to)`.
+    fn sales_rows(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<SalesRow>, ServiceError> {
+        let customers = self.customer_owners()?;
+        let mut rows = Vec::new();
+        for entry in
+            self.store
+                .scan_index_range(views::REPORT_SHIPPED, &from.to_string(), &to.to_string())
+        {
+            let (value, order_id) = entry?;
+            let f: Vec<&str> = value.split('|').collect();
+            let [date, sku, qty, amount, customer, store, salesperson, _number] = f[..] else {
+                continue;
+            };
+            let Ok(date) = date.parse::<NaiveDate>() else {
+                continue;
+            };
+            let c = customers.get(customer);
+            rows.push(SalesRow {
+                order_id,
+                date,
+                sku: sku.to_string(),
+                quantity: dec(qty),
+                amount: dec(amount),
+                owner: Ownership {
+                    store: store.to_string(),
+                    customer: c.map(|c| c.name.clone()).unwrap_or_default(),
+                    region: c.map(|c| c.region.clone()).unwrap_or_default(),
+                    channel: c.map(|c| c.channel.clone()).unwrap_or_default(),
+                    salesperson: salesperson.to_string(),
+                },
+            });
+        }
+        Ok(rows)
+    }
+
+    pub fn daily_report(&self, date: NaiveDate) -> Result<Reported<DailyReport>, ServiceError> {
+        let day = date.to_string();
+        let amount_of = |order_id: String, number: &str, amount: &str| OrderAmount {
+            order_id,
+            number: number.to_string(),
+            amount: dec(amount),
+        };
+        let mut shipped = Vec::new();
+        for entry in self
+            .store
+            .scan_index_range(views::REPORT_SHIPPED, &day, &next_day(date))
+        {
+            let (value, order) = entry?;
+            let f: Vec<&str> = value.split('|').collect();
+            if let [_, _, _, amount, _, _, _, number] = f[..] {
+                shipped.push(amount_of(order, number, amount));
+            }
+        }
+        let mut intake = Vec::new();
+        for entry in self
+            .store
+            .scan_index_range(views::REPORT_INTAKE, &day, &next_day(date))
+        {
+            let (value, order) = entry?;
+            let f: Vec<&str> = value.split('|').collect();
+            if let [_, gross, _, _, _, number] = f[..] {
+                intake.push(amount_of(order, number, gross));
+            }
+        }
+        // Open at the end of the day: spans that started by then and end after it.
+        let mut unshipped = Vec::new();
+        for entry in self
+            .store
+            .scan_index_range(views::REPORT_OPEN, &next_day(date), "9999-12-31~")
+        {
+            let (value, order) = entry?;
+            let f: Vec<&str> = value.split('|').collect();
+            if let [_, start, amount, number] = f[..] {
+                if start <= day.as_str() {
+                    unshipped.push(amount_of(order, number, amount));
+                }
+            }
+        }
+        Ok(Reported {
+            as_of: self.as_of()?,
+            report: report::daily(date, shipped, intake, unshipped),
+        })
+    }
+
+    pub fn monthly_report(&self, month: &str) -> Result<Reported<MonthlyReport>, ServiceError> {
+        let (first, next) = month_bounds(month)?;
+        let rows = self.sales_rows(first, next)?;
+        Ok(Reported {
+            as_of: self.as_of()?,
+            report: report::monthly(month, &rows),
+        })
+    }
+
+    pub fn sales_stats(
+        &self,
+        by: Dimension,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Reported<SalesStats>, ServiceError> {
+        if to < from {
+            return Err(FieldErrors::single("to", "must not be before from").into());
+        }
+        let rows = self.sales_rows(from, to.succ_opt().unwrap_or(to))?;
+        Ok(Reported {
+            as_of: self.as_of()?,
+            report: report::stats(by, from, to, &rows),
+        })
+    }
+}
