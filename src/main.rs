@@ -56,6 +56,11 @@ enum Command {
         data: DataArg,
         file: PathBuf,
     },
+    /// Print a report from this node's store (stop the node first, or use the API's report routes).
+    Report {
+        #[command(subcommand)]
+        report: ReportCommand,
+    },
     /// Manage the node's users.
     User {
         #[command(subcommand)]
@@ -91,6 +96,65 @@ enum UserCommand {
         #[arg(long)]
         role: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// 销售额, 接单额, 未发货额 of one day.
+    Daily {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// Sales per store of one month (2026-10).
+    Monthly {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        month: String,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// Statistics by region, channel, product, salesperson or store, by month.
+    Sales {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long, value_parser = ["region", "channel", "product", "salesperson", "store"])]
+        by: String,
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+}
+
+#[derive(Args)]
+struct ReportOut {
+    /// Write CSV (UTF-8 with BOM) or XLSX to this file, by its extension; print a table otherwise.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn write_report(table: neiqin::render::Table, out: &ReportOut) -> anyhow::Result<()> {
+    match &out.out {
+        None => print!("{}", table.to_text()),
+        Some(path) => {
+            let bytes = match path.extension().and_then(|e| e.to_str()) {
+                Some("csv") => table.to_csv()?,
+                Some("xlsx") => table.to_xlsx()?,
+                _ => anyhow::bail!("--out must end in .csv or .xlsx"),
+            };
+            std::fs::write(path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!("written {}", path.display());
+        }
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -233,6 +297,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 init.admin_token_file.display()
             );
             Ok(())
+        }
+        Command::Report { report } => {
+            use neiqin::render::Table;
+            match report {
+                ReportCommand::Daily { data, date, out } => {
+                    let office = node::open_office(&data_dir_and_file(&data)?.0, 100)?;
+                    write_report(Table::daily(&office.daily_report(date)?.report), &out)
+                }
+                ReportCommand::Monthly { data, month, out } => {
+                    let office = node::open_office(&data_dir_and_file(&data)?.0, 100)?;
+                    write_report(Table::monthly(&office.monthly_report(&month)?.report), &out)
+                }
+                ReportCommand::Sales {
+                    data,
+                    by,
+                    from,
+                    to,
+                    out,
+                } => {
+                    let office = node::open_office(&data_dir_and_file(&data)?.0, 100)?;
+                    let by: neiqin::domain::report::Dimension =
+                        serde_json::from_value(serde_json::Value::String(by))?;
+                    write_report(
+                        Table::stats(&office.sales_stats(by, from, to)?.report),
+                        &out,
+                    )
+                }
+            }
         }
         Command::ExportKey { data, file } => {
             let (dir, _) = data_dir_and_file(&data)?;

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod orders;
+pub mod reports;
 pub mod status;
 pub mod users;
 
@@ -37,6 +38,7 @@ pub fn app(state: AppState) -> Router {
         .merge(status::routes())
         .merge(customers::routes())
         .merge(orders::routes())
+        .merge(reports::routes())
         .merge(users::routes())
         .merge(openapi::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

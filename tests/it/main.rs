@@ -14,5 +14,6 @@ mod flow;
 mod lifecycle;
 mod peer_security;
 mod permissions;
+mod reports;
 mod single_node;
 mod sync;
