@@ -59,13 +59,13 @@ impl TestNet {
         // Proxies first: their addresses are each node's static peers.
         let mut links = Vec::new();
         let mut peers: Vec<Vec<String>> = vec![Vec::new(); n];
-        for from in 0..n {
+        for (from, peers_of_from) in peers.iter_mut().enumerate() {
             for to in 0..n {
                 if from == to {
                     continue;
                 }
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                peers[from].push(listener.local_addr().unwrap().to_string());
+                peers_of_from.push(listener.local_addr().unwrap().to_string());
                 let target = Arc::new(Mutex::new(None));
                 let (up, up_rx) = watch::channel(true);
                 let task = tokio::spawn(proxy(listener, target.clone(), up_rx));
