@@ -17,12 +17,12 @@ pub const ORDER_STATUS: &str = "order_status";
 pub const ORDER_CUSTOMER: &str = "order_customer";
 pub const ORDER_STORE: &str = "order_store";
 pub const ORDER_ANOMALIES: &str = "order_anomalies";
-pub const ORDER_NUMBER: &str = "order_number";
 pub const ORDER_RETURN: &str = "order_return";
 pub const CUSTOMER_SEARCH: &str = "customer_search";
 pub const CUSTOMER_CITY: &str = "customer_city";
 pub const CUSTOMER_REGION: &str = "customer_region";
 pub const CUSTOMER_NAME: &str = "customer_name";
+/// Documents of kinds this version does not know, so a newer peer's documents stay findable.
 pub const KIND: &str = "kind";
 /// Report rows (see `domain::report`), one index entry each, the figures inside the key:
 /// `date|sku|quantity|amount|customer|store|salesperson|number`.
@@ -117,7 +117,6 @@ fn project_order(order: &Order) -> Projection {
     let summary = OrderSummary::of(order);
     let created = summary.created_at.clone();
     let mut index = vec![
-        (KIND, ORDER_KIND.to_string()),
         (ORDER_CREATED, created.clone()),
         (
             ORDER_STATUS,
@@ -128,7 +127,6 @@ fn project_order(order: &Order) -> Projection {
             ORDER_STORE,
             format!("{}|{created}", search_key(&summary.store)),
         ),
-        (ORDER_NUMBER, summary.number.clone()),
     ];
     if summary.open_anomalies > 0 {
         index.push((ORDER_ANOMALIES, created));
@@ -157,7 +155,6 @@ fn project_customer(customer: &Customer) -> Projection {
         status: customer.get("status").to_string(),
     };
     let mut index = vec![
-        (KIND, CUSTOMER_KIND.to_string()),
         (CUSTOMER_NAME, search_key(&summary.name)),
         (CUSTOMER_CITY, search_key(&summary.city)),
         (CUSTOMER_REGION, search_key(&summary.region)),

@@ -160,6 +160,8 @@ pub enum FactBody {
         anomaly: String,
         resolution: String,
     },
+    /// A follow-up of a prospect.
+    FollowedUp(super::prospect::FollowUp),
 }
 
 impl Fact {

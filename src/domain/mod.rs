@@ -6,6 +6,7 @@ pub mod customer;
 pub mod facts;
 pub mod money;
 pub mod order;
+pub mod prospect;
 pub mod record;
 pub mod report;
 pub mod role;

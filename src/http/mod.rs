@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod orders;
+pub mod prospects;
 pub mod reports;
 pub mod status;
 pub mod users;
@@ -38,6 +39,7 @@ pub fn app(state: AppState) -> Router {
         .merge(status::routes())
         .merge(customers::routes())
         .merge(orders::routes())
+        .merge(prospects::routes())
         .merge(reports::routes())
         .merge(users::routes())
         .merge(openapi::routes())

@@ -56,10 +56,10 @@ async fn status(
             role: office.identity.role.to_string(),
             cluster_fingerprint: office.identity.cluster_fingerprint(),
             uptime_seconds: uptime,
-            orders: count_entries(store.scan_index(crate::views::KIND, "order\0", None, false)),
+            orders: count_entries(store.scan_index(crate::views::ORDER_CREATED, "", None, false)),
             customers: count_entries(store.scan_index(
-                crate::views::KIND,
-                "customer\0",
+                crate::views::CUSTOMER_NAME,
+                "",
                 None,
                 false,
             )),

@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod customers;
 pub mod lifecycle;
 pub mod orders;
+pub mod prospects;
 pub mod reports;
 pub mod users;
 

@@ -62,10 +62,7 @@ impl BackOffice {
     /// Customer id -> (name, region, channel), from the customer summaries (customers are few).
     fn customer_owners(&self) -> Result<HashMap<String, CustomerSummary>, ServiceError> {
         let mut out = HashMap::new();
-        for entry in self
-            .store
-            .scan_index(views::KIND, "customer\0", None, false)
-        {
+        for entry in self.store.scan_index(views::CUSTOMER_NAME, "", None, false) {
             let (_, doc) = entry?;
             if let Some(bytes) = self.store.summary(&doc)? {
                 if let Ok(summary) = serde_json::from_slice::<CustomerSummary>(&bytes) {

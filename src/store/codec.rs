@@ -50,6 +50,21 @@ fn ensure_map(
     }
 }
 
+/// The single current value of a key, or None when it is missing. A key in conflict reads as a
+/// value no write can equal, so writing any value resolves the conflict.
+fn changes_value(
+    doc: &AutoCommit,
+    obj: &automerge::ObjId,
+    key: &str,
+) -> Result<Option<String>, CodecError> {
+    let all = doc.get_all(obj, key)?;
+    Ok(match all.len() {
+        0 => None,
+        1 => Some(all[0].0.as_str().unwrap_or_default().to_string()),
+        _ => Some("\u{0}conflict".to_string()),
+    })
+}
+
 /// Applies ops to the document in the open (uncommitted) change.
 pub fn apply_ops(doc: &mut AutoCommit, ops: &[RecordOp]) -> Result<(), CodecError> {
     // The top-level maps are created by the first change of a document only.
@@ -74,10 +89,14 @@ pub fn apply_ops(doc: &mut AutoCommit, ops: &[RecordOp]) -> Result<(), CodecErro
                 ensure_map(doc, &collections, name)?;
             }
             RecordOp::SetField { name, value } => {
-                // Writing the same value again would only add noise to history and conflicts.
-                let current = doc.get(&fields, name.as_str())?;
-                let same = matches!(&current, Some((v, _)) if v.as_str() == Some(value.as_str()));
-                if !same || doc.get_all(&fields, name.as_str())?.len() > 1 {
+                if creating {
+                    // A new document: an empty field reads the same as a missing one.
+                    if !value.is_empty() {
+                        doc.put(&fields, name.as_str(), value.as_str())?;
+                    }
+                } else if changes_value(doc, &fields, name)?
+                    .map_or(!value.is_empty(), |v| v != *value)
+                {
                     doc.put(&fields, name.as_str(), value.as_str())?;
                 }
             }
@@ -90,9 +109,13 @@ pub fn apply_ops(doc: &mut AutoCommit, ops: &[RecordOp]) -> Result<(), CodecErro
                 let coll = map_at(doc, &collections, collection)
                     .ok_or_else(|| CodecError::MissingCollection(collection.clone()))?;
                 let item_map = ensure_map(doc, &coll, item)?;
-                let current = doc.get(&item_map, name.as_str())?;
-                let same = matches!(&current, Some((v, _)) if v.as_str() == Some(value.as_str()));
-                if !same || doc.get_all(&item_map, name.as_str())?.len() > 1 {
+                if creating {
+                    if !value.is_empty() {
+                        doc.put(&item_map, name.as_str(), value.as_str())?;
+                    }
+                } else if changes_value(doc, &item_map, name)?
+                    .map_or(!value.is_empty(), |v| v != *value)
+                {
                     doc.put(&item_map, name.as_str(), value.as_str())?;
                 }
             }

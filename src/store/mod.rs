@@ -78,8 +78,19 @@ pub struct DocMeta {
     pub heads: Vec<[u8; 32]>,
     pub seq: u64,
     pub chunks: u32,
-    pub index_keys: Vec<Vec<u8>>,
+    /// The (index, value) pairs written for this document, so the next change can remove the
+    /// ones that no longer hold; the keys are rebuilt from them (`keys::index_entry`).
+    pub index: Vec<(String, String)>,
     pub summary: Vec<u8>,
+}
+
+impl DocMeta {
+    pub fn index_keys(&self, doc_id: &str) -> Vec<Vec<u8>> {
+        self.index
+            .iter()
+            .map(|(index, value)| keys::index_entry(index, value, doc_id))
+            .collect()
+    }
 }
 
 impl DocMeta {
@@ -138,6 +149,8 @@ impl Store {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(32 * 1024 * 1024)
+            .use_compression(true)
+            .compression_factor(3)
             .open()?;
         let actor = match db.get(keys::meta("actor"))? {
             Some(bytes) => ActorId::from(bytes.to_vec()),
@@ -376,9 +389,9 @@ impl Store {
                 return Err(UpdateError::Refused(refusal));
             }
         };
-        let mut doc = match current {
-            Some((doc, _)) => doc,
-            None => AutoCommit::new().with_actor(self.actor.clone()),
+        let (mut doc, current_record) = match current {
+            Some((doc, record)) => (doc, Some(record)),
+            None => (AutoCommit::new().with_actor(self.actor.clone()), None),
         };
         let before = doc.get_heads();
         if let Err(source) = codec::apply_ops(&mut doc, &ops) {
@@ -395,7 +408,10 @@ impl Store {
                 .with_message(codec::commit_message(author))
                 .with_time(now_ms()),
         );
-        Ok(self.persist(doc_id, doc, &before)?)
+        // A local change leaves every value it wrote as the only one, so the record after it is
+        // the record before with the ops applied; no need to read the whole document back.
+        let after = current_record.unwrap_or_default().with_ops(&ops);
+        Ok(self.persist_with(doc_id, doc, &before, None, Some(after))?)
     }
 
     /// Merges changes received from a peer (the output of `save`/`save_after`). Nothing is
@@ -435,7 +451,7 @@ impl Store {
             ));
         }
         let received = before.is_empty().then_some(changes);
-        self.persist_with(doc_id, doc, &before, received)
+        self.persist_with(doc_id, doc, &before, received, None)
     }
 
     /// Writes what changed since `before` as one atomic batch and puts the document back in the
@@ -446,7 +462,7 @@ impl Store {
         doc: AutoCommit,
         before: &[ChangeHash],
     ) -> Result<Written, StoreError> {
-        self.persist_with(doc_id, doc, before, None)
+        self.persist_with(doc_id, doc, before, None, None)
     }
 
     /// `received`: for a document new to this node, the bytes it arrived as; they load as the
@@ -457,13 +473,17 @@ impl Store {
         mut doc: AutoCommit,
         before: &[ChangeHash],
         received: Option<&[u8]>,
+        known_record: Option<Record>,
     ) -> Result<Written, StoreError> {
         let heads = doc.get_heads();
         let codec_err = |source| StoreError::Codec {
             doc: doc_id.to_string(),
             source: Box::new(source),
         };
-        let record = codec::hydrate(&mut doc).map_err(codec_err)?;
+        let record = match known_record {
+            Some(record) => record,
+            None => codec::hydrate(&mut doc).map_err(codec_err)?,
+        };
         if heads == before {
             let seq = self.doc_meta(doc_id)?.map(|m| m.seq).unwrap_or(0);
             lock(&self.cache).put(doc_id.to_string(), doc);
@@ -482,7 +502,8 @@ impl Store {
             // never written, so no key written by this batch is also deleted by it.
             match received {
                 Some(bytes) => batch.insert(keys::snapshot(doc_id), bytes),
-                None => batch.insert(keys::snapshot(doc_id), doc.save()),
+                // sled compresses its pages; compressing columns here too only costs time.
+                None => batch.insert(keys::snapshot(doc_id), doc.save_nocompress()),
             }
             for key in self.db.scan_prefix(keys::chunk_prefix(doc_id)).keys() {
                 batch.remove(key?);
@@ -499,25 +520,25 @@ impl Store {
         batch.insert(keys::feed(seq), doc_id.as_bytes());
 
         let projection = self.projector.project(doc_id, &record);
-        let index_keys: Vec<Vec<u8>> = projection
+        let index: Vec<(String, String)> = projection
             .index
-            .iter()
-            .map(|(index, value)| keys::index_entry(index, value, doc_id))
+            .into_iter()
+            .map(|(index, value)| (index.to_string(), value))
             .collect();
-        for key in &old.index_keys {
-            if !index_keys.contains(key) {
-                batch.remove(key.as_slice());
+        for (name, value) in &old.index {
+            if !index.iter().any(|(n, v)| n == name && v == value) {
+                batch.remove(keys::index_entry(name, value, doc_id));
             }
         }
-        for key in &index_keys {
-            batch.insert(key.as_slice(), &[] as &[u8]);
+        for (name, value) in &index {
+            batch.insert(keys::index_entry(name, value, doc_id), &[] as &[u8]);
         }
         let meta = DocMeta {
             kind: record.kind.clone(),
             heads: heads.iter().map(|h| h.0).collect(),
             seq,
             chunks,
-            index_keys,
+            index,
             summary: projection.summary,
         };
         let meta_bytes =
@@ -546,16 +567,16 @@ impl Store {
             };
             let projection = self.projector.project(id, &record);
             let mut batch = sled::Batch::default();
-            for key in &meta.index_keys {
-                batch.remove(key.as_slice());
+            for key in meta.index_keys(id) {
+                batch.remove(key);
             }
-            meta.index_keys = projection
+            meta.index = projection
                 .index
-                .iter()
-                .map(|(index, value)| keys::index_entry(index, value, id))
+                .into_iter()
+                .map(|(index, value)| (index.to_string(), value))
                 .collect();
-            for key in &meta.index_keys {
-                batch.insert(key.as_slice(), &[] as &[u8]);
+            for key in meta.index_keys(id) {
+                batch.insert(key, &[] as &[u8]);
             }
             meta.summary = projection.summary;
             let bytes =

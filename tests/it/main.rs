@@ -14,6 +14,7 @@ mod flow;
 mod lifecycle;
 mod peer_security;
 mod permissions;
+mod prospects;
 mod reports;
 mod single_node;
 mod sync;
