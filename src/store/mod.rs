@@ -456,15 +456,7 @@ impl Store {
 
     /// Writes what changed since `before` as one atomic batch and puts the document back in the
     /// cache. Call with the write lock held.
-    fn persist(
-        &self,
-        doc_id: &str,
-        doc: AutoCommit,
-        before: &[ChangeHash],
-    ) -> Result<Written, StoreError> {
-        self.persist_with(doc_id, doc, before, None, None)
-    }
-
+    ///
     /// `received`: for a document new to this node, the bytes it arrived as; they load as the
     /// same document, so they are kept as its snapshot instead of saving it again.
     fn persist_with(
