@@ -12,6 +12,46 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// Up to `limit` of the (index key, item) candidates, in order; the cursor is the last key
+    /// taken, given only when more candidates remain.
+    pub fn take(
+        limit: usize,
+        candidates: impl Iterator<Item = Result<(Vec<u8>, T), ServiceError>>,
+    ) -> Result<Page<T>, ServiceError> {
+        let mut items = Vec::new();
+        let mut last_key = None;
+        for candidate in candidates {
+            let (key, item) = candidate?;
+            if items.len() == limit {
+                return Ok(Page {
+                    items,
+                    next_cursor: last_key.map(hex::encode),
+                });
+            }
+            items.push(item);
+            last_key = Some(key);
+        }
+        Ok(Page {
+            items,
+            next_cursor: None,
+        })
+    }
+}
+
+impl BackOffice {
+    /// A document's summary as the projector wrote it; None if missing or from another version.
+    pub fn summary_of<T: serde::de::DeserializeOwned>(
+        &self,
+        doc: &str,
+    ) -> Result<Option<T>, ServiceError> {
+        Ok(self
+            .store
+            .summary(doc)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CustomerQuery {
     pub q: Option<String>,
@@ -111,49 +151,35 @@ impl BackOffice {
             (_, _, Some(region)) => (views::CUSTOMER_REGION, format!("{}\0", search_key(region))),
             _ => (views::CUSTOMER_NAME, String::new()),
         };
-        let mut items: Vec<CustomerSummary> = Vec::new();
-        let mut last_key = None;
         let mut seen = std::collections::HashSet::new();
-        let mut more = false;
-        for entry in self
-            .store
-            .scan_index(index, &value, query.cursor.as_deref(), false)
-        {
-            let (key, doc) = entry?;
-            if !seen.insert(doc.clone()) {
-                continue;
-            }
-            let Some(summary) = self.store.summary(&doc)? else {
-                continue;
-            };
-            let Ok(summary) = serde_json::from_slice::<CustomerSummary>(&summary) else {
-                continue;
-            };
-            let city_ok = query
+        let matches = |summary: &CustomerSummary| {
+            query
                 .city
                 .as_ref()
-                .is_none_or(|c| search_key(&summary.city) == search_key(c));
-            let region_ok = query
-                .region
-                .as_ref()
-                .is_none_or(|r| search_key(&summary.region) == search_key(r));
-            if !(city_ok && region_ok) {
-                continue;
-            }
-            if items.len() == limit {
-                more = true;
-                break;
-            }
-            items.push(summary);
-            last_key = Some(key);
-        }
-        Ok(Page {
-            items,
-            next_cursor: if more {
-                last_key.map(hex::encode)
-            } else {
-                None
-            },
-        })
+                .is_none_or(|c| search_key(&summary.city) == search_key(c))
+                && query
+                    .region
+                    .as_ref()
+                    .is_none_or(|r| search_key(&summary.region) == search_key(r))
+        };
+        let candidates = self
+            .store
+            .scan_index(index, &value, query.cursor.as_deref(), false)
+            .filter_map(|entry| {
+                let (key, doc) = match entry {
+                    Ok(found) => found,
+                    Err(e) => return Some(Err(e.into())),
+                };
+                // A name matches by several of its suffixes; list the customer once.
+                if !seen.insert(doc.clone()) {
+                    return None;
+                }
+                match self.summary_of::<CustomerSummary>(&doc) {
+                    Ok(Some(summary)) => matches(&summary).then_some(Ok((key, summary))),
+                    Ok(None) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            });
+        Page::take(limit, candidates)
     }
 }

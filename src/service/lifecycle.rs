@@ -2,14 +2,14 @@
 //! on what this node knows. Physical facts (shipments, returns received) are refused only when
 //! impossible on their face, never for a missing approval: that becomes an anomaly instead.
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
 use super::orders::OrderView;
-use super::{new_id, BackOffice, ServiceError, User};
+use super::{BackOffice, ServiceError, User};
 use crate::domain::anomaly;
-use crate::domain::facts::{Disposition, Fact, FactBody, Party, ReturnKind, ShipLine};
+use crate::domain::facts::{Disposition, FactBody, Party, ReturnKind, ShipLine};
 use crate::domain::money::scale_of;
 use crate::domain::order::{validate_amount, Order, Status, ORDER_KIND, QUANTITY_SCALE};
 use crate::domain::record::RecordOp;
@@ -677,16 +677,7 @@ fn append_fact(
                 return Err(ServiceError::NotFound(format!("order {order_id}")));
             };
             let order = Order::from_record(order_id, record);
-            let fact = Fact {
-                id: new_id(),
-                at: Utc::now(),
-                user: user.name.clone(),
-                role: user.role,
-                node,
-                body: build(&order)?,
-            };
-            let json = serde_json::to_string(&fact).map_err(|e| rule(e.to_string()))?;
-            Ok(vec![RecordOp::AddFact { id: fact.id, json }])
+            Ok(vec![user.fact_op(&node, build(&order)?)?])
         })?;
     Ok(OrderView::of(&Order::from_record(
         order_id,

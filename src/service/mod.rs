@@ -34,6 +34,25 @@ impl User {
         }
     }
 
+    /// The op that appends a new fact recorded by this user on `node`, now.
+    pub fn fact_op(
+        &self,
+        node: &str,
+        body: crate::domain::facts::FactBody,
+    ) -> Result<crate::domain::record::RecordOp, ServiceError> {
+        let fact = crate::domain::facts::Fact {
+            id: new_id(),
+            at: chrono::Utc::now(),
+            user: self.name.clone(),
+            role: self.role,
+            node: node.to_string(),
+            body,
+        };
+        let json = serde_json::to_string(&fact)
+            .map_err(|e| ServiceError::Rule(format!("fact could not be encoded: {e}")))?;
+        Ok(crate::domain::record::RecordOp::AddFact { id: fact.id, json })
+    }
+
     pub fn require(&self, action: Action) -> Result<(), ServiceError> {
         if self.role.may(action) {
             Ok(())

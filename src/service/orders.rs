@@ -306,34 +306,14 @@ impl BackOffice {
         } else {
             (views::ORDER_CREATED, String::new())
         };
-        let mut items = Vec::new();
-        let mut last_key = None;
-        let mut more = false;
-        for entry in self
-            .store
-            .scan_index(index, &prefix, query.cursor.as_deref(), true)
-        {
-            let (key, doc) = entry?;
-            let Some(bytes) = self.store.summary(&doc)? else {
-                continue;
-            };
-            let Ok(summary) = serde_json::from_slice::<OrderSummary>(&bytes) else {
-                continue;
-            };
-            let day = summary
+        let created_day = |summary: &OrderSummary| {
+            summary
                 .created_at
                 .get(..10)
-                .and_then(|d| d.parse::<NaiveDate>().ok());
-            // Newest first: once past `from`, nothing further down can match.
-            if let (Some(from), Some(day)) = (query.from, day) {
-                if day < from {
-                    if index == views::ORDER_CREATED || index != views::ORDER_ANOMALIES {
-                        break;
-                    }
-                    continue;
-                }
-            }
-            let keep = query.status.is_none_or(|s| summary.status == s)
+                .and_then(|d| d.parse::<NaiveDate>().ok())
+        };
+        let matches = |summary: &OrderSummary| {
+            query.status.is_none_or(|s| summary.status == s)
                 && query
                     .customer
                     .as_ref()
@@ -343,25 +323,26 @@ impl BackOffice {
                     .as_ref()
                     .is_none_or(|s| search_key(&summary.store) == search_key(s))
                 && (!query.anomalies_only || summary.open_anomalies > 0)
-                && query.to.is_none_or(|to| day.is_none_or(|d| d <= to));
-            if !keep {
-                continue;
-            }
-            if items.len() == limit {
-                more = true;
-                break;
-            }
-            items.push(summary);
-            last_key = Some(key);
-        }
-        Ok(Page {
-            items,
-            next_cursor: if more {
-                last_key.map(hex::encode)
-            } else {
-                None
-            },
-        })
+                && query
+                    .to
+                    .is_none_or(|to| created_day(summary).is_none_or(|d| d <= to))
+        };
+        let candidates = self
+            .store
+            .scan_index(index, &prefix, query.cursor.as_deref(), true)
+            .filter_map(|entry| match entry {
+                Ok((key, doc)) => self
+                    .summary_of::<OrderSummary>(&doc)
+                    .transpose()
+                    .map(|summary| summary.map(|s| (key, s))),
+                Err(e) => Some(Err(e.into())),
+            })
+            // Every index lists newest first: once past `from`, nothing further can match.
+            .take_while(|c| {
+                !matches!(c, Ok((_, s)) if query.from.zip(created_day(s)).is_some_and(|(from, day)| day < from))
+            })
+            .filter(|c| c.as_ref().map_or(true, |(_, s)| matches(s)));
+        Page::take(limit, candidates)
     }
 
     /// Every change of the order, oldest first, read from the document's change log.

@@ -1,11 +1,10 @@
 //! Prospect use cases: record one, follow it up, convert it into a customer.
 
-use chrono::Utc;
 use std::collections::BTreeMap;
 
 use super::{new_id, BackOffice, ServiceError, User};
 use crate::domain::customer::{Customer, CustomerInput};
-use crate::domain::facts::{Fact, FactBody};
+use crate::domain::facts::FactBody;
 use crate::domain::prospect::{FollowUp, Prospect, FIELDS, PROSPECT_KIND};
 use crate::domain::record::RecordOp;
 use crate::domain::role::Action;
@@ -65,17 +64,7 @@ impl BackOffice {
                 if current.is_none_or(|r| r.kind != PROSPECT_KIND) {
                     return Err(ServiceError::NotFound(format!("prospect {id}")));
                 }
-                let fact = Fact {
-                    id: new_id(),
-                    at: Utc::now(),
-                    user: user.name.clone(),
-                    role: user.role,
-                    node,
-                    body: FactBody::FollowedUp(follow_up),
-                };
-                let json =
-                    serde_json::to_string(&fact).map_err(|e| ServiceError::Rule(e.to_string()))?;
-                Ok(vec![RecordOp::AddFact { id: fact.id, json }])
+                Ok(vec![user.fact_op(&node, FactBody::FollowedUp(follow_up))?])
             })?;
         Ok(Prospect::from_record(id, &written.record))
     }
