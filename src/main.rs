@@ -360,6 +360,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let counts = import::import(&office, &set, |done, _| bar.set_position(done as u64))?;
             bar.finish_and_clear();
+            drop(office);
+            node::checkpoint(&dir)?;
             println!(
                 "imported {} customers, {} orders, {} facts",
                 counts.customers, counts.orders, counts.facts
@@ -393,6 +395,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot open {}", file.display()))?;
             let counts = backup::restore(&office, BufReader::new(input))
                 .with_context(|| format!("{} was not restored", file.display()))?;
+            drop(office);
+            node::checkpoint(&dir)?;
             println!(
                 "restored {} documents and {} attachments",
                 counts.documents, counts.attachments

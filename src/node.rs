@@ -46,6 +46,20 @@ pub fn open_store(data_dir: &Path, cache_docs: usize) -> anyhow::Result<Arc<Stor
     Ok(Arc::new(store))
 }
 
+/// Makes the next start fast. sled writes its snapshot only when it opens a database and
+/// replays the whole log written since the last one, so after a bulk import (or a long run) the
+/// first start pays for everything written; opening once more here pays it now instead.
+/// Call with no other handle on the store open.
+pub fn checkpoint(data_dir: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    drop(open_store(data_dir, 1)?);
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "store checkpointed"
+    );
+    Ok(())
+}
+
 /// Opens an initialised node's back office.
 pub fn open_office(data_dir: &Path, cache_docs: usize) -> anyhow::Result<BackOffice> {
     let store = open_store(data_dir, cache_docs)?;
@@ -134,6 +148,7 @@ pub struct RunningNode {
     shutdown: watch::Sender<bool>,
     sync: SyncManager,
     tasks: Vec<JoinHandle<()>>,
+    data_dir: PathBuf,
 }
 
 impl RunningNode {
@@ -150,6 +165,12 @@ impl RunningNode {
         }
         self.office.store.stop_group_commit().await;
         self.office.store.flush()?;
+        let data_dir = self.data_dir;
+        drop(self.office);
+        drop(self.sync);
+        if let Err(e) = checkpoint(&data_dir) {
+            tracing::warn!(error = %e, "no checkpoint at shutdown; the next start replays the log");
+        }
         Ok(())
     }
 }
@@ -215,6 +236,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         shutdown,
         sync,
         tasks,
+        data_dir: config.data_dir.clone(),
     })
 }
 

@@ -151,10 +151,6 @@ impl Store {
             .cache_capacity(32 * 1024 * 1024)
             .use_compression(true)
             .compression_factor(3)
-            // Recovery replays the log written since sled's last snapshot; a snapshot every
-            // 100k operations (not the default million) keeps a cold start under a second even
-            // right after a bulk import.
-            .snapshot_after_ops(100_000)
             .open()?;
         let actor = match db.get(keys::meta("actor"))? {
             Some(bytes) => ActorId::from(bytes.to_vec()),
