@@ -8,7 +8,11 @@
 //! - NEIQIN_BENCH_HTTP_ORDERS  orders created over HTTP, 5000
 //! - NEIQIN_BENCH_CLIENTS      concurrent HTTP clients creating orders, 32
 //! - NEIQIN_BENCH_ONLY         store | sync (default: both)
+//! - NEIQIN_BENCH_GEN_THREADS  threads writing the generated stores, 2
 //! - NEIQIN_BENCH_KEEP         set to keep the data directories
+//! - NEIQIN_BENCH_DEBUG        set to print the peers' state while waiting for sync to settle
+//!
+//! Quick smoke run: NEIQIN_BENCH_ORDERS=2000 NEIQIN_BENCH_SYNC_ORDERS=1000 cargo bench --bench node
 //!
 //! Output: `BENCH name value unit` lines as figures are measured, then a table on stdout.
 //! Progress goes to stderr.
@@ -18,7 +22,7 @@ mod support;
 use anyhow::{bail, ensure, Context};
 use bytes::Bytes;
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -39,6 +43,9 @@ struct Opts {
     sync: bool,
     keep: bool,
 }
+
+#[global_allocator]
+static ALLOC: support::CountingAlloc = support::CountingAlloc;
 
 /// Orders changed for the incremental-sync figures, whatever the store size.
 const CHANGED: usize = 100;
@@ -154,10 +161,14 @@ async fn http_create(opts: &Opts, root: &Path, report: &mut Report) -> anyhow::R
     let (lat, wall, errors) = load(&c, &url, &clerk, &body, opts.http_orders, opts.clients).await?;
     let rate = lat.0.len() as f64 / wall.as_secs_f64();
     let (p50, p99, max) = (lat.pct(50.0), lat.pct(99.0), lat.max());
+    // The same request from one client: service time without queueing.
+    let single_n = (opts.http_orders / 10).clamp(10, 500);
+    progress!("1. HTTP create: {single_n} orders from 1 client");
+    let (single, single_wall, single_errors) = load(&c, &url, &clerk, &body, single_n, 1).await?;
     let (rss, _) = node.rss_kib();
     node.stop();
     let (disk, _) = dir_bytes(&dir);
-    let created = warmup + opts.http_orders;
+    let created = warmup + opts.http_orders + single_n;
     report.figure("http_create_rate", rate, "orders/s");
     report.figure("http_create_p50", p50, "ms");
     report.figure("http_create_p99", p99, "ms");
@@ -175,18 +186,35 @@ async fn http_create(opts: &Opts, root: &Path, report: &mut Report) -> anyhow::R
         ),
     );
     report.row(
-        "1. create order latency p50 / p99",
+        format!("1. create order latency p50 / p99, {} clients", opts.clients),
         format!("{} / {} ms", fmt_num(p50), fmt_num(p99)),
         format!("p99 < 10 ms: {}", verdict(p99 < 10.0)),
         format!(
-            "max {} ms; node RSS {} MB; {} bytes/order on disk at {created} orders",
+            "max {} ms; with {} requests in flight latency ≈ clients / throughput = {} ms; node RSS after {created} orders {} MB; {} bytes/order on disk",
             fmt_num(max),
+            opts.clients,
+            fmt_num(opts.clients as f64 / rate * 1000.0),
             rss / 1024,
             disk / created as u64
         ),
     );
-    if errors > 0 {
-        bail!("{errors} order creations failed");
+    report.figure("http_create_1client_p50", single.pct(50.0), "ms");
+    report.figure("http_create_1client_p99", single.pct(99.0), "ms");
+    report.row(
+        "1. create order latency p50 / p99, 1 client",
+        format!(
+            "{} / {} ms",
+            fmt_num(single.pct(50.0)),
+            fmt_num(single.pct(99.0))
+        ),
+        format!("p99 < 10 ms: {}", verdict(single.pct(99.0) < 10.0)),
+        format!(
+            "{single_n} sequential orders, {} orders/s: service time incl. the flush, no queueing",
+            fmt_num(single.0.len() as f64 / single_wall.as_secs_f64())
+        ),
+    );
+    if errors + single_errors > 0 {
+        bail!("{} order creations failed", errors + single_errors);
     }
     Ok(())
 }
@@ -266,59 +294,24 @@ async fn store_figures(opts: &Opts, root: &Path, report: &mut Report) -> anyhow:
         ),
     );
 
-    // 2. Disk per order.
+    // 2. Disk per order (the row is added once the live data is counted, after the starts).
     let (disk, allocated) = dir_bytes(&dir);
     let per_order = disk as f64 / n as f64;
     report.figure("disk_per_order", per_order, "bytes");
-    report.row(
-        format!("2. disk per order ({n} orders)"),
-        format!("{:.2} KB", per_order / 1000.0),
-        format!("< 3 KB: {}", verdict(per_order < 3000.0)),
-        format!(
-            "data dir {:.1} MB ({:.1} MB allocated), incl. {} customers; {} verified, {} approved",
-            disk as f64 / 1e6,
-            allocated as f64 / 1e6,
-            (n / 100).clamp(5, 1000),
-            gen.verified,
-            gen.approved
-        ),
-    );
+    let disk_row_at = report.rows.len();
 
-    // 3. Cold start.
+    // 3. Cold start: the first start after the orders were written (sled replays its log).
     progress!("3. cold start on {n} orders");
-    let node = spawn_node(&dir, &[])?;
-    let printed = node.spawned.elapsed();
     let c = client();
+    let (node, cold, printed) = start_until_status(&c, &dir, &gen.admin_token, n).await?;
     let status_url = format!("{}/api/status", node.base);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Ok((200, v)) = get(&c, &status_url, &gen.admin_token).await {
-            break v;
-        }
-        ensure!(Instant::now() < deadline, "no status answer within 120 s");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    let cold = node.spawned.elapsed();
-    ensure!(
-        status["orders"].as_u64() == Some(n as u64),
-        "status after cold start: {status}"
-    );
     let (rss_start, _) = node.rss_kib();
     // A second status: how much of the first answer was counting.
     let t = Instant::now();
     get(&c, &status_url, &gen.admin_token).await?;
     let status_ms = ms(t.elapsed());
     report.figure("cold_start", ms(cold), "ms");
-    report.row(
-        format!("3. cold start, {n} orders (spawn → first /api/status)"),
-        format!("{} ms", fmt_num(ms(cold))),
-        format!("< 1 s: {}", verdict(cold < Duration::from_secs(1))),
-        format!(
-            "address printed after {} ms; one /api/status takes {} ms (counts by index scan)",
-            fmt_num(ms(printed)),
-            fmt_num(status_ms)
-        ),
-    );
+    let cold_row_at = report.rows.len();
 
     // Browse: pages of all orders, and a few statuses.
     let mut browse = Samples::default();
@@ -409,7 +402,97 @@ async fn store_figures(opts: &Opts, root: &Path, report: &mut Report) -> anyhow:
         ),
     );
     node.stop();
+
+    // Starting again (nothing written since), and opening the store in-process.
+    let (node, second, _) = start_until_status(&c, &dir, &gen.admin_token, n).await?;
+    node.stop();
+    let t = Instant::now();
+    let store = neiqin::node::open_store(&dir, 10)?;
+    let open_ms = ms(t.elapsed());
+    let live = live_bytes(store.db())?;
+    drop(store);
+    let live_total: u64 = live.iter().map(|(_, b, _)| b).sum();
+    report.rows.insert(
+        cold_row_at,
+        support::Row {
+            figure: format!("3. cold start, {n} orders (spawn → first /api/status)"),
+            measured: format!("{} ms", fmt_num(ms(cold))),
+            target: format!("< 1 s: {}", verdict(cold < Duration::from_secs(1))),
+            notes: format!(
+                "first start after writing them; address printed after {} ms; a second start takes {} ms, Store::open in-process after that {} ms; one /api/status takes {} ms (counts by index scan)",
+                fmt_num(ms(printed)),
+                fmt_num(ms(second)),
+                fmt_num(open_ms),
+                fmt_num(status_ms)
+            ),
+        },
+    );
+    report.rows.insert(
+        disk_row_at,
+        support::Row {
+            figure: format!("2. disk per order ({n} orders)"),
+            measured: format!("{:.2} KB", per_order / 1000.0),
+            target: format!("< 3 KB: {}", verdict(per_order < 3000.0)),
+            notes: format!(
+                "data dir {:.1} MB ({:.1} MB allocated), incl. {} customers; {} verified, {} approved; live keys+values {:.1} MB = {:.0} B/order ({}); sled files are {:.1}x the live data",
+                disk as f64 / 1e6,
+                allocated as f64 / 1e6,
+                (n / 100).clamp(5, 1000),
+                gen.verified,
+                gen.approved,
+                live_total as f64 / 1e6,
+                live_total as f64 / n as f64,
+                live.iter()
+                    .map(|(p, b, c)| format!("{p} {:.0} B/order in {c} entries", *b as f64 / n as f64))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                disk as f64 / live_total as f64
+            ),
+        },
+    );
     Ok(Big { dir, gen })
+}
+
+/// Spawns a node on `dir` and waits for its first /api/status answer, which must count `n`
+/// orders. Returns the node, spawn → answer, and spawn → address printed.
+async fn start_until_status(
+    c: &reqwest::Client,
+    dir: &Path,
+    token: &str,
+    n: usize,
+) -> anyhow::Result<(NodeProc, Duration, Duration)> {
+    let node = spawn_node(dir, &[])?;
+    let printed = node.spawned.elapsed();
+    let status_url = format!("{}/api/status", node.base);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Ok((200, v)) = get(c, &status_url, token).await {
+            break v;
+        }
+        ensure!(Instant::now() < deadline, "no status answer within 120 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let took = node.spawned.elapsed();
+    ensure!(
+        status["orders"].as_u64() == Some(n as u64),
+        "status after start: {status}"
+    );
+    Ok((node, took, printed))
+}
+
+/// Live bytes (key + value) in sled by key prefix: (prefix, bytes, entries), largest first.
+fn live_bytes(db: &sled::Db) -> anyhow::Result<Vec<(String, u64, u64)>> {
+    let mut by: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for entry in db.iter() {
+        let (k, v) = entry?;
+        let prefix = String::from_utf8_lossy(&k[..k.len().min(2)]).to_string();
+        let e = by.entry(prefix).or_default();
+        e.0 += (k.len() + v.len()) as u64;
+        e.1 += 1;
+    }
+    let mut out: Vec<_> = by.into_iter().map(|(p, (b, c))| (p, b, c)).collect();
+    out.sort_by_key(|e| std::cmp::Reverse(e.1));
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,10 +521,11 @@ async fn sync_figures(
         format!("{} ms", fmt_num(ms(base.load))),
         "— (baseline)",
         format!(
-            "save() {} ms (incl. reading each doc from sled); {:.2} MB saved, {:.2} MB as stored (raw_document); best of 3 loads",
+            "save() {} ms (incl. reading each doc from sled); {:.2} MB saved, {:.2} MB as stored (raw_document); best of 3 loads; a loaded doc holds {:.1} KB of heap",
             fmt_num(ms(base.save)),
             base.saved_bytes as f64 / 1e6,
-            base.raw_bytes as f64 / 1e6
+            base.raw_bytes as f64 / 1e6,
+            base.mem_per_doc as f64 / 1024.0
         ),
     );
 
@@ -458,8 +542,16 @@ async fn sync_figures(
 
     // 5. Full sync.
     progress!("5. full sync of {n} orders A → B");
-    let (b, full, b_printed) =
-        full_sync(&c, &a, &b_dir, &b_admin, n, Duration::from_millis(5)).await?;
+    let (b, full, b_printed) = full_sync(
+        &c,
+        &a,
+        &b_dir,
+        &b_admin,
+        n,
+        &gen.last_doc,
+        Duration::from_millis(5),
+    )
+    .await?;
     let ratio = full.as_secs_f64() / base.load.as_secs_f64();
     report.figure("full_sync", ms(full), "ms");
     report.figure("full_sync_vs_inprocess", ratio, "x");
@@ -472,7 +564,7 @@ async fn sync_figures(
             verdict(ratio <= 2.0)
         ),
         format!(
-            "{ratio:.1}x the in-process load ({} ms); B printed its address after {} ms; polled /api/status every 5 ms",
+            "{ratio:.1}x the in-process load ({} ms); B printed its address after {} ms; B polled every 5 ms (GET of A's last-written order, then /api/status)",
             fmt_num(ms(base.load)),
             fmt_num(ms(b_printed))
         ),
@@ -529,16 +621,25 @@ async fn sync_figures(
     let bb_admin = read_token(&bb_dir)?;
     let a = spawn_node(&big.dir, &[])?;
     progress!("6. full sync of {nb} orders to a second node (setup for incremental)");
-    let (b, full_big, _) =
-        full_sync(&c, &a, &bb_dir, &bb_admin, nb, Duration::from_millis(100)).await?;
+    let (b, full_big, _) = full_sync(
+        &c,
+        &a,
+        &bb_dir,
+        &bb_admin,
+        nb,
+        &big.gen.last_doc,
+        Duration::from_millis(5),
+    )
+    .await?;
     report.figure("full_sync_big", ms(full_big), "ms");
     report.row(
         format!("   full sync {nb} orders (setup for 6)"),
         format!("{:.2} s", full_big.as_secs_f64()),
         "— (report)",
         format!(
-            "{:.0} orders/s; 10k-rate × 10 would be {:.2} s; polled every 100 ms",
+            "{:.0} orders/s; {n}-order rate × {} would be {:.2} s",
             nb as f64 / full_big.as_secs_f64(),
+            nb as f64 / n as f64,
             full.as_secs_f64() * nb as f64 / n as f64
         ),
     );
@@ -557,6 +658,8 @@ struct Baseline {
     load: Duration,
     saved_bytes: usize,
     raw_bytes: usize,
+    /// Growth of this process's RSS per loaded document (a loaded AutoCommit in memory).
+    mem_per_doc: u64,
 }
 
 /// The same documents moved with Automerge alone: `save()` from A's store, then
@@ -590,39 +693,68 @@ fn baseline(dir: &Path) -> anyhow::Result<Baseline> {
             "every loaded document has changes"
         );
     }
+    // Memory of a loaded document, counted by the allocator in one more (untimed) pass.
+    let mut docs = Vec::with_capacity(saved.len());
+    let before = support::counted_bytes();
+    support::counting(true);
+    for bytes in &saved {
+        let mut doc = automerge::AutoCommit::new();
+        doc.load_incremental(bytes)?;
+        docs.push(doc);
+    }
+    let mem_per_doc = (support::counted_bytes() - before).max(0) as u64 / saved.len().max(1) as u64;
+    support::counting(false);
+    drop(docs);
     Ok(Baseline {
         docs: ids.len(),
         save,
         load: best,
         saved_bytes: saved.iter().map(Vec::len).sum(),
         raw_bytes,
+        mem_per_doc,
     })
 }
 
-/// Starts B with A as its static peer; returns B, the time from spawn until B's status shows
-/// `n` orders, and when B printed its address.
+/// Starts B with A as its static peer; returns B, the time from spawn until B has all `n`
+/// orders, and when B printed its address. B is polled cheaply on `last_id`, the document A
+/// wrote last (B merges in A's feed order), then /api/status confirms the count; polling the
+/// status alone would cost B an index scan of every order each time.
 async fn full_sync(
     c: &reqwest::Client,
     a: &NodeProc,
     b_dir: &Path,
     b_admin: &str,
     n: usize,
+    last_id: &str,
     poll: Duration,
 ) -> anyhow::Result<(NodeProc, Duration, Duration)> {
     let b = spawn_node(b_dir, &["--peer", &a.peer])?;
     let printed = b.spawned.elapsed();
-    let url = format!("{}/api/status", b.base);
+    let status_url = format!("{}/api/status", b.base);
+    let last_url = format!("{}/api/orders/{last_id}", b.base);
     let deadline = Instant::now() + Duration::from_secs(60 + n as u64 / 100);
     let mut last_report = Instant::now();
+    let mut seen_last: Option<Duration> = None;
     loop {
-        if let Ok((200, v)) = get(c, &url, b_admin).await {
-            let have = v["orders"].as_u64().unwrap_or(0);
-            if have >= n as u64 {
-                return Ok((b, b.spawned.elapsed(), printed));
+        if seen_last.is_none() {
+            if let Ok((200, _)) = get(c, &last_url, b_admin).await {
+                seen_last = Some(b.spawned.elapsed());
             }
-            if last_report.elapsed() > Duration::from_secs(5) {
+        }
+        if seen_last.is_some() || last_report.elapsed() > Duration::from_secs(5) {
+            if let Ok((200, v)) = get(c, &status_url, b_admin).await {
+                let have = v["orders"].as_u64().unwrap_or(0);
+                if have >= n as u64 {
+                    let took = seen_last.unwrap_or_else(|| b.spawned.elapsed());
+                    return Ok((b, took, printed));
+                }
+                if seen_last.is_some() {
+                    progress!("   B has the last document but only {have}/{n} orders");
+                    seen_last = None;
+                } else {
+                    progress!("   B has {have}/{n} orders");
+                }
                 last_report = Instant::now();
-                progress!("   B has {have}/{n} orders");
             }
         }
         ensure!(
@@ -643,13 +775,18 @@ async fn quiesce(c: &reqwest::Client, nodes: &[(&NodeProc, &str)]) -> anyhow::Re
         for (node, token) in nodes {
             let (_, v) = get(c, &format!("{}/api/status", node.base), token).await?;
             seqs.push(v["feed_seq"].as_u64().unwrap_or(0));
+            if std::env::var_os("NEIQIN_BENCH_DEBUG").is_some() {
+                progress!("   {}: {}", node.base, v["peers"]);
+            }
             let peers = v["peers"].as_array().cloned().unwrap_or_default();
+            // `they_lack` is only refreshed when a (long) pull is answered, so it is not used.
             settled &= !peers.is_empty()
-                && peers.iter().all(|p| {
-                    p["we_lack"].as_u64() == Some(0)
-                        && p["they_lack"].as_u64() == Some(0)
-                        && !p["last_sync"].is_null()
-                });
+                && peers
+                    .iter()
+                    .all(|p| p["we_lack"].as_u64() == Some(0) && !p["last_sync"].is_null());
+        }
+        if std::env::var_os("NEIQIN_BENCH_DEBUG").is_some() {
+            progress!("   quiesce: settled={settled} seqs={seqs:?}");
         }
         if settled && seqs == last {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -717,64 +854,72 @@ async fn wait_visible(
     Ok((seen, was_missing))
 }
 
+/// Incremental-sync rounds; each round changes `CHANGED` different orders. Milliseconds.
+#[derive(Default)]
 struct Incremental {
     /// Last PATCH answered → B has all (live, long poll).
-    live: Duration,
+    live: Samples,
     /// First PATCH sent → B has all.
-    live_total: Duration,
-    burst: Duration,
+    live_total: Samples,
+    burst: Samples,
     live_missing: usize,
     /// B resumed after the changes were made → B has all.
-    catch_up: Duration,
+    catch_up: Samples,
     catch_up_missing: usize,
+}
+
+fn spread_note(s: &Samples) -> String {
+    format!(
+        "median of {}, min {} max {}",
+        s.0.len(),
+        fmt_num(s.pct(0.0)),
+        fmt_num(s.max())
+    )
 }
 
 impl Incremental {
     fn report(&self, report: &mut Report, n: usize, small: Option<&Incremental>) {
         let key = if small.is_some() { "big" } else { "small" };
-        report.figure(&format!("incremental_{key}_live"), ms(self.live), "ms");
-        report.figure(
-            &format!("incremental_{key}_catchup"),
-            ms(self.catch_up),
-            "ms",
-        );
+        let live = self.live.pct(50.0);
+        let catch_up = self.catch_up.pct(50.0);
+        report.figure(&format!("incremental_{key}_live"), live, "ms");
+        report.figure(&format!("incremental_{key}_catchup"), catch_up, "ms");
         let mut notes = format!(
-            "burst of {CHANGED} PATCHes (8 at a time) took {} ms; first PATCH sent → B has all {} ms{}",
-            fmt_num(ms(self.burst)),
-            fmt_num(ms(self.live_total)),
+            "{} ms; burst of {CHANGED} PATCHes (8 at a time) took {} ms; first PATCH sent → B has all {} ms{}",
+            spread_note(&self.live),
+            fmt_num(self.burst.pct(50.0)),
+            fmt_num(self.live_total.pct(50.0)),
             if self.live_missing > 0 {
-                format!("; {} not yet there when the last one was", self.live_missing)
+                format!("; {} changes not yet there when the last one was", self.live_missing)
             } else {
                 String::new()
             }
         );
         let target = match small {
-            None => format!(
-                "< 50 ms: {}",
-                verdict(self.live < Duration::from_millis(50))
-            ),
+            None => format!("< 50 ms: {}", verdict(live < 50.0)),
             Some(s) => {
-                let r = self.live.as_secs_f64() / s.live.as_secs_f64();
+                let r = live / s.live.pct(50.0);
                 report.figure("incremental_ratio_live", r, "x");
-                notes.push_str(&format!("; {r:.2}x the small-store figure"));
+                notes.push_str(&format!("; {r:.2}x the smaller-store figure"));
                 format!(
                     "≤ 1.5x small ({} ms): {}",
-                    fmt_num(1.5 * ms(s.live)),
+                    fmt_num(1.5 * s.live.pct(50.0)),
                     verdict(r <= 1.5)
                 )
             }
         };
         report.row(
             format!("6. incremental: {CHANGED} of {n} changed, last PATCH answered → B has all"),
-            format!("{} ms", fmt_num(ms(self.live))),
+            format!("{} ms", fmt_num(live)),
             target,
             notes,
         );
         let mut notes = format!(
-            "B paused (SIGSTOP) while {CHANGED} PATCHes were made on A{}",
+            "{} ms; B paused (SIGSTOP) while {CHANGED} PATCHes were made on A, then resumed{}",
+            spread_note(&self.catch_up),
             if self.catch_up_missing > 0 {
                 format!(
-                    "; {} not yet there when the last one was",
+                    "; {} changes not yet there when the last one was",
                     self.catch_up_missing
                 )
             } else {
@@ -782,29 +927,29 @@ impl Incremental {
             }
         );
         let target = match small {
-            None => format!(
-                "< 50 ms: {}",
-                verdict(self.catch_up < Duration::from_millis(50))
-            ),
+            None => format!("< 50 ms: {}", verdict(catch_up < 50.0)),
             Some(s) => {
-                let r = self.catch_up.as_secs_f64() / s.catch_up.as_secs_f64();
+                let r = catch_up / s.catch_up.pct(50.0);
                 report.figure("incremental_ratio_catchup", r, "x");
-                notes.push_str(&format!("; {r:.2}x the small-store figure"));
+                notes.push_str(&format!("; {r:.2}x the smaller-store figure"));
                 format!(
                     "≤ 1.5x small ({} ms): {}",
-                    fmt_num(1.5 * ms(s.catch_up)),
+                    fmt_num(1.5 * s.catch_up.pct(50.0)),
                     verdict(r <= 1.5)
                 )
             }
         };
         report.row(
             format!("6. incremental: {CHANGED} of {n} changed, B resumed → B has all"),
-            format!("{} ms", fmt_num(ms(self.catch_up))),
+            format!("{} ms", fmt_num(catch_up)),
             target,
             notes,
         );
     }
 }
+
+/// Rounds of each incremental-sync variant.
+const ROUNDS: usize = 5;
 
 async fn incremental(
     c: &reqwest::Client,
@@ -827,64 +972,60 @@ async fn incremental(
         ensure!(st == 200, "PATCH {id}: {st} {v}");
         Ok::<Instant, anyhow::Error>(Instant::now())
     };
-
-    // Live: B connected and long-polling A; a burst of PATCHes, 8 at a time.
-    let targets = set(1, "live");
-    let burst_start = Instant::now();
-    let done: Vec<(usize, anyhow::Result<Instant>)> = futures::stream::iter(
-        targets
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, (id, note))| async move { (i, patch_one(id, note).await) }),
-    )
-    .buffer_unordered(8)
-    .collect()
-    .await;
-    let mut last = (0, burst_start);
-    for (i, r) in done {
-        let t = r?;
-        if t > last.1 {
-            last = (i, t);
+    let mut out = Incremental::default();
+    for round in 0..ROUNDS {
+        // Live: B connected and long-polling A; a burst of PATCHes, 8 at a time.
+        let targets = set(1 + 2 * round, &format!("live{round}"));
+        let burst_start = Instant::now();
+        let done: Vec<(usize, anyhow::Result<Instant>)> = futures::stream::iter(
+            targets
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, (id, note))| async move { (i, patch_one(id, note).await) }),
+        )
+        .buffer_unordered(8)
+        .collect()
+        .await;
+        let mut last = (0, burst_start);
+        for (i, r) in done {
+            let t = r?;
+            if t > last.1 {
+                last = (i, t);
+            }
         }
-    }
-    let (seen, live_missing) = wait_visible(c, b, b_token, &targets, last.0).await?;
-    let live = seen.duration_since(last.1);
-    let live_total = seen.duration_since(burst_start);
-    let burst = last.1.duration_since(burst_start);
-    progress!(
-        "   live: {} ms after the last PATCH ({} ms burst)",
-        fmt_num(ms(live)),
-        fmt_num(ms(burst))
-    );
-    quiesce(c, &[(a, &gen.admin_token), (b, b_token)]).await?;
+        let (seen, missing) = wait_visible(c, b, b_token, &targets, last.0).await?;
+        out.live.push(seen.duration_since(last.1));
+        out.live_total.push(seen.duration_since(burst_start));
+        out.burst.push(last.1.duration_since(burst_start));
+        out.live_missing += missing;
+        quiesce(c, &[(a, &gen.admin_token), (b, b_token)]).await?;
 
-    // Catch-up: B paused while the changes are made one after another (the last one has the
-    // highest feed position), then resumed.
-    let targets = set(2, "catchup");
-    b.pause();
-    let mut result = Ok(());
-    for (id, note) in &targets {
-        if let Err(e) = patch_one(id.clone(), note.clone()).await {
-            result = Err(e);
-            break;
+        // Catch-up: B paused while the changes are made one after another (the last one has
+        // the highest feed position), then resumed.
+        let targets = set(2 + 2 * round, &format!("catchup{round}"));
+        b.pause();
+        let mut result = Ok(());
+        for (id, note) in &targets {
+            if let Err(e) = patch_one(id.clone(), note.clone()).await {
+                result = Err(e);
+                break;
+            }
         }
+        let t0 = Instant::now();
+        b.resume();
+        result?;
+        let (seen, missing) = wait_visible(c, b, b_token, &targets, CHANGED - 1).await?;
+        out.catch_up.push(seen.duration_since(t0));
+        out.catch_up_missing += missing;
+        progress!(
+            "   round {round}: live {} ms after the last PATCH, catch-up {} ms after resume",
+            fmt_num(*out.live.0.last().unwrap_or(&f64::NAN)),
+            fmt_num(*out.catch_up.0.last().unwrap_or(&f64::NAN))
+        );
+        quiesce(c, &[(a, &gen.admin_token), (b, b_token)]).await?;
     }
-    let t0 = Instant::now();
-    b.resume();
-    result?;
-    let (seen, catch_up_missing) = wait_visible(c, b, b_token, &targets, CHANGED - 1).await?;
-    let catch_up = seen.duration_since(t0);
-    progress!("   catch-up: {} ms after B resumed", fmt_num(ms(catch_up)));
-    quiesce(c, &[(a, &gen.admin_token), (b, b_token)]).await?;
-    Ok(Incremental {
-        live,
-        live_total,
-        burst,
-        live_missing,
-        catch_up,
-        catch_up_missing,
-    })
+    Ok(out)
 }
 
 /// 8. PATCH one order on A, poll B every 1 ms until it shows; `EDIT_REPS` times.

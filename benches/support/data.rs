@@ -160,6 +160,8 @@ fn new_order(i: usize, customer_id: &str, code: &str) -> NewOrder {
 /// A store written by `generate`, closed again.
 pub struct Generated {
     pub order_ids: Vec<String>,
+    /// The order written last; B merges in A's feed order, so B has everything once it has it.
+    pub last_doc: String,
     pub admin_token: String,
     pub clerk_token: String,
     pub cluster_key: String,
@@ -196,32 +198,80 @@ pub fn generate(
         let c = office.create_customer(&clerk, customer_input(i))?;
         customer_ids.push((c.id.clone(), format!("SH-{i:04}")));
     }
+    // Two writers: the store serialises the writes themselves, but validation, the customer
+    // lookup and the views built around each write overlap on the second core.
+    let threads = std::env::var("NEIQIN_BENCH_GEN_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2usize)
+        .max(1);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let parts: Vec<anyhow::Result<(Vec<String>, usize, usize)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (office, clerk, supervisor, customer_ids, done) =
+                    (&office, &clerk, &supervisor, &customer_ids, &done);
+                scope.spawn(move || -> anyhow::Result<(Vec<String>, usize, usize)> {
+                    let mut ids = Vec::with_capacity(n / threads + 1);
+                    let (mut verified, mut approved) = (0, 0);
+                    let mut last_report = Instant::now();
+                    for i in (t..n).step_by(threads) {
+                        let (cid, code) = &customer_ids[i % customers];
+                        let view = office.create_order(clerk, new_order(i, cid, code))?;
+                        if i % 3 == 1 {
+                            office.verify(
+                                clerk,
+                                &view.id,
+                                vec![Party::Customer],
+                                BTreeMap::new(),
+                            )?;
+                            verified += 1;
+                            if i % 15 == 1 {
+                                office.approve(supervisor, &view.id, s("ok"))?;
+                                approved += 1;
+                                verified -= 1;
+                            }
+                        }
+                        ids.push(view.id);
+                        let total = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        if t == 0 && last_report.elapsed().as_secs() >= 10 {
+                            last_report = Instant::now();
+                            let secs = started.elapsed().as_secs_f64();
+                            progress!(
+                                "generating {name}: {total}/{n} orders, {:.0}/s",
+                                total as f64 / secs
+                            );
+                        }
+                    }
+                    Ok((ids, verified, approved))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("generator panicked")))
+            })
+            .collect()
+    });
     let mut order_ids = Vec::with_capacity(n);
     let (mut verified, mut approved) = (0, 0);
-    let mut last_report = Instant::now();
-    for i in 0..n {
-        let (cid, code) = &customer_ids[i % customers];
-        let view = office.create_order(&clerk, new_order(i, cid, code))?;
-        if i % 3 == 1 {
-            office.verify(&clerk, &view.id, vec![Party::Customer], BTreeMap::new())?;
-            verified += 1;
-            if i % 15 == 1 {
-                office.approve(&supervisor, &view.id, s("ok"))?;
-                approved += 1;
-                verified -= 1;
-            }
-        }
-        order_ids.push(view.id);
-        if last_report.elapsed().as_secs() >= 10 {
-            last_report = Instant::now();
-            let secs = started.elapsed().as_secs_f64();
-            progress!(
-                "generating {name}: {}/{n} orders, {:.0}/s",
-                i + 1,
-                (i + 1) as f64 / secs
-            );
-        }
+    for part in parts {
+        let (ids, v, a) = part?;
+        order_ids.extend(ids);
+        verified += v;
+        approved += a;
     }
+    // The document written last (highest feed position): a peer that has it has everything.
+    let last_seq = office.store.last_seq();
+    let last_doc = office
+        .store
+        .feed_since(last_seq.saturating_sub(1), last_seq, 1)?
+        .into_iter()
+        .next()
+        .map(|(_, doc)| doc)
+        .context("the feed has the last write")?;
     office.store.flush()?;
     let cluster_key = office.identity.cluster_key.clone();
     drop(office);
@@ -232,6 +282,7 @@ pub fn generate(
     );
     Ok(Generated {
         order_ids,
+        last_doc,
         admin_token,
         clerk_token,
         cluster_key,

@@ -376,3 +376,47 @@ static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 pub fn elapsed() -> f64 {
     START.get_or_init(Instant::now).elapsed().as_secs_f64()
 }
+
+/// The system allocator, counting live bytes while `counting(true)`: how much memory a loaded
+/// document takes. A relaxed load per allocation otherwise.
+pub struct CountingAlloc;
+
+static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+pub fn counting(on: bool) {
+    COUNTING.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Bytes allocated minus bytes freed while counting was on.
+pub fn counted_bytes() -> isize {
+    LIVE.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let p = std::alloc::System.alloc(layout);
+        if !p.is_null() && COUNTING.load(Relaxed) {
+            LIVE.fetch_add(layout.size() as isize, Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        }
+        std::alloc::System.dealloc(ptr, layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let p = std::alloc::System.realloc(ptr, layout, new_size);
+        if !p.is_null() && COUNTING.load(Relaxed) {
+            LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
+        }
+        p
+    }
+}
