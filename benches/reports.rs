@@ -1,0 +1,119 @@
+//! Report benchmark: daily, monthly per store and sales statistics over a store of
+//! NEIQIN_BENCH_ORDERS orders (default 100,000) with a realistic mix of verified, paid, shipped
+//! (partly in two shipments) and returned orders spread over twelve months. Each report is
+//! computed through the service the API calls (JSON) and rendered to CSV and XLSX; the table
+//! gives p50 and max of several runs beside the 300 ms target.
+
+use chrono::{Duration as Days, NaiveDate, TimeZone, Utc};
+use neiqin::domain::report::Dimension;
+use neiqin::domain::role::Role;
+use neiqin::import::{self, DataSet};
+use neiqin::render::Table;
+use serde_json::json;
+use std::time::Instant;
+
+fn orders_wanted() -> usize {
+    std::env::var("NEIQIN_BENCH_ORDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+}
+
+/// A synthetic data set in the fixtures format: 30 stores, 60 products, one year of orders.
+fn data_set(orders: usize) -> DataSet {
+    let regions = ["East", "South", "North", "South-West", "Central"];
+    let customers: Vec<_> = (0..30)
+        .map(|i| {
+            json!({"ref": format!("C{i}"), "code": format!("S-{i:03}"), "name": format!("门店{i}"), "kind": "store",
+                   "city": format!("城市{}", i % 10), "region": regions[i % 5], "channel": if i % 3 == 0 { "经销商" } else { "专卖店" },
+                   "tax_id": format!("91310000MA1F{i:06}")})
+        })
+        .collect();
+    let start = NaiveDate::from_ymd_opt(2025, 12, 1).unwrap();
+    let at = |day: NaiveDate, hour: u32| Utc.from_utc_datetime(&day.and_hms_opt(hour, 0, 0).unwrap()).to_rfc3339();
+    let orders: Vec<_> = (0..orders)
+        .map(|i| {
+            let day = start + Days::days((i * 365 / orders.max(1)) as i64);
+            let sku = format!("SF-{:04}", i % 60);
+            let lines = json!([
+                {"sku": sku, "spec": "三人位沙发", "quantity": "3", "unit": "套", "unit_price": "1333.33"},
+                {"sku": format!("CH-{:04}", (i * 7) % 60), "spec": "餐椅", "quantity": "4", "unit": "把", "unit_price": "312.1250"}
+            ]);
+            let mut events = vec![json!({"kind": "verify", "at": at(day, 2), "user": "李娜", "role": "clerk", "parties": ["customer"]})];
+            if i % 10 < 8 {
+                events.push(json!({"kind": "shipping_doc", "at": at(day, 3), "user": "李娜", "role": "clerk", "lines": [{"line": 0, "quantity": "3"}, {"line": 1, "quantity": "4"}]}));
+                events.push(json!({"kind": "payment", "at": at(day, 3), "user": "陈会计", "role": "finance", "amount": "5248.49", "date": day.to_string(), "bank_ref": format!("B{i}")}));
+                events.push(json!({"kind": "finance_release", "at": at(day, 4), "user": "陈会计", "role": "finance"}));
+                let ship_day = day + Days::days(3 + (i % 9) as i64);
+                events.push(json!({"kind": "shipment", "at": at(ship_day, 5), "user": "刘仓管", "role": "warehouse", "lines": [{"line": 0, "quantity": "2"}, {"line": 1, "quantity": "4"}]}));
+                if i % 10 < 5 {
+                    events.push(json!({"kind": "shipment", "at": at(ship_day + Days::days(4), 5), "user": "刘仓管", "role": "warehouse", "lines": [{"line": 0, "quantity": "1"}]}));
+                }
+                if i % 50 == 0 {
+                    events.push(json!({"kind": "return_request", "at": at(ship_day + Days::days(9), 2), "user": "李娜", "role": "clerk", "return_kind": "return", "lines": [{"line": 1, "quantity": "1"}], "reason": "划痕"}));
+                    events.push(json!({"kind": "return_decision", "at": at(ship_day + Days::days(9), 3), "user": "孙副总", "role": "vp", "approved": true}));
+                    events.push(json!({"kind": "return_receipt", "at": at(ship_day + Days::days(10), 3), "user": "刘仓管", "role": "warehouse", "lines": [{"line": 1, "quantity": "1"}], "condition": "划痕", "disposition": "stock", "tag": format!("RT-{i}")}));
+                }
+            }
+            json!({"ref": format!("O{i}"), "customer_ref": format!("C{}", i % 30), "store": format!("S-{:03}", i % 30), "salesperson": format!("业务员{}", i % 12),
+                   "taken_at": at(day, 1), "lines": lines, "events": events})
+        })
+        .collect();
+    serde_json::from_value(json!({"customers": customers, "orders": orders})).expect("a valid data set")
+}
+
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, f64) {
+    let mut ms: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    (ms[ms.len() / 2], ms[ms.len() - 1])
+}
+
+fn main() -> anyhow::Result<()> {
+    let n = orders_wanted();
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("reports");
+    {
+        let init = neiqin::node::init_node(&data, "bench", Role::Clerk, None, 2000)?;
+        let set = data_set(n);
+        let t = Instant::now();
+        let mut last = Instant::now();
+        import::import(&init.office, &set, |done, total| {
+            if last.elapsed().as_secs() >= 10 {
+                eprintln!("[reports] imported {done}/{total} in {:.0} s", t.elapsed().as_secs_f64());
+                last = Instant::now();
+            }
+        })?;
+        eprintln!("[reports] {n} orders imported in {:.1} s", t.elapsed().as_secs_f64());
+    }
+    neiqin::node::checkpoint(&data)?;
+    let office = neiqin::node::open_office(&data, 2000)?;
+    let day = NaiveDate::from_ymd_opt(2026, 6, 15).unwrap();
+    let (from, to) = (NaiveDate::from_ymd_opt(2025, 12, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 11, 30).unwrap());
+    let runs = 7;
+    let mut rows: Vec<(String, (f64, f64), String)> = Vec::new();
+    let daily = office.daily_report(day)?;
+    rows.push(("daily (JSON)".into(), time(runs, || office.daily_report(day).unwrap()),
+        format!("sales {} ({} orders), intake {}, unshipped {} ({} open orders)", daily.report.sales.amount, daily.report.sales.orders.len(), daily.report.intake.amount, daily.report.unshipped.amount, daily.report.unshipped.orders.len())));
+    rows.push(("daily (XLSX)".into(), time(runs, || Table::daily(&office.daily_report(day).unwrap().report).to_xlsx().unwrap()), String::new()));
+    let monthly = office.monthly_report("2026-06")?;
+    rows.push(("monthly per store (JSON)".into(), time(runs, || office.monthly_report("2026-06").unwrap()),
+        format!("{} stores, total {} in {} orders", monthly.report.stores.len(), monthly.report.total.amount, monthly.report.total.orders)));
+    rows.push(("monthly per store (CSV)".into(), time(runs, || Table::monthly(&office.monthly_report("2026-06").unwrap().report).to_csv().unwrap()), String::new()));
+    for by in [Dimension::Region, Dimension::Channel, Dimension::Product, Dimension::Salesperson, Dimension::Store] {
+        let stats = office.sales_stats(by, from, to)?;
+        rows.push((format!("sales by {by:?}, 12 months (JSON)").to_lowercase(), time(runs, || office.sales_stats(by, from, to).unwrap()),
+            format!("{} rows, total {}", stats.report.rows.len(), stats.report.total_amount)));
+    }
+    rows.push(("sales by product, 12 months (XLSX)".into(), time(runs, || Table::stats(&office.sales_stats(Dimension::Product, from, to).unwrap().report).to_xlsx().unwrap()), String::new()));
+
+    println!("\n| report over {n} orders | p50 | max | target | notes |\n|---|---|---|---|---|");
+    for (name, (p50, max), notes) in &rows {
+        let verdict = if *max < 300.0 { "< 300 ms: ok" } else { "< 300 ms: MISS" };
+        println!("| {name} | {p50:.1} ms | {max:.1} ms | {verdict} | {notes} |");
+        println!("BENCH report_{} {p50:.1} ms", name.split(' ').take(3).collect::<Vec<_>>().join("_").replace(['(', ')', ','], ""));
+    }
+    Ok(())
+}
