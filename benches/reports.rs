@@ -13,7 +13,10 @@ use serde_json::json;
 use std::time::Instant;
 
 fn orders_wanted() -> usize {
-    std::env::var("NEIQIN_BENCH_ORDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+    std::env::var("NEIQIN_BENCH_ORDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
 }
 
 /// A synthetic data set in the fixtures format: 30 stores, 60 products, one year of orders.
@@ -27,7 +30,10 @@ fn data_set(orders: usize) -> DataSet {
         })
         .collect();
     let start = NaiveDate::from_ymd_opt(2025, 12, 1).unwrap();
-    let at = |day: NaiveDate, hour: u32| Utc.from_utc_datetime(&day.and_hms_opt(hour, 0, 0).unwrap()).to_rfc3339();
+    let at = |day: NaiveDate, hour: u32| {
+        Utc.from_utc_datetime(&day.and_hms_opt(hour, 0, 0).unwrap())
+            .to_rfc3339()
+    };
     let orders: Vec<_> = (0..orders)
         .map(|i| {
             let day = start + Days::days((i * 365 / orders.max(1)) as i64);
@@ -56,7 +62,8 @@ fn data_set(orders: usize) -> DataSet {
                    "taken_at": at(day, 1), "lines": lines, "events": events})
         })
         .collect();
-    serde_json::from_value(json!({"customers": customers, "orders": orders})).expect("a valid data set")
+    serde_json::from_value(json!({"customers": customers, "orders": orders}))
+        .expect("a valid data set")
 }
 
 fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, f64) {
@@ -82,38 +89,118 @@ fn main() -> anyhow::Result<()> {
         let mut last = Instant::now();
         import::import(&init.office, &set, |done, total| {
             if last.elapsed().as_secs() >= 10 {
-                eprintln!("[reports] imported {done}/{total} in {:.0} s", t.elapsed().as_secs_f64());
+                eprintln!(
+                    "[reports] imported {done}/{total} in {:.0} s",
+                    t.elapsed().as_secs_f64()
+                );
                 last = Instant::now();
             }
         })?;
-        eprintln!("[reports] {n} orders imported in {:.1} s", t.elapsed().as_secs_f64());
+        eprintln!(
+            "[reports] {n} orders imported in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
     }
     neiqin::node::checkpoint(&data)?;
     let office = neiqin::node::open_office(&data, 2000)?;
     let day = NaiveDate::from_ymd_opt(2026, 6, 15).unwrap();
-    let (from, to) = (NaiveDate::from_ymd_opt(2025, 12, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 11, 30).unwrap());
+    let (from, to) = (
+        NaiveDate::from_ymd_opt(2025, 12, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+    );
     let runs = 7;
     let mut rows: Vec<(String, (f64, f64), String)> = Vec::new();
     let daily = office.daily_report(day)?;
-    rows.push(("daily (JSON)".into(), time(runs, || office.daily_report(day).unwrap()),
-        format!("sales {} ({} orders), intake {}, unshipped {} ({} open orders)", daily.report.sales.amount, daily.report.sales.orders.len(), daily.report.intake.amount, daily.report.unshipped.amount, daily.report.unshipped.orders.len())));
-    rows.push(("daily (XLSX)".into(), time(runs, || Table::daily(&office.daily_report(day).unwrap().report).to_xlsx().unwrap()), String::new()));
+    rows.push((
+        "daily (JSON)".into(),
+        time(runs, || office.daily_report(day).unwrap()),
+        format!(
+            "sales {} ({} orders), intake {}, unshipped {} ({} open orders)",
+            daily.report.sales.amount,
+            daily.report.sales.orders.len(),
+            daily.report.intake.amount,
+            daily.report.unshipped.amount,
+            daily.report.unshipped.orders.len()
+        ),
+    ));
+    rows.push((
+        "daily (XLSX)".into(),
+        time(runs, || {
+            Table::daily(&office.daily_report(day).unwrap().report)
+                .to_xlsx()
+                .unwrap()
+        }),
+        String::new(),
+    ));
     let monthly = office.monthly_report("2026-06")?;
-    rows.push(("monthly per store (JSON)".into(), time(runs, || office.monthly_report("2026-06").unwrap()),
-        format!("{} stores, total {} in {} orders", monthly.report.stores.len(), monthly.report.total.amount, monthly.report.total.orders)));
-    rows.push(("monthly per store (CSV)".into(), time(runs, || Table::monthly(&office.monthly_report("2026-06").unwrap().report).to_csv().unwrap()), String::new()));
-    for by in [Dimension::Region, Dimension::Channel, Dimension::Product, Dimension::Salesperson, Dimension::Store] {
+    rows.push((
+        "monthly per store (JSON)".into(),
+        time(runs, || office.monthly_report("2026-06").unwrap()),
+        format!(
+            "{} stores, total {} in {} orders",
+            monthly.report.stores.len(),
+            monthly.report.total.amount,
+            monthly.report.total.orders
+        ),
+    ));
+    rows.push((
+        "monthly per store (CSV)".into(),
+        time(runs, || {
+            Table::monthly(&office.monthly_report("2026-06").unwrap().report)
+                .to_csv()
+                .unwrap()
+        }),
+        String::new(),
+    ));
+    for by in [
+        Dimension::Region,
+        Dimension::Channel,
+        Dimension::Product,
+        Dimension::Salesperson,
+        Dimension::Store,
+    ] {
         let stats = office.sales_stats(by, from, to)?;
-        rows.push((format!("sales by {by:?}, 12 months (JSON)").to_lowercase(), time(runs, || office.sales_stats(by, from, to).unwrap()),
-            format!("{} rows, total {}", stats.report.rows.len(), stats.report.total_amount)));
+        rows.push((
+            format!("sales by {by:?}, 12 months (JSON)").to_lowercase(),
+            time(runs, || office.sales_stats(by, from, to).unwrap()),
+            format!(
+                "{} rows, total {}",
+                stats.report.rows.len(),
+                stats.report.total_amount
+            ),
+        ));
     }
-    rows.push(("sales by product, 12 months (XLSX)".into(), time(runs, || Table::stats(&office.sales_stats(Dimension::Product, from, to).unwrap().report).to_xlsx().unwrap()), String::new()));
+    rows.push((
+        "sales by product, 12 months (XLSX)".into(),
+        time(runs, || {
+            Table::stats(
+                &office
+                    .sales_stats(Dimension::Product, from, to)
+                    .unwrap()
+                    .report,
+            )
+            .to_xlsx()
+            .unwrap()
+        }),
+        String::new(),
+    ));
 
     println!("\n| report over {n} orders | p50 | max | target | notes |\n|---|---|---|---|---|");
     for (name, (p50, max), notes) in &rows {
-        let verdict = if *max < 300.0 { "< 300 ms: ok" } else { "< 300 ms: MISS" };
+        let verdict = if *max < 300.0 {
+            "< 300 ms: ok"
+        } else {
+            "< 300 ms: MISS"
+        };
         println!("| {name} | {p50:.1} ms | {max:.1} ms | {verdict} | {notes} |");
-        println!("BENCH report_{} {p50:.1} ms", name.split(' ').take(3).collect::<Vec<_>>().join("_").replace(['(', ')', ','], ""));
+        println!(
+            "BENCH report_{} {p50:.1} ms",
+            name.split(' ')
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("_")
+                .replace(['(', ')', ','], "")
+        );
     }
     Ok(())
 }

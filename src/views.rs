@@ -139,7 +139,7 @@ fn project_order(order: &Order) -> Projection {
     index.extend(report_entries(order, &summary));
     Projection {
         index,
-        summary: serde_json::to_vec(&summary).unwrap_or_default(),
+        summary: postcard::to_allocvec(&summary).unwrap_or_default(),
     }
 }
 
@@ -180,7 +180,7 @@ fn project_customer(customer: &Customer) -> Projection {
     }
     Projection {
         index,
-        summary: serde_json::to_vec(&summary).unwrap_or_default(),
+        summary: postcard::to_allocvec(&summary).unwrap_or_default(),
     }
 }
 

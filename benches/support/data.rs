@@ -275,6 +275,8 @@ pub fn generate(
     office.store.flush()?;
     let cluster_key = office.identity.cluster_key.clone();
     drop(office);
+    // As `neiqin import` does: checkpoint, so the node's first start does not replay the log.
+    neiqin::node::checkpoint(dir)?;
     let secs = started.elapsed().as_secs_f64();
     progress!(
         "generated {name}: {n} orders ({verified} verified, {approved} approved), {customers} customers in {secs:.1}s ({:.0} orders/s)",

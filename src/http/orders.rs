@@ -338,8 +338,8 @@ async fn create(
             Some(s) => s,
             // An unknown customer is reported by create_order, naming customer_id.
             None => office
-                .customer(&body.customer_id)
-                .map(|c| c.get("code").to_string())
+                .summary_of::<crate::views::CustomerSummary>(&body.customer_id)?
+                .map(|c| c.code)
                 .unwrap_or_default(),
         };
         let order = NewOrder {

@@ -64,10 +64,8 @@ impl BackOffice {
         let mut out = HashMap::new();
         for entry in self.store.scan_index(views::CUSTOMER_NAME, "", None, false) {
             let (_, doc) = entry?;
-            if let Some(bytes) = self.store.summary(&doc)? {
-                if let Ok(summary) = serde_json::from_slice::<CustomerSummary>(&bytes) {
-                    out.insert(doc, summary);
-                }
+            if let Some(summary) = self.summary_of::<CustomerSummary>(&doc)? {
+                out.insert(doc, summary);
             }
         }
         Ok(out)
