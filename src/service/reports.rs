@@ -173,10 +173,55 @@ impl BackOffice {
         if to < from {
             return Err(FieldErrors::single("to", "must not be before from").into());
         }
-        let rows = self.sales_rows(from, to.succ_opt().unwrap_or(to))?;
+        let customers = self.customer_owners()?;
+        let mut acc = report::StatsAccumulator::default();
+        let end = to.succ_opt().unwrap_or(to).to_string();
+        self.store.for_each_in_index_range(
+            views::REPORT_SHIPPED,
+            &from.to_string(),
+            &end,
+            |value, order| {
+                let mut f = value.split('|');
+                let (
+                    Some(date),
+                    Some(sku),
+                    Some(qty),
+                    Some(amount),
+                    Some(customer),
+                    Some(store),
+                    Some(salesperson),
+                ) = (
+                    f.next(),
+                    f.next(),
+                    f.next(),
+                    f.next(),
+                    f.next(),
+                    f.next(),
+                    f.next(),
+                )
+                else {
+                    return;
+                };
+                let owner = customers.get(customer);
+                let key = match by {
+                    Dimension::Region => owner.map(|c| c.region.as_str()).unwrap_or(""),
+                    Dimension::Channel => owner.map(|c| c.channel.as_str()).unwrap_or(""),
+                    Dimension::Product => sku,
+                    Dimension::Salesperson => salesperson,
+                    Dimension::Store => store,
+                };
+                acc.add(
+                    date.get(..7).unwrap_or(date),
+                    key,
+                    order,
+                    dec(qty),
+                    dec(amount),
+                );
+            },
+        )?;
         Ok(Reported {
             as_of: self.as_of()?,
-            report: report::stats(by, from, to, &rows),
+            report: acc.finish(by, from, to),
         })
     }
 }

@@ -747,6 +747,30 @@ impl Store {
         })
     }
 
+    /// Calls `f(value, doc id)` for index entries whose value lies in `[from, to)`, borrowing
+    /// from the stored keys (no copy per entry): for reports that read many entries.
+    pub fn for_each_in_index_range(
+        &self,
+        index: &str,
+        from: &str,
+        to: &str,
+        mut f: impl FnMut(&str, &str),
+    ) -> Result<(), StoreError> {
+        let prefix = keys::index_prefix(index);
+        let start = [prefix.as_slice(), from.as_bytes()].concat();
+        let end = [prefix.as_slice(), to.as_bytes()].concat();
+        for entry in self.db.range(start..end) {
+            let (key, _) = entry?;
+            let Ok(text) = std::str::from_utf8(&key[prefix.len()..]) else {
+                continue;
+            };
+            if let Some((value, doc)) = text.rsplit_once('\0') {
+                f(value, doc);
+            }
+        }
+        Ok(())
+    }
+
     /// Records when this node last completed an exchange with a peer (reports say "as of").
     pub fn set_peer_synced(&self, node: &str, name: &str, at: &str) -> Result<(), StoreError> {
         let value = serde_json::json!({"node_id": node, "name": name, "last_sync": at});
