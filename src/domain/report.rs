@@ -406,12 +406,12 @@ pub fn stats(by: Dimension, from: NaiveDate, to: NaiveDate, rows: &[SalesRow]) -
 /// year of statistics over 100k orders reads a few hundred thousand index entries.
 #[derive(Debug, Default)]
 pub struct StatsAccumulator {
-    /// month -> key -> (amount, quantity, distinct orders)
-    groups: std::collections::HashMap<
-        String,
-        std::collections::HashMap<String, (Decimal, Decimal, std::collections::HashSet<u128>)>,
-    >,
+    /// month -> key -> its figures
+    groups: std::collections::HashMap<String, std::collections::HashMap<String, Group>>,
 }
+
+/// Amount, quantity and the distinct orders of one month and key.
+type Group = (Decimal, Decimal, std::collections::HashSet<u128>);
 
 /// A compact identity for an order id (hex ids parse; anything else is hashed).
 fn order_key(order: &str) -> u128 {
