@@ -4,7 +4,7 @@
 //!
 //! Days are business days in China (UTC+8), whatever the machine's clock zone.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -348,16 +348,6 @@ pub enum Dimension {
 }
 
 impl Dimension {
-    pub fn key(self, row: &SalesRow) -> String {
-        match self {
-            Dimension::Region => row.owner.region.clone(),
-            Dimension::Channel => row.owner.channel.clone(),
-            Dimension::Product => row.sku.clone(),
-            Dimension::Salesperson => row.owner.salesperson.clone(),
-            Dimension::Store => row.owner.store.clone(),
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Dimension::Region => "区域",
@@ -391,15 +381,6 @@ pub struct SalesStats {
     pub total_amount: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
     pub total_quantity: Decimal,
-}
-
-pub fn stats(by: Dimension, from: NaiveDate, to: NaiveDate, rows: &[SalesRow]) -> SalesStats {
-    let mut acc = StatsAccumulator::default();
-    for r in rows {
-        let month = format!("{:04}-{:02}", r.date.year(), r.date.month());
-        acc.add(&month, &by.key(r), &r.order_id, r.quantity, r.amount);
-    }
-    acc.finish(by, from, to)
 }
 
 /// Adds sales rows up by month and key as they stream past, without keeping the rows: a

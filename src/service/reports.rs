@@ -75,80 +75,85 @@ impl BackOffice {
     fn sales_rows(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<SalesRow>, ServiceError> {
         let customers = self.customer_owners()?;
         let mut rows = Vec::new();
-        for entry in
-            self.store
-                .scan_index_range(views::REPORT_SHIPPED, &from.to_string(), &to.to_string())
-        {
-            let (value, order_id) = entry?;
-            let f: Vec<&str> = value.split('|').collect();
-            let [date, sku, qty, amount, customer, store, salesperson, _number] = f[..] else {
-                continue;
-            };
-            let Ok(date) = date.parse::<NaiveDate>() else {
-                continue;
-            };
-            let c = customers.get(customer);
-            rows.push(SalesRow {
-                order_id,
-                date,
-                sku: sku.to_string(),
-                quantity: dec(qty),
-                amount: dec(amount),
-                owner: Ownership {
-                    store: store.to_string(),
-                    customer: c.map(|c| c.name.clone()).unwrap_or_default(),
-                    region: c.map(|c| c.region.clone()).unwrap_or_default(),
-                    channel: c.map(|c| c.channel.clone()).unwrap_or_default(),
-                    salesperson: salesperson.to_string(),
-                },
-            });
-        }
+        let (start, end) = (from.to_string(), to.to_string());
+        self.store.for_each_in_index_range(
+            views::REPORT_SHIPPED,
+            &start,
+            &end,
+            |value, order_id| {
+                let f: Vec<&str> = value.split('|').collect();
+                let [date, sku, qty, amount, customer, store, salesperson, _number] = f[..] else {
+                    return;
+                };
+                let Ok(date) = date.parse::<NaiveDate>() else {
+                    return;
+                };
+                let order_id = order_id.to_string();
+                let c = customers.get(customer);
+                rows.push(SalesRow {
+                    order_id,
+                    date,
+                    sku: sku.to_string(),
+                    quantity: dec(qty),
+                    amount: dec(amount),
+                    owner: Ownership {
+                        store: store.to_string(),
+                        customer: c.map(|c| c.name.clone()).unwrap_or_default(),
+                        region: c.map(|c| c.region.clone()).unwrap_or_default(),
+                        channel: c.map(|c| c.channel.clone()).unwrap_or_default(),
+                        salesperson: salesperson.to_string(),
+                    },
+                });
+            },
+        )?;
         Ok(rows)
     }
 
     pub fn daily_report(&self, date: NaiveDate) -> Result<Reported<DailyReport>, ServiceError> {
         let day = date.to_string();
-        let amount_of = |order_id: String, number: &str, amount: &str| OrderAmount {
-            order_id,
+        let amount_of = |order_id: &str, number: &str, amount: &str| OrderAmount {
+            order_id: order_id.to_string(),
             number: number.to_string(),
             amount: dec(amount),
         };
+        let (end_of_day, forever) = (next_day(date), "9999-12-31~");
         let mut shipped = Vec::new();
-        for entry in self
-            .store
-            .scan_index_range(views::REPORT_SHIPPED, &day, &next_day(date))
-        {
-            let (value, order) = entry?;
-            let f: Vec<&str> = value.split('|').collect();
-            if let [_, _, _, amount, _, _, _, number] = f[..] {
-                shipped.push(amount_of(order, number, amount));
-            }
-        }
+        self.store.for_each_in_index_range(
+            views::REPORT_SHIPPED,
+            &day,
+            &end_of_day,
+            |value, order| {
+                if let [_, _, _, amount, _, _, _, number] = value.split('|').collect::<Vec<_>>()[..]
+                {
+                    shipped.push(amount_of(order, number, amount));
+                }
+            },
+        )?;
         let mut intake = Vec::new();
-        for entry in self
-            .store
-            .scan_index_range(views::REPORT_INTAKE, &day, &next_day(date))
-        {
-            let (value, order) = entry?;
-            let f: Vec<&str> = value.split('|').collect();
-            if let [_, gross, _, _, _, number] = f[..] {
-                intake.push(amount_of(order, number, gross));
-            }
-        }
+        self.store.for_each_in_index_range(
+            views::REPORT_INTAKE,
+            &day,
+            &end_of_day,
+            |value, order| {
+                if let [_, gross, _, _, _, number] = value.split('|').collect::<Vec<_>>()[..] {
+                    intake.push(amount_of(order, number, gross));
+                }
+            },
+        )?;
         // Open at the end of the day: spans that started by then and end after it.
         let mut unshipped = Vec::new();
-        for entry in self
-            .store
-            .scan_index_range(views::REPORT_OPEN, &next_day(date), "9999-12-31~")
-        {
-            let (value, order) = entry?;
-            let f: Vec<&str> = value.split('|').collect();
-            if let [_, start, amount, number] = f[..] {
-                if start <= day.as_str() {
-                    unshipped.push(amount_of(order, number, amount));
+        self.store.for_each_in_index_range(
+            views::REPORT_OPEN,
+            &end_of_day,
+            forever,
+            |value, order| {
+                if let [_, start, amount, number] = value.split('|').collect::<Vec<_>>()[..] {
+                    if start <= day.as_str() {
+                        unshipped.push(amount_of(order, number, amount));
+                    }
                 }
-            }
-        }
+            },
+        )?;
         Ok(Reported {
             as_of: self.as_of()?,
             report: report::daily(date, shipped, intake, unshipped),

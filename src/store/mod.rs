@@ -546,39 +546,6 @@ impl Store {
         })
     }
 
-    /// Re-projects every document (after the projection code changed). Slow; run from the CLI.
-    pub fn reindex(&self) -> Result<usize, StoreError> {
-        let ids = self.doc_ids(None)?;
-        for id in &ids {
-            let _writer = lock(&self.write_lock);
-            let Some(record) = self.record(id)? else {
-                continue;
-            };
-            let Some(mut meta) = self.doc_meta(id)? else {
-                continue;
-            };
-            let projection = self.projector.project(id, &record);
-            let mut batch = sled::Batch::default();
-            for key in meta.index_keys(id) {
-                batch.remove(key);
-            }
-            meta.index = projection
-                .index
-                .into_iter()
-                .map(|(index, value)| (index.to_string(), value))
-                .collect();
-            for key in meta.index_keys(id) {
-                batch.insert(key, &[] as &[u8]);
-            }
-            meta.summary = projection.summary;
-            let bytes =
-                postcard::to_allocvec(&meta).map_err(|e| StoreError::Meta(e.to_string()))?;
-            batch.insert(keys::doc_meta(id), bytes);
-            self.db.apply_batch(batch)?;
-        }
-        Ok(ids.len())
-    }
-
     /// Every document id, optionally of one kind.
     pub fn doc_ids(&self, kind: Option<&str>) -> Result<Vec<String>, StoreError> {
         let mut ids = Vec::new();
@@ -725,28 +692,6 @@ impl Store {
         })
     }
 
-    /// Index entries whose value lies in `[from, to)`, in order, as (value, doc id).
-    pub fn scan_index_range(
-        &self,
-        index: &str,
-        from: &str,
-        to: &str,
-    ) -> impl Iterator<Item = Result<(String, String), StoreError>> + '_ {
-        let prefix = keys::index_prefix(index);
-        let start = [prefix.as_slice(), from.as_bytes()].concat();
-        let end = [prefix.as_slice(), to.as_bytes()].concat();
-        let skip = prefix.len();
-        self.db.range(start..end).map(move |entry| {
-            let (key, _) = entry?;
-            let doc = keys::index_doc(&key).unwrap_or_default().to_string();
-            let value_end = key.len().saturating_sub(doc.len() + 1).max(skip);
-            Ok((
-                String::from_utf8_lossy(&key[skip..value_end]).to_string(),
-                doc,
-            ))
-        })
-    }
-
     /// Calls `f(value, doc id)` for index entries whose value lies in `[from, to)`, borrowing
     /// from the stored keys (no copy per entry): for reports that read many entries.
     pub fn for_each_in_index_range(
@@ -791,14 +736,6 @@ impl Store {
 
     pub fn summary(&self, doc_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.doc_meta(doc_id)?.map(|m| m.summary))
-    }
-
-    pub fn count_kind(&self, kind: &str) -> Result<usize, StoreError> {
-        Ok(self.doc_ids(Some(kind))?.len())
-    }
-
-    pub fn cached_docs(&self) -> usize {
-        lock(&self.cache).len()
     }
 
     pub fn peer_cursor(&self, peer: &str) -> Result<u64, StoreError> {

@@ -73,8 +73,4 @@ impl PeerTable {
             }
         }
     }
-
-    pub fn get(&self, address: &str) -> Option<PeerInfo> {
-        self.0.read().ok().and_then(|m| m.get(address).cloned())
-    }
 }
