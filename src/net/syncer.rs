@@ -2,7 +2,7 @@
 //! the documents this node lacks in bounded batches, merging them, and moving the cursor only
 //! once they are on disk. Peers come from static config, mDNS, and nodes that pull from us.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,8 +14,8 @@ use crate::service::BackOffice;
 use crate::sync::exchange::{self, PullProgress};
 use crate::sync::peers::{FoundBy, PeerInfo, PeerTable};
 use crate::sync::protocol::{
-    AttachmentRequest, AttachmentResponse, FetchRequest, FetchResponse, Hello, PullRequest,
-    PullResponse,
+    AttachmentRequest, AttachmentResponse, DocHave, FetchRequest, FetchResponse, Hello,
+    PullRequest, PullResponse,
 };
 
 /// Documents asked for in one fetch.
@@ -325,7 +325,57 @@ impl SyncManager {
         Ok(true)
     }
 
+    /// Asks the peer for `asked` (None when there is nothing to ask).
+    async fn fetch(
+        &self,
+        address: &str,
+        asked: Vec<DocHave>,
+    ) -> Result<Option<(Vec<DocHave>, FetchResponse)>, SyncError> {
+        if asked.is_empty() {
+            return Ok(None);
+        }
+        let req = FetchRequest {
+            docs: asked.clone(),
+        };
+        let answer: FetchResponse = self
+            .client
+            .call(address, FETCH, &req, Duration::from_secs(60))
+            .await?;
+        Ok(Some((asked, answer)))
+    }
+
+    /// Merges one fetch answer; returns the documents the peer deferred (to ask again) and the
+    /// attachments the merged documents refer to that this node lacks.
+    async fn merge_answer(
+        &self,
+        asked: Vec<DocHave>,
+        answer: FetchResponse,
+    ) -> Result<(Vec<DocHave>, Vec<String>), SyncError> {
+        let deferred = answer.deferred.clone();
+        let store = self.office.store.clone();
+        let (asked, applied) = tokio::task::spawn_blocking(move || {
+            let applied = exchange::apply_fetch(&store, &asked, answer);
+            (asked, applied)
+        })
+        .await
+        .map_err(|e| SyncError::Store(e.to_string()))?;
+        let applied = applied.map_err(|e| SyncError::Store(e.to_string()))?;
+        if let Some((doc, reason)) = applied.refused.first() {
+            return Err(SyncError::Refused(format!("document {doc}: {reason}")));
+        }
+        let again: Vec<DocHave> = asked
+            .into_iter()
+            .filter(|h| deferred.contains(&h.doc))
+            .collect();
+        if !again.is_empty() && applied.merged + applied.unchanged == 0 {
+            return Err(SyncError::Refused("peer deferred every document".into()));
+        }
+        Ok((again, applied.missing_attachments))
+    }
+
     /// Fetches and merges the documents of one pull answer, then waits until they are durable.
+    /// The next batch is fetched while the current one is merged, so the network and the peer
+    /// work while this node writes.
     async fn apply(&self, address: &str, pull: &PullResponse) -> Result<(), SyncError> {
         let store = self.office.store.clone();
         let entries = pull.entries.clone();
@@ -333,40 +383,21 @@ impl SyncManager {
             .await
             .map_err(|e| SyncError::Store(e.to_string()))?
             .map_err(|e| SyncError::Store(e.to_string()))?;
+        let mut queue: VecDeque<DocHave> = wanted.into();
         let mut missing_attachments = Vec::new();
-        for batch in wanted.chunks(FETCH_BATCH) {
-            let mut asked = batch.to_vec();
-            while !asked.is_empty() {
-                let resp: FetchResponse = self
-                    .client
-                    .call(
-                        address,
-                        FETCH,
-                        &FetchRequest {
-                            docs: asked.clone(),
-                        },
-                        Duration::from_secs(60),
-                    )
-                    .await?;
-                let deferred = resp.deferred.clone();
-                let store = self.office.store.clone();
-                let asked_now = asked.clone();
-                let applied = tokio::task::spawn_blocking(move || {
-                    exchange::apply_fetch(&store, &asked_now, resp)
-                })
-                .await
-                .map_err(|e| SyncError::Store(e.to_string()))?
-                .map_err(|e| SyncError::Store(e.to_string()))?;
-                if let Some((doc, reason)) = applied.refused.first() {
-                    return Err(SyncError::Refused(format!("document {doc}: {reason}")));
-                }
-                missing_attachments.extend(applied.missing_attachments);
-                let before = asked.len();
-                asked.retain(|h| deferred.contains(&h.doc));
-                if asked.len() == before {
-                    return Err(SyncError::Refused("peer deferred every document".into()));
-                }
-            }
+        let mut current = self.fetch(address, next_batch(&mut queue)).await?;
+        while let Some((asked, answer)) = current {
+            let (next, merged) = tokio::join!(
+                self.fetch(address, next_batch(&mut queue)),
+                self.merge_answer(asked, answer)
+            );
+            let (deferred, missing) = merged?;
+            missing_attachments.extend(missing);
+            queue.extend(deferred);
+            current = match next? {
+                Some(fetched) => Some(fetched),
+                None => self.fetch(address, next_batch(&mut queue)).await?,
+            };
         }
         missing_attachments.sort();
         missing_attachments.dedup();
@@ -402,6 +433,12 @@ impl SyncManager {
             .map_err(|e| SyncError::Store(e.to_string()))?;
         Ok(())
     }
+}
+
+/// Takes the next fetch's worth of documents off the queue.
+fn next_batch(queue: &mut VecDeque<DocHave>) -> Vec<DocHave> {
+    let n = queue.len().min(FETCH_BATCH);
+    queue.drain(..n).collect()
 }
 
 struct Session {

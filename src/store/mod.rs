@@ -99,6 +99,13 @@ impl DocMeta {
     }
 }
 
+/// A document new to this node, received whole and made ready off the write lock.
+struct Received {
+    doc: AutoCommit,
+    record: Record,
+    projection: Projection,
+}
+
 /// The result of a local change or a merge.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -417,39 +424,18 @@ impl Store {
     /// Merges changes received from a peer (the output of `save`/`save_after`). Nothing is
     /// written if the bytes are malformed.
     pub fn merge(&self, doc_id: &str, changes: &[u8]) -> Result<Written, StoreError> {
-        let refused = |reason: String| StoreError::BadChanges {
-            doc: doc_id.to_string(),
-            reason,
-        };
         // Automerge skips a damaged tail when loading incrementally (meant for files cut short
         // by a crash). From a peer that is an error: the whole message must be whole chunks.
-        codec::check_chunks(changes).map_err(refused)?;
+        codec::check_chunks(changes).map_err(|reason| StoreError::BadChanges {
+            doc: doc_id.to_string(),
+            reason,
+        })?;
         let _writer = lock(&self.write_lock);
-        let doc = match self.checkout(doc_id)? {
-            Some(mut doc) => {
-                if let Err(e) = doc.load_incremental(changes) {
-                    // The in-memory copy may hold part of the input; drop it, disk is the truth.
-                    return Err(refused(e.to_string()));
-                }
-                doc
-            }
-            None => {
-                let strict =
-                    automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
-                AutoCommit::load_with_options(changes, strict)
-                    .map_err(|e| refused(e.to_string()))?
-                    .with_actor(self.actor.clone())
-            }
-        };
+        let doc = self.received_into(doc_id, changes)?;
         let before = self
             .doc_meta(doc_id)?
             .map(|m| m.change_hashes())
             .unwrap_or_default();
-        if !doc.get_missing_deps(&[]).is_empty() {
-            return Err(refused(
-                "changes depend on changes that were not sent".into(),
-            ));
-        }
         let received = before.is_empty().then_some(changes);
         self.persist_with(doc_id, doc, &before, received, None)
     }
@@ -467,16 +453,14 @@ impl Store {
         received: Option<&[u8]>,
         known_record: Option<Record>,
     ) -> Result<Written, StoreError> {
-        let heads = doc.get_heads();
-        let codec_err = |source| StoreError::Codec {
-            doc: doc_id.to_string(),
-            source: Box::new(source),
-        };
         let record = match known_record {
             Some(record) => record,
-            None => codec::hydrate(&mut doc).map_err(codec_err)?,
+            None => codec::hydrate(&mut doc).map_err(|source| StoreError::Codec {
+                doc: doc_id.to_string(),
+                source: Box::new(source),
+            })?,
         };
-        if heads == before {
+        if doc.get_heads() == before {
             let seq = self.doc_meta(doc_id)?.map(|m| m.seq).unwrap_or(0);
             lock(&self.cache).put(doc_id.to_string(), doc);
             return Ok(Written {
@@ -485,10 +469,37 @@ impl Store {
                 seq,
             });
         }
-        let old = self.doc_meta(doc_id)?.unwrap_or_default();
         let seq = self.last_seq.load(Ordering::SeqCst) + 1;
         let mut batch = sled::Batch::default();
+        let projection = self.projector.project(doc_id, &record);
+        self.stage(
+            &mut batch, seq, doc_id, &mut doc, before, received, projection, &record,
+        )?;
+        self.db.apply_batch(batch)?;
+        self.last_seq.store(seq, Ordering::SeqCst);
+        lock(&self.cache).put(doc_id.to_string(), doc);
+        Ok(Written {
+            record,
+            changed: true,
+            seq,
+        })
+    }
 
+    /// Adds to `batch` everything a change of `doc` since `before` writes, under feed sequence
+    /// number `seq`: chunk or snapshot, feed entry, index entries that changed, metadata.
+    #[allow(clippy::too_many_arguments)]
+    fn stage(
+        &self,
+        batch: &mut sled::Batch,
+        seq: u64,
+        doc_id: &str,
+        doc: &mut AutoCommit,
+        before: &[ChangeHash],
+        received: Option<&[u8]>,
+        projection: Projection,
+        record: &Record,
+    ) -> Result<(), StoreError> {
+        let old = self.doc_meta(doc_id)?.unwrap_or_default();
         let chunks = if before.is_empty() || old.chunks + 1 >= COMPACT_AFTER_CHUNKS {
             // Compaction: the snapshot replaces every earlier chunk. The chunk of this change is
             // never written, so no key written by this batch is also deleted by it.
@@ -511,23 +522,25 @@ impl Store {
         }
         batch.insert(keys::feed(seq), doc_id.as_bytes());
 
-        let projection = self.projector.project(doc_id, &record);
         let index: Vec<(String, String)> = projection
             .index
             .into_iter()
             .map(|(index, value)| (index.to_string(), value))
             .collect();
+        // Only entries that changed are written: every key sled writes costs a log write.
         for (name, value) in &old.index {
             if !index.iter().any(|(n, v)| n == name && v == value) {
                 batch.remove(keys::index_entry(name, value, doc_id));
             }
         }
         for (name, value) in &index {
-            batch.insert(keys::index_entry(name, value, doc_id), &[] as &[u8]);
+            if !old.index.iter().any(|(n, v)| n == name && v == value) {
+                batch.insert(keys::index_entry(name, value, doc_id), &[] as &[u8]);
+            }
         }
         let meta = DocMeta {
             kind: record.kind.clone(),
-            heads: heads.iter().map(|h| h.0).collect(),
+            heads: doc.get_heads().iter().map(|h| h.0).collect(),
             seq,
             chunks,
             index,
@@ -536,14 +549,227 @@ impl Store {
         let meta_bytes =
             postcard::to_allocvec(&meta).map_err(|e| StoreError::Meta(e.to_string()))?;
         batch.insert(keys::doc_meta(doc_id), meta_bytes);
-        self.db.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Merges the changes of many documents received from a peer (one fetch answer), each as
+    /// `merge` would, but written as one atomic batch. Documents new to this node (most of a
+    /// first sync) are loaded, read and projected on every core before the write lock is taken.
+    /// Returns one result per document, in order; a refused document changes nothing.
+    pub fn merge_batch(&self, docs: &[(String, Vec<u8>)]) -> Vec<Result<Written, StoreError>> {
+        let prepared = self.prepare_received(docs);
+        let _writer = lock(&self.write_lock);
+        let mut batch = sled::Batch::default();
+        let mut seq = self.last_seq.load(Ordering::SeqCst);
+        let mut staged: Vec<(usize, AutoCommit)> = Vec::new();
+        let mut results: Vec<Result<Written, StoreError>> = Vec::with_capacity(docs.len());
+        let mut seen = std::collections::HashSet::new();
+        for (i, ((doc_id, changes), prepared)) in docs.iter().zip(prepared).enumerate() {
+            if !seen.insert(doc_id.as_str()) {
+                results.push(Err(StoreError::BadChanges {
+                    doc: doc_id.clone(),
+                    reason: "sent twice in one batch".into(),
+                }));
+                continue;
+            }
+            let outcome = match prepared {
+                Err(e) => Err(e),
+                // Still new: nobody wrote it while it was being prepared.
+                Ok(Some(new)) if matches!(self.doc_meta(doc_id), Ok(None)) => {
+                    let Received {
+                        mut doc,
+                        record,
+                        projection,
+                    } = new;
+                    seq += 1;
+                    self.stage(
+                        &mut batch,
+                        seq,
+                        doc_id,
+                        &mut doc,
+                        &[],
+                        Some(changes),
+                        projection,
+                        &record,
+                    )
+                    .map(|()| {
+                        staged.push((i, doc));
+                        Written {
+                            record,
+                            changed: true,
+                            seq,
+                        }
+                    })
+                }
+                Ok(_) => self
+                    .stage_received_change(&mut batch, &mut seq, doc_id, changes)
+                    .map(|(written, doc)| {
+                        if written.changed {
+                            staged.push((i, doc));
+                        } else {
+                            lock(&self.cache).put(doc_id.clone(), doc);
+                        }
+                        written
+                    }),
+            };
+            results.push(outcome);
+        }
+        if let Err(e) = self.db.apply_batch(batch) {
+            // Nothing of the batch was written; staged documents are dropped, not cached.
+            let reason = e.to_string();
+            return docs
+                .iter()
+                .map(|_| Err(StoreError::Durability(reason.clone())))
+                .collect();
+        }
         self.last_seq.store(seq, Ordering::SeqCst);
-        lock(&self.cache).put(doc_id.to_string(), doc);
-        Ok(Written {
-            record,
-            changed: true,
-            seq,
+        let mut cache = lock(&self.cache);
+        for (i, doc) in staged {
+            cache.put(docs[i].0.clone(), doc);
+        }
+        results
+    }
+
+    /// Loads, reads and projects the documents of `docs` that this node does not have, spread
+    /// over the machine's cores. `Ok(None)`: the document exists here (merged under the lock).
+    fn prepare_received(
+        &self,
+        docs: &[(String, Vec<u8>)],
+    ) -> Vec<Result<Option<Received>, StoreError>> {
+        let prepare =
+            |(doc_id, changes): &(String, Vec<u8>)| -> Result<Option<Received>, StoreError> {
+                let refused = |reason: String| StoreError::BadChanges {
+                    doc: doc_id.clone(),
+                    reason,
+                };
+                codec::check_chunks(changes).map_err(refused)?;
+                if self.doc_meta(doc_id)?.is_some() {
+                    return Ok(None);
+                }
+                let strict =
+                    automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
+                let mut doc = AutoCommit::load_with_options(changes, strict)
+                    .map_err(|e| refused(e.to_string()))?
+                    .with_actor(self.actor.clone());
+                if !doc.get_missing_deps(&[]).is_empty() {
+                    return Err(refused(
+                        "changes depend on changes that were not sent".into(),
+                    ));
+                }
+                let record = codec::hydrate(&mut doc).map_err(|source| StoreError::Codec {
+                    doc: doc_id.clone(),
+                    source: Box::new(source),
+                })?;
+                let projection = self.projector.project(doc_id, &record);
+                Ok(Some(Received {
+                    doc,
+                    record,
+                    projection,
+                }))
+            };
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(docs.len().div_ceil(16).max(1));
+        if workers <= 1 {
+            return docs.iter().map(prepare).collect();
+        }
+        let per_worker = docs.len().div_ceil(workers);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = docs
+                .chunks(per_worker)
+                .map(|part| scope.spawn(move || part.iter().map(prepare).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
         })
+    }
+
+    /// Stages changes received for a document this node has: `merge` without its own batch.
+    /// Call with the write lock held.
+    fn stage_received_change(
+        &self,
+        batch: &mut sled::Batch,
+        seq: &mut u64,
+        doc_id: &str,
+        changes: &[u8],
+    ) -> Result<(Written, AutoCommit), StoreError> {
+        let refused = |reason: String| StoreError::BadChanges {
+            doc: doc_id.to_string(),
+            reason,
+        };
+        let mut doc = self.received_into(doc_id, changes)?;
+        let before = self
+            .doc_meta(doc_id)?
+            .map(|m| m.change_hashes())
+            .unwrap_or_default();
+        let record = codec::hydrate(&mut doc).map_err(|source| StoreError::Codec {
+            doc: doc_id.to_string(),
+            source: Box::new(source),
+        })?;
+        if doc.get_heads() == before {
+            let seq = self.doc_meta(doc_id)?.map(|m| m.seq).unwrap_or(0);
+            let written = Written {
+                record,
+                changed: false,
+                seq,
+            };
+            return Ok((written, doc));
+        }
+        let next = *seq + 1;
+        let received = before.is_empty().then_some(changes);
+        let projection = self.projector.project(doc_id, &record);
+        self.stage(
+            batch, next, doc_id, &mut doc, &before, received, projection, &record,
+        )
+        .map_err(|e| match e {
+            StoreError::BadChanges { reason, .. } => refused(reason),
+            other => other,
+        })?;
+        *seq = next;
+        Ok((
+            Written {
+                record,
+                changed: true,
+                seq: next,
+            },
+            doc,
+        ))
+    }
+
+    /// The document with `changes` loaded into it (checked out of the cache or disk, or new).
+    /// Call with the write lock held. Malformed changes or missing dependencies are refused and
+    /// the in-memory copy is dropped: disk stays the truth.
+    fn received_into(&self, doc_id: &str, changes: &[u8]) -> Result<AutoCommit, StoreError> {
+        let refused = |reason: String| StoreError::BadChanges {
+            doc: doc_id.to_string(),
+            reason,
+        };
+        let doc = match self.checkout(doc_id)? {
+            Some(mut doc) => {
+                doc.load_incremental(changes)
+                    .map_err(|e| refused(e.to_string()))?;
+                doc
+            }
+            None => {
+                let strict =
+                    automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
+                AutoCommit::load_with_options(changes, strict)
+                    .map_err(|e| refused(e.to_string()))?
+                    .with_actor(self.actor.clone())
+            }
+        };
+        if !doc.get_missing_deps(&[]).is_empty() {
+            return Err(refused(
+                "changes depend on changes that were not sent".into(),
+            ));
+        }
+        Ok(doc)
     }
 
     /// Every document id, optionally of one kind.
@@ -901,6 +1127,61 @@ mod merge_tests {
             a.doc_meta("d").unwrap().unwrap().heads,
             b.doc_meta("d").unwrap().unwrap().heads
         );
+    }
+}
+
+#[cfg(test)]
+mod merge_batch_tests {
+    use super::tests_support::*;
+    use super::StoreError;
+
+    #[test]
+    fn a_batch_merges_new_and_known_documents_and_refuses_only_the_bad_ones() {
+        let (_da, a) = store();
+        let (_db, b) = store();
+        set(&a, "known", "x", "1");
+        b.merge("known", &a.raw_document("known").unwrap().unwrap())
+            .unwrap();
+        set(&a, "known", "x", "2");
+        set(&b, "known", "y", "b");
+        for i in 0..40 {
+            set(&a, &format!("new{i}"), "n", &i.to_string());
+        }
+        let b_heads = b.doc_meta("known").unwrap().unwrap().change_hashes();
+        let mut batch = vec![(
+            "known".to_string(),
+            a.changes_for("known", &b_heads).unwrap().unwrap(),
+        )];
+        for i in 0..40 {
+            let id = format!("new{i}");
+            let raw = a.raw_document(&id).unwrap().unwrap();
+            batch.push((id, raw));
+        }
+        batch.push(("bad".to_string(), vec![0u8; 64]));
+        batch.push(("new0".to_string(), a.raw_document("new0").unwrap().unwrap()));
+        let seq_before = b.last_seq();
+        let results = b.merge_batch(&batch);
+        assert_eq!(results.len(), batch.len());
+        assert!(results[..41]
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|w| w.changed)));
+        assert!(matches!(results[41], Err(StoreError::BadChanges { .. })));
+        assert!(matches!(results[42], Err(StoreError::BadChanges { .. })));
+        assert_eq!(b.last_seq(), seq_before + 41);
+        assert!(b.doc_meta("bad").unwrap().is_none());
+        let known = b.record("known").unwrap().unwrap();
+        assert_eq!((known.field("x"), known.field("y")), (Some("2"), Some("b")));
+        for i in [0, 17, 39] {
+            let id = format!("new{i}");
+            assert_eq!(
+                b.doc_meta(&id).unwrap().unwrap().heads,
+                a.doc_meta(&id).unwrap().unwrap().heads
+            );
+        }
+        // The same batch again changes nothing.
+        let again = b.merge_batch(&batch[..41]);
+        assert!(again.iter().all(|r| r.as_ref().is_ok_and(|w| !w.changed)));
+        assert_eq!(b.last_seq(), seq_before + 41);
     }
 }
 

@@ -110,27 +110,28 @@ pub fn apply_fetch(
     resp: FetchResponse,
 ) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
+    let mut wanted = Vec::with_capacity(resp.docs.len());
     for DocChanges { doc, changes } in resp.docs {
-        if !asked.iter().any(|h| h.doc == doc) {
+        if asked.iter().any(|h| h.doc == doc) {
+            wanted.push((doc, changes));
+        } else {
             applied.refused.push((doc, "not asked for".into()));
-            continue;
         }
-        match store.merge(&doc, &changes) {
-            Ok(written) => {
-                if written.changed {
-                    applied.merged += 1;
-                    for hash in crate::views::attachments_of(&written.record) {
-                        if store
-                            .get_raw(&crate::store::keys::attachment(&hash))?
-                            .is_none()
-                        {
-                            applied.missing_attachments.push(hash);
-                        }
+    }
+    for result in store.merge_batch(&wanted) {
+        match result {
+            Ok(written) if written.changed => {
+                applied.merged += 1;
+                for hash in crate::views::attachments_of(&written.record) {
+                    if store
+                        .get_raw(&crate::store::keys::attachment(&hash))?
+                        .is_none()
+                    {
+                        applied.missing_attachments.push(hash);
                     }
-                } else {
-                    applied.unchanged += 1;
                 }
             }
+            Ok(_) => applied.unchanged += 1,
             Err(StoreError::BadChanges { doc, reason }) => applied.refused.push((doc, reason)),
             Err(e) => return Err(e),
         }
