@@ -419,6 +419,19 @@ impl StatsAccumulator {
         group.2.insert(order_key(order));
     }
 
+    /// Adds another accumulator's groups (one that read another part of the range).
+    pub fn merge(&mut self, other: StatsAccumulator) {
+        for (month, keys) in other.groups {
+            let mine = self.groups.entry(month).or_default();
+            for (key, (amount, quantity, orders)) in keys {
+                let group = mine.entry(key).or_default();
+                group.0 += amount;
+                group.1 += quantity;
+                group.2.extend(orders);
+            }
+        }
+    }
+
     pub fn finish(self, by: Dimension, from: NaiveDate, to: NaiveDate) -> SalesStats {
         let mut rows: Vec<StatRow> = self
             .groups
