@@ -581,10 +581,10 @@ impl Store {
                         record,
                         projection,
                     } = new;
-                    seq += 1;
+                    let next = seq + 1;
                     self.stage(
                         &mut batch,
-                        seq,
+                        next,
                         doc_id,
                         &mut doc,
                         &[],
@@ -593,11 +593,12 @@ impl Store {
                         &record,
                     )
                     .map(|()| {
+                        seq = next;
                         staged.push((i, doc));
                         Written {
                             record,
                             changed: true,
-                            seq,
+                            seq: next,
                         }
                     })
                 }
@@ -614,9 +615,19 @@ impl Store {
             };
             results.push(outcome);
         }
-        if let Err(e) = self.db.apply_batch(batch) {
+        // A storage error may have left part of one document in the batch: write none of it.
+        let storage_failed = results.iter().find_map(|r| match r {
+            Err(e @ (StoreError::Sled(_) | StoreError::Meta(_) | StoreError::Corrupt { .. })) => {
+                Some(e.to_string())
+            }
+            _ => None,
+        });
+        let applied = match storage_failed {
+            Some(reason) => Err(reason),
+            None => self.db.apply_batch(batch).map_err(|e| e.to_string()),
+        };
+        if let Err(reason) = applied {
             // Nothing of the batch was written; staged documents are dropped, not cached.
-            let reason = e.to_string();
             return docs
                 .iter()
                 .map(|_| Err(StoreError::Durability(reason.clone())))
