@@ -27,6 +27,37 @@ pub const KIND: &str = "kind";
 /// Report rows (see `domain::report`), one index entry each, the figures inside the key:
 /// `date|sku|quantity|amount|customer|store|salesperson|number`.
 pub const REPORT_SHIPPED: &str = "rpt_shipped";
+
+/// One `rpt_shipped` value, its fields borrowed from the stored key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShippedEntry<'a> {
+    pub date: &'a str,
+    pub sku: &'a str,
+    pub quantity: &'a str,
+    pub amount: &'a str,
+    pub customer: &'a str,
+    pub store: &'a str,
+    pub salesperson: &'a str,
+    pub number: &'a str,
+}
+
+impl<'a> ShippedEntry<'a> {
+    /// None for a value that does not have the eight fields.
+    pub fn parse(value: &'a str) -> Option<Self> {
+        let mut fields = value.split('|');
+        let mut next = || fields.next();
+        Some(ShippedEntry {
+            date: next()?,
+            sku: next()?,
+            quantity: next()?,
+            amount: next()?,
+            customer: next()?,
+            store: next()?,
+            salesperson: next()?,
+            number: next()?,
+        })
+    }
+}
 /// `date|gross|customer|store|salesperson|number`.
 pub const REPORT_INTAKE: &str = "rpt_intake";
 /// `end (or 9999-12-31)|start|amount|number`, keyed by end so a day's open orders are those

@@ -13,7 +13,7 @@ use crate::domain::report::{
     self, DailyReport, Dimension, MonthlyReport, OrderAmount, Ownership, SalesRow, SalesStats,
 };
 use crate::domain::validation::FieldErrors;
-use crate::views::{self, CustomerSummary};
+use crate::views::{self, CustomerSummary, ShippedEntry};
 
 /// What a report is based on: this node's knowledge as of its last sync with each peer.
 #[derive(Debug, Clone, Serialize)]
@@ -77,8 +77,7 @@ fn month_parts(from: NaiveDate, to: NaiveDate, parts: usize) -> Vec<(NaiveDate, 
         .collect()
 }
 
-/// Adds one `rpt_shipped` entry (`date|sku|qty|amount|customer|store|salesperson|number`) to
-/// statistics by `by`.
+/// Adds one `rpt_shipped` entry to statistics by `by`.
 fn add_shipped_row(
     acc: &mut report::StatsAccumulator,
     customers: &HashMap<String, CustomerSummary>,
@@ -86,41 +85,23 @@ fn add_shipped_row(
     value: &str,
     order: &str,
 ) {
-    let mut f = value.split('|');
-    let (
-        Some(date),
-        Some(sku),
-        Some(qty),
-        Some(amount),
-        Some(customer),
-        Some(store),
-        Some(salesperson),
-    ) = (
-        f.next(),
-        f.next(),
-        f.next(),
-        f.next(),
-        f.next(),
-        f.next(),
-        f.next(),
-    )
-    else {
+    let Some(row) = ShippedEntry::parse(value) else {
         return;
     };
-    let owner = customers.get(customer);
+    let owner = customers.get(row.customer);
     let key = match by {
         Dimension::Region => owner.map(|c| c.region.as_str()).unwrap_or(""),
         Dimension::Channel => owner.map(|c| c.channel.as_str()).unwrap_or(""),
-        Dimension::Product => sku,
-        Dimension::Salesperson => salesperson,
-        Dimension::Store => store,
+        Dimension::Product => row.sku,
+        Dimension::Salesperson => row.salesperson,
+        Dimension::Store => row.store,
     };
     acc.add(
-        date.get(..7).unwrap_or(date),
+        row.date.get(..7).unwrap_or(row.date),
         key,
         order,
-        dec(qty),
-        dec(amount),
+        dec(row.quantity),
+        dec(row.amount),
     );
 }
 
@@ -155,27 +136,25 @@ impl BackOffice {
             &start,
             &end,
             |value, order_id| {
-                let f: Vec<&str> = value.split('|').collect();
-                let [date, sku, qty, amount, customer, store, salesperson, _number] = f[..] else {
+                let Some(row) = ShippedEntry::parse(value) else {
                     return;
                 };
-                let Ok(date) = date.parse::<NaiveDate>() else {
+                let Ok(date) = row.date.parse::<NaiveDate>() else {
                     return;
                 };
-                let order_id = order_id.to_string();
-                let c = customers.get(customer);
+                let c = customers.get(row.customer);
                 rows.push(SalesRow {
-                    order_id,
+                    order_id: order_id.to_string(),
                     date,
-                    sku: sku.to_string(),
-                    quantity: dec(qty),
-                    amount: dec(amount),
+                    sku: row.sku.to_string(),
+                    quantity: dec(row.quantity),
+                    amount: dec(row.amount),
                     owner: Ownership {
-                        store: store.to_string(),
+                        store: row.store.to_string(),
                         customer: c.map(|c| c.name.clone()).unwrap_or_default(),
                         region: c.map(|c| c.region.clone()).unwrap_or_default(),
                         channel: c.map(|c| c.channel.clone()).unwrap_or_default(),
-                        salesperson: salesperson.to_string(),
+                        salesperson: row.salesperson.to_string(),
                     },
                 });
             },
@@ -197,9 +176,8 @@ impl BackOffice {
             &day,
             &end_of_day,
             |value, order| {
-                if let [_, _, _, amount, _, _, _, number] = value.split('|').collect::<Vec<_>>()[..]
-                {
-                    shipped.push(amount_of(order, number, amount));
+                if let Some(row) = ShippedEntry::parse(value) {
+                    shipped.push(amount_of(order, row.number, row.amount));
                 }
             },
         )?;

@@ -106,6 +106,19 @@ struct Received {
     projection: Projection,
 }
 
+/// One change of a document, as `Store::stage` writes it.
+struct Change<'a> {
+    /// Its number in this node's feed.
+    seq: u64,
+    /// The heads this node had before it (none: the document is new here).
+    before: &'a [ChangeHash],
+    /// For a document new to this node, the bytes it arrived as: they load as the same
+    /// document, so they are kept as its snapshot instead of saving it again.
+    received: Option<&'a [u8]>,
+    projection: Projection,
+    record: &'a Record,
+}
+
 /// The result of a local change or a merge.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -134,6 +147,32 @@ pub struct Store {
     last_seq: Arc<AtomicU64>,
     durable_seq: watch::Sender<u64>,
     group_commit: Mutex<Option<GroupCommit>>,
+}
+
+fn refused(doc_id: &str, reason: String) -> StoreError {
+    StoreError::BadChanges {
+        doc: doc_id.to_string(),
+        reason,
+    }
+}
+
+fn refuse_missing_deps(doc_id: &str, doc: &AutoCommit) -> Result<(), StoreError> {
+    if doc.get_missing_deps(&[]).is_empty() {
+        Ok(())
+    } else {
+        Err(refused(
+            doc_id,
+            "changes depend on changes that were not sent".into(),
+        ))
+    }
+}
+
+/// A document's record, a codec error naming the document.
+fn hydrate(doc_id: &str, doc: &mut AutoCommit) -> Result<Record, StoreError> {
+    codec::hydrate(doc).map_err(|source| StoreError::Codec {
+        doc: doc_id.to_string(),
+        source: Box::new(source),
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -329,23 +368,11 @@ impl Store {
     pub fn record(&self, doc_id: &str) -> Result<Option<Record>, StoreError> {
         let mut cached = lock(&self.cache);
         if let Some(doc) = cached.get_mut(doc_id) {
-            return codec::hydrate(doc)
-                .map(Some)
-                .map_err(|source| StoreError::Codec {
-                    doc: doc_id.to_string(),
-                    source: Box::new(source),
-                });
+            return hydrate(doc_id, doc).map(Some);
         }
         drop(cached);
         match self.load_from_disk(doc_id)? {
-            Some(mut doc) => {
-                codec::hydrate(&mut doc)
-                    .map(Some)
-                    .map_err(|source| StoreError::Codec {
-                        doc: doc_id.to_string(),
-                        source: Box::new(source),
-                    })
-            }
+            Some(mut doc) => hydrate(doc_id, &mut doc).map(Some),
             None => Ok(None),
         }
     }
@@ -376,14 +403,8 @@ impl Store {
         let existing = self.checkout(doc_id)?;
         let current = match existing {
             Some(mut doc) => {
-                let record = codec::hydrate(&mut doc).map_err(|source| StoreError::Codec {
-                    doc: doc_id.to_string(),
-                    source: Box::new(source),
-                });
-                match record {
-                    Ok(r) => Some((doc, r)),
-                    Err(e) => return Err(e.into()),
-                }
+                let record = hydrate(doc_id, &mut doc)?;
+                Some((doc, record))
             }
             None => None,
         };
@@ -418,62 +439,50 @@ impl Store {
         // A local change leaves every value it wrote as the only one, so the record after it is
         // the record before with the ops applied; no need to read the whole document back.
         let after = current_record.unwrap_or_default().with_ops(&ops);
-        Ok(self.persist_with(doc_id, doc, &before, None, Some(after))?)
+        Ok(self.persist_with(doc_id, doc, &before, after)?)
     }
 
     /// Merges changes received from a peer (the output of `save`/`save_after`). Nothing is
     /// written if the bytes are malformed.
     pub fn merge(&self, doc_id: &str, changes: &[u8]) -> Result<Written, StoreError> {
-        // Automerge skips a damaged tail when loading incrementally (meant for files cut short
-        // by a crash). From a peer that is an error: the whole message must be whole chunks.
-        codec::check_chunks(changes).map_err(|reason| StoreError::BadChanges {
-            doc: doc_id.to_string(),
-            reason,
-        })?;
-        let _writer = lock(&self.write_lock);
-        let doc = self.received_into(doc_id, changes)?;
-        let before = self
-            .doc_meta(doc_id)?
-            .map(|m| m.change_hashes())
-            .unwrap_or_default();
-        let received = before.is_empty().then_some(changes);
-        self.persist_with(doc_id, doc, &before, received, None)
+        self.merge_batch(&[(doc_id.to_string(), changes.to_vec())])
+            .pop()
+            .expect("one result per document")
     }
 
-    /// Writes what changed since `before` as one atomic batch and puts the document back in the
-    /// cache. Call with the write lock held.
-    ///
-    /// `received`: for a document new to this node, the bytes it arrived as; they load as the
-    /// same document, so they are kept as its snapshot instead of saving it again.
+    /// Writes a local change as one atomic batch and puts the document back in the cache.
+    /// Call with the write lock held.
     fn persist_with(
         &self,
         doc_id: &str,
         mut doc: AutoCommit,
         before: &[ChangeHash],
-        received: Option<&[u8]>,
-        known_record: Option<Record>,
+        record: Record,
     ) -> Result<Written, StoreError> {
-        let record = match known_record {
-            Some(record) => record,
-            None => codec::hydrate(&mut doc).map_err(|source| StoreError::Codec {
-                doc: doc_id.to_string(),
-                source: Box::new(source),
-            })?,
-        };
+        let old = self.doc_meta(doc_id)?;
         if doc.get_heads() == before {
-            let seq = self.doc_meta(doc_id)?.map(|m| m.seq).unwrap_or(0);
             lock(&self.cache).put(doc_id.to_string(), doc);
             return Ok(Written {
                 record,
                 changed: false,
-                seq,
+                seq: old.map(|m| m.seq).unwrap_or(0),
             });
         }
         let seq = self.last_seq.load(Ordering::SeqCst) + 1;
         let mut batch = sled::Batch::default();
-        let projection = self.projector.project(doc_id, &record);
+        let change = Change {
+            seq,
+            before,
+            received: None,
+            projection: self.projector.project(doc_id, &record),
+            record: &record,
+        };
         self.stage(
-            &mut batch, seq, doc_id, &mut doc, before, received, projection, &record,
+            &mut batch,
+            doc_id,
+            &mut doc,
+            old.unwrap_or_default(),
+            change,
         )?;
         self.db.apply_batch(batch)?;
         self.last_seq.store(seq, Ordering::SeqCst);
@@ -485,21 +494,23 @@ impl Store {
         })
     }
 
-    /// Adds to `batch` everything a change of `doc` since `before` writes, under feed sequence
-    /// number `seq`: chunk or snapshot, feed entry, index entries that changed, metadata.
-    #[allow(clippy::too_many_arguments)]
+    /// Adds to `batch` everything a change of `doc` writes, given the document's metadata before
+    /// it (`old`): chunk or snapshot, feed entry, index entries that changed, metadata.
     fn stage(
         &self,
         batch: &mut sled::Batch,
-        seq: u64,
         doc_id: &str,
         doc: &mut AutoCommit,
-        before: &[ChangeHash],
-        received: Option<&[u8]>,
-        projection: Projection,
-        record: &Record,
+        old: DocMeta,
+        change: Change<'_>,
     ) -> Result<(), StoreError> {
-        let old = self.doc_meta(doc_id)?.unwrap_or_default();
+        let Change {
+            seq,
+            before,
+            received,
+            projection,
+            record,
+        } = change;
         let chunks = if before.is_empty() || old.chunks + 1 >= COMPACT_AFTER_CHUNKS {
             // Compaction: the snapshot replaces every earlier chunk. The chunk of this change is
             // never written, so no key written by this batch is also deleted by it.
@@ -552,10 +563,10 @@ impl Store {
         Ok(())
     }
 
-    /// Merges the changes of many documents received from a peer (one fetch answer), each as
-    /// `merge` would, but written as one atomic batch. Documents new to this node (most of a
-    /// first sync) are loaded, read and projected on every core before the write lock is taken.
-    /// Returns one result per document, in order; a refused document changes nothing.
+    /// Merges the changes of many documents received from a peer (one fetch answer, or one
+    /// document for `merge`), written as one atomic batch. Documents new to this node (most of
+    /// a first sync) are loaded, read and projected on every core before the write lock is
+    /// taken. Returns one result per document, in order; a refused document changes nothing.
     pub fn merge_batch(&self, docs: &[(String, Vec<u8>)]) -> Vec<Result<Written, StoreError>> {
         let prepared = self.prepare_received(docs);
         let _writer = lock(&self.write_lock);
@@ -572,48 +583,17 @@ impl Store {
                 }));
                 continue;
             }
-            let outcome = match prepared {
-                Err(e) => Err(e),
-                // Still new: nobody wrote it while it was being prepared.
-                Ok(Some(new)) if matches!(self.doc_meta(doc_id), Ok(None)) => {
-                    let Received {
-                        mut doc,
-                        record,
-                        projection,
-                    } = new;
-                    let next = seq + 1;
-                    self.stage(
-                        &mut batch,
-                        next,
-                        doc_id,
-                        &mut doc,
-                        &[],
-                        Some(changes),
-                        projection,
-                        &record,
-                    )
-                    .map(|()| {
-                        seq = next;
-                        staged.push((i, doc));
-                        Written {
-                            record,
-                            changed: true,
-                            seq: next,
-                        }
-                    })
+            let merged = prepared
+                .and_then(|new| self.stage_received(&mut batch, seq + 1, doc_id, changes, new));
+            results.push(merged.map(|(written, doc)| {
+                if written.changed {
+                    seq = written.seq;
+                    staged.push((i, doc));
+                } else {
+                    lock(&self.cache).put(doc_id.clone(), doc);
                 }
-                Ok(_) => self
-                    .stage_received_change(&mut batch, &mut seq, doc_id, changes)
-                    .map(|(written, doc)| {
-                        if written.changed {
-                            staged.push((i, doc));
-                        } else {
-                            lock(&self.cache).put(doc_id.clone(), doc);
-                        }
-                        written
-                    }),
-            };
-            results.push(outcome);
+                written
+            }));
         }
         // A storage error may have left part of one document in the batch: write none of it.
         let storage_failed = results.iter().find_map(|r| match r {
@@ -641,43 +621,29 @@ impl Store {
         results
     }
 
-    /// Loads, reads and projects the documents of `docs` that this node does not have, spread
-    /// over the machine's cores. `Ok(None)`: the document exists here (merged under the lock).
+    /// Checks, loads, reads and projects the documents of `docs` that this node does not have,
+    /// spread over the machine's cores. `Ok(None)`: the document exists here, so its changes are
+    /// loaded into it under the write lock.
     fn prepare_received(
         &self,
         docs: &[(String, Vec<u8>)],
     ) -> Vec<Result<Option<Received>, StoreError>> {
-        let prepare =
-            |(doc_id, changes): &(String, Vec<u8>)| -> Result<Option<Received>, StoreError> {
-                let refused = |reason: String| StoreError::BadChanges {
-                    doc: doc_id.clone(),
-                    reason,
-                };
-                codec::check_chunks(changes).map_err(refused)?;
-                if self.doc_meta(doc_id)?.is_some() {
-                    return Ok(None);
-                }
-                let strict =
-                    automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
-                let mut doc = AutoCommit::load_with_options(changes, strict)
-                    .map_err(|e| refused(e.to_string()))?
-                    .with_actor(self.actor.clone());
-                if !doc.get_missing_deps(&[]).is_empty() {
-                    return Err(refused(
-                        "changes depend on changes that were not sent".into(),
-                    ));
-                }
-                let record = codec::hydrate(&mut doc).map_err(|source| StoreError::Codec {
-                    doc: doc_id.clone(),
-                    source: Box::new(source),
-                })?;
-                let projection = self.projector.project(doc_id, &record);
-                Ok(Some(Received {
-                    doc,
-                    record,
-                    projection,
-                }))
-            };
+        let prepare = |(doc_id, changes): &(String, Vec<u8>)| {
+            // Automerge skips a damaged tail when loading incrementally (meant for files cut
+            // short by a crash). From a peer that is an error: the message must be whole chunks.
+            codec::check_chunks(changes).map_err(|reason| refused(doc_id, reason))?;
+            if self.doc_meta(doc_id)?.is_some() {
+                return Ok(None);
+            }
+            let mut doc = self.load_received(doc_id, changes)?;
+            let record = hydrate(doc_id, &mut doc)?;
+            let projection = self.projector.project(doc_id, &record);
+            Ok(Some(Received {
+                doc,
+                record,
+                projection,
+            }))
+        };
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -701,85 +667,72 @@ impl Store {
         })
     }
 
-    /// Stages changes received for a document this node has: `merge` without its own batch.
-    /// Call with the write lock held.
-    fn stage_received_change(
+    /// Stages one received document under feed number `seq` (if it brings anything new) and
+    /// returns it with what was written. `new`: the document as prepared off the lock when this
+    /// node did not have it. Call with the write lock held.
+    fn stage_received(
         &self,
         batch: &mut sled::Batch,
-        seq: &mut u64,
+        seq: u64,
         doc_id: &str,
         changes: &[u8],
+        new: Option<Received>,
     ) -> Result<(Written, AutoCommit), StoreError> {
-        let refused = |reason: String| StoreError::BadChanges {
-            doc: doc_id.to_string(),
-            reason,
+        let old = self.doc_meta(doc_id)?;
+        let (mut doc, record, projection) = match (new, &old) {
+            // Still new: nobody wrote it while it was being prepared.
+            (Some(new), None) => (new.doc, new.record, new.projection),
+            _ => {
+                let mut doc = match self.checkout(doc_id)? {
+                    Some(mut doc) => {
+                        // On failure the in-memory copy may hold part of the input; it is
+                        // dropped, disk stays the truth.
+                        doc.load_incremental(changes)
+                            .map_err(|e| refused(doc_id, e.to_string()))?;
+                        refuse_missing_deps(doc_id, &doc)?;
+                        doc
+                    }
+                    None => self.load_received(doc_id, changes)?,
+                };
+                let record = hydrate(doc_id, &mut doc)?;
+                let projection = self.projector.project(doc_id, &record);
+                (doc, record, projection)
+            }
         };
-        let mut doc = self.received_into(doc_id, changes)?;
-        let before = self
-            .doc_meta(doc_id)?
-            .map(|m| m.change_hashes())
-            .unwrap_or_default();
-        let record = codec::hydrate(&mut doc).map_err(|source| StoreError::Codec {
-            doc: doc_id.to_string(),
-            source: Box::new(source),
-        })?;
+        let old = old.unwrap_or_default();
+        let before = old.change_hashes();
         if doc.get_heads() == before {
-            let seq = self.doc_meta(doc_id)?.map(|m| m.seq).unwrap_or(0);
             let written = Written {
                 record,
                 changed: false,
-                seq,
+                seq: old.seq,
             };
             return Ok((written, doc));
         }
-        let next = *seq + 1;
-        let received = before.is_empty().then_some(changes);
-        let projection = self.projector.project(doc_id, &record);
-        self.stage(
-            batch, next, doc_id, &mut doc, &before, received, projection, &record,
-        )
-        .map_err(|e| match e {
-            StoreError::BadChanges { reason, .. } => refused(reason),
-            other => other,
-        })?;
-        *seq = next;
-        Ok((
-            Written {
-                record,
-                changed: true,
-                seq: next,
-            },
-            doc,
-        ))
+        let change = Change {
+            seq,
+            before: &before,
+            received: before.is_empty().then_some(changes),
+            projection,
+            record: &record,
+        };
+        self.stage(batch, doc_id, &mut doc, old, change)?;
+        let written = Written {
+            record,
+            changed: true,
+            seq,
+        };
+        Ok((written, doc))
     }
 
-    /// The document with `changes` loaded into it (checked out of the cache or disk, or new).
-    /// Call with the write lock held. Malformed changes or missing dependencies are refused and
-    /// the in-memory copy is dropped: disk stays the truth.
-    fn received_into(&self, doc_id: &str, changes: &[u8]) -> Result<AutoCommit, StoreError> {
-        let refused = |reason: String| StoreError::BadChanges {
-            doc: doc_id.to_string(),
-            reason,
-        };
-        let doc = match self.checkout(doc_id)? {
-            Some(mut doc) => {
-                doc.load_incremental(changes)
-                    .map_err(|e| refused(e.to_string()))?;
-                doc
-            }
-            None => {
-                let strict =
-                    automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
-                AutoCommit::load_with_options(changes, strict)
-                    .map_err(|e| refused(e.to_string()))?
-                    .with_actor(self.actor.clone())
-            }
-        };
-        if !doc.get_missing_deps(&[]).is_empty() {
-            return Err(refused(
-                "changes depend on changes that were not sent".into(),
-            ));
-        }
+    /// A whole document received from a peer, loaded strictly (no damaged tail skipped) and with
+    /// every dependency present, writing as this node.
+    fn load_received(&self, doc_id: &str, changes: &[u8]) -> Result<AutoCommit, StoreError> {
+        let strict = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
+        let doc = AutoCommit::load_with_options(changes, strict)
+            .map_err(|e| refused(doc_id, e.to_string()))?
+            .with_actor(self.actor.clone());
+        refuse_missing_deps(doc_id, &doc)?;
         Ok(doc)
     }
 
