@@ -74,9 +74,7 @@ impl BackOffice {
         let ops = input.into_ops(true, new_id);
         let written = self
             .store
-            .update(&id, &user.author("create customer"), |_| {
-                Ok::<_, ServiceError>(ops)
-            })?;
+            .create(&id, &user.author("create customer"), &ops)?;
         Ok(Customer::from_record(&id, &written.record))
     }
 

@@ -114,9 +114,7 @@ impl BackOffice {
         let ops = order.into_ops(&number, created_at, new_id);
         let written =
             self.store
-                .update(&id, &user.author(format!("create order {number}")), |_| {
-                    Ok::<_, ServiceError>(ops)
-                })?;
+                .create(&id, &user.author(format!("create order {number}")), &ops)?;
         Ok(OrderView::of(&Order::from_record(&id, &written.record)))
     }
 
@@ -131,8 +129,7 @@ impl BackOffice {
         order.validate()?;
         let id = new_id();
         let ops = order.into_ops(number, created_at, new_id);
-        self.store
-            .update(&id, author, |_| Ok::<_, ServiceError>(ops))?;
+        self.store.create(&id, author, &ops)?;
         Ok(id)
     }
 

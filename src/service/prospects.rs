@@ -34,9 +34,7 @@ impl BackOffice {
         ops.extend(fields.into_iter().map(|(k, v)| RecordOp::field(&k, v)));
         let written = self
             .store
-            .update(&id, &user.author("create prospect"), |_| {
-                Ok::<_, ServiceError>(ops)
-            })?;
+            .create(&id, &user.author("create prospect"), &ops)?;
         Ok(Prospect::from_record(&id, &written.record))
     }
 
