@@ -192,7 +192,9 @@ impl Table {
     pub fn to_xlsx(&self) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
         use rust_xlsxwriter::{Format, Workbook};
         let mut workbook = Workbook::new();
-        let sheet = workbook.add_worksheet();
+        // Rows go out as they are written, strings inline: no shared-string table to build
+        // for tens of thousands of order numbers (half the time of the daily workbook).
+        let sheet = workbook.add_worksheet_with_constant_memory()?;
         sheet.set_name("报表")?;
         let bold = Format::new().set_bold();
         let money = Format::new().set_num_format("#,##0.00");
@@ -247,6 +249,9 @@ impl Table {
                 };
             }
         }
+        // The file goes to a browser on this machine or the LAN: deflate level 1 instead of 6
+        // saves a fifth of the time for a slightly larger file.
+        workbook.set_zip_compression_level(1);
         workbook.save_to_buffer()
     }
 }
