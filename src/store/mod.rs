@@ -102,11 +102,14 @@ impl DocMeta {
     }
 }
 
-/// A document new to this node, received whole and made ready off the write lock.
+/// A received document merged, read and projected off the write lock.
 struct Received {
     doc: AutoCommit,
     record: Record,
     projection: Projection,
+    /// The heads this node had when it was prepared (None: it did not have the document). Used
+    /// only if they are still the heads under the write lock; otherwise it is merged again.
+    base: Option<Vec<[u8; 32]>>,
 }
 
 /// One change of a document, as `Store::stage` writes it.
@@ -661,11 +664,19 @@ impl Store {
     }
 
     /// Merges the changes of many documents received from a peer (one fetch answer, or one
-    /// document for `merge`), written as one atomic batch. Documents new to this node (most of
-    /// a first sync) are loaded, read and projected on every core before the write lock is
-    /// taken. Returns one result per document, in order; a refused document changes nothing.
+    /// document for `merge`), written as one atomic batch. Documents are merged, read and
+    /// projected on every core before the write lock is taken. Returns one result per
+    /// document, in order; a refused document changes nothing.
     pub fn merge_batch(&self, docs: &[(String, Vec<u8>)]) -> Vec<Result<Written, StoreError>> {
-        let prepared = self.prepare_received(docs);
+        self.merge_prepared(docs, self.prepare_received(docs))
+    }
+
+    /// The write-locked half of `merge_batch`.
+    fn merge_prepared(
+        &self,
+        docs: &[(String, Vec<u8>)],
+        prepared: Vec<Result<Received, StoreError>>,
+    ) -> Vec<Result<Written, StoreError>> {
         let _writer = lock(&self.write_lock);
         let mut batch = sled::Batch::default();
         let mut seq = self.last_seq.load(Ordering::SeqCst);
@@ -718,28 +729,27 @@ impl Store {
         results
     }
 
-    /// Checks, loads, reads and projects the documents of `docs` that this node does not have,
-    /// spread over the machine's cores. `Ok(None)`: the document exists here, so its changes are
-    /// loaded into it under the write lock.
-    fn prepare_received(
-        &self,
-        docs: &[(String, Vec<u8>)],
-    ) -> Vec<Result<Option<Received>, StoreError>> {
+    /// Checks, merges, reads and projects the documents of `docs`, spread over the machine's
+    /// cores. A document this node has is taken from the cache (or disk) and merged into; if a
+    /// writer changes it before the write lock is taken, `stage_received` merges it again.
+    fn prepare_received(&self, docs: &[(String, Vec<u8>)]) -> Vec<Result<Received, StoreError>> {
         let prepare = |(doc_id, changes): &(String, Vec<u8>)| {
             // Automerge skips a damaged tail when loading incrementally (meant for files cut
             // short by a crash). From a peer that is an error: the message must be whole chunks.
             codec::check_chunks(changes).map_err(|reason| refused(doc_id, reason))?;
-            if self.doc_meta(doc_id)?.is_some() {
-                return Ok(None);
-            }
-            let mut doc = self.load_received(doc_id, changes)?;
+            let base = self.doc_meta(doc_id)?.map(|meta| meta.heads);
+            let mut doc = match (&base, self.checkout(doc_id)?) {
+                (Some(_), Some(doc)) => self.merge_into(doc_id, doc, changes)?,
+                _ => self.load_received(doc_id, changes)?,
+            };
             let record = hydrate(doc_id, &mut doc)?;
             let projection = self.projector.project(doc_id, &record);
-            Ok(Some(Received {
+            Ok(Received {
                 doc,
                 record,
                 projection,
-            }))
+                base,
+            })
         };
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -765,30 +775,26 @@ impl Store {
     }
 
     /// Stages one received document under feed number `seq` (if it brings anything new) and
-    /// returns it with what was written. `new`: the document as prepared off the lock when this
-    /// node did not have it. Call with the write lock held.
+    /// returns it with what was written. `prepared`: the document as merged off the lock. Call
+    /// with the write lock held.
     fn stage_received(
         &self,
         batch: &mut sled::Batch,
         seq: u64,
         doc_id: &str,
         changes: &[u8],
-        new: Option<Received>,
+        prepared: Received,
     ) -> Result<(Written, AutoCommit), StoreError> {
         let old = self.doc_meta(doc_id)?;
-        let (mut doc, record, projection) = match (new, &old) {
-            // Still new: nobody wrote it while it was being prepared.
-            (Some(new), None) => (new.doc, new.record, new.projection),
+        let (mut doc, record, projection) = match old.as_ref().map(|m| &m.heads) {
+            // Nobody wrote it while it was being prepared.
+            heads if heads == prepared.base.as_ref() => {
+                (prepared.doc, prepared.record, prepared.projection)
+            }
             _ => {
+                drop(prepared);
                 let mut doc = match self.checkout(doc_id)? {
-                    Some(mut doc) => {
-                        // On failure the in-memory copy may hold part of the input; it is
-                        // dropped, disk stays the truth.
-                        doc.load_incremental(changes)
-                            .map_err(|e| refused(doc_id, e.to_string()))?;
-                        refuse_missing_deps(doc_id, &doc)?;
-                        doc
-                    }
+                    Some(doc) => self.merge_into(doc_id, doc, changes)?,
                     None => self.load_received(doc_id, changes)?,
                 };
                 let record = hydrate(doc_id, &mut doc)?;
@@ -820,6 +826,20 @@ impl Store {
             seq,
         };
         Ok((written, doc))
+    }
+
+    /// Received changes loaded into a copy of a document this node has. On failure the copy,
+    /// which may hold part of the input, is dropped: disk stays the truth.
+    fn merge_into(
+        &self,
+        doc_id: &str,
+        mut doc: AutoCommit,
+        changes: &[u8],
+    ) -> Result<AutoCommit, StoreError> {
+        doc.load_incremental(changes)
+            .map_err(|e| refused(doc_id, e.to_string()))?;
+        refuse_missing_deps(doc_id, &doc)?;
+        Ok(doc)
     }
 
     /// A whole document received from a peer, loaded strictly (no damaged tail skipped) and with
@@ -1221,6 +1241,27 @@ mod merge_batch_tests {
         let again = b.merge_batch(&batch[..41]);
         assert!(again.iter().all(|r| r.as_ref().is_ok_and(|w| !w.changed)));
         assert_eq!(b.last_seq(), seq_before + 41);
+    }
+
+    #[test]
+    fn a_document_written_while_its_merge_was_prepared_is_merged_again() {
+        let (_da, a) = store();
+        let (_db, b) = store();
+        set(&a, "d", "x", "1");
+        b.merge("d", &a.raw_document("d").unwrap().unwrap())
+            .unwrap();
+        set(&a, "d", "y", "2");
+        let batch = vec![("d".to_string(), a.raw_document("d").unwrap().unwrap())];
+        let prepared = b.prepare_received(&batch);
+        // A local write lands between the preparation and the write lock.
+        set(&b, "d", "z", "3");
+        let results = b.merge_prepared(&batch, prepared);
+        assert!(results[0].as_ref().is_ok_and(|w| w.changed));
+        let record = b.record("d").unwrap().unwrap();
+        let fields = ["x", "y", "z"].map(|f| record.field(f));
+        assert_eq!(fields, [Some("1"), Some("2"), Some("3")]);
+        // The local change and the received one are both heads: concurrent, both kept.
+        assert_eq!(b.doc_meta("d").unwrap().unwrap().heads.len(), 2);
     }
 }
 
