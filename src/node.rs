@@ -208,11 +208,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let api_addr = listener.local_addr()?;
-    let state = AppState {
-        office: office.clone(),
-        peers: peers.clone(),
-        started: Arc::new(Instant::now()),
-    };
+    let state = AppState::new(office.clone(), peers.clone());
     let app = http::app(state);
     let stop = until_shutdown(shutdown.subscribe());
     let api_task = tokio::spawn(async move {

@@ -32,6 +32,21 @@ pub struct AppState {
     pub office: BackOffice,
     pub peers: PeerTable,
     pub started: Arc<Instant>,
+    /// Writes running at once (one per core). Under a burst the others wait here, as cheap
+    /// async tasks, instead of as hundreds of blocking threads fighting over the store's locks.
+    pub write_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    pub fn new(office: BackOffice, peers: PeerTable) -> AppState {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        AppState {
+            office,
+            peers,
+            started: Arc::new(Instant::now()),
+            write_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+        }
+    }
 }
 
 pub fn app(state: AppState) -> Router {
@@ -54,9 +69,16 @@ pub async fn write<T: Send + 'static>(
     work: impl FnOnce(&BackOffice) -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let office = state.office.clone();
+    let slot = state
+        .write_slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let result = tokio::task::spawn_blocking(move || work(&office))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
+    // The slot is free while this write waits for the flush: the next ones join that flush.
+    drop(slot);
     state.office.store.wait_durable().await?;
     Ok(result)
 }
