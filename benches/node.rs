@@ -11,6 +11,8 @@
 //! - NEIQIN_BENCH_GEN_THREADS  threads writing the generated stores, 2
 //! - NEIQIN_BENCH_KEEP         set to keep the data directories
 //! - NEIQIN_BENCH_DEBUG        set to print the peers' state while waiting for sync to settle
+//! - NEIQIN_BENCH_NODE_LOG     log filter of the node processes (NEIQIN_LOG), warn; neiqin=debug
+//!   shows each pull a node applies with its timings
 //!
 //! Quick smoke run: NEIQIN_BENCH_ORDERS=2000 NEIQIN_BENCH_SYNC_ORDERS=1000 cargo bench --bench node
 //!

@@ -40,7 +40,10 @@ pub fn spawn_node(data: &Path, extra: &[&str]) -> anyhow::Result<NodeProc> {
         ])
         .arg(data)
         .args(extra)
-        .env("NEIQIN_LOG", "warn")
+        .env(
+            "NEIQIN_LOG",
+            std::env::var("NEIQIN_BENCH_NODE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .env_remove("NEIQIN_PEERS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

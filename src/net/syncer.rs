@@ -377,15 +377,19 @@ impl SyncManager {
     /// The next batch is fetched while the current one is merged, so the network and the peer
     /// work while this node writes.
     async fn apply(&self, address: &str, pull: &PullResponse) -> Result<(), SyncError> {
+        let started = std::time::Instant::now();
         let store = self.office.store.clone();
         let entries = pull.entries.clone();
         let wanted = tokio::task::spawn_blocking(move || exchange::plan_fetch(&store, &entries))
             .await
             .map_err(|e| SyncError::Store(e.to_string()))?
             .map_err(|e| SyncError::Store(e.to_string()))?;
+        let planned = started.elapsed();
+        let wanted_docs = wanted.len();
         let mut queue: VecDeque<DocHave> = wanted.into();
         let mut missing_attachments = Vec::new();
         let mut current = self.fetch(address, next_batch(&mut queue)).await?;
+        let first_fetch = started.elapsed();
         while let Some((asked, answer)) = current {
             let (next, merged) = tokio::join!(
                 self.fetch(address, next_batch(&mut queue)),
@@ -426,11 +430,22 @@ impl SyncManager {
                 }
             }
         }
+        let merged = started.elapsed();
         self.office
             .store
             .wait_durable()
             .await
             .map_err(|e| SyncError::Store(e.to_string()))?;
+        tracing::debug!(
+            peer = %address,
+            entries = pull.entries.len(),
+            fetched = wanted_docs,
+            planned_ms = planned.as_secs_f64() * 1e3,
+            first_fetch_ms = first_fetch.as_secs_f64() * 1e3,
+            merged_ms = merged.as_secs_f64() * 1e3,
+            durable_ms = started.elapsed().as_secs_f64() * 1e3,
+            "applied a pull"
+        );
         Ok(())
     }
 }

@@ -195,6 +195,30 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Opens sled, waiting briefly for the lock on the directory: a handle just dropped in this
+/// process (a checkpoint, a restart) releases it only once sled's background threads let go.
+fn open_sled(path: &Path) -> Result<sled::Db, sled::Error> {
+    const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(32 * 1024 * 1024)
+            .use_compression(true)
+            .compression_factor(3)
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -207,12 +231,7 @@ impl Store {
         projector: Arc<dyn Projector>,
         cache_docs: usize,
     ) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(32 * 1024 * 1024)
-            .use_compression(true)
-            .compression_factor(3)
-            .open()?;
+        let db = open_sled(path)?;
         let actor = match db.get(keys::meta("actor"))? {
             Some(bytes) => ActorId::from(bytes.to_vec()),
             None => {
