@@ -935,20 +935,26 @@ impl Store {
         })
     }
 
-    /// Whether this node has every change named in `heads`.
-    pub fn has_all(&self, doc_id: &str, heads: &[ChangeHash]) -> Result<bool, StoreError> {
+    /// This node's heads of a document, if it may lack some of the changes named in `heads`;
+    /// None if it surely has them all (they are among its heads, or in the history of its cached
+    /// copy). Decided without reading the document from disk: loading every document a peer
+    /// changed only to find it lacking would cost as much as merging it, and a wrong "may lack"
+    /// only costs a fetch that brings nothing new.
+    pub fn heads_if_lacking(
+        &self,
+        doc_id: &str,
+        heads: &[ChangeHash],
+    ) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
         let Some(meta) = self.doc_meta(doc_id)? else {
-            return Ok(heads.is_empty());
+            return Ok((!heads.is_empty()).then(Vec::new));
         };
-        let ours = meta.change_hashes();
-        if heads.iter().all(|h| ours.contains(h)) {
-            return Ok(true);
+        if heads.iter().all(|h| meta.heads.contains(&h.0)) {
+            return Ok(None);
         }
-        Ok(self
-            .with_doc(doc_id, |doc| {
-                heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
-            })?
-            .unwrap_or(false))
+        let in_cached_history = lock(&self.cache)
+            .peek_mut(doc_id)
+            .is_some_and(|doc| heads.iter().all(|h| doc.get_change_by_hash(h).is_some()));
+        Ok((!in_cached_history).then_some(meta.heads))
     }
 
     /// Feed entries with a sequence number above `after`, at most `limit`, up to `until`.
@@ -1281,6 +1287,37 @@ mod merge_batch_tests {
         assert_eq!(fields, [Some("1"), Some("2"), Some("3")]);
         // The local change and the received one are both heads: concurrent, both kept.
         assert_eq!(b.doc_meta("d").unwrap().unwrap().heads.len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod lacking_tests {
+    use super::tests_support::*;
+    use super::*;
+
+    #[test]
+    fn a_node_asks_only_for_documents_it_may_lack_without_loading_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_da, a) = store();
+        let b = Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        set(&a, "d", "x", "1");
+        let first = a.doc_meta("d").unwrap().unwrap().change_hashes();
+        assert_eq!(b.heads_if_lacking("d", &[]).unwrap(), None);
+        assert_eq!(b.heads_if_lacking("d", &first).unwrap(), Some(vec![]));
+        b.merge("d", &a.raw_document("d").unwrap().unwrap())
+            .unwrap();
+        assert_eq!(b.heads_if_lacking("d", &first).unwrap(), None);
+        // B moves on: A's heads are now in B's history, which only the cached copy can tell.
+        set(&b, "d", "y", "2");
+        let ours = b.doc_meta("d").unwrap().unwrap().heads;
+        assert_eq!(b.heads_if_lacking("d", &first).unwrap(), None);
+        drop(b);
+        let b = Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        assert_eq!(b.heads_if_lacking("d", &first).unwrap(), Some(ours.clone()));
+        // A change B has never seen.
+        set(&a, "d", "x", "3");
+        let newer = a.doc_meta("d").unwrap().unwrap().change_hashes();
+        assert_eq!(b.heads_if_lacking("d", &newer).unwrap(), Some(ours));
     }
 }
 

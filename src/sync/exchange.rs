@@ -77,17 +77,12 @@ pub fn answer_fetch(store: &Store, req: &FetchRequest) -> Result<FetchResponse, 
 pub fn plan_fetch(store: &Store, entries: &[FeedEntry]) -> Result<Vec<DocHave>, StoreError> {
     let mut wanted = Vec::new();
     for entry in entries {
-        if store.has_all(&entry.doc, &to_hashes(&entry.heads))? {
-            continue;
+        if let Some(heads) = store.heads_if_lacking(&entry.doc, &to_hashes(&entry.heads))? {
+            wanted.push(DocHave {
+                doc: entry.doc.clone(),
+                heads,
+            });
         }
-        let heads = store
-            .doc_meta(&entry.doc)?
-            .map(|m| m.heads)
-            .unwrap_or_default();
-        wanted.push(DocHave {
-            doc: entry.doc.clone(),
-            heads,
-        });
     }
     Ok(wanted)
 }
