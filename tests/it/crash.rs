@@ -75,29 +75,27 @@ impl Drop for NodeProcess {
     }
 }
 
-async fn post(base: &str, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let resp = client()
-        .post(format!("{base}{path}"))
+async fn send(
+    method: reqwest::Method,
+    base: &str,
+    token: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = client()
+        .request(method, format!("{base}{path}"))
         .bearer_auth(token)
-        .json(&body)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .expect("request");
+        .timeout(Duration::from_secs(10));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let resp = request.send().await.expect("request");
     let status = resp.status();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn get(base: &str, token: &str, path: &str) -> (StatusCode, Value) {
-    let resp = client()
-        .get(format!("{base}{path}"))
-        .bearer_auth(token)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
+async fn post(base: &str, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    send(reqwest::Method::POST, base, token, path, Some(body)).await
 }
 
 #[tokio::test]
@@ -185,7 +183,14 @@ async fn a_write_acknowledged_before_kill_9_is_there_after_restart() {
     }
     // Order numbers are handed out from memory and written with the order that uses them: after
     // the crash no number that is on disk is handed out again, and none was handed out twice.
-    let (status, page) = get(&node.base, &clerk, "/api/orders?limit=500").await;
+    let (status, page) = send(
+        reqwest::Method::GET,
+        &node.base,
+        &clerk,
+        "/api/orders?limit=500",
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let mut numbers: Vec<String> = page["items"]
         .as_array()
