@@ -287,7 +287,26 @@ impl SyncManager {
             wait_ms: session.wait_ms,
         };
         let timeout = Duration::from_millis(session.wait_ms as u64) + Duration::from_secs(15);
-        let resp: PullResponse = self.client.call(address, PULL, &req, timeout).await?;
+        let mut resp: PullResponse = self.client.call(address, PULL, &req, timeout).await?;
+        // A long poll is answered at the peer's first change. What changed since (the rest of a
+        // burst, or everything while this node was suspended) is asked for at once, so it is
+        // fetched and merged with it instead of in a round of its own.
+        if let Some(last) = resp.entries.last().map(|e| e.seq) {
+            if req.wait_ms > 0 && resp.remaining == 0 {
+                let more = PullRequest {
+                    since: last,
+                    wait_ms: 0,
+                    ..req.clone()
+                };
+                let then: PullResponse = self
+                    .client
+                    .call(address, PULL, &more, Duration::from_secs(15))
+                    .await?;
+                if then.from.node_id == resp.from.node_id {
+                    resp = exchange::join_pulls(resp, then);
+                }
+            }
+        }
         tracing::debug!(peer = %address, since = req.since, wait_ms = req.wait_ms, entries = resp.entries.len(), remaining = resp.remaining, "pulled");
         if resp.from.node_id != session.node_id {
             // Another node now answers at this address: start over.

@@ -153,3 +153,65 @@ impl PullProgress {
         }
     }
 }
+
+/// One pull answer from two answers of the same feed, the second asked from where the first
+/// ended: entries in feed order, a document listed once at its latest position (the feed holds
+/// one entry per document, so the earlier one is stale), `remaining` as the second says.
+pub fn join_pulls(first: PullResponse, then: PullResponse) -> PullResponse {
+    let later: std::collections::HashSet<&str> =
+        then.entries.iter().map(|e| e.doc.as_str()).collect();
+    let mut entries: Vec<FeedEntry> = first
+        .entries
+        .into_iter()
+        .filter(|e| !later.contains(e.doc.as_str()))
+        .collect();
+    entries.extend(then.entries);
+    PullResponse {
+        from: first.from,
+        entries,
+        remaining: then.remaining,
+    }
+}
+
+#[cfg(test)]
+mod join_tests {
+    use super::*;
+
+    fn entry(seq: u64, doc: &str) -> FeedEntry {
+        FeedEntry {
+            seq,
+            doc: doc.into(),
+            heads: vec![],
+        }
+    }
+
+    #[test]
+    fn a_document_in_both_answers_is_listed_once_at_its_latest_position() {
+        let from = Hello {
+            version: 1,
+            node_id: "n".into(),
+            name: "n".into(),
+            role: "clerk".into(),
+            peer_port: 7781,
+        };
+        let first = PullResponse {
+            from: from.clone(),
+            entries: vec![entry(5, "a"), entry(6, "b")],
+            remaining: 0,
+        };
+        let then = PullResponse {
+            from,
+            entries: vec![entry(7, "c"), entry(8, "a")],
+            remaining: 3,
+        };
+        let joined = join_pulls(first, then);
+        let listed: Vec<(u64, &str)> = joined
+            .entries
+            .iter()
+            .map(|e| (e.seq, e.doc.as_str()))
+            .collect();
+        assert_eq!(listed, vec![(6, "b"), (7, "c"), (8, "a")]);
+        assert_eq!(joined.remaining, 3);
+        assert_eq!(PullProgress { cursor: 4 }.after(&joined).cursor, 8);
+    }
+}
