@@ -287,26 +287,8 @@ impl SyncManager {
             wait_ms: session.wait_ms,
         };
         let timeout = Duration::from_millis(session.wait_ms as u64) + Duration::from_secs(15);
-        let mut resp: PullResponse = self.client.call(address, PULL, &req, timeout).await?;
-        // A long poll is answered at the peer's first change. What changed since (the rest of a
-        // burst, or everything while this node was suspended) is asked for at once, so it is
-        // fetched and merged with it instead of in a round of its own.
-        if let Some(last) = resp.entries.last().map(|e| e.seq) {
-            if req.wait_ms > 0 && resp.remaining == 0 {
-                let more = PullRequest {
-                    since: last,
-                    wait_ms: 0,
-                    ..req.clone()
-                };
-                let then: PullResponse = self
-                    .client
-                    .call(address, PULL, &more, Duration::from_secs(15))
-                    .await?;
-                if then.from.node_id == resp.from.node_id {
-                    resp = exchange::join_pulls(resp, then);
-                }
-            }
-        }
+        let first: PullResponse = self.client.call(address, PULL, &req, timeout).await?;
+        let resp = self.pull_the_rest(address, &req, first).await?;
         tracing::debug!(peer = %address, since = req.since, wait_ms = req.wait_ms, entries = resp.entries.len(), remaining = resp.remaining, "pulled");
         if resp.from.node_id != session.node_id {
             // Another node now answers at this address: start over.
@@ -342,6 +324,37 @@ impl SyncManager {
         });
         session.wait_ms = if resp.remaining > 0 { 0 } else { LONG_POLL_MS };
         Ok(true)
+    }
+
+    /// A long poll is answered at the peer's first change. What changed since (the rest of a
+    /// burst, or everything while this node was suspended) is asked for at once, so it is
+    /// fetched and merged with the first answer instead of in a round of its own.
+    async fn pull_the_rest(
+        &self,
+        address: &str,
+        req: &PullRequest,
+        first: PullResponse,
+    ) -> Result<PullResponse, SyncError> {
+        let Some(last) = first.entries.last().map(|e| e.seq) else {
+            return Ok(first);
+        };
+        if req.wait_ms == 0 || first.remaining > 0 {
+            return Ok(first);
+        }
+        let more = PullRequest {
+            since: last,
+            wait_ms: 0,
+            ..req.clone()
+        };
+        let then: PullResponse = self
+            .client
+            .call(address, PULL, &more, Duration::from_secs(15))
+            .await?;
+        Ok(if then.from.node_id == first.from.node_id {
+            exchange::join_pulls(first, then)
+        } else {
+            first
+        })
     }
 
     /// Asks the peer for `asked` (None when there is nothing to ask).

@@ -534,7 +534,7 @@ impl Store {
         let projection = self.projector.project(doc_id, &record);
 
         let _writer = lock(&self.write_lock);
-        if self.doc_meta(doc_id)?.is_some() {
+        if self.db.contains_key(keys::doc_meta(doc_id))? {
             return Err(StoreError::Exists(doc_id.to_string()));
         }
         let seq = self.last_seq.load(Ordering::SeqCst) + 1;
@@ -1116,8 +1116,7 @@ mod tests {
         set(&a, "d1", "x", "1");
         set(&a, "d1", "y", "2");
         set(&a, "d1", "x", "3");
-        let raw = a.raw_document("d1").unwrap().unwrap();
-        b.merge("d1", &raw).unwrap();
+        b.merge("d1", &raw(&a, "d1")).unwrap();
         drop(b);
         // Reopened from disk: the received bytes were kept as the snapshot.
         let b = Store::open(b_dir.path(), Arc::new(NoIndex), 10).unwrap();
@@ -1196,17 +1195,13 @@ mod merge_tests {
         let (_da, a) = store();
         let (_db, b) = store();
         set(&a, "d", "x", "1");
-        b.merge("d", &a.raw_document("d").unwrap().unwrap())
-            .unwrap();
+        b.merge("d", &raw(&a, "d")).unwrap();
         set(&a, "d", "x", "a");
         set(&b, "d", "y", "b");
-        let b_heads = b.doc_meta("d").unwrap().unwrap().change_hashes();
-        let for_b = a.changes_for("d", &b_heads).unwrap().unwrap();
-        b.merge("d", &for_b)
+        b.merge("d", &changes_for_peer(&a, &b, "d"))
             .expect("b merges a's concurrent change");
-        let a_heads = a.doc_meta("d").unwrap().unwrap().change_hashes();
-        let for_a = b.changes_for("d", &a_heads).unwrap().unwrap();
-        a.merge("d", &for_a).expect("a merges b's changes");
+        a.merge("d", &changes_for_peer(&b, &a, "d"))
+            .expect("a merges b's changes");
         assert_eq!(
             a.doc_meta("d").unwrap().unwrap().heads,
             b.doc_meta("d").unwrap().unwrap().heads
@@ -1224,25 +1219,20 @@ mod merge_batch_tests {
         let (_da, a) = store();
         let (_db, b) = store();
         set(&a, "known", "x", "1");
-        b.merge("known", &a.raw_document("known").unwrap().unwrap())
-            .unwrap();
+        b.merge("known", &raw(&a, "known")).unwrap();
         set(&a, "known", "x", "2");
         set(&b, "known", "y", "b");
         for i in 0..40 {
             set(&a, &format!("new{i}"), "n", &i.to_string());
         }
-        let b_heads = b.doc_meta("known").unwrap().unwrap().change_hashes();
-        let mut batch = vec![(
-            "known".to_string(),
-            a.changes_for("known", &b_heads).unwrap().unwrap(),
-        )];
+        let mut batch = vec![("known".to_string(), changes_for_peer(&a, &b, "known"))];
         for i in 0..40 {
             let id = format!("new{i}");
-            let raw = a.raw_document(&id).unwrap().unwrap();
-            batch.push((id, raw));
+            let bytes = raw(&a, &id);
+            batch.push((id, bytes));
         }
         batch.push(("bad".to_string(), vec![0u8; 64]));
-        batch.push(("new0".to_string(), a.raw_document("new0").unwrap().unwrap()));
+        batch.push(("new0".to_string(), raw(&a, "new0")));
         let seq_before = b.last_seq();
         let results = b.merge_batch(&batch);
         assert_eq!(results.len(), batch.len());
@@ -1273,10 +1263,9 @@ mod merge_batch_tests {
         let (_da, a) = store();
         let (_db, b) = store();
         set(&a, "d", "x", "1");
-        b.merge("d", &a.raw_document("d").unwrap().unwrap())
-            .unwrap();
+        b.merge("d", &raw(&a, "d")).unwrap();
         set(&a, "d", "y", "2");
-        let batch = vec![("d".to_string(), a.raw_document("d").unwrap().unwrap())];
+        let batch = vec![("d".to_string(), raw(&a, "d"))];
         let prepared = b.prepare_received(&batch);
         // A local write lands between the preparation and the write lock.
         set(&b, "d", "z", "3");
@@ -1301,11 +1290,10 @@ mod lacking_tests {
         let (_da, a) = store();
         let b = Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
         set(&a, "d", "x", "1");
-        let first = a.doc_meta("d").unwrap().unwrap().change_hashes();
+        let first = heads(&a, "d");
         assert_eq!(b.heads_if_lacking("d", &[]).unwrap(), None);
         assert_eq!(b.heads_if_lacking("d", &first).unwrap(), Some(vec![]));
-        b.merge("d", &a.raw_document("d").unwrap().unwrap())
-            .unwrap();
+        b.merge("d", &raw(&a, "d")).unwrap();
         assert_eq!(b.heads_if_lacking("d", &first).unwrap(), None);
         // B moves on: A's heads are now in B's history, which only the cached copy can tell.
         set(&b, "d", "y", "2");
@@ -1316,7 +1304,7 @@ mod lacking_tests {
         assert_eq!(b.heads_if_lacking("d", &first).unwrap(), Some(ours.clone()));
         // A change B has never seen.
         set(&a, "d", "x", "3");
-        let newer = a.doc_meta("d").unwrap().unwrap().change_hashes();
+        let newer = heads(&a, "d");
         assert_eq!(b.heads_if_lacking("d", &newer).unwrap(), Some(ours));
     }
 }
@@ -1366,8 +1354,7 @@ mod create_tests {
         assert_eq!(from_disk.collections["lines"].len(), 1);
         // A created document edits and merges like any other.
         set(&a, "d", "memo", "urgent");
-        b.merge("d", &a.raw_document("d").unwrap().unwrap())
-            .unwrap();
+        b.merge("d", &raw(&a, "d")).unwrap();
         let merged = b.record("d").unwrap().unwrap();
         assert_eq!(merged.field("memo"), Some("urgent"));
         assert_eq!(merged.facts.len(), 1);
@@ -1438,6 +1425,20 @@ pub(crate) mod tests_support {
             role: "clerk".into(),
             action: "test".into(),
         }
+    }
+
+    /// The whole document as stored, to send to another store.
+    pub fn raw(store: &Store, doc: &str) -> Vec<u8> {
+        store.raw_document(doc).unwrap().unwrap()
+    }
+
+    pub fn heads(store: &Store, doc: &str) -> Vec<ChangeHash> {
+        store.doc_meta(doc).unwrap().unwrap().change_hashes()
+    }
+
+    /// What `from` has of `doc` that `to` lacks.
+    pub fn changes_for_peer(from: &Store, to: &Store, doc: &str) -> Vec<u8> {
+        from.changes_for(doc, &heads(to, doc)).unwrap().unwrap()
     }
 
     pub fn set(store: &Store, doc: &str, name: &str, value: &str) {
