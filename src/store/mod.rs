@@ -655,8 +655,12 @@ impl Store {
                 // sled compresses its pages; compressing columns here too only costs time.
                 None => batch.insert(keys::snapshot(doc_id), doc.save_nocompress()),
             }
-            for key in self.db.scan_prefix(keys::chunk_prefix(doc_id)).keys() {
-                batch.remove(key?);
+            // A document new to this node has no chunks yet (they are written only with its
+            // metadata), so only a compaction needs to look for them.
+            if !before.is_empty() {
+                for key in self.db.scan_prefix(keys::chunk_prefix(doc_id)).keys() {
+                    batch.remove(key?);
+                }
             }
             0
         } else {
