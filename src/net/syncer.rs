@@ -20,6 +20,8 @@ use crate::sync::protocol::{
 
 /// Documents asked for in one fetch.
 pub const FETCH_BATCH: usize = 500;
+/// Fetch answers merged at the same time (one writing, the next preparing).
+const MERGES_IN_FLIGHT: usize = 2;
 /// Feed entries asked for in one pull.
 pub const PULL_LIMIT: u32 = 2_000;
 /// Longest pause between attempts to reach a peer that failed: short, because offices reconnect
@@ -376,21 +378,24 @@ impl SyncManager {
         Ok(Some((asked, answer)))
     }
 
-    /// Merges one fetch answer; returns the documents the peer deferred (to ask again) and the
-    /// attachments the merged documents refer to that this node lacks.
-    async fn merge_answer(
-        &self,
-        asked: Vec<DocHave>,
-        answer: FetchResponse,
-    ) -> Result<(Vec<DocHave>, Vec<String>), SyncError> {
+    /// Starts merging one fetch answer on the blocking pool and returns at once. The heavy half
+    /// of a merge (loading, merging, reading and projecting each document) runs before the
+    /// store's write lock, so a second answer's merge prepares while the first one writes.
+    fn start_merge(&self, asked: Vec<DocHave>, answer: FetchResponse) -> MergeTask {
         let deferred = answer.deferred.clone();
         let store = self.office.store.clone();
-        let (asked, applied) = tokio::task::spawn_blocking(move || {
+        let task = tokio::task::spawn_blocking(move || {
             let applied = exchange::apply_fetch(&store, &asked, answer);
             (asked, applied)
-        })
-        .await
-        .map_err(|e| SyncError::Store(e.to_string()))?;
+        });
+        MergeTask { task, deferred }
+    }
+
+    /// Waits for a merge; returns the documents the peer deferred (to ask again) and the
+    /// attachments the merged documents refer to that this node lacks.
+    async fn finish_merge(merge: MergeTask) -> Result<(Vec<DocHave>, Vec<String>), SyncError> {
+        let MergeTask { task, deferred } = merge;
+        let (asked, applied) = task.await.map_err(|e| SyncError::Store(e.to_string()))?;
         let applied = applied.map_err(|e| SyncError::Store(e.to_string()))?;
         if let Some((doc, reason)) = applied.refused.first() {
             return Err(SyncError::Refused(format!("document {doc}: {reason}")));
@@ -422,18 +427,35 @@ impl SyncManager {
         let mut missing_attachments = Vec::new();
         let mut current = self.fetch(address, next_batch(&mut queue)).await?;
         let first_fetch = started.elapsed();
-        while let Some((asked, answer)) = current {
-            let (next, merged) = tokio::join!(
-                self.fetch(address, next_batch(&mut queue)),
-                self.merge_answer(asked, answer)
-            );
-            let (deferred, missing) = merged?;
-            missing_attachments.extend(missing);
-            queue.extend(deferred);
-            current = match next? {
-                Some(fetched) => Some(fetched),
-                None => self.fetch(address, next_batch(&mut queue)).await?,
+        // Up to MERGES_IN_FLIGHT answers merge at once while the next one is fetched: one
+        // writes under the store's lock while the next prepares on the other cores.
+        let mut merging: VecDeque<MergeTask> = VecDeque::new();
+        loop {
+            if let Some((asked, answer)) = current.take() {
+                merging.push_back(self.start_merge(asked, answer));
+            }
+            if merging.is_empty() && queue.is_empty() {
+                break;
+            }
+            let wait_for_oldest = merging.len() >= MERGES_IN_FLIGHT || queue.is_empty();
+            let oldest = if wait_for_oldest {
+                merging.pop_front()
+            } else {
+                None
             };
+            let (next, finished) =
+                tokio::join!(self.fetch(address, next_batch(&mut queue)), async {
+                    match oldest {
+                        Some(merge) => Some(Self::finish_merge(merge).await),
+                        None => None,
+                    }
+                });
+            if let Some(finished) = finished {
+                let (deferred, missing) = finished?;
+                missing_attachments.extend(missing);
+                queue.extend(deferred);
+            }
+            current = next?;
         }
         missing_attachments.sort();
         missing_attachments.dedup();
@@ -486,6 +508,16 @@ impl SyncManager {
 fn next_batch(queue: &mut VecDeque<DocHave>) -> Vec<DocHave> {
     let n = queue.len().min(FETCH_BATCH);
     queue.drain(..n).collect()
+}
+
+/// A fetch answer being merged on the blocking pool.
+struct MergeTask {
+    task: tokio::task::JoinHandle<(
+        Vec<DocHave>,
+        Result<exchange::Applied, crate::store::StoreError>,
+    )>,
+    /// Documents the peer left out of its answer, to ask for again.
+    deferred: Vec<String>,
 }
 
 struct Session {

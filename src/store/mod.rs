@@ -778,9 +778,15 @@ impl Store {
             // short by a crash). From a peer that is an error: the message must be whole chunks.
             codec::check_chunks(changes).map_err(|reason| refused(doc_id, reason))?;
             let base = self.doc_meta(doc_id)?.map(|meta| meta.heads);
-            let mut doc = match (&base, self.checkout(doc_id)?) {
-                (Some(_), Some(doc)) => self.merge_into(doc_id, doc, changes)?,
-                _ => self.load_received(doc_id, changes)?,
+            // Without metadata the document is new here: nothing to take out of the cache or
+            // read from disk (a batch of new documents used to look for each one twice).
+            let known = match base {
+                Some(_) => self.checkout(doc_id)?,
+                None => None,
+            };
+            let mut doc = match known {
+                Some(doc) => self.merge_into(doc_id, doc, changes)?,
+                None => self.load_received(doc_id, changes)?,
             };
             let record = hydrate(doc_id, &mut doc)?;
             let projection = self.projector.project(doc_id, &record);
