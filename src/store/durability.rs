@@ -6,6 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
+/// How long a flush waits for more writers when writes arrive concurrently. Without it, 32
+/// clients creating orders got 1.2 writes per flush: each flush (a log write, an fsync and
+/// three thread hand-offs) cost more than the writes it covered. Waiting 1 ms covers 2.5 and
+/// raised throughput by 10–17% (node bench); a lone writer never waits.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Hands out flushes to waiting writers. Lives inside a tokio runtime.
 pub struct GroupCommit {
     requests: mpsc::UnboundedSender<oneshot::Sender<Result<(), String>>>,
@@ -18,7 +24,13 @@ impl GroupCommit {
     pub fn start(db: sled::Db, last_seq: Arc<AtomicU64>, durable_seq: watch::Sender<u64>) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<Result<(), String>>>();
         let task = tokio::spawn(async move {
+            // Whether the last flush covered several writers: writes are arriving concurrently,
+            // so the next flush waits a moment to cover more of them.
+            let mut concurrent = false;
             while let Some(first) = rx.recv().await {
+                if concurrent {
+                    tokio::time::sleep(COALESCE).await;
+                }
                 let mut waiters = vec![first];
                 while let Ok(more) = rx.try_recv() {
                     waiters.push(more);
@@ -41,6 +53,7 @@ impl GroupCommit {
                 } else if let Err(e) = &result {
                     tracing::error!(error = %e, "flush failed; writes are not acknowledged");
                 }
+                concurrent = waiters.len() > 1;
                 for waiter in waiters {
                     let _ = waiter.send(result.clone());
                 }
