@@ -227,3 +227,38 @@ async fn status_lists_peers_with_last_sync() {
     }
     net.stop().await;
 }
+
+#[tokio::test]
+async fn documents_a_peer_leaves_out_of_a_full_answer_are_fetched_next() {
+    // Orders with a long project text, so that what node 1 lacks is more than one fetch answer
+    // may carry: node 0 answers part and defers the rest, and node 1 must ask for it again
+    // (while the first part is still merging) before it moves its cursor.
+    let mut net = TestNet::start(2).await;
+    net.partition(&[&[0], &[1]]);
+    let customer = net.nodes[0].customer("苏州工业园区店").await;
+    let long_project: String = (0..200_000)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let clerk = net.nodes[0].token(Role::Clerk).await;
+    for n in 0..45 {
+        let mut body = crate::harness::order_body(&customer, three_lines());
+        body["project"] = json!(format!("{n} {long_project}"));
+        let (status, answer) = net.nodes[0].post("/api/orders", &clerk, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let store = &net.nodes[0].node.as_ref().unwrap().office.store;
+    let lacking: usize = store
+        .doc_ids(None)
+        .unwrap()
+        .iter()
+        .map(|id| store.raw_document(id).unwrap().unwrap().len())
+        .sum();
+    assert!(
+        lacking > neiqin::sync::protocol::MAX_FETCH_BYTES,
+        "the test needs more than one answer's worth of documents ({lacking} bytes)"
+    );
+    net.heal();
+    net.settle(SETTLE).await;
+    assert_eq!(net.state(1).len(), 46);
+    net.stop().await;
+}
