@@ -780,9 +780,10 @@ impl Store {
             let base = self.doc_meta(doc_id)?.map(|meta| meta.heads);
             // Without metadata the document is new here: nothing to take out of the cache or
             // read from disk (a batch of new documents used to look for each one twice).
-            let known = match base {
-                Some(_) => self.checkout(doc_id)?,
-                None => None,
+            let known = if base.is_some() {
+                self.checkout(doc_id)?
+            } else {
+                None
             };
             let mut doc = match known {
                 Some(doc) => self.merge_into(doc_id, doc, changes)?,
