@@ -112,6 +112,36 @@ struct Received {
     base: Option<Vec<[u8; 32]>>,
 }
 
+/// A new document built, saved and projected off the write lock, waiting to be written.
+struct BuiltCreate {
+    doc_id: String,
+    doc: AutoCommit,
+    record: Record,
+    snapshot: Vec<u8>,
+    projection: Projection,
+}
+
+/// Creates waiting for the write lock, and the results of those written by another writer.
+/// Under load, creates queue while one writer holds the lock; the next to get it writes every
+/// queued create in one sled batch. Each sled batch costs more than its keys (sled seals its
+/// log buffer twice per batch and hands each sealed buffer to an IO thread), so creates from
+/// many clients share that cost instead of paying it one by one.
+#[derive(Default)]
+struct CreateQueue {
+    next_ticket: u64,
+    waiting: Vec<(u64, BuiltCreate)>,
+    done: HashMap<u64, Result<Written, StoreError>>,
+}
+
+impl CreateQueue {
+    fn enqueue(&mut self, built: BuiltCreate) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.waiting.push((ticket, built));
+        ticket
+    }
+}
+
 /// One change of a document, as `Store::stage` writes it.
 struct Change<'a> {
     /// Its number in this node's feed.
@@ -154,6 +184,7 @@ pub struct Store {
     durable_seq: watch::Sender<u64>,
     group_commit: Mutex<Option<GroupCommit>>,
     counters: Mutex<HashMap<String, Counter>>,
+    creates: Mutex<CreateQueue>,
 }
 
 /// A named counter (order numbers): handed out from memory, written with the next local batch,
@@ -275,6 +306,7 @@ impl Store {
             durable_seq,
             group_commit: Mutex::new(None),
             counters: Mutex::new(HashMap::new()),
+            creates: Mutex::new(CreateQueue::default()),
         })
     }
 
@@ -529,7 +561,9 @@ impl Store {
     /// Creates a document under a new id (`update` on an id nothing has written yet, faster).
     /// The document is built, saved and projected before the write lock is taken, since no one
     /// else can see an id that is not written yet: creates from many clients use every core and
-    /// only the batch itself is written under the lock. Refused if the id is taken.
+    /// only the batch itself is written under the lock. Creates that queue up while another
+    /// writer holds the lock are written together, as one sled batch, by whichever of them gets
+    /// the lock first (see `CreateQueue`). Refused if the id is taken.
     pub fn create(
         &self,
         doc_id: &str,
@@ -549,31 +583,124 @@ impl Store {
         let record = Record::default().with_ops(ops);
         let snapshot = doc.save_nocompress();
         let projection = self.projector.project(doc_id, &record);
-
-        let _writer = lock(&self.write_lock);
-        if self.db.contains_key(keys::doc_meta(doc_id))? {
-            return Err(StoreError::Exists(doc_id.to_string()));
-        }
-        let seq = self.last_seq.load(Ordering::SeqCst) + 1;
-        let mut batch = sled::Batch::default();
-        let change = Change {
-            seq,
-            before: &[],
-            saved: Some(&snapshot),
+        let built = BuiltCreate {
+            doc_id: doc_id.to_string(),
+            doc,
+            record,
+            snapshot,
             projection,
-            record: &record,
         };
-        self.stage(&mut batch, doc_id, &mut doc, DocMeta::default(), change)?;
+
+        let ticket = lock(&self.creates).enqueue(built);
+        let _writer = lock(&self.write_lock);
+        // Whoever held the lock before us may have written our create with theirs.
+        if let Some(done) = lock(&self.creates).done.remove(&ticket) {
+            return done;
+        }
+        let queued = std::mem::take(&mut lock(&self.creates).waiting);
+        let mut mine = None;
+        let mut others = Vec::new();
+        for (t, result) in self.write_creates(queued) {
+            if t == ticket {
+                mine = Some(result);
+            } else {
+                others.push((t, result));
+            }
+        }
+        lock(&self.creates).done.extend(others);
+        mine.expect("a create is queued until the holder of the write lock writes it")
+    }
+
+    /// Writes queued creates as one batch; one result per ticket. A taken id is refused alone;
+    /// a storage failure refuses them all and writes none. Call with the write lock held.
+    fn write_creates(
+        &self,
+        queued: Vec<(u64, BuiltCreate)>,
+    ) -> Vec<(u64, Result<Written, StoreError>)> {
+        let mut batch = sled::Batch::default();
+        let mut seq = self.last_seq.load(Ordering::SeqCst);
+        let mut ids = std::collections::HashSet::new();
+        let mut staged = Vec::new();
+        let mut results = Vec::with_capacity(queued.len());
+        let mut failure = None;
+        for (ticket, mut built) in queued {
+            if failure.is_some() {
+                results.push((ticket, None));
+                continue;
+            }
+            let taken = match self.db.contains_key(keys::doc_meta(&built.doc_id)) {
+                Ok(on_disk) => on_disk || !ids.insert(built.doc_id.clone()),
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    results.push((ticket, None));
+                    continue;
+                }
+            };
+            if taken {
+                let refused = Err(StoreError::Exists(built.doc_id.clone()));
+                results.push((ticket, Some(refused)));
+                continue;
+            }
+            let change = Change {
+                seq: seq + 1,
+                before: &[],
+                saved: Some(&built.snapshot),
+                projection: std::mem::take(&mut built.projection),
+                record: &built.record,
+            };
+            let doc_id = built.doc_id.clone();
+            match self.stage(
+                &mut batch,
+                &doc_id,
+                &mut built.doc,
+                DocMeta::default(),
+                change,
+            ) {
+                Ok(()) => {
+                    seq += 1;
+                    results.push((ticket, None));
+                    staged.push((results.len() - 1, seq, built));
+                }
+                // Part of this document may be in the batch: write none of it.
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    results.push((ticket, None));
+                }
+            }
+        }
         let counters = self.stage_counters(&mut batch);
-        self.db.apply_batch(batch)?;
+        let applied = match failure {
+            Some(reason) => Err(reason),
+            None => self.db.apply_batch(batch).map_err(|e| e.to_string()),
+        };
+        if let Err(reason) = applied {
+            return results
+                .into_iter()
+                .map(|(ticket, refused)| {
+                    let result = match refused {
+                        Some(Err(StoreError::Exists(id))) => Err(StoreError::Exists(id)),
+                        _ => Err(StoreError::Durability(reason.clone())),
+                    };
+                    (ticket, result)
+                })
+                .collect();
+        }
         self.counters_written(counters);
         self.last_seq.store(seq, Ordering::SeqCst);
-        lock(&self.cache).put(doc_id.to_string(), doc);
-        Ok(Written {
-            record,
-            changed: true,
-            seq,
-        })
+        let mut cache = lock(&self.cache);
+        for (at, seq, built) in staged {
+            cache.put(built.doc_id, built.doc);
+            let written = Written {
+                record: built.record,
+                changed: true,
+                seq,
+            };
+            results[at].1 = Some(Ok(written));
+        }
+        results
+            .into_iter()
+            .map(|(ticket, result)| (ticket, result.expect("every queued create has a result")))
+            .collect()
     }
 
     /// Merges changes received from a peer (the output of `save`/`save_after`). Nothing is
@@ -1408,6 +1535,68 @@ mod create_tests {
         assert_eq!(store.last_seq(), seq);
         assert!(store.doc_meta("e").unwrap().is_none());
         assert_eq!(store.record("d").unwrap().unwrap().field("x"), Some("1"));
+    }
+
+    #[test]
+    fn creates_queued_behind_a_writer_are_written_together_and_a_taken_id_only_once() {
+        let (dir, store) = store();
+        let store = Arc::new(store);
+        set(&store, "old", "x", "1");
+        let before = store.last_seq();
+        // Hold the write lock as a writer would, so that every create below queues behind it.
+        let writer = lock(&store.write_lock);
+        let ids: [&'static str; 5] = ["n1", "n2", "old", "n3", "n2"];
+        let creating: Vec<_> = ids
+            .iter()
+            .map(|&id| {
+                let store = store.clone();
+                std::thread::spawn(move || store.create(id, &author(), &ops()))
+            })
+            .collect();
+        while lock(&store.creates).waiting.len() < ids.len() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        drop(writer);
+        let results: Vec<_> = creating.into_iter().map(|t| t.join().unwrap()).collect();
+
+        let written: Vec<u64> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|w| w.seq))
+            .collect();
+        let refused: Vec<&str> = ids
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| matches!(r, Err(StoreError::Exists(_))))
+            .map(|(id, _)| *id)
+            .collect();
+        // n1, n3 and one of the two n2; "old" and the other n2 are refused.
+        assert_eq!(written.len(), 3, "{results:?}");
+        assert_eq!(refused.len(), 2);
+        assert!(refused.contains(&"old") && refused.contains(&"n2"));
+        let mut seqs = written.clone();
+        seqs.sort_unstable();
+        assert_eq!(seqs, vec![before + 1, before + 2, before + 3]);
+        assert_eq!(store.last_seq(), before + 3);
+        assert!(lock(&store.creates).done.is_empty());
+
+        // On disk after a reopen: each new document once in the feed, the old one untouched.
+        drop(Arc::into_inner(store).unwrap());
+        let store = Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        let fed: Vec<String> = store
+            .feed_since(before, store.last_seq(), 10)
+            .unwrap()
+            .into_iter()
+            .map(|(_, doc)| doc)
+            .collect();
+        assert_eq!(fed.len(), 3);
+        for id in ["n1", "n2", "n3"] {
+            assert!(fed.contains(&id.to_string()), "{id} not in {fed:?}");
+            assert_eq!(
+                store.record(id).unwrap().unwrap().field("number"),
+                Some("A-000002")
+            );
+        }
+        assert_eq!(store.record("old").unwrap().unwrap().field("x"), Some("1"));
     }
 
     #[test]
