@@ -22,7 +22,7 @@ pub mod keys;
 use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -619,7 +619,7 @@ impl Store {
     ) -> Vec<(u64, Result<Written, StoreError>)> {
         let mut batch = sled::Batch::default();
         let mut seq = self.last_seq.load(Ordering::SeqCst);
-        let mut ids = std::collections::HashSet::new();
+        let mut ids = HashSet::new();
         let mut staged = Vec::new();
         let mut results = Vec::with_capacity(queued.len());
         let mut failure = None;
@@ -835,7 +835,21 @@ impl Store {
     /// projected on every core before the write lock is taken. Returns one result per
     /// document, in order; a refused document changes nothing.
     pub fn merge_batch(&self, docs: &[(String, Vec<u8>)]) -> Vec<Result<Written, StoreError>> {
-        self.merge_prepared(docs, self.prepare_received(docs))
+        self.merge_prepared(docs, self.prepare_received(docs, &HashSet::new()))
+    }
+
+    /// `merge_batch` for a fetch answer. `absent`: the documents this node did not have when it
+    /// asked for them. Their merge is prepared without looking them up: during a full sync
+    /// that lookup is a sled read per document, and sled makes every read wait while another
+    /// batch is written, which kept the next answer's preparation from overlapping the
+    /// current one's write. Should one have been written meanwhile, `stage_received` sees it
+    /// under the write lock and merges again.
+    pub fn merge_fetched(
+        &self,
+        docs: &[(String, Vec<u8>)],
+        absent: &HashSet<&str>,
+    ) -> Vec<Result<Written, StoreError>> {
+        self.merge_prepared(docs, self.prepare_received(docs, absent))
     }
 
     /// The write-locked half of `merge_batch`.
@@ -849,7 +863,7 @@ impl Store {
         let mut seq = self.last_seq.load(Ordering::SeqCst);
         let mut staged: Vec<(usize, AutoCommit)> = Vec::new();
         let mut results: Vec<Result<Written, StoreError>> = Vec::with_capacity(docs.len());
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for (i, ((doc_id, changes), prepared)) in docs.iter().zip(prepared).enumerate() {
             if !seen.insert(doc_id.as_str()) {
                 results.push(Err(StoreError::BadChanges {
@@ -899,12 +913,20 @@ impl Store {
     /// Checks, merges, reads and projects the documents of `docs`, spread over the machine's
     /// cores. A document this node has is taken from the cache (or disk) and merged into; if a
     /// writer changes it before the write lock is taken, `stage_received` merges it again.
-    fn prepare_received(&self, docs: &[(String, Vec<u8>)]) -> Vec<Result<Received, StoreError>> {
+    fn prepare_received(
+        &self,
+        docs: &[(String, Vec<u8>)],
+        absent: &HashSet<&str>,
+    ) -> Vec<Result<Received, StoreError>> {
         let prepare = |(doc_id, changes): &(String, Vec<u8>)| {
             // Automerge skips a damaged tail when loading incrementally (meant for files cut
             // short by a crash). From a peer that is an error: the message must be whole chunks.
             codec::check_chunks(changes).map_err(|reason| refused(doc_id, reason))?;
-            let base = self.doc_meta(doc_id)?.map(|meta| meta.heads);
+            let base = if absent.contains(doc_id.as_str()) {
+                None
+            } else {
+                self.doc_meta(doc_id)?.map(|meta| meta.heads)
+            };
             // Without metadata the document is new here: nothing to take out of the cache or
             // read from disk (a batch of new documents used to look for each one twice).
             let known = if base.is_some() {
@@ -1368,6 +1390,7 @@ mod merge_tests {
 mod merge_batch_tests {
     use super::tests_support::*;
     use super::StoreError;
+    use std::collections::HashSet;
 
     #[test]
     fn a_batch_merges_new_and_known_documents_and_refuses_only_the_bad_ones() {
@@ -1421,7 +1444,7 @@ mod merge_batch_tests {
         b.merge("d", &raw(&a, "d")).unwrap();
         set(&a, "d", "y", "2");
         let batch = vec![("d".to_string(), raw(&a, "d"))];
-        let prepared = b.prepare_received(&batch);
+        let prepared = b.prepare_received(&batch, &HashSet::new());
         // A local write lands between the preparation and the write lock.
         set(&b, "d", "z", "3");
         let results = b.merge_prepared(&batch, prepared);
@@ -1431,6 +1454,36 @@ mod merge_batch_tests {
         assert_eq!(fields, [Some("1"), Some("2"), Some("3")]);
         // The local change and the received one are both heads: concurrent, both kept.
         assert_eq!(b.doc_meta("d").unwrap().unwrap().heads.len(), 2);
+    }
+
+    #[test]
+    fn a_document_asked_for_as_absent_but_written_since_keeps_both_sides() {
+        let (_da, a) = store();
+        let (_db, b) = store();
+        set(&a, "d", "x", "1");
+        set(&a, "n", "x", "1");
+        // b asked a for "d" and "n" when it had neither. Since then "d" reached b from another
+        // peer and was edited here, while a edited it too.
+        b.merge("d", &raw(&a, "d")).unwrap();
+        set(&b, "d", "z", "3");
+        set(&a, "d", "y", "2");
+        let seq_before = b.last_seq();
+        let batch = vec![
+            ("d".to_string(), raw(&a, "d")),
+            ("n".to_string(), raw(&a, "n")),
+        ];
+        let absent = HashSet::from(["d", "n"]);
+        let results = b.merge_fetched(&batch, &absent);
+        assert!(results.iter().all(|r| r.as_ref().is_ok_and(|w| w.changed)));
+        let record = b.record("d").unwrap().unwrap();
+        let fields = ["x", "y", "z"].map(|f| record.field(f));
+        assert_eq!(fields, [Some("1"), Some("2"), Some("3")]);
+        assert_eq!(b.doc_meta("d").unwrap().unwrap().heads.len(), 2);
+        assert_eq!(
+            b.doc_meta("n").unwrap().unwrap().heads,
+            a.doc_meta("n").unwrap().unwrap().heads
+        );
+        assert_eq!(b.last_seq(), seq_before + 2);
     }
 }
 

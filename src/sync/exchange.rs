@@ -113,7 +113,12 @@ pub fn apply_fetch(
             applied.refused.push((doc, "not asked for".into()));
         }
     }
-    for result in store.merge_batch(&wanted) {
+    let absent: std::collections::HashSet<&str> = asked
+        .iter()
+        .filter(|h| h.heads.is_empty())
+        .map(|h| h.doc.as_str())
+        .collect();
+    for result in store.merge_fetched(&wanted, &absent) {
         match result {
             Ok(written) if written.changed => {
                 applied.merged += 1;
