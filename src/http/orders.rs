@@ -333,7 +333,7 @@ async fn create(
     Authed(user): Authed,
     ApiJson(body): ApiJson<NewOrderBody>,
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
-    let view = write(&state, move |office| {
+    let view = super::create(&state, move |office| {
         let store = match body.store {
             Some(s) => s,
             // An unknown customer is reported by create_order, naming customer_id.
