@@ -598,21 +598,17 @@ impl Store {
             return done;
         }
         let queued = std::mem::take(&mut lock(&self.creates).waiting);
-        let mut mine = None;
-        let mut others = Vec::new();
-        for (t, result) in self.write_creates(queued) {
-            if t == ticket {
-                mine = Some(result);
-            } else {
-                others.push((t, result));
-            }
-        }
-        lock(&self.creates).done.extend(others);
-        mine.expect("a create is queued until the holder of the write lock writes it")
+        let results = self.write_creates(queued);
+        let mut creates = lock(&self.creates);
+        creates.done.extend(results);
+        creates
+            .done
+            .remove(&ticket)
+            .expect("a create is queued until the holder of the write lock writes it")
     }
 
     /// Writes queued creates as one batch; one result per ticket. A taken id is refused alone;
-    /// a storage failure refuses them all and writes none. Call with the write lock held.
+    /// a storage failure refuses all the others and writes none. Call with the write lock held.
     fn write_creates(
         &self,
         queued: Vec<(u64, BuiltCreate)>,
@@ -620,87 +616,89 @@ impl Store {
         let mut batch = sled::Batch::default();
         let mut seq = self.last_seq.load(Ordering::SeqCst);
         let mut ids = HashSet::new();
-        let mut staged = Vec::new();
         let mut results = Vec::with_capacity(queued.len());
+        // Creates staged in the batch (ticket, feed number, id, document, record), and those
+        // left out once a storage error stopped staging.
+        let mut staged = Vec::new();
+        let mut unstaged = Vec::new();
         let mut failure = None;
-        for (ticket, mut built) in queued {
+        for (ticket, built) in queued {
             if failure.is_some() {
-                results.push((ticket, None));
+                unstaged.push(ticket);
                 continue;
             }
-            let taken = match self.db.contains_key(keys::doc_meta(&built.doc_id)) {
-                Ok(on_disk) => on_disk || !ids.insert(built.doc_id.clone()),
-                Err(e) => {
-                    failure = Some(e.to_string());
-                    results.push((ticket, None));
+            let BuiltCreate {
+                doc_id,
+                mut doc,
+                record,
+                snapshot,
+                projection,
+            } = built;
+            match self.db.contains_key(keys::doc_meta(&doc_id)) {
+                Ok(on_disk) if on_disk || !ids.insert(doc_id.clone()) => {
+                    results.push((ticket, Err(StoreError::Exists(doc_id))));
                     continue;
                 }
-            };
-            if taken {
-                let refused = Err(StoreError::Exists(built.doc_id.clone()));
-                results.push((ticket, Some(refused)));
-                continue;
+                Ok(_) => {}
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    unstaged.push(ticket);
+                    continue;
+                }
             }
             let change = Change {
                 seq: seq + 1,
                 before: &[],
-                saved: Some(&built.snapshot),
-                projection: std::mem::take(&mut built.projection),
-                record: &built.record,
+                saved: Some(&snapshot),
+                projection,
+                record: &record,
             };
-            let doc_id = built.doc_id.clone();
-            match self.stage(
-                &mut batch,
-                &doc_id,
-                &mut built.doc,
-                DocMeta::default(),
-                change,
-            ) {
+            match self.stage(&mut batch, &doc_id, &mut doc, DocMeta::default(), change) {
                 Ok(()) => {
                     seq += 1;
-                    results.push((ticket, None));
-                    staged.push((results.len() - 1, seq, built));
+                    staged.push((ticket, seq, doc_id, doc, record));
                 }
                 // Part of this document may be in the batch: write none of it.
                 Err(e) => {
                     failure = Some(e.to_string());
-                    results.push((ticket, None));
+                    unstaged.push(ticket);
                 }
             }
         }
         let counters = self.stage_counters(&mut batch);
-        let applied = match failure {
-            Some(reason) => Err(reason),
-            None => self.db.apply_batch(batch).map_err(|e| e.to_string()),
-        };
-        if let Err(reason) = applied {
-            return results
-                .into_iter()
-                .map(|(ticket, refused)| {
-                    let result = match refused {
-                        Some(Err(StoreError::Exists(id))) => Err(StoreError::Exists(id)),
-                        _ => Err(StoreError::Durability(reason.clone())),
-                    };
-                    (ticket, result)
-                })
-                .collect();
+        if let Err(reason) = self.apply_unless_failed(batch, failure) {
+            let refused = staged.into_iter().map(|(ticket, ..)| ticket);
+            for ticket in refused.chain(unstaged) {
+                results.push((ticket, Err(StoreError::Durability(reason.clone()))));
+            }
+            return results;
         }
         self.counters_written(counters);
         self.last_seq.store(seq, Ordering::SeqCst);
         let mut cache = lock(&self.cache);
-        for (at, seq, built) in staged {
-            cache.put(built.doc_id, built.doc);
+        for (ticket, seq, doc_id, doc, record) in staged {
+            cache.put(doc_id, doc);
             let written = Written {
-                record: built.record,
+                record,
                 changed: true,
                 seq,
             };
-            results[at].1 = Some(Ok(written));
+            results.push((ticket, Ok(written)));
         }
         results
-            .into_iter()
-            .map(|(ticket, result)| (ticket, result.expect("every queued create has a result")))
-            .collect()
+    }
+
+    /// Applies `batch`, unless staging it failed (`failure`, the reason), in which case nothing
+    /// of it is written: a failed staging may have left part of a document in it.
+    fn apply_unless_failed(
+        &self,
+        batch: sled::Batch,
+        failure: Option<String>,
+    ) -> Result<(), String> {
+        match failure {
+            Some(reason) => Err(reason),
+            None => self.db.apply_batch(batch).map_err(|e| e.to_string()),
+        }
     }
 
     /// Merges changes received from a peer (the output of `save`/`save_after`). Nothing is
@@ -891,11 +889,7 @@ impl Store {
             }
             _ => None,
         });
-        let applied = match storage_failed {
-            Some(reason) => Err(reason),
-            None => self.db.apply_batch(batch).map_err(|e| e.to_string()),
-        };
-        if let Err(reason) = applied {
+        if let Err(reason) = self.apply_unless_failed(batch, storage_failed) {
             // Nothing of the batch was written; staged documents are dropped, not cached.
             return docs
                 .iter()
