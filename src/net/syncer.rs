@@ -23,7 +23,7 @@ pub const FETCH_BATCH: usize = 500;
 /// Fetch answers merged at the same time (one writing, the next preparing).
 const MERGES_IN_FLIGHT: usize = 2;
 /// Feed entries asked for in one pull.
-pub const PULL_LIMIT: u32 = 2_000;
+pub const PULL_LIMIT: u32 = crate::sync::protocol::MAX_ENTRIES;
 /// Longest pause between attempts to reach a peer that failed: short, because offices reconnect
 /// often and a reconnection should show up within seconds.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(2);

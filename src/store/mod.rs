@@ -1152,13 +1152,21 @@ impl Store {
         Ok(out)
     }
 
-    /// How many feed entries lie above `after` (documents a peer at that cursor lacks).
-    pub fn feed_count_since(&self, after: u64) -> Result<usize, StoreError> {
-        Ok(self
+    /// How many feed entries lie above `after` and at or below `until`.
+    pub fn feed_count_between(&self, after: u64, until: u64) -> Result<usize, StoreError> {
+        if after >= until {
+            return Ok(0);
+        }
+        let mut count = 0;
+        for key in self
             .db
-            .range(keys::feed(after.saturating_add(1))..)
+            .range(keys::feed(after + 1)..=keys::feed(until))
             .keys()
-            .count())
+        {
+            key?;
+            count += 1;
+        }
+        Ok(count)
     }
 
     /// Walks an index in key order from `start` (exclusive when resuming from a cursor).

@@ -13,7 +13,7 @@ use automerge::ChangeHash;
 
 use super::protocol::{
     DocChanges, DocHave, FeedEntry, FetchRequest, FetchResponse, Hash, Hello, PullRequest,
-    PullResponse, MAX_FETCH_BYTES,
+    PullResponse, MAX_FETCH_BYTES, MAX_PULL_BYTES,
 };
 use crate::store::{Store, StoreError};
 
@@ -25,17 +25,18 @@ pub fn answer_pull(
     durable_seq: u64,
 ) -> Result<PullResponse, StoreError> {
     let entries = store.feed_since(req.since, durable_seq, req.limit as usize)?;
-    let last = entries.last().map(|(seq, _)| *seq).unwrap_or(req.since);
     let mut out = Vec::with_capacity(entries.len());
+    let mut size = 0;
     for (seq, doc) in entries {
+        if size >= MAX_PULL_BYTES {
+            break;
+        }
         let heads = store.doc_meta(&doc)?.map(|m| m.heads).unwrap_or_default();
+        size += doc.len() + heads.len() * 32 + 16;
         out.push(FeedEntry { seq, doc, heads });
     }
-    let remaining = if durable_seq > last {
-        store.feed_since(last, durable_seq, usize::MAX)?.len() as u64
-    } else {
-        0
-    };
+    let last = out.last().map(|e| e.seq).unwrap_or(req.since);
+    let remaining = store.feed_count_between(last, durable_seq)? as u64;
     Ok(PullResponse {
         from: me.clone(),
         entries: out,
