@@ -43,6 +43,14 @@ pub fn open_store(data_dir: &Path, cache_docs: usize) -> anyhow::Result<Arc<Stor
             data_dir.display()
         )
     })?;
+    for index in crate::views::RETIRED_INDEXES {
+        let removed = store
+            .drop_index(index)
+            .with_context(|| format!("cannot remove the retired index {index}"))?;
+        if removed > 0 {
+            tracing::info!(index, removed, "retired index removed");
+        }
+    }
     Ok(Arc::new(store))
 }
 

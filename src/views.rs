@@ -11,8 +11,13 @@ use crate::domain::order::{Order, Status, ORDER_KIND};
 use crate::domain::record::Record;
 use crate::store::{Projection, Projector};
 
-/// Index names.
-pub const ORDER_CREATED: &str = "order_created";
+// Index names.
+
+/// Indexes earlier versions wrote and this one does not; their entries are removed at open.
+/// `order_created` (every order by date) is served by merging the status index's ranges.
+pub const RETIRED_INDEXES: &[&str] = &["order_created"];
+/// Every order's `status|created`: lists by status, and (merged over the statuses) all orders
+/// newest first.
 pub const ORDER_STATUS: &str = "order_status";
 pub const ORDER_CUSTOMER: &str = "order_customer";
 pub const ORDER_STORE: &str = "order_store";
@@ -148,7 +153,6 @@ fn project_order(order: &Order) -> Projection {
     let summary = OrderSummary::of(order);
     let created = summary.created_at.clone();
     let mut index = vec![
-        (ORDER_CREATED, created.clone()),
         (
             ORDER_STATUS,
             format!("{}|{created}", summary.status.as_str()),

@@ -56,7 +56,7 @@ async fn status(
             role: office.identity.role.to_string(),
             cluster_fingerprint: office.identity.cluster_fingerprint(),
             uptime_seconds: uptime,
-            orders: count_entries(store.scan_index(crate::views::ORDER_CREATED, "", None, false)),
+            orders: count_entries(store.scan_index(crate::views::ORDER_STATUS, "", None, false)),
             customers: count_entries(store.scan_index(
                 crate::views::CUSTOMER_NAME,
                 "",

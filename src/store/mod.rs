@@ -1169,6 +1169,23 @@ impl Store {
         Ok(count)
     }
 
+    /// Removes every entry of an index no longer written, in one batch; returns how many.
+    /// Documents' metadata may still list them: a later change removes them again, harmlessly.
+    pub fn drop_index(&self, index: &str) -> Result<usize, StoreError> {
+        let _writer = lock(&self.write_lock);
+        let mut batch = sled::Batch::default();
+        let mut removed = 0;
+        for key in self.db.scan_prefix(keys::index_prefix(index)).keys() {
+            batch.remove(key?);
+            removed += 1;
+        }
+        if removed > 0 {
+            self.db.apply_batch(batch)?;
+            self.db.flush()?;
+        }
+        Ok(removed)
+    }
+
     /// Walks an index in key order from `start` (exclusive when resuming from a cursor).
     /// `value_prefix` limits it to entries whose value starts with the prefix.
     pub fn scan_index(
@@ -1652,6 +1669,20 @@ mod create_tests {
             );
         }
         assert_eq!(store.record("old").unwrap().unwrap().field("x"), Some("1"));
+    }
+
+    #[test]
+    fn a_retired_index_is_removed_and_only_it() {
+        let (_dir, store) = store();
+        for (index, value, doc) in [("old", "a", "d1"), ("old", "b", "d2"), ("older", "a", "d1")] {
+            store
+                .put_raw(&keys::index_entry(index, value, doc), b"")
+                .unwrap();
+        }
+        assert_eq!(store.drop_index("old").unwrap(), 2);
+        assert_eq!(store.drop_index("old").unwrap(), 0);
+        assert_eq!(store.scan_index("old", "", None, false).count(), 0);
+        assert_eq!(store.scan_index("older", "", None, false).count(), 1);
     }
 
     #[test]

@@ -90,6 +90,38 @@ async fn lists_filter_by_status_customer_store_and_date_and_paginate() {
     ids.sort_by_key(|v| v.to_string());
     ids.dedup();
     assert_eq!(ids.len(), 6);
+
+    // One at a time: every order once, newest first, across both statuses (the verified one is
+    // the oldest, so the cursor must resume in one status's range while in another's).
+    let mut listed: Vec<(String, String)> = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = node
+            .get(&format!("/api/orders?limit=1&cursor={cursor}"), &clerk)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for o in page["items"].as_array().unwrap() {
+            listed.push((o["created_at"].to_string(), o["id"].to_string()));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    assert!(
+        listed.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no order twice: {listed:?}"
+    );
+    assert_eq!(listed[5].1, format!("\"{verified}\""));
+    let (status, problem) = node
+        .get(
+            &format!("/api/orders?cursor={}", hex::encode("not a key")),
+            &clerk,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(problem.to_string().contains("cursor"), "{problem}");
     node.stop().await;
 }
 
