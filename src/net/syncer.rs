@@ -381,11 +381,11 @@ impl SyncManager {
     /// Starts merging one fetch answer on the blocking pool and returns at once. The heavy half
     /// of a merge (loading, merging, reading and projecting each document) runs before the
     /// store's write lock, so a second answer's merge prepares while the first one writes.
-    fn start_merge(&self, asked: Vec<DocHave>, answer: FetchResponse) -> MergeTask {
+    fn start_merge(&self, asked: Vec<DocHave>, answer: FetchResponse, as_of: u64) -> MergeTask {
         let deferred = answer.deferred.clone();
         let store = self.office.store.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let applied = exchange::apply_fetch(&store, &asked, answer);
+            let applied = exchange::apply_fetch(&store, &asked, answer, as_of);
             (asked, applied)
         });
         MergeTask { task, deferred }
@@ -417,13 +417,13 @@ impl SyncManager {
         let started = std::time::Instant::now();
         let store = self.office.store.clone();
         let entries = pull.entries.clone();
-        let wanted = tokio::task::spawn_blocking(move || exchange::plan_fetch(&store, &entries))
+        let plan = tokio::task::spawn_blocking(move || exchange::plan_fetch(&store, &entries))
             .await
             .map_err(|e| SyncError::Store(e.to_string()))?
             .map_err(|e| SyncError::Store(e.to_string()))?;
         let planned = started.elapsed();
-        let wanted_docs = wanted.len();
-        let mut queue: VecDeque<DocHave> = wanted.into();
+        let wanted_docs = plan.wanted.len();
+        let mut queue: VecDeque<DocHave> = plan.wanted.into();
         let mut missing_attachments = Vec::new();
         let mut current = self.fetch(address, next_batch(&mut queue)).await?;
         let first_fetch = started.elapsed();
@@ -432,7 +432,7 @@ impl SyncManager {
         let mut merging: VecDeque<MergeTask> = VecDeque::new();
         loop {
             if let Some((asked, answer)) = current.take() {
-                merging.push_back(self.start_merge(asked, answer));
+                merging.push_back(self.start_merge(asked, answer, plan.as_of));
             }
             if merging.is_empty() && queue.is_empty() {
                 break;

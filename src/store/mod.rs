@@ -110,6 +110,9 @@ struct Received {
     /// The heads this node had when it was prepared (None: it did not have the document). Used
     /// only if they are still the heads under the write lock; otherwise it is merged again.
     base: Option<Vec<[u8; 32]>>,
+    /// Set when the document was prepared as absent without a lookup: the feed number as of
+    /// which it was known to be absent.
+    absent_as_of: Option<u64>,
 }
 
 /// A new document built, saved and projected off the write lock, waiting to be written.
@@ -139,6 +142,55 @@ impl CreateQueue {
         self.next_ticket += 1;
         self.waiting.push((ticket, built));
         ticket
+    }
+}
+
+/// How many documents new to this node `NewDocs` remembers.
+const NEW_DOCS_REMEMBERED: usize = 50_000;
+
+/// The documents that became new to this node recently, with the feed number that wrote them.
+/// A fetch merges the documents it found absent when it planned without looking them up again
+/// under the write lock (a sled read per document, on the one path that cannot run in
+/// parallel), unless one of them was written since. What was forgotten, or written before the
+/// store was opened, is looked up as before.
+struct NewDocs {
+    by_id: HashMap<String, u64>,
+    order: std::collections::VecDeque<(u64, String)>,
+    capacity: usize,
+    /// Documents new at or below this feed number are not remembered.
+    forgotten_up_to: u64,
+}
+
+impl NewDocs {
+    fn new(capacity: usize, last_seq: u64) -> NewDocs {
+        NewDocs {
+            by_id: HashMap::new(),
+            order: std::collections::VecDeque::new(),
+            capacity,
+            forgotten_up_to: last_seq,
+        }
+    }
+
+    /// Called when a document is staged as new, before its batch is applied: a batch that then
+    /// fails leaves an entry that only costs a lookup.
+    fn record(&mut self, doc_id: &str, seq: u64) {
+        self.by_id.insert(doc_id.to_string(), seq);
+        self.order.push_back((seq, doc_id.to_string()));
+        while self.order.len() > self.capacity {
+            let Some((seq, id)) = self.order.pop_front() else {
+                break;
+            };
+            self.forgotten_up_to = self.forgotten_up_to.max(seq);
+            if self.by_id.get(&id) == Some(&seq) {
+                self.by_id.remove(&id);
+            }
+        }
+    }
+
+    /// Whether `doc_id` became new here after feed number `mark`; None when that is not known.
+    fn new_since(&self, doc_id: &str, mark: u64) -> Option<bool> {
+        (mark >= self.forgotten_up_to)
+            .then(|| self.by_id.get(doc_id).is_some_and(|seq| *seq > mark))
     }
 }
 
@@ -185,6 +237,7 @@ pub struct Store {
     group_commit: Mutex<Option<GroupCommit>>,
     counters: Mutex<HashMap<String, Counter>>,
     creates: Mutex<CreateQueue>,
+    new_docs: Mutex<NewDocs>,
 }
 
 /// A named counter (order numbers): handed out from memory, written with the next local batch,
@@ -307,6 +360,7 @@ impl Store {
             group_commit: Mutex::new(None),
             counters: Mutex::new(HashMap::new()),
             creates: Mutex::new(CreateQueue::default()),
+            new_docs: Mutex::new(NewDocs::new(NEW_DOCS_REMEMBERED, last_seq)),
         })
     }
 
@@ -795,6 +849,8 @@ impl Store {
 
         if old.seq != 0 {
             batch.remove(keys::feed(old.seq));
+        } else {
+            lock(&self.new_docs).record(doc_id, seq);
         }
         batch.insert(keys::feed(seq), doc_id.as_bytes());
 
@@ -833,21 +889,28 @@ impl Store {
     /// projected on every core before the write lock is taken. Returns one result per
     /// document, in order; a refused document changes nothing.
     pub fn merge_batch(&self, docs: &[(String, Vec<u8>)]) -> Vec<Result<Written, StoreError>> {
-        self.merge_prepared(docs, self.prepare_received(docs, &HashSet::new()))
+        self.merge_prepared(docs, self.prepare_received(docs, &HashSet::new(), 0))
     }
 
-    /// `merge_batch` for a fetch answer. `absent`: the documents this node did not have when it
-    /// asked for them. Their merge is prepared without looking them up: during a full sync
-    /// that lookup is a sled read per document, and sled makes every read wait while another
-    /// batch is written, which kept the next answer's preparation from overlapping the
-    /// current one's write. Should one have been written meanwhile, `stage_received` sees it
-    /// under the write lock and merges again.
+    /// `merge_batch` for a fetch answer. `absent`: the documents this node did not have as of
+    /// feed number `as_of` (`last_seq` read before it looked). Their merge is prepared without
+    /// looking them up: during a full sync that lookup is a sled read per document, and sled
+    /// makes every read wait while another batch is written, which kept the next answer's
+    /// preparation from overlapping the current one's write. Under the write lock they are
+    /// looked up only if they may have been written since (`NewDocs`); if one was, it is
+    /// merged again with what was written.
     pub fn merge_fetched(
         &self,
         docs: &[(String, Vec<u8>)],
         absent: &HashSet<&str>,
+        as_of: u64,
     ) -> Vec<Result<Written, StoreError>> {
-        self.merge_prepared(docs, self.prepare_received(docs, absent))
+        self.merge_prepared(docs, self.prepare_received(docs, absent, as_of))
+    }
+
+    /// The feed number to pass to `merge_fetched` as `as_of`: read it before looking.
+    pub fn absence_mark(&self) -> u64 {
+        self.last_seq.load(Ordering::SeqCst)
     }
 
     /// The write-locked half of `merge_batch`.
@@ -911,12 +974,14 @@ impl Store {
         &self,
         docs: &[(String, Vec<u8>)],
         absent: &HashSet<&str>,
+        as_of: u64,
     ) -> Vec<Result<Received, StoreError>> {
         let prepare = |(doc_id, changes): &(String, Vec<u8>)| {
             // Automerge skips a damaged tail when loading incrementally (meant for files cut
             // short by a crash). From a peer that is an error: the message must be whole chunks.
             codec::check_chunks(changes).map_err(|reason| refused(doc_id, reason))?;
-            let base = if absent.contains(doc_id.as_str()) {
+            let absent_as_of = absent.contains(doc_id.as_str()).then_some(as_of);
+            let base = if absent_as_of.is_some() {
                 None
             } else {
                 self.doc_meta(doc_id)?.map(|meta| meta.heads)
@@ -939,6 +1004,7 @@ impl Store {
                 record,
                 projection,
                 base,
+                absent_as_of,
             })
         };
         let workers = std::thread::available_parallelism()
@@ -975,7 +1041,15 @@ impl Store {
         changes: &[u8],
         prepared: Received,
     ) -> Result<(Written, AutoCommit), StoreError> {
-        let old = self.doc_meta(doc_id)?;
+        let still_absent = prepared
+            .absent_as_of
+            .and_then(|mark| lock(&self.new_docs).new_since(doc_id, mark))
+            == Some(false);
+        let old = if still_absent {
+            None
+        } else {
+            self.doc_meta(doc_id)?
+        };
         let (mut doc, record, projection) = match old.as_ref().map(|m| &m.heads) {
             // Nobody wrote it while it was being prepared.
             heads if heads == prepared.base.as_ref() => {
@@ -1408,8 +1482,9 @@ mod merge_tests {
 #[cfg(test)]
 mod merge_batch_tests {
     use super::tests_support::*;
-    use super::StoreError;
+    use super::{NewDocs, Store, StoreError};
     use std::collections::HashSet;
+    use std::sync::Arc;
 
     #[test]
     fn a_batch_merges_new_and_known_documents_and_refuses_only_the_bad_ones() {
@@ -1463,7 +1538,7 @@ mod merge_batch_tests {
         b.merge("d", &raw(&a, "d")).unwrap();
         set(&a, "d", "y", "2");
         let batch = vec![("d".to_string(), raw(&a, "d"))];
-        let prepared = b.prepare_received(&batch, &HashSet::new());
+        let prepared = b.prepare_received(&batch, &HashSet::new(), 0);
         // A local write lands between the preparation and the write lock.
         set(&b, "d", "z", "3");
         let results = b.merge_prepared(&batch, prepared);
@@ -1483,6 +1558,7 @@ mod merge_batch_tests {
         set(&a, "n", "x", "1");
         // b asked a for "d" and "n" when it had neither. Since then "d" reached b from another
         // peer and was edited here, while a edited it too.
+        let as_of = b.absence_mark();
         b.merge("d", &raw(&a, "d")).unwrap();
         set(&b, "d", "z", "3");
         set(&a, "d", "y", "2");
@@ -1492,7 +1568,7 @@ mod merge_batch_tests {
             ("n".to_string(), raw(&a, "n")),
         ];
         let absent = HashSet::from(["d", "n"]);
-        let results = b.merge_fetched(&batch, &absent);
+        let results = b.merge_fetched(&batch, &absent, as_of);
         assert!(results.iter().all(|r| r.as_ref().is_ok_and(|w| w.changed)));
         let record = b.record("d").unwrap().unwrap();
         let fields = ["x", "y", "z"].map(|f| record.field(f));
@@ -1503,6 +1579,43 @@ mod merge_batch_tests {
             a.doc_meta("n").unwrap().unwrap().heads
         );
         assert_eq!(b.last_seq(), seq_before + 2);
+    }
+
+    #[test]
+    fn new_documents_are_remembered_until_forgotten_then_unknown() {
+        let mut new = NewDocs::new(2, 10);
+        assert_eq!(new.new_since("a", 9), None, "before the store was opened");
+        assert_eq!(new.new_since("a", 10), Some(false));
+        new.record("a", 11);
+        new.record("b", 12);
+        assert_eq!(new.new_since("a", 10), Some(true));
+        assert_eq!(new.new_since("a", 11), Some(false));
+        new.record("c", 13);
+        assert_eq!(new.new_since("a", 10), None, "a was forgotten");
+        assert_eq!(new.new_since("b", 11), Some(true));
+        assert_eq!(new.new_since("c", 12), Some(true));
+        assert_eq!(new.new_since("z", 11), Some(false));
+    }
+
+    #[test]
+    fn a_mark_from_before_a_reopen_looks_documents_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Store::open(dir.path(), Arc::new(NoIndex), 16).unwrap();
+        let (_da, a) = store();
+        set(&a, "d", "x", "1");
+        let b = open();
+        let as_of = b.absence_mark();
+        b.merge("d", &raw(&a, "d")).unwrap();
+        set(&b, "d", "z", "3");
+        set(&a, "d", "y", "2");
+        drop(b);
+        let b = open();
+        let batch = vec![("d".to_string(), raw(&a, "d"))];
+        let results = b.merge_fetched(&batch, &HashSet::from(["d"]), as_of);
+        assert!(results[0].as_ref().is_ok_and(|w| w.changed));
+        let record = b.record("d").unwrap().unwrap();
+        let fields = ["x", "y", "z"].map(|f| record.field(f));
+        assert_eq!(fields, [Some("1"), Some("2"), Some("3")]);
     }
 }
 

@@ -75,7 +75,8 @@ pub fn answer_fetch(store: &Store, req: &FetchRequest) -> Result<FetchResponse, 
 }
 
 /// The documents of a pull answer that this node lacks changes of, with what it has of each.
-pub fn plan_fetch(store: &Store, entries: &[FeedEntry]) -> Result<Vec<DocHave>, StoreError> {
+pub fn plan_fetch(store: &Store, entries: &[FeedEntry]) -> Result<FetchPlan, StoreError> {
+    let as_of = store.absence_mark();
     let mut wanted = Vec::new();
     for entry in entries {
         if let Some(heads) = store.heads_if_lacking(&entry.doc, &to_hashes(&entry.heads))? {
@@ -85,7 +86,14 @@ pub fn plan_fetch(store: &Store, entries: &[FeedEntry]) -> Result<Vec<DocHave>, 
             });
         }
     }
-    Ok(wanted)
+    Ok(FetchPlan { wanted, as_of })
+}
+
+/// The documents to fetch, and the feed number as of which those asked for whole were absent.
+#[derive(Debug, Clone)]
+pub struct FetchPlan {
+    pub wanted: Vec<DocHave>,
+    pub as_of: u64,
 }
 
 /// What applying a fetch answer did.
@@ -100,10 +108,12 @@ pub struct Applied {
 }
 
 /// Merges a fetch answer into the store. Only documents that were asked for are accepted.
+/// `absent_as_of`: the `as_of` of the plan that asked for them.
 pub fn apply_fetch(
     store: &Store,
     asked: &[DocHave],
     resp: FetchResponse,
+    absent_as_of: u64,
 ) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
     let mut wanted = Vec::with_capacity(resp.docs.len());
@@ -119,7 +129,7 @@ pub fn apply_fetch(
         .filter(|h| h.heads.is_empty())
         .map(|h| h.doc.as_str())
         .collect();
-    for result in store.merge_fetched(&wanted, &absent) {
+    for result in store.merge_fetched(&wanted, &absent, absent_as_of) {
         match result {
             Ok(written) if written.changed => {
                 applied.merged += 1;
