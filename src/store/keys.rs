@@ -7,7 +7,7 @@
 //! | `d/`   | doc id                           | the last compacted snapshot             |
 //! | `c/`   | doc id `/` seq (u64 BE)          | one incremental chunk of changes        |
 //! | `x/`   | doc id                           | `DocMeta`: kind, heads, index keys, summary |
-//! | `f/`   | seq (u64 BE)                     | doc id: the change feed, one entry per doc  |
+//! | `f/`   | seq (u64 BE)                     | doc id `\0` heads: the change feed, one entry per doc |
 //! | `i/`   | index `\0` value `\0` doc id     | empty                                   |
 //! | `u/`   | token hash                       | user                                    |
 //! | `p/`   | peer node id                     | sync cursor into that peer's feed       |
@@ -43,6 +43,36 @@ pub fn feed(seq: u64) -> Vec<u8> {
 pub fn feed_seq(key: &[u8]) -> Option<u64> {
     let bytes: [u8; 8] = key.get(FEED_PREFIX.len()..)?.try_into().ok()?;
     Some(u64::from_be_bytes(bytes))
+}
+
+/// A feed entry's value: the document and its heads after the change, so a pull is answered
+/// from the feed alone instead of one metadata read per document.
+pub fn feed_value(doc: &str, heads: &[[u8; 32]]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(doc.len() + 1 + heads.len() * 32);
+    value.extend_from_slice(doc.as_bytes());
+    value.push(0);
+    for head in heads {
+        value.extend_from_slice(head);
+    }
+    value
+}
+
+/// The document and heads of a feed entry; heads are None in entries written before they
+/// were kept there (the value was the doc id alone).
+pub fn parse_feed_value(value: &[u8]) -> (String, Option<Vec<[u8; 32]>>) {
+    let Some(nul) = value.iter().position(|b| *b == 0) else {
+        return (String::from_utf8_lossy(value).into_owned(), None);
+    };
+    let doc = String::from_utf8_lossy(&value[..nul]).into_owned();
+    let heads = &value[nul + 1..];
+    if !heads.len().is_multiple_of(32) {
+        return (doc, None);
+    }
+    let heads = heads
+        .chunks_exact(32)
+        .map(|h| h.try_into().expect("chunks of 32"))
+        .collect();
+    (doc, Some(heads))
 }
 
 pub fn index_prefix(index: &str) -> Vec<u8> {

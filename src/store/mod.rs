@@ -71,6 +71,9 @@ pub trait Projector: Send + Sync {
     fn project(&self, doc_id: &str, record: &Record) -> Projection;
 }
 
+/// A document's heads (change hashes), as stored.
+pub type Heads = Vec<[u8; 32]>;
+
 /// A key and its value, as stored.
 pub type RawEntry = (Vec<u8>, Vec<u8>);
 
@@ -852,7 +855,8 @@ impl Store {
         } else {
             lock(&self.new_docs).record(doc_id, seq);
         }
-        batch.insert(keys::feed(seq), doc_id.as_bytes());
+        let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        batch.insert(keys::feed(seq), keys::feed_value(doc_id, &heads));
 
         let index: Vec<(String, String)> = projection
             .index
@@ -872,7 +876,7 @@ impl Store {
         }
         let meta = DocMeta {
             kind: record.kind.clone(),
-            heads: doc.get_heads().iter().map(|h| h.0).collect(),
+            heads,
             seq,
             chunks,
             index,
@@ -1209,6 +1213,39 @@ impl Store {
         until: u64,
         limit: usize,
     ) -> Result<Vec<(u64, String)>, StoreError> {
+        Ok(self
+            .feed_entries(after, until, limit)?
+            .into_iter()
+            .map(|(seq, doc, _)| (seq, doc))
+            .collect())
+    }
+
+    /// `feed_since` with each document's heads after that change: the heads its feed entry
+    /// keeps, or (an entry written before they were kept there) its metadata's.
+    pub fn feed_heads_since(
+        &self,
+        after: u64,
+        until: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, String, Heads)>, StoreError> {
+        self.feed_entries(after, until, limit)?
+            .into_iter()
+            .map(|(seq, doc, heads)| {
+                let heads = match heads {
+                    Some(heads) => heads,
+                    None => self.doc_meta(&doc)?.map(|m| m.heads).unwrap_or_default(),
+                };
+                Ok((seq, doc, heads))
+            })
+            .collect()
+    }
+
+    fn feed_entries(
+        &self,
+        after: u64,
+        until: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, String, Option<Heads>)>, StoreError> {
         let mut out = Vec::new();
         if after >= until {
             return Ok(out);
@@ -1218,7 +1255,8 @@ impl Store {
             let Some(seq) = keys::feed_seq(&key) else {
                 continue;
             };
-            out.push((seq, String::from_utf8_lossy(&value).to_string()));
+            let (doc, heads) = keys::parse_feed_value(&value);
+            out.push((seq, doc, heads));
             if out.len() >= limit {
                 break;
             }
@@ -1453,6 +1491,27 @@ mod tests {
         // Writing the same value again is not a change.
         set(&store, "a", "x", "2");
         assert_eq!(store.last_seq(), 3);
+    }
+
+    #[test]
+    fn the_feed_gives_each_entry_the_heads_of_its_change() {
+        let (_dir, store) = store();
+        set(&store, "a", "x", "1");
+        set(&store, "b", "x", "1");
+        // An entry as written before heads were kept in the feed: the doc id alone.
+        store.put_raw(&keys::feed(9), b"b").unwrap();
+        let meta_heads = |doc: &str| store.doc_meta(doc).unwrap().unwrap().heads;
+        let feed = store.feed_heads_since(0, u64::MAX, 100).unwrap();
+        assert_eq!(
+            feed,
+            vec![
+                (1, "a".to_string(), meta_heads("a")),
+                (2, "b".to_string(), meta_heads("b")),
+                (9, "b".to_string(), meta_heads("b")),
+            ]
+        );
+        assert_eq!(meta_heads("a").len(), 1);
+        assert_eq!(keys::parse_feed_value(b"a\0short"), ("a".to_string(), None));
     }
 }
 

@@ -24,14 +24,13 @@ pub fn answer_pull(
     req: &PullRequest,
     durable_seq: u64,
 ) -> Result<PullResponse, StoreError> {
-    let entries = store.feed_since(req.since, durable_seq, req.limit as usize)?;
+    let entries = store.feed_heads_since(req.since, durable_seq, req.limit as usize)?;
     let mut out = Vec::with_capacity(entries.len());
     let mut size = 0;
-    for (seq, doc) in entries {
+    for (seq, doc, heads) in entries {
         if size >= MAX_PULL_BYTES {
             break;
         }
-        let heads = store.doc_meta(&doc)?.map(|m| m.heads).unwrap_or_default();
         size += doc.len() + heads.len() * 32 + 16;
         out.push(FeedEntry { seq, doc, heads });
     }
