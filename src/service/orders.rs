@@ -296,21 +296,6 @@ impl BackOffice {
     /// Lists order summaries, newest first, through the most selective index for the filters.
     pub fn list_orders(&self, query: &OrderQuery) -> Result<Page<OrderSummary>, ServiceError> {
         let limit = query.limit.clamp(1, 1000);
-        let unfiltered = query.status.is_none()
-            && query.customer.is_none()
-            && query.store.is_none()
-            && !query.anomalies_only;
-        let (index, prefix) = if let Some(status) = query.status {
-            (views::ORDER_STATUS, format!("{}|", status.as_str()))
-        } else if let Some(customer) = &query.customer {
-            (views::ORDER_CUSTOMER, format!("{customer}|"))
-        } else if let Some(store) = &query.store {
-            (views::ORDER_STORE, format!("{}|", search_key(store)))
-        } else if query.anomalies_only {
-            (views::ORDER_ANOMALIES, String::new())
-        } else {
-            (views::ORDER_STATUS, String::new())
-        };
         let created_day = |summary: &OrderSummary| {
             summary
                 .created_at
@@ -332,13 +317,20 @@ impl BackOffice {
                     .to
                     .is_none_or(|to| created_day(summary).is_none_or(|d| d <= to))
         };
-        let entries: Box<dyn Iterator<Item = IndexEntry>> = if unfiltered {
-            Box::new(self.newest_of_every_status(query.cursor.as_deref())?)
+        let cursor = query.cursor.as_deref();
+        let scan = |index, prefix: String| -> Box<dyn Iterator<Item = IndexEntry>> {
+            Box::new(self.store.scan_index(index, &prefix, cursor, true))
+        };
+        let entries = if let Some(status) = query.status {
+            scan(views::ORDER_STATUS, format!("{}|", status.as_str()))
+        } else if let Some(customer) = &query.customer {
+            scan(views::ORDER_CUSTOMER, format!("{customer}|"))
+        } else if let Some(store) = &query.store {
+            scan(views::ORDER_STORE, format!("{}|", search_key(store)))
+        } else if query.anomalies_only {
+            scan(views::ORDER_ANOMALIES, String::new())
         } else {
-            Box::new(
-                self.store
-                    .scan_index(index, &prefix, query.cursor.as_deref(), true),
-            )
+            Box::new(self.newest_of_every_status(cursor)?)
         };
         let candidates = entries
             .filter_map(|entry| match entry {
