@@ -59,7 +59,7 @@ pub fn feed_value(doc: &str, heads: &[[u8; 32]]) -> Vec<u8> {
 
 /// The document and heads of a feed entry; heads are None in entries written before they
 /// were kept there (the value was the doc id alone).
-pub fn parse_feed_value(value: &[u8]) -> (String, Option<Vec<[u8; 32]>>) {
+pub fn parse_feed_value(value: &[u8]) -> (String, Option<super::Heads>) {
     let Some(nul) = value.iter().position(|b| *b == 0) else {
         return (String::from_utf8_lossy(value).into_owned(), None);
     };

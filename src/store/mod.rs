@@ -81,7 +81,7 @@ pub type RawEntry = (Vec<u8>, Vec<u8>);
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DocMeta {
     pub kind: String,
-    pub heads: Vec<[u8; 32]>,
+    pub heads: Heads,
     pub seq: u64,
     pub chunks: u32,
     /// The (index, value) pairs written for this document, so the next change can remove the
@@ -112,7 +112,7 @@ struct Received {
     projection: Projection,
     /// The heads this node had when it was prepared (None: it did not have the document). Used
     /// only if they are still the heads under the write lock; otherwise it is merged again.
-    base: Option<Vec<[u8; 32]>>,
+    base: Option<Heads>,
     /// Set when the document was prepared as absent without a lookup: the feed number as of
     /// which it was known to be absent.
     absent_as_of: Option<u64>,
@@ -855,7 +855,7 @@ impl Store {
         } else {
             lock(&self.new_docs).record(doc_id, seq);
         }
-        let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        let heads: Heads = doc.get_heads().iter().map(|h| h.0).collect();
         batch.insert(keys::feed(seq), keys::feed_value(doc_id, &heads));
 
         let index: Vec<(String, String)> = projection
@@ -1193,7 +1193,7 @@ impl Store {
         &self,
         doc_id: &str,
         heads: &[ChangeHash],
-    ) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
+    ) -> Result<Option<Heads>, StoreError> {
         let Some(meta) = self.doc_meta(doc_id)? else {
             return Ok((!heads.is_empty()).then(Vec::new));
         };
