@@ -173,7 +173,15 @@ async fn http_create(opts: &Opts, root: &Path, report: &mut Report) -> anyhow::R
     for rate in [1000usize, 500] {
         let n = rate * PACED_SECS;
         progress!("1. HTTP create: {n} orders offered at a steady {rate}/s");
-        paced_runs.push((rate, paced(&c, &url, &clerk, &body, rate, n).await?));
+        let cpu_before = node.cpu_secs();
+        let run = paced(&c, &url, &clerk, &body, rate, n).await?;
+        let node_cpu_ms_per_order = (node.cpu_secs() - cpu_before) * 1000.0 / n as f64;
+        report.figure(
+            &format!("http_create_paced{rate}_node_cpu"),
+            node_cpu_ms_per_order,
+            "ms/order",
+        );
+        paced_runs.push((rate, run));
     }
     let (rss, _) = node.rss_kib();
     node.stop();

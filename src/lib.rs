@@ -21,6 +21,7 @@ pub mod identity;
 pub mod import;
 pub mod net;
 pub mod node;
+pub mod parallel;
 pub mod render;
 pub mod service;
 pub mod store;

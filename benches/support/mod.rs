@@ -111,6 +111,23 @@ impl NodeProc {
         (field("VmRSS:"), field("VmHWM:"))
     }
 
+    /// CPU time the node has used so far (user + system), from /proc; clock ticks are 1/100 s
+    /// on Linux.
+    pub fn cpu_secs(&self) -> f64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // The command name (field 2) may hold spaces; the fields after it are plain.
+        let after_name = text.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
     /// Stops cleanly (SIGINT: the node flushes and exits), killing it after 15 s.
     pub fn stop(mut self) {
         self.stop_inner();

@@ -49,7 +49,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(office: BackOffice, peers: PeerTable) -> AppState {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::parallel::cores();
         AppState {
             office,
             peers,

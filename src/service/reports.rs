@@ -50,12 +50,6 @@ pub fn month_bounds(month: &str) -> Result<(NaiveDate, NaiveDate), ServiceError>
     Ok((first, next.unwrap_or(first)))
 }
 
-fn available_cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
-
 /// `[from, to)` cut at month starts into at most `parts` consecutive ranges of whole months
 /// (the first and last may be partial); never empty.
 fn month_parts(from: NaiveDate, to: NaiveDate, parts: usize) -> Vec<(NaiveDate, NaiveDate)> {
@@ -234,7 +228,7 @@ impl BackOffice {
         // The range is cut at month starts into one part per core; each part is read into its
         // own accumulator (a year of statistics reads about 100k index entries), then they add up.
         let end = to.succ_opt().unwrap_or(to);
-        let parts = month_parts(from, end, available_cores());
+        let parts = month_parts(from, end, crate::parallel::cores());
         let read_part = |(start, stop): (NaiveDate, NaiveDate)| {
             let mut acc = report::StatsAccumulator::default();
             self.store
@@ -246,20 +240,7 @@ impl BackOffice {
                 )
                 .map(|()| acc)
         };
-        let accumulated: Vec<Result<report::StatsAccumulator, _>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = parts
-                .iter()
-                .skip(1)
-                .map(|&part| scope.spawn(move || read_part(part)))
-                .collect();
-            let mut all = vec![read_part(parts[0])];
-            all.extend(
-                workers
-                    .into_iter()
-                    .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
-            );
-            all
-        });
+        let accumulated = crate::parallel::map_on_cores(&parts, 1, |&part| read_part(part));
         let mut acc = report::StatsAccumulator::default();
         for part in accumulated {
             acc.merge(part?);

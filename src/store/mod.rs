@@ -1011,27 +1011,7 @@ impl Store {
                 absent_as_of,
             })
         };
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(docs.len().div_ceil(16).max(1));
-        if workers <= 1 {
-            return docs.iter().map(prepare).collect();
-        }
-        let per_worker = docs.len().div_ceil(workers);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = docs
-                .chunks(per_worker)
-                .map(|part| scope.spawn(move || part.iter().map(prepare).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        })
+        crate::parallel::map_on_cores(docs, 16, prepare)
     }
 
     /// Stages one received document under feed number `seq` (if it brings anything new) and

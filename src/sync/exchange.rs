@@ -47,38 +47,68 @@ fn to_hashes(heads: &[Hash]) -> Vec<ChangeHash> {
     heads.iter().map(|h| ChangeHash(*h)).collect()
 }
 
+/// Documents of a fetch read and diffed together, spread over the cores, before the answer's
+/// size bound is checked again: at most one round's work is wasted on documents deferred.
+const FETCH_ROUND: usize = 64;
+
 /// Answers a fetch: for each document, the changes the asker lacks, within a size bound.
 pub fn answer_fetch(store: &Store, req: &FetchRequest) -> Result<FetchResponse, StoreError> {
+    answer_fetch_within(store, req, MAX_FETCH_BYTES)
+}
+
+/// `answer_fetch` with the size bound given: documents after the one that reaches `max_bytes`
+/// are deferred (the first is sent whatever its size).
+fn answer_fetch_within(
+    store: &Store,
+    req: &FetchRequest,
+    max_bytes: usize,
+) -> Result<FetchResponse, StoreError> {
     let mut docs = Vec::new();
     let mut deferred = Vec::new();
     let mut size = 0;
-    for have in &req.docs {
-        if size >= MAX_FETCH_BYTES && !docs.is_empty() {
-            deferred.push(have.doc.clone());
+    // Once the answer holds something and has reached the bound, the rest is deferred.
+    let full = |size: usize, docs: &Vec<DocChanges>| size >= max_bytes && !docs.is_empty();
+    for round in req.docs.chunks(FETCH_ROUND) {
+        if full(size, &docs) {
+            deferred.extend(round.iter().map(|have| have.doc.clone()));
             continue;
         }
-        let changes = if have.heads.is_empty() {
-            store.raw_document(&have.doc)?
-        } else {
-            store.changes_for(&have.doc, &to_hashes(&have.heads))?
-        };
-        if let Some(changes) = changes {
-            size += changes.len();
-            docs.push(DocChanges {
-                doc: have.doc.clone(),
-                changes,
-            });
+        // Diffing means loading the document: CPU work, one document per core at a time.
+        let answers = crate::parallel::map_on_cores(round, 16, |have| {
+            if have.heads.is_empty() {
+                store.raw_document(&have.doc)
+            } else {
+                store.changes_for(&have.doc, &to_hashes(&have.heads))
+            }
+        });
+        for (have, changes) in round.iter().zip(answers) {
+            if full(size, &docs) {
+                deferred.push(have.doc.clone());
+                continue;
+            }
+            if let Some(changes) = changes? {
+                size += changes.len();
+                docs.push(DocChanges {
+                    doc: have.doc.clone(),
+                    changes,
+                });
+            }
         }
     }
     Ok(FetchResponse { docs, deferred })
 }
 
 /// The documents of a pull answer that this node lacks changes of, with what it has of each.
+/// Looking each one up is a sled read, from disk in a large store: they are spread over the
+/// cores.
 pub fn plan_fetch(store: &Store, entries: &[FeedEntry]) -> Result<FetchPlan, StoreError> {
     let as_of = store.absence_mark();
+    let lacking = crate::parallel::map_on_cores(entries, 16, |entry| {
+        store.heads_if_lacking(&entry.doc, &to_hashes(&entry.heads))
+    });
     let mut wanted = Vec::new();
-    for entry in entries {
-        if let Some(heads) = store.heads_if_lacking(&entry.doc, &to_hashes(&entry.heads))? {
+    for (entry, lacking) in entries.iter().zip(lacking) {
+        if let Some(heads) = lacking? {
             wanted.push(DocHave {
                 doc: entry.doc.clone(),
                 heads,
@@ -228,5 +258,47 @@ mod join_tests {
         assert_eq!(listed, vec![(6, "b"), (7, "c"), (8, "a")]);
         assert_eq!(joined.remaining, 3);
         assert_eq!(PullProgress { cursor: 4 }.after(&joined).cursor, 8);
+    }
+}
+
+#[cfg(test)]
+mod fetch_answer_tests {
+    use super::*;
+    use crate::store::tests_support::{set, store};
+
+    #[test]
+    fn a_fetch_answer_stops_at_its_bound_and_defers_the_rest_in_order() {
+        let (_dir, store) = store();
+        // More documents than one round of work, so the bound is crossed inside a later round.
+        let ids: Vec<String> = (0..150).map(|i| format!("{i:032x}")).collect();
+        for id in &ids {
+            set(&store, id, "note", &"x".repeat(1000));
+        }
+        let mut asked: Vec<DocHave> = ids
+            .iter()
+            .map(|id| DocHave {
+                doc: id.clone(),
+                heads: Vec::new(),
+            })
+            .collect();
+        // A document this node does not have is neither sent nor deferred.
+        asked.insert(
+            3,
+            DocHave {
+                doc: format!("{:032x}", 999),
+                heads: Vec::new(),
+            },
+        );
+        let sizes: Vec<usize> = ids
+            .iter()
+            .map(|id| store.raw_document(id).unwrap().unwrap().len())
+            .collect();
+        let bound = sizes[..100].iter().sum::<usize>() + sizes[100] / 2;
+        let answer = answer_fetch_within(&store, &FetchRequest { docs: asked }, bound).unwrap();
+        let sent: Vec<&str> = answer.docs.iter().map(|d| d.doc.as_str()).collect();
+        // Documents up to the one that reaches the bound, in the order asked.
+        let expected: Vec<&str> = ids[..101].iter().map(String::as_str).collect();
+        assert_eq!(sent, expected);
+        assert_eq!(answer.deferred, ids[101..]);
     }
 }
