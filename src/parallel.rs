@@ -7,10 +7,10 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// `items.iter().map(work)`, in order, on up to one thread per core; each thread takes a
-/// contiguous share of at least `min_share` items, so a small batch stays on the calling thread
-/// (starting a thread costs more than a few documents' work). A panic in `work` is raised again
-/// here.
+/// `items.iter().map(work)`, in order, on up to one thread per core, the calling thread being
+/// one of them. Each takes a contiguous share of at least `min_share` items, so a small batch
+/// stays on the calling thread (starting a thread costs more than a few documents' work). A
+/// panic in `work` is raised again here.
 pub fn map_on_cores<T, R, F>(items: &[T], min_share: usize, work: F) -> Vec<R>
 where
     T: Sync,
@@ -24,17 +24,21 @@ where
     let share = items.len().div_ceil(workers);
     let work = &work;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(share)
+        let mut parts = items.chunks(share);
+        // The first share is worked on here, while the threads work on the others.
+        let first = parts.next().unwrap_or_default();
+        let others: Vec<_> = parts
             .map(|part| scope.spawn(move || part.iter().map(work).collect::<Vec<_>>()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+        let mut results: Vec<R> = first.iter().map(work).collect();
+        for other in others {
+            results.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        results
     })
 }
 
@@ -50,5 +54,15 @@ mod tests {
             assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
         }
         assert!(map_on_cores(&[] as &[u32], 16, |i| *i).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "the last item")]
+    fn a_panic_on_another_thread_is_raised_in_the_caller() {
+        let items: Vec<u32> = (0..100).collect();
+        map_on_cores(&items, 1, |i| {
+            assert!(*i < 99, "the last item");
+            *i
+        });
     }
 }
