@@ -648,6 +648,13 @@ async fn sync_figures(
     )
     .await?;
     let ratio = full.as_secs_f64() / base.load.as_secs_f64();
+    let (b_rss_kib, b_peak_kib) = b.rss_kib();
+    report.figure(
+        "full_sync_receiver_peak_rss",
+        b_peak_kib as f64 / 1024.0,
+        "MB",
+    );
+    report.figure("full_sync_receiver_rss", b_rss_kib as f64 / 1024.0, "MB");
     report.figure("full_sync", ms(full), "ms");
     report.figure("full_sync_vs_inprocess", ratio, "x");
     report.row(
@@ -659,9 +666,11 @@ async fn sync_figures(
             verdict(ratio <= 2.0)
         ),
         format!(
-            "{ratio:.1}x the in-process load ({} ms); B printed its address after {} ms; B polled every 5 ms (GET of A's last-written order, then /api/status)",
+            "{ratio:.1}x the in-process load ({} ms); B printed its address after {} ms; B polled every 5 ms (GET of A's last-written order, then /api/status); B's RSS {} MB at the end, peak {} MB",
             fmt_num(ms(base.load)),
-            fmt_num(ms(b_printed))
+            fmt_num(ms(b_printed)),
+            fmt_num(b_rss_kib as f64 / 1024.0),
+            fmt_num(b_peak_kib as f64 / 1024.0)
         ),
     );
     quiesce(&c, &[(&a, &gen.admin_token), (&b, &b_admin)]).await?;
