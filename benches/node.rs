@@ -700,6 +700,13 @@ async fn sync_figures(
             fmt_num(from_return.max())
         ),
     );
+    // Memory a node keeps once the sync is long over (sled frees old node copies lazily).
+    let (b_rss_later_kib, _) = b.rss_kib();
+    report.figure(
+        "full_sync_receiver_rss_later",
+        b_rss_later_kib as f64 / 1024.0,
+        "MB",
+    );
     b.stop();
     a.stop();
 
