@@ -24,11 +24,23 @@ pub fn answer_pull(
     req: &PullRequest,
     durable_seq: u64,
 ) -> Result<PullResponse, StoreError> {
+    answer_pull_within(store, me, req, durable_seq, MAX_PULL_BYTES)
+}
+
+/// `answer_pull` with the size bound given: entries after the one that reaches `max_bytes`
+/// are left for the next pull (counted in `remaining`).
+fn answer_pull_within(
+    store: &Store,
+    me: &Hello,
+    req: &PullRequest,
+    durable_seq: u64,
+    max_bytes: usize,
+) -> Result<PullResponse, StoreError> {
     let entries = store.feed_heads_since(req.since, durable_seq, req.limit as usize)?;
     let mut out = Vec::with_capacity(entries.len());
     let mut size = 0;
     for (seq, doc, heads) in entries {
-        if size >= MAX_PULL_BYTES {
+        if size >= max_bytes {
             break;
         }
         size += doc.len() + heads.len() * 32 + 16;
@@ -262,9 +274,42 @@ mod join_tests {
 }
 
 #[cfg(test)]
-mod fetch_answer_tests {
+mod answer_bound_tests {
     use super::*;
     use crate::store::tests_support::{set, store};
+
+    #[test]
+    fn a_pull_answer_stops_at_its_bound_and_counts_the_rest_as_remaining() {
+        let (_dir, store) = store();
+        let ids: Vec<String> = (0..10).map(|i| format!("{i:032x}")).collect();
+        for id in &ids {
+            set(&store, id, "note", "x");
+        }
+        let me = Hello {
+            version: 1,
+            node_id: "n".into(),
+            name: "n".into(),
+            role: "clerk".into(),
+            peer_port: 7781,
+        };
+        let req = PullRequest {
+            from: me.clone(),
+            since: 0,
+            limit: 100,
+            wait_ms: 0,
+        };
+        // Each entry counts its id, one head and 16 bytes: the bound is reached by the fourth.
+        let entry_size = 32 + 32 + 16;
+        let bound = 3 * entry_size + 1;
+        let answer = answer_pull_within(&store, &me, &req, store.last_seq(), bound).unwrap();
+        let listed: Vec<&str> = answer.entries.iter().map(|e| e.doc.as_str()).collect();
+        assert_eq!(listed, ids[..4]);
+        assert!(answer.entries.iter().all(|e| e.heads.len() == 1));
+        assert_eq!(answer.remaining, 6);
+        let whole = answer_pull(&store, &me, &req, store.last_seq()).unwrap();
+        assert_eq!(whole.entries.len(), 10);
+        assert_eq!(whole.remaining, 0);
+    }
 
     #[test]
     fn a_fetch_answer_stops_at_its_bound_and_defers_the_rest_in_order() {
