@@ -264,40 +264,49 @@ fn read_fields(doc: &mut AutoCommit, obj: &automerge::ObjId) -> Result<Fields, C
 
 /// Reads the whole document back as a record, conflicts included.
 pub fn hydrate(doc: &mut AutoCommit) -> Result<Record, CodecError> {
-    let kind = match doc.get(ROOT, "kind")? {
-        Some((v, _)) => v.as_str().unwrap_or_default().to_string(),
-        None => String::new(),
-    };
-    let mut record = Record {
-        kind,
-        ..Record::default()
-    };
-    if let Some(fields) = map_at(doc, &ROOT, "fields") {
+    let mut record = Record::default();
+    let (mut fields, mut collections, mut facts) = (None, None, None);
+    for item in doc.map_range(&ROOT, ..) {
+        match item.key.as_ref() {
+            "kind" => record.kind = text_of(&item.value),
+            "fields" if is_map(&item.value) => fields = Some(item.id()),
+            "collections" if is_map(&item.value) => collections = Some(item.id()),
+            "facts" if is_map(&item.value) => facts = Some(item.id()),
+            _ => {}
+        }
+    }
+    if let Some(fields) = fields {
         record.fields = read_fields(doc, &fields)?;
     }
-    if let Some(collections) = map_at(doc, &ROOT, "collections") {
-        let names: Vec<String> = doc.keys(&collections).collect();
-        for name in names {
-            let Some(coll) = map_at(doc, &collections, &name) else {
-                continue;
-            };
-            let item_ids: Vec<String> = doc.keys(&coll).collect();
+    // Each level is read with one pass over its map (`map_range`), not a list of keys and a
+    // lookup per key: the lookups were a third of the time of reading an order back.
+    if let Some(collections) = collections {
+        for (name, coll) in maps_in(doc, &collections) {
             let entry = record.collections.entry(name).or_default();
-            for item_id in item_ids {
-                if let Some(item) = map_at(doc, &coll, &item_id) {
-                    let fields = read_fields(doc, &item)?;
-                    entry.insert(item_id, fields);
-                }
+            for (item_id, item) in maps_in(doc, &coll) {
+                entry.insert(item_id, read_fields(doc, &item)?);
             }
         }
     }
-    if let Some(facts) = map_at(doc, &ROOT, "facts") {
+    if let Some(facts) = facts {
         record.facts = doc
             .map_range(&facts, ..)
             .map(|item| (item.key.to_string(), text_of(&item.value)))
             .collect();
     }
     Ok(record)
+}
+
+fn is_map(value: &automerge::ValueRef<'_>) -> bool {
+    matches!(value, automerge::ValueRef::Object(ObjType::Map))
+}
+
+/// The maps held in map `obj`, by key (other values are skipped).
+fn maps_in(doc: &AutoCommit, obj: &automerge::ObjId) -> Vec<(String, automerge::ObjId)> {
+    doc.map_range(obj, ..)
+        .filter(|item| is_map(&item.value))
+        .map(|item| (item.key.to_string(), item.id()))
+        .collect()
 }
 
 /// Checks that `bytes` is a sequence of whole Automerge storage chunks (magic, checksum, type,
@@ -340,4 +349,69 @@ pub fn check_chunks(bytes: &[u8]) -> Result<(), String> {
         pos = end as usize;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(name: &str, value: &str) -> RecordOp {
+        RecordOp::SetField {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    fn item(collection: &str, item: &str, name: &str, value: &str) -> RecordOp {
+        RecordOp::SetItemField {
+            collection: collection.into(),
+            item: item.into(),
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn hydrate_reads_back_every_level_and_both_sides_of_a_conflict() {
+        let mut doc = AutoCommit::new();
+        init_document(
+            &mut doc,
+            &[
+                RecordOp::SetKind("order".into()),
+                RecordOp::EnsureCollection("lines".into()),
+                RecordOp::EnsureCollection("notes".into()),
+                set("number", "A-1"),
+                set("store", "SH-01"),
+                item("lines", "l1", "sku", "SF-2108"),
+                item("lines", "l1", "quantity", "3"),
+                item("lines", "l2", "sku", "BD-1806"),
+                RecordOp::AddFact {
+                    id: "f1".into(),
+                    json: r#"{"kind":"verified"}"#.into(),
+                },
+            ],
+        )
+        .unwrap();
+        doc.commit();
+        let mut other = doc.fork();
+        apply_ops(&mut doc, &[set("store", "SH-02")]).unwrap();
+        apply_ops(&mut other, &[set("store", "SH-03")]).unwrap();
+        doc.merge(&mut other).unwrap();
+
+        let record = hydrate(&mut doc).unwrap();
+        assert_eq!(record.kind, "order");
+        assert_eq!(record.field("number"), Some("A-1"));
+        let store = &record.fields["store"];
+        let mut sides: Vec<&str> = store.conflicts.iter().map(|c| c.value.as_str()).collect();
+        sides.sort();
+        assert_eq!(sides, ["SH-02", "SH-03"]);
+        assert!(sides.contains(&store.value.as_str()));
+        let lines = &record.collections["lines"];
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines["l1"]["sku"].value, "SF-2108");
+        assert_eq!(lines["l1"]["quantity"].value, "3");
+        assert_eq!(lines["l2"]["sku"].value, "BD-1806");
+        assert!(record.collections["notes"].is_empty());
+        assert_eq!(record.facts["f1"], r#"{"kind":"verified"}"#);
+    }
 }
