@@ -11,6 +11,15 @@ use neiqin::config::{self, Config, ConfigFile};
 use neiqin::domain::role::Role;
 use neiqin::{backup, import, node};
 
+/// jemalloc instead of the C library's malloc. A node allocates and frees on many threads
+/// (HTTP workers, blocking writers, the threads that prepare a merge), and glibc keeps a
+/// separate arena per thread that it seldom gives back: after a full sync of 10,000 orders a
+/// node held 410 MB, of which about 100 MB was live. With jemalloc it holds about 165 MB, the
+/// full sync is about a fifth faster and a create uses less CPU (measured, see ARCHITECTURE.md).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "neiqin",
