@@ -262,7 +262,9 @@ fn read_fields(doc: &mut AutoCommit, obj: &automerge::ObjId) -> Result<Fields, C
     Ok(fields)
 }
 
-/// Reads the whole document back as a record, conflicts included.
+/// Reads the whole document back as a record, conflicts included. Each map is read in one pass
+/// (`map_range`), not as a list of keys and a lookup per key: the lookups were a third of the
+/// time of reading an order back, which every received document costs.
 pub fn hydrate(doc: &mut AutoCommit) -> Result<Record, CodecError> {
     let mut record = Record::default();
     let (mut fields, mut collections, mut facts) = (None, None, None);
@@ -278,8 +280,6 @@ pub fn hydrate(doc: &mut AutoCommit) -> Result<Record, CodecError> {
     if let Some(fields) = fields {
         record.fields = read_fields(doc, &fields)?;
     }
-    // Each level is read with one pass over its map (`map_range`), not a list of keys and a
-    // lookup per key: the lookups were a third of the time of reading an order back.
     if let Some(collections) = collections {
         for (name, coll) in maps_in(doc, &collections) {
             let entry = record.collections.entry(name).or_default();
