@@ -743,15 +743,24 @@ async fn sync_figures(
     )
     .await?;
     report.figure("full_sync_big", ms(full_big), "ms");
+    // What a node that has just received a large store holds (sled's cache filled by the sync).
+    let (bb_rss_kib, bb_peak_kib) = b.rss_kib();
+    report.figure(
+        "full_sync_big_receiver_rss",
+        bb_rss_kib as f64 / 1024.0,
+        "MB",
+    );
     report.row(
         format!("   full sync {nb} orders (setup for 6)"),
         format!("{:.2} s", full_big.as_secs_f64()),
         "— (report)",
         format!(
-            "{:.0} orders/s; {n}-order rate × {} would be {:.2} s",
+            "{:.0} orders/s; {n}-order rate × {} would be {:.2} s; receiver RSS {:.0} MB at the end (peak {:.0} MB)",
             nb as f64 / full_big.as_secs_f64(),
             nb as f64 / n as f64,
-            full.as_secs_f64() * nb as f64 / n as f64
+            full.as_secs_f64() * nb as f64 / n as f64,
+            bb_rss_kib as f64 / 1024.0,
+            bb_peak_kib as f64 / 1024.0
         ),
     );
     quiesce(&c, &[(&a, &big.gen.admin_token), (&b, &bb_admin)]).await?;
