@@ -743,7 +743,7 @@ async fn sync_figures(
     )
     .await?;
     report.figure("full_sync_big", ms(full_big), "ms");
-    // What a node that has just received a large store holds (sled's cache filled by the sync).
+    // What a node holds right after receiving a large store.
     let (bb_rss_kib, bb_peak_kib) = b.rss_kib();
     report.figure(
         "full_sync_big_receiver_rss",
