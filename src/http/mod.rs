@@ -101,12 +101,14 @@ async fn write_in<T: Send + 'static>(
         .acquire()
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // From here until its flush is asked for, a flush about to start waits for this write.
+    let in_flight = state.office.store.begin_write();
     let result = tokio::task::spawn_blocking(move || work(&office))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     // The slot is free while this write waits for the flush: the next ones join that flush.
     drop(slot);
-    state.office.store.wait_durable().await?;
+    state.office.store.wait_durable_after(in_flight).await?;
     Ok(result)
 }
 

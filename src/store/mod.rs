@@ -32,6 +32,7 @@ use tokio::sync::watch;
 use crate::domain::record::{ChangeAuthor, Record, RecordOp};
 use codec::CodecError;
 use durability::GroupCommit;
+pub use durability::WriteInFlight;
 
 /// After this many incremental chunks a document is compacted into one snapshot.
 const COMPACT_AFTER_CHUNKS: u32 = 16;
@@ -405,12 +406,33 @@ impl Store {
         }
     }
 
+    /// Announces a write about to be applied, so that a flush starting meanwhile waits a
+    /// moment for it (group commit); hand it to `wait_durable_after` once applied. None before
+    /// group commit is started.
+    pub fn begin_write(&self) -> Option<WriteInFlight> {
+        lock(&self.group_commit)
+            .as_ref()
+            .map(GroupCommit::begin_write)
+    }
+
     /// Resolves once every write applied before the call is on disk.
     pub async fn wait_durable(&self) -> Result<(), StoreError> {
-        let waiter = lock(&self.group_commit).as_ref().map(|gc| gc.waiter());
-        match waiter {
-            Some(wait) => wait.await.map_err(StoreError::Durability),
-            None => self.flush(),
+        self.wait_durable_after(None).await
+    }
+
+    /// `wait_durable` for a write announced by `begin_write` (and now applied).
+    pub fn wait_durable_after(
+        &self,
+        applied: Option<WriteInFlight>,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + '_ {
+        let waiter = lock(&self.group_commit)
+            .as_ref()
+            .map(|gc| gc.waiter(applied));
+        async move {
+            match waiter {
+                Some(wait) => wait.await.map_err(StoreError::Durability),
+                None => self.flush(),
+            }
         }
     }
 
