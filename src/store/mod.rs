@@ -18,6 +18,7 @@
 pub mod codec;
 pub mod durability;
 pub mod keys;
+mod reclaim;
 
 use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
 use lru::LruCache;
@@ -242,6 +243,8 @@ pub struct Store {
     counters: Mutex<HashMap<String, Counter>>,
     creates: Mutex<CreateQueue>,
     new_docs: Mutex<NewDocs>,
+    /// Frees the tree nodes sled's writes replace (see `reclaim`).
+    reclaimer: reclaim::Reclaimer,
 }
 
 /// A named counter (order numbers): handed out from memory, written with the next local batch,
@@ -370,6 +373,8 @@ impl Store {
             counters: Mutex::new(HashMap::new()),
             creates: Mutex::new(CreateQueue::default()),
             new_docs: Mutex::new(NewDocs::new(NEW_DOCS_REMEMBERED, last_seq)),
+            reclaimer: reclaim::Reclaimer::start()
+                .map_err(|e| StoreError::Meta(format!("could not start a thread: {e}")))?,
         })
     }
 
@@ -757,6 +762,7 @@ impl Store {
             }
             return results;
         }
+        self.reclaimer.wrote(staged.len());
         self.counters_written(counters);
         self.last_seq.store(seq, Ordering::SeqCst);
         let mut cache = lock(&self.cache);
@@ -829,6 +835,7 @@ impl Store {
         )?;
         let counters = self.stage_counters(&mut batch);
         self.db.apply_batch(batch)?;
+        self.reclaimer.wrote(1);
         self.counters_written(counters);
         self.last_seq.store(seq, Ordering::SeqCst);
         lock(&self.cache).put(doc_id.to_string(), doc);
@@ -990,6 +997,7 @@ impl Store {
                 .map(|_| Err(StoreError::Durability(reason.clone())))
                 .collect();
         }
+        self.reclaimer.wrote(staged.len());
         self.last_seq.store(seq, Ordering::SeqCst);
         let mut cache = lock(&self.cache);
         for (i, doc) in staged {
