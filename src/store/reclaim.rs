@@ -43,7 +43,8 @@ impl Reclaimer {
         std::thread::Builder::new()
             .name("neiqin-reclaim".into())
             .spawn(move || {
-                // The largest round since the thread was last quiet, gone over again then.
+                // The largest round since the thread was last quiet, gone over again then; with
+                // nothing to go over, it sleeps until woken.
                 let mut again = 0;
                 loop {
                     let woken = if again == 0 {
@@ -57,7 +58,13 @@ impl Reclaimer {
                             collect(docs);
                             again = again.max(docs);
                         }
-                        Err(RecvTimeoutError::Timeout) => collect(std::mem::take(&mut again)),
+                        Err(RecvTimeoutError::Timeout) => {
+                            // Writes since the last wake that did not reach the threshold are
+                            // collected now, and gone over again after the next quiet moment.
+                            let docs = owed.swap(0, Ordering::Relaxed);
+                            collect(std::mem::take(&mut again).max(docs));
+                            again = docs;
+                        }
                         Err(RecvTimeoutError::Disconnected) => return,
                     }
                 }
