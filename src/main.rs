@@ -250,6 +250,9 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .unwrap_or_else(|| "neiqin".into()),
         role: config::parse_role("role", &role)?,
         cache_docs: file.cache_docs.unwrap_or(2000),
+        page_cache_mb: config::check_page_cache_mb(
+            file.page_cache_mb.unwrap_or(config::DEFAULT_PAGE_CACHE_MB),
+        )?,
         cluster_key: None,
         learn_peers: true,
     })

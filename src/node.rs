@@ -30,12 +30,22 @@ pub fn store_dir(data_dir: &Path) -> PathBuf {
 
 /// Opens the store in `data_dir`, with a clear message when another process holds it.
 pub fn open_store(data_dir: &Path, cache_docs: usize) -> anyhow::Result<Arc<Store>> {
+    open_store_with_page_cache(data_dir, cache_docs, crate::store::DEFAULT_PAGE_CACHE_BYTES)
+}
+
+/// `open_store` with sled's page cache of `page_cache_bytes`.
+pub fn open_store_with_page_cache(
+    data_dir: &Path,
+    cache_docs: usize,
+    page_cache_bytes: u64,
+) -> anyhow::Result<Arc<Store>> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    let store = Store::open(
+    let store = Store::open_with_page_cache(
         &store_dir(data_dir),
         Arc::new(BackOfficeProjector),
         cache_docs,
+        page_cache_bytes,
     )
     .with_context(|| {
         format!(
@@ -194,7 +204,8 @@ async fn until_shutdown(mut rx: watch::Receiver<bool>) {
 /// Starts a node: initialises it on first start, then serves the local API.
 pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let data_dir = &config.data_dir;
-    let store = open_store(data_dir, config.cache_docs)?;
+    let store =
+        open_store_with_page_cache(data_dir, config.cache_docs, config.page_cache_mb << 20)?;
     let (office, first_start) = match NodeIdentity::load(&store)? {
         Some(identity) => (BackOffice::new(store, identity), None),
         None => {

@@ -291,10 +291,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// order on disk instead of 3.4 KB, at the same write speed (measured with the node bench).
 const SEGMENT_SIZE: usize = 2 * 1024 * 1024;
 
-/// sled's page cache. 96 MB rather than 32 MB: large full syncs and catch-ups touch more pages
-/// than 32 MB held, and were 9–29% faster with it, while the RSS measured after syncs and after
-/// browsing 100,000 orders stayed the same (figures in ARCHITECTURE.md).
-const SLED_CACHE_BYTES: u64 = 96 * 1024 * 1024;
+/// sled's page cache unless configured (`page_cache_mb`). 96 MB rather than 32 MB: large full
+/// syncs and catch-ups touch more pages than 32 MB held, and were 9–29% faster with it. sled
+/// counts a page by its compressed size on disk, so the memory it holds is larger than this
+/// (figures in ARCHITECTURE.md).
+pub const DEFAULT_PAGE_CACHE_BYTES: u64 = 96 * 1024 * 1024;
 
 /// The segment size a store was created with: sled refuses to open a store with another one.
 /// sled writes it in the `conf` file as a `segment_size: N` line (text, then a 4-byte checksum).
@@ -308,14 +309,14 @@ fn persisted_segment_size(path: &Path) -> Option<usize> {
 
 /// Opens sled, waiting briefly for the lock on the directory: a handle just dropped in this
 /// process (a checkpoint, a restart) releases it only once sled's background threads let go.
-fn open_sled(path: &Path) -> Result<sled::Db, sled::Error> {
+fn open_sled(path: &Path, page_cache_bytes: u64) -> Result<sled::Db, sled::Error> {
     const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
     let started = std::time::Instant::now();
     let segment_size = persisted_segment_size(path).unwrap_or(SEGMENT_SIZE);
     loop {
         let opened = sled::Config::new()
             .path(path)
-            .cache_capacity(SLED_CACHE_BYTES)
+            .cache_capacity(page_cache_bytes)
             .use_compression(true)
             .compression_factor(3)
             .segment_size(segment_size)
@@ -344,7 +345,18 @@ impl Store {
         projector: Arc<dyn Projector>,
         cache_docs: usize,
     ) -> Result<Store, StoreError> {
-        let db = open_sled(path)?;
+        Self::open_with_page_cache(path, projector, cache_docs, DEFAULT_PAGE_CACHE_BYTES)
+    }
+
+    /// `open` with sled's page cache of `page_cache_bytes` (as sled counts them, see
+    /// `DEFAULT_PAGE_CACHE_BYTES`).
+    pub fn open_with_page_cache(
+        path: &Path,
+        projector: Arc<dyn Projector>,
+        cache_docs: usize,
+        page_cache_bytes: u64,
+    ) -> Result<Store, StoreError> {
+        let db = open_sled(path, page_cache_bytes)?;
         let actor = match db.get(keys::meta("actor"))? {
             Some(bytes) => ActorId::from(bytes.to_vec()),
             None => {

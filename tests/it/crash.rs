@@ -355,6 +355,33 @@ async fn cli_init_user_export_restore_round_trip() {
     ]);
     assert!(!ok);
     assert!(err.contains("bad.toml") && err.contains("lisen"), "{err}");
+
+    // A page cache out of range is refused, naming the setting; one in range is used.
+    std::fs::write(&cfg, "page_cache_mb = 0\n").unwrap();
+    let (ok, _, err) = run(&[
+        "serve",
+        "--no-mdns",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--data",
+        a.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("page_cache_mb"), "{err}");
+    let small = tmp.path().join("small-cache.toml");
+    std::fs::write(&small, "page_cache_mb = 16\n").unwrap();
+    let mut node = spawn_node(&b, &["--config", small.to_str().unwrap()]);
+    let resp: Value = client()
+        .get(format!("{}/api/status", node.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resp["orders"], 300);
+    node.kill9();
 }
 
 async fn order_count(base: &str, token: &str) -> Option<u64> {
