@@ -342,31 +342,25 @@ async fn cli_init_user_export_restore_round_trip() {
     assert_eq!(resp["customers"], 31);
     node.kill9();
 
-    // Bad config is a clear error.
+    // Bad config is a clear error: serving with `text` as the config file fails, saying why.
     let cfg = tmp.path().join("bad.toml");
-    std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\nlisen = 3\n").unwrap();
-    let (ok, _, err) = run(&[
-        "serve",
-        "--no-mdns",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--data",
-        a.to_str().unwrap(),
-    ]);
-    assert!(!ok);
+    let refused_with = |text: &str| {
+        std::fs::write(&cfg, text).unwrap();
+        let (ok, _, err) = run(&[
+            "serve",
+            "--no-mdns",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data",
+            a.to_str().unwrap(),
+        ]);
+        assert!(!ok, "{text:?} was accepted");
+        err
+    };
+    let err = refused_with("listen = \"127.0.0.1:0\"\nlisen = 3\n");
     assert!(err.contains("bad.toml") && err.contains("lisen"), "{err}");
-
     // A page cache out of range is refused, naming the setting; one in range is used.
-    std::fs::write(&cfg, "page_cache_mb = 0\n").unwrap();
-    let (ok, _, err) = run(&[
-        "serve",
-        "--no-mdns",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--data",
-        a.to_str().unwrap(),
-    ]);
-    assert!(!ok);
+    let err = refused_with("page_cache_mb = 0\n");
     assert!(err.contains("page_cache_mb"), "{err}");
     let small = tmp.path().join("small-cache.toml");
     std::fs::write(&small, "page_cache_mb = 16\n").unwrap();
