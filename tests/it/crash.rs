@@ -365,16 +365,7 @@ async fn cli_init_user_export_restore_round_trip() {
     let small = tmp.path().join("small-cache.toml");
     std::fs::write(&small, "page_cache_mb = 16\n").unwrap();
     let mut node = spawn_node(&b, &["--config", small.to_str().unwrap()]);
-    let resp: Value = client()
-        .get(format!("{}/api/status", node.base))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(resp["orders"], 300);
+    assert_eq!(order_count(&node.base, &admin).await, Some(300));
     node.kill9();
 }
 
