@@ -634,6 +634,7 @@ async fn sync_figures(
     let b_admin = read_token(&b_dir)?;
     let c = client();
     let a = spawn_node(&a_dir, &[])?;
+    let a_cpu_before = a.cpu_secs();
 
     // 5. Full sync.
     progress!("5. full sync of {n} orders A → B");
@@ -649,6 +650,10 @@ async fn sync_figures(
     .await?;
     let ratio = full.as_secs_f64() / base.load.as_secs_f64();
     let (b_rss_kib, b_peak_kib) = b.rss_kib();
+    let (a_cpu, b_cpu) = (a.cpu_secs() - a_cpu_before, b.cpu_secs());
+    report.figure("full_sync_sender_cpu", a_cpu * 1000.0, "ms");
+    report.figure("full_sync_receiver_cpu", b_cpu * 1000.0, "ms");
+    report.figure("full_sync_receiver_faults", b.minor_faults(), "");
     report.figure(
         "full_sync_receiver_peak_rss",
         b_peak_kib as f64 / 1024.0,
@@ -666,9 +671,11 @@ async fn sync_figures(
             verdict(ratio <= 2.0)
         ),
         format!(
-            "{ratio:.1}x the in-process load ({} ms); B printed its address after {} ms; B polled every 5 ms (GET of A's last-written order, then /api/status); B's RSS {} MB at the end, peak {} MB",
+            "{ratio:.1}x the in-process load ({} ms); B printed its address after {} ms; B polled every 5 ms (GET of A's last-written order, then /api/status); CPU used by B {} ms, by A {} ms; B's RSS {} MB at the end, peak {} MB",
             fmt_num(ms(base.load)),
             fmt_num(ms(b_printed)),
+            fmt_num(b_cpu * 1000.0),
+            fmt_num(a_cpu * 1000.0),
             fmt_num(b_rss_kib as f64 / 1024.0),
             fmt_num(b_peak_kib as f64 / 1024.0)
         ),

@@ -114,18 +114,27 @@ impl NodeProc {
     /// CPU time the node has used so far (user + system), from /proc; clock ticks are 1/100 s
     /// on Linux.
     pub fn cpu_secs(&self) -> f64 {
+        // utime and stime are fields 14 and 15 of stat.
+        (self.stat_field(14) + self.stat_field(15)) / 100.0
+    }
+
+    /// Page faults the node has taken so far that needed no disk read (fresh or reclaimed
+    /// memory), from /proc.
+    pub fn minor_faults(&self) -> f64 {
+        self.stat_field(10)
+    }
+
+    /// Field `n` (1-based, as `man proc` numbers them) of /proc/<pid>/stat, 0 if unreadable.
+    fn stat_field(&self, n: usize) -> f64 {
         let text = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        // The command name (field 2) may hold spaces; the fields after it are plain.
+        // The command name (field 2) may hold spaces; the fields after it are plain, and the
+        // first of them is field 3.
         let after_name = text.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
-        (ticks(11) + ticks(12)) / 100.0
+        after_name
+            .split_whitespace()
+            .nth(n - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
     }
 
     /// Stops cleanly (SIGINT: the node flushes and exits), killing it after 15 s.

@@ -347,6 +347,11 @@ pub(crate) enum Link {
     ParentMergeConfirm,
     /// A Node is marked for being merged into its left sibling
     ChildMergeCap,
+    /// neiqin: a child of this Index node split; the new right sibling
+    /// (its page id) starts at this separator, encoded without the
+    /// node's prefix like the keys of `Set`. Appended as a fragment
+    /// instead of rewriting the whole index node on every child split.
+    ParentSplit(IVec, PageId),
 }
 
 /// A fast map that is not resistant to collision attacks. Works

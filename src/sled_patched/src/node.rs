@@ -103,6 +103,9 @@ impl Node {
             ChildMergeCap => {
                 self.merging = true;
             }
+            ParentSplit(ref encoded_sep, to) => {
+                self.parent_split_encoded(encoded_sep, to);
+            }
         }
     }
 
@@ -139,8 +142,18 @@ impl Node {
     }
 
     pub(crate) fn parent_split(&mut self, at: &[u8], to: PageId) -> bool {
+        let encoded_sep = &at[self.prefix_len as usize..];
+        self.parent_split_encoded(encoded_sep, to)
+    }
+
+    /// neiqin: `parent_split` with the separator already stripped of this
+    /// node's prefix (as `Link::ParentSplit` carries it).
+    pub(crate) fn parent_split_encoded(
+        &mut self,
+        encoded_sep: &[u8],
+        to: PageId,
+    ) -> bool {
         if let Data::Index(ref mut index) = self.data {
-            let encoded_sep = &at[self.prefix_len as usize..];
             match index.keys.binary_search_by(|k| fastcmp(k, encoded_sep)) {
                 Ok(_) => {
                     debug!(

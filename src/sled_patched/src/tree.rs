@@ -1486,21 +1486,34 @@ impl Tree {
         // either install parent split or hoist root
         if let Some(parent_view) = parent_view {
             M.tree_parent_split_attempt();
-            let mut parent: Node = parent_view.deref().clone();
-            let split_applied = parent.parent_split(&rhs_lo, rhs_pid);
+            // neiqin: the parent learns of the split through a small
+            // `Link::ParentSplit` fragment, not a rewrite of the whole
+            // index node (up to 256 children, serialised and compressed
+            // once per child split). The page cache still consolidates
+            // it after PAGE_CONSOLIDATION_THRESHOLD fragments.
+            let parent: &Node = parent_view.deref();
+            let encoded_sep = &rhs_lo[parent.prefix_len as usize..];
+            let already_split = parent
+                .data
+                .index_ref()
+                .expect("the parent of a split node is an index node")
+                .keys
+                .binary_search_by(|k| crate::fastcmp(k, encoded_sep))
+                .is_ok();
 
-            if !split_applied {
+            if already_split || parent.merging {
                 // due to deep races, it's possible for the
                 // parent to already have a node for this lo key.
                 // if this is the case, we can skip the parent split
                 // because it's probably going to fail anyway.
+                // (neiqin: a merging node takes no more fragments.)
                 return Ok(());
             }
 
-            let replace = self.context.pagecache.replace(
+            let replace = self.context.pagecache.link(
                 parent_view.pid,
                 parent_view.node_view.0,
-                parent,
+                Link::ParentSplit(IVec::from(encoded_sep), rhs_pid),
                 guard,
             )?;
             if replace.is_ok() {
