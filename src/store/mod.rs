@@ -1924,16 +1924,19 @@ mod create_tests {
             state ^= state << 17;
             state
         };
-        for round in 0..3 {
-            let db = open_sled(dir.path(), DEFAULT_PAGE_CACHE_BYTES).unwrap();
+        let reads_back = |db: &sled::Db, model: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>| {
             let stored: Vec<(Vec<u8>, Vec<u8>)> = db
                 .iter()
                 .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
                 .collect();
             let expected: Vec<(Vec<u8>, Vec<u8>)> =
                 model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            stored == expected
+        };
+        for round in 0..3 {
+            let db = open_sled(dir.path(), DEFAULT_PAGE_CACHE_BYTES).unwrap();
             assert!(
-                stored == expected,
+                reads_back(&db, &model),
                 "round {round}: the reopened tree differs"
             );
             for _ in 0..40 {
@@ -1963,6 +1966,8 @@ mod create_tests {
             }
             db.flush().unwrap();
         }
+        let db = open_sled(dir.path(), DEFAULT_PAGE_CACHE_BYTES).unwrap();
+        assert!(reads_back(&db, &model), "the last reopened tree differs");
         assert!(model.len() > 30_000);
     }
 
