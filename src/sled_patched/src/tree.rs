@@ -1488,9 +1488,9 @@ impl Tree {
             M.tree_parent_split_attempt();
             // neiqin: the parent learns of the split through a small
             // `Link::ParentSplit` fragment, not a rewrite of the whole
-            // index node (up to 256 children, serialised and compressed
-            // once per child split). The page cache still consolidates
-            // it after PAGE_CONSOLIDATION_THRESHOLD fragments.
+            // index node (serialised and compressed once per child
+            // split). The page cache still consolidates it after
+            // PAGE_CONSOLIDATION_THRESHOLD fragments.
             let parent: &Node = parent_view.deref();
             let encoded_sep = &rhs_lo[parent.prefix_len as usize..];
             let already_split = parent
