@@ -352,6 +352,11 @@ pub(crate) enum Link {
     /// node's prefix like the keys of `Set`. Appended as a fragment
     /// instead of rewriting the whole index node on every child split.
     ParentSplit(IVec, PageId),
+    /// neiqin: several keys of one leaf set (`Some`) or removed (`None`)
+    /// at once, keys encoded as in `Set`, in ascending order. A sorted
+    /// batch writes the keys that fall in one leaf as one fragment: one
+    /// copy of the node and one log record instead of one per key.
+    SetMany(Vec<(IVec, Option<IVec>)>),
 }
 
 /// A fast map that is not resistant to collision attacks. Works

@@ -13,6 +13,10 @@ pub struct Node {
     pub(crate) data: Data,
 }
 
+/// A leaf splits once it holds more entries than this.
+const LEAF_SPLIT_THRESHOLD: usize =
+    if cfg!(any(test, feature = "lock_free_delays")) { 2 } else { 16 };
+
 impl Node {
     pub(crate) fn new_hoisted_root(
         left: PageId,
@@ -76,6 +80,14 @@ impl Node {
             }
             Del(ref k) => {
                 self.del_leaf(k);
+            }
+            SetMany(ref writes) => {
+                for (k, v) in writes {
+                    match v {
+                        Some(v) => self.set_leaf(k.clone(), v.clone()),
+                        None => self.del_leaf(k),
+                    }
+                }
             }
             ParentMergeIntention(pid) => {
                 assert!(
@@ -609,17 +621,26 @@ impl Node {
         }
     }
 
+    /// neiqin: how many more entries this leaf takes before it should
+    /// split (0 for an index node).
+    pub(crate) fn leaf_room(&self) -> usize {
+        match &self.data {
+            Data::Leaf(leaf) => {
+                (LEAF_SPLIT_THRESHOLD + 1).saturating_sub(leaf.keys.len())
+            }
+            Data::Index(_) => 0,
+        }
+    }
+
     pub(crate) fn should_split(&self) -> bool {
-        let threshold = if cfg!(any(test, feature = "lock_free_delays")) {
-            2
-        } else if self.data.is_index() {
+        let threshold = if self.data.is_index() {
             // neiqin: 64 children, not 256. With child splits appended
             // as fragments, every fragment still copies the whole index
             // node in memory (and leaves the old copy to the epoch
             // collector), so a smaller index node is cheaper to extend.
             64
         } else {
-            16
+            LEAF_SPLIT_THRESHOLD
         };
 
         let size_checks = self.data.len() > threshold;

@@ -355,6 +355,17 @@ impl Serialize for Link {
                     + u64::try_from(at.len()).unwrap()
                     + to.serialized_size()
             }
+            Link::SetMany(writes) => {
+                1 + (writes.len() as u64).serialized_size()
+                    + writes
+                        .iter()
+                        .map(|(key, value)| {
+                            key.serialized_size()
+                                + 1
+                                + value.as_ref().map_or(0, |v| v.serialized_size())
+                        })
+                        .sum::<u64>()
+            }
         }
     }
 
@@ -384,6 +395,20 @@ impl Serialize for Link {
                 at.serialize_into(buf);
                 to.serialize_into(buf);
             }
+            Link::SetMany(writes) => {
+                6_u8.serialize_into(buf);
+                (writes.len() as u64).serialize_into(buf);
+                for (key, value) in writes {
+                    key.serialize_into(buf);
+                    match value {
+                        Some(value) => {
+                            1_u8.serialize_into(buf);
+                            value.serialize_into(buf);
+                        }
+                        None => 0_u8.serialize_into(buf),
+                    }
+                }
+            }
         }
     }
 
@@ -400,6 +425,25 @@ impl Serialize for Link {
             3 => Link::ParentMergeConfirm,
             4 => Link::ChildMergeCap,
             5 => Link::ParentSplit(IVec::deserialize(buf)?, u64::deserialize(buf)?),
+            6 => {
+                let len = u64::deserialize(buf)?;
+                // Each write takes at least two bytes: never trust a length
+                // to allocate more than the buffer could hold.
+                if len > buf.len() as u64 / 2 {
+                    return Err(Error::corruption(None));
+                }
+                let mut writes = Vec::with_capacity(len as usize);
+                for _ in 0..len {
+                    let key = IVec::deserialize(buf)?;
+                    let value = match u8::deserialize(buf)? {
+                        0 => None,
+                        1 => Some(IVec::deserialize(buf)?),
+                        _ => return Err(Error::corruption(None)),
+                    };
+                    writes.push((key, value));
+                }
+                Link::SetMany(writes)
+            }
             _ => return Err(Error::corruption(None)),
         })
     }
@@ -936,7 +980,7 @@ mod qc {
 
     impl Arbitrary for Link {
         fn arbitrary<G: Gen>(g: &mut G) -> Link {
-            let discriminant = g.gen_range(0, 6);
+            let discriminant = g.gen_range(0, 7);
             match discriminant {
                 0 => Link::Set(IVec::arbitrary(g), IVec::arbitrary(g)),
                 1 => Link::Del(IVec::arbitrary(g)),
@@ -944,6 +988,7 @@ mod qc {
                 3 => Link::ParentMergeConfirm,
                 4 => Link::ChildMergeCap,
                 5 => Link::ParentSplit(IVec::arbitrary(g), u64::arbitrary(g)),
+                6 => Link::SetMany(Arbitrary::arbitrary(g)),
                 _ => unreachable!("invalid choice"),
             }
         }

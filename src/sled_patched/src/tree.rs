@@ -229,6 +229,71 @@ impl Tree {
         }
     }
 
+    /// neiqin: applies the first of `writes` (sorted by key) and the ones
+    /// after it that fall in the same leaf, as one `Link::SetMany`
+    /// fragment. Returns how many writes it applied (at least one), or a
+    /// conflict if the leaf changed meanwhile (nothing applied; retry).
+    /// A run stops where the leaf would outgrow its split threshold, so
+    /// leaves keep the size that single inserts give them.
+    fn insert_leaf_run(
+        &self,
+        writes: &[(IVec, Option<IVec>)],
+        guard: &mut Guard,
+    ) -> Result<Conflictable<usize>> {
+        let View { node_view, pid, .. } =
+            self.view_for_key(writes[0].0.as_ref(), guard)?;
+        let room = node_view.leaf_room();
+        let in_leaf = writes
+            .iter()
+            .take(room.max(1))
+            .take_while(|(key, _)| {
+                node_view.hi.is_empty() || key.as_ref() < node_view.hi.as_ref()
+            })
+            .count()
+            .max(1);
+        let run = &writes[..in_leaf];
+
+        let mut reservations = Vec::new();
+        let mut frag = Vec::with_capacity(run.len());
+        for (key, value) in run {
+            let (encoded_key, last_value) = node_view.node_kv_pair(key.as_ref());
+            if *value == last_value {
+                // a no-op set or delete
+                continue;
+            }
+            reservations.push((key, value, self.subscribers.reserve(key)));
+            frag.push((encoded_key, value.clone()));
+        }
+        if frag.is_empty() {
+            return Ok(Ok(run.len()));
+        }
+        let link = match frag.len() {
+            1 => match frag.pop().expect("one write") {
+                (key, Some(value)) => Link::Set(key, value),
+                (key, None) => Link::Del(key),
+            },
+            _ => Link::SetMany(frag),
+        };
+        if self.context.pagecache.link(pid, node_view.0, link, guard)?.is_err() {
+            M.tree_looped();
+            return Ok(Err(Conflict));
+        }
+        for (key, value, reservation) in reservations {
+            if let Some(res) = reservation {
+                let event = match value {
+                    Some(value) => subscriber::Event::Insert {
+                        key: key.clone(),
+                        value: value.clone(),
+                    },
+                    None => subscriber::Event::Remove { key: key.clone() },
+                };
+                res.complete(&event);
+            }
+        }
+        guard.writeset.push(pid);
+        Ok(Ok(run.len()))
+    }
+
     /// Perform a multi-key serializable transaction.
     ///
     /// # Examples
@@ -386,11 +451,14 @@ impl Tree {
     ) -> Result<()> {
         let peg = self.context.pin_log(guard)?;
         trace!("applying batch {:?}", batch);
-        for (k, v_opt) in batch.writes {
-            loop {
-                if self.insert_inner(&k, v_opt.clone(), guard)?.is_ok() {
-                    break;
-                }
+        // neiqin: the writes, sorted, are applied leaf by leaf: those that
+        // fall in one leaf together (`insert_leaf_run`).
+        let mut writes: Vec<(IVec, Option<IVec>)> = batch.writes.into_iter().collect();
+        writes.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        let mut done = 0;
+        while done < writes.len() {
+            if let Ok(applied) = self.insert_leaf_run(&writes[done..], guard)? {
+                done += applied;
             }
         }
 
