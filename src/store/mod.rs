@@ -969,7 +969,7 @@ impl Store {
         docs: &[(String, Vec<u8>)],
         prepared: Vec<Result<Received, StoreError>>,
     ) -> Vec<Result<Written, StoreError>> {
-        let _writer = lock(&self.write_lock);
+        let writer = lock(&self.write_lock);
         let mut batch = sled::Batch::default();
         let mut seq = self.last_seq.load(Ordering::SeqCst);
         let mut staged: Vec<(usize, AutoCommit)> = Vec::new();
@@ -1011,10 +1011,16 @@ impl Store {
         }
         self.reclaimer.wrote(staged.len());
         self.last_seq.store(seq, Ordering::SeqCst);
+        let mut evicted = Vec::new();
         let mut cache = lock(&self.cache);
         for (i, doc) in staged {
-            cache.put(docs[i].0.clone(), doc);
+            evicted.extend(cache.push(docs[i].0.clone(), doc));
         }
+        drop(cache);
+        // Freeing the documents the cache let go (thousands of allocations each batch of a
+        // full sync) is left until the write lock is released: the next batch may write.
+        drop(writer);
+        drop(evicted);
         results
     }
 

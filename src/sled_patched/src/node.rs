@@ -15,7 +15,7 @@ pub struct Node {
 
 /// A leaf splits once it holds more entries than this.
 const LEAF_SPLIT_THRESHOLD: usize =
-    if cfg!(any(test, feature = "lock_free_delays")) { 2 } else { 16 };
+    if cfg!(any(test, feature = "lock_free_delays")) { 2 } else { 24 };
 
 impl Node {
     pub(crate) fn new_hoisted_root(

@@ -22,6 +22,10 @@ pub struct Log {
     pub(crate) config: RunningConfig,
 }
 
+/// neiqin: zstd level of log fragments (see `Log::reserve`).
+#[cfg(feature = "compression")]
+const LINK_COMPRESSION_LEVEL: i32 = -3;
+
 impl Log {
     /// Start the log, open or create the configured file,
     /// and optionally start the periodic buffer flush thread.
@@ -133,8 +137,17 @@ impl Log {
 
                 let _measure = Measure::new(&M.compress);
 
-                let compressed_buf =
-                    compress(&buf, self.config.compression_factor).unwrap();
+                // neiqin: a fragment (`Link`) is garbage once its node is
+                // rewritten, every few fragments; only node images stay on
+                // disk. Fragments get zstd's fast level whatever their
+                // size (a batch's run of keys in one leaf can be several
+                // KB), node images the configured one.
+                let level = if log_kind == LogKind::Link {
+                    LINK_COMPRESSION_LEVEL
+                } else {
+                    self.config.compression_factor
+                };
+                let compressed_buf = compress(&buf, level).unwrap();
 
                 return self.reserve_inner(
                     log_kind,
