@@ -236,7 +236,9 @@ fn read_fields(doc: &mut AutoCommit, obj: &automerge::ObjId) -> Result<Fields, C
         .map_range(obj, ..)
         .map(|item| (item.key.to_string(), text_of(&item.value), item.conflict))
         .collect();
-    let mut fields = Fields::new();
+    // `map_range` yields keys in order, and a map built from a sorted list is built in one
+    // pass instead of by one insertion per field.
+    let mut fields = Vec::with_capacity(items.len());
     for (key, value, conflict) in items {
         let mut field = FieldValue::plain(value);
         if conflict {
@@ -257,9 +259,9 @@ fn read_fields(doc: &mut AutoCommit, obj: &automerge::ObjId) -> Result<Fields, C
                 .conflicts
                 .sort_by_key(|c| std::cmp::Reverse(c.written_by.at_ms));
         }
-        fields.insert(key, field);
+        fields.push((key, field));
     }
-    Ok(fields)
+    Ok(Fields::from_iter(fields))
 }
 
 /// Reads the whole document back as a record, conflicts included. Each map is read in one pass
