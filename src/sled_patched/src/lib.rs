@@ -357,6 +357,10 @@ pub(crate) enum Link {
     /// batch writes the keys that fall in one leaf as one fragment: one
     /// copy of the node and one log record instead of one per key.
     SetMany(Vec<(IVec, Option<IVec>)>),
+    /// neiqin: this node split at this key (a whole key, not encoded):
+    /// the entries from it on moved to a new right sibling (its page
+    /// id). Appended as a fragment instead of rewriting the left half.
+    ChildSplit(IVec, PageId),
 }
 
 /// A fast map that is not resistant to collision attacks. Works

@@ -81,6 +81,9 @@ impl Node {
             Del(ref k) => {
                 self.del_leaf(k);
             }
+            ChildSplit(ref at, to) => {
+                self.child_split(at, to);
+            }
             SetMany(ref writes) => {
                 for (k, v) in writes {
                     match v {
@@ -150,6 +153,57 @@ impl Node {
             testing_assert!(is_sorted(&leaf.keys));
         } else {
             panic!("tried to attach a Del to an Index chain");
+        }
+    }
+
+    /// neiqin: the left half of a split, as `split` leaves it, given the
+    /// split key: the entries from `at` on go (they are in the new right
+    /// sibling `to`), `at` becomes the high key, and the keys are encoded
+    /// again if the prefix shared by the low and high keys grew.
+    pub(crate) fn child_split(&mut self, at: &[u8], to: PageId) {
+        assert!(at > self.lo.as_ref());
+        assert!(self.hi.is_empty() || at < self.hi.as_ref());
+        let encoded_at = &at[self.prefix_len as usize..];
+        match self.data {
+            Data::Index(ref mut index) => {
+                let keep =
+                    index.keys.partition_point(|k| k.as_ref() < encoded_at);
+                index.keys.truncate(keep);
+                index.pointers.truncate(keep);
+            }
+            Data::Leaf(ref mut leaf) => {
+                let keep =
+                    leaf.keys.partition_point(|k| k.as_ref() < encoded_at);
+                leaf.keys.truncate(keep);
+                leaf.values.truncate(keep);
+            }
+        }
+        self.hi = IVec::from(at);
+        self.next = NonZeroU64::new(to);
+
+        let old_prefix_len = self.prefix_len as usize;
+        let new_prefix_len = self
+            .hi
+            .iter()
+            .zip(self.lo.iter())
+            .take_while(|(a, b)| a == b)
+            .take(u8::max_value() as usize)
+            .count();
+        if new_prefix_len != old_prefix_len {
+            let prefixed_lo = &self.lo[..old_prefix_len];
+            match self.data {
+                Data::Index(ref mut index) => {
+                    for k in &mut index.keys {
+                        *k = prefix::reencode(prefixed_lo, k, new_prefix_len);
+                    }
+                }
+                Data::Leaf(ref mut leaf) => {
+                    for k in &mut leaf.keys {
+                        *k = prefix::reencode(prefixed_lo, k, new_prefix_len);
+                    }
+                }
+            }
+            self.prefix_len = u8::try_from(new_prefix_len).unwrap();
         }
     }
 

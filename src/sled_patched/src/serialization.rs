@@ -355,6 +355,9 @@ impl Serialize for Link {
                     + u64::try_from(at.len()).unwrap()
                     + to.serialized_size()
             }
+            Link::ChildSplit(at, to) => {
+                1 + at.serialized_size() + to.serialized_size()
+            }
             Link::SetMany(writes) => {
                 1 + (writes.len() as u64).serialized_size()
                     + writes
@@ -392,6 +395,11 @@ impl Serialize for Link {
             }
             Link::ParentSplit(at, to) => {
                 5_u8.serialize_into(buf);
+                at.serialize_into(buf);
+                to.serialize_into(buf);
+            }
+            Link::ChildSplit(at, to) => {
+                7_u8.serialize_into(buf);
                 at.serialize_into(buf);
                 to.serialize_into(buf);
             }
@@ -444,6 +452,7 @@ impl Serialize for Link {
                 }
                 Link::SetMany(writes)
             }
+            7 => Link::ChildSplit(IVec::deserialize(buf)?, u64::deserialize(buf)?),
             _ => return Err(Error::corruption(None)),
         })
     }
@@ -980,7 +989,7 @@ mod qc {
 
     impl Arbitrary for Link {
         fn arbitrary<G: Gen>(g: &mut G) -> Link {
-            let discriminant = g.gen_range(0, 7);
+            let discriminant = g.gen_range(0, 8);
             match discriminant {
                 0 => Link::Set(IVec::arbitrary(g), IVec::arbitrary(g)),
                 1 => Link::Del(IVec::arbitrary(g)),
@@ -989,6 +998,7 @@ mod qc {
                 4 => Link::ChildMergeCap,
                 5 => Link::ParentSplit(IVec::arbitrary(g), u64::arbitrary(g)),
                 6 => Link::SetMany(Arbitrary::arbitrary(g)),
+                7 => Link::ChildSplit(IVec::arbitrary(g), u64::arbitrary(g)),
                 _ => unreachable!("invalid choice"),
             }
         }

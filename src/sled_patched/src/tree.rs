@@ -1524,18 +1524,21 @@ impl Tree {
     ) -> Result<()> {
         trace!("splitting node {}", view.pid);
         // split node
-        let (mut lhs, rhs) = view.deref().clone().split();
+        let (_, rhs) = view.deref().clone().split();
         let rhs_lo = rhs.lo.clone();
 
         // install right side
         let (rhs_pid, rhs_ptr) = self.context.pagecache.allocate(rhs, guard)?;
 
-        // replace node, pointing next to installed right
-        lhs.next = Some(NonZeroU64::new(rhs_pid).unwrap());
-        let replace = self.context.pagecache.replace(
+        // neiqin: the node, cut at the split key and pointing next to
+        // the installed right side, gets a `Link::ChildSplit` fragment
+        // instead of a rewrite of its whole left half (serialised and
+        // compressed at the node level on every split). The page cache
+        // consolidates it like any fragment.
+        let replace = self.context.pagecache.link(
             view.pid,
             view.node_view.0,
-            lhs,
+            Link::ChildSplit(rhs_lo.clone(), rhs_pid),
             guard,
         )?;
         M.tree_child_split_attempt();
