@@ -513,8 +513,8 @@ const EDGE_BATCH: usize = 125;
 fn next_batch(queue: &mut VecDeque<DocHave>, first: bool) -> Vec<DocHave> {
     let n = if first {
         queue.len().min(EDGE_BATCH)
-    } else if queue.len() > FETCH_BATCH && queue.len() <= FETCH_BATCH + EDGE_BATCH {
-        // Leave the last EDGE_BATCH (or fewer) for a batch of their own.
+    } else if queue.len() > EDGE_BATCH && queue.len() <= FETCH_BATCH + EDGE_BATCH {
+        // Leave the last EDGE_BATCH for a batch of their own.
         queue.len() - EDGE_BATCH
     } else {
         queue.len().min(FETCH_BATCH)
@@ -536,4 +536,38 @@ struct Session {
     node_id: String,
     progress: PullProgress,
     wait_ms: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_sizes(docs: usize) -> Vec<usize> {
+        let mut queue: VecDeque<DocHave> = (0..docs)
+            .map(|i| DocHave {
+                doc: format!("{i:032x}"),
+                heads: Vec::new(),
+            })
+            .collect();
+        let mut sizes = Vec::new();
+        let mut first = true;
+        while !queue.is_empty() {
+            sizes.push(next_batch(&mut queue, first).len());
+            first = false;
+        }
+        sizes
+    }
+
+    #[test]
+    fn a_pull_is_fetched_in_batches_that_start_and_end_small() {
+        let full = batch_sizes(10_000);
+        assert_eq!(full.iter().sum::<usize>(), 10_000);
+        assert_eq!(full.first(), Some(&EDGE_BATCH));
+        assert_eq!(full.last(), Some(&EDGE_BATCH));
+        assert!(full.iter().all(|n| (1..=FETCH_BATCH).contains(n)));
+        assert_eq!(batch_sizes(100), [100]);
+        assert_eq!(batch_sizes(300), [125, 50, 125]);
+        assert_eq!(batch_sizes(700), [125, 450, 125]);
+        assert!(batch_sizes(0).is_empty());
+    }
 }
