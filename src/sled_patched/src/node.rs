@@ -178,9 +178,15 @@ impl Node {
                 leaf.values.truncate(keep);
             }
         }
-        self.hi = IVec::from(at);
+        self.lower_hi(IVec::from(at));
         self.next = NonZeroU64::new(to);
+    }
 
+    /// neiqin: makes `hi` (below the current high key) this node's high
+    /// key, and encodes the keys again if the prefix the low and high keys
+    /// share grew. The left half of `split` and `child_split` both end so.
+    fn lower_hi(&mut self, hi: IVec) {
+        self.hi = hi;
         let old_prefix_len = self.prefix_len as usize;
         let new_prefix_len = self
             .hi
@@ -203,8 +209,8 @@ impl Node {
                     }
                 }
             }
-            self.prefix_len = u8::try_from(new_prefix_len).unwrap();
         }
+        self.prefix_len = u8::try_from(new_prefix_len).unwrap();
     }
 
     pub(crate) fn parent_split(&mut self, at: &[u8], to: PageId) -> bool {
@@ -370,32 +376,8 @@ impl Node {
             prefix_len: right_prefix_len,
         };
 
-        self.hi = split;
-
-        let new_prefix_len = self
-            .hi
-            .iter()
-            .zip(self.lo.iter())
-            .take_while(|(a, b)| a == b)
-            .take(u8::max_value() as usize)
-            .count();
-
-        if new_prefix_len != self.prefix_len as usize {
-            match self.data {
-                Data::Index(ref mut index) => {
-                    for k in &mut index.keys {
-                        *k = prefix::reencode(prefixed_lo, k, new_prefix_len);
-                    }
-                }
-                Data::Leaf(ref mut leaf) => {
-                    for k in &mut leaf.keys {
-                        *k = prefix::reencode(prefixed_lo, k, new_prefix_len);
-                    }
-                }
-            }
-        }
-
-        self.prefix_len = u8::try_from(new_prefix_len).unwrap();
+        // neiqin: shared with `child_split` (`lower_hi`).
+        self.lower_hi(split);
 
         // intentionally make this the end to make
         // any issues pop out with setting it
