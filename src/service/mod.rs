@@ -126,7 +126,9 @@ mod tests {
         let ids: Vec<String> = (0..2000).map(|_| new_id()).collect();
         for id in &ids {
             assert_eq!(id.len(), 32);
-            assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            assert!(id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         }
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids out of order");
     }

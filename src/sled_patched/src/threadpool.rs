@@ -79,16 +79,25 @@ impl Queue {
 
 static QUEUE: Lazy<Queue, fn() -> Queue> = Lazy::new(init_queue);
 static BROKEN: AtomicBool = AtomicBool::new(false);
+static THREADS_STARTED: std::sync::Once = std::sync::Once::new();
 
 fn init_queue() -> Queue {
-    debug_delay();
-    for _ in 0..DESIRED_WAITING_THREADS {
-        debug_delay();
-        if let Err(e) = spawn_new_thread(true) {
-            log::error!("failed to initialize threadpool: {:?}", e);
-        }
-    }
     Queue { cv: Condvar::new(), mu: Mutex::new(VecDeque::new()) }
+}
+
+// neiqin: the waiting IO threads are started once the queue exists, not
+// while it is being made. Each of them went straight for the queue and
+// busy-waited (`Lazy` spins) until the thread making it had started all
+// seven: 20-30 ms of CPU at every start on a machine of two cores.
+fn start_threads() {
+    THREADS_STARTED.call_once(|| {
+        for _ in 0..DESIRED_WAITING_THREADS {
+            debug_delay();
+            if let Err(e) = spawn_new_thread(true) {
+                log::error!("failed to initialize threadpool: {:?}", e);
+            }
+        }
+    });
 }
 
 fn perform_work(is_immortal: bool) {
@@ -210,6 +219,7 @@ where
     };
 
     let depth = QUEUE.send(Box::new(task));
+    start_threads();
 
     if depth > DESIRED_WAITING_THREADS {
         maybe_spawn_new_thread()?;
