@@ -248,18 +248,29 @@ impl Node {
         true
     }
 
-    pub(crate) fn split(mut self) -> (Node, Node) {
+    /// neiqin: `appending` (a leaf only): the key that found this leaf
+    /// full lies past its last key. Keys written in order (time-ordered
+    /// ids, feed numbers) arrive that way, and the left half of such a
+    /// split is never written again; it keeps seven eighths of the
+    /// entries instead of half, so leaves filled in order end up nearly
+    /// full and split half as often.
+    pub(crate) fn split(mut self, appending: bool) -> (Node, Node) {
         fn split_inner<T>(
             keys: &mut Vec<IVec>,
             values: &mut Vec<T>,
             old_prefix: &[u8],
             old_hi: &[u8],
             suffix_truncation: bool,
+            appending: bool,
         ) -> (IVec, u8, Vec<IVec>, Vec<T>)
         where
             T: Clone + Ord,
         {
-            let split_point = keys.len() / 2 + 1;
+            let split_point = if appending {
+                (keys.len() * 7 / 8).clamp(1, keys.len() - 1)
+            } else {
+                keys.len() / 2 + 1
+            };
             let right_keys = keys.split_off(split_point);
             let right_values = values.split_off(split_point);
             let right_min = &right_keys[0];
@@ -337,6 +348,7 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         false,
+                        false,
                     );
 
                 (
@@ -356,6 +368,7 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         true,
+                        appending,
                     );
 
                 (
@@ -659,6 +672,18 @@ impl Node {
 
     /// neiqin: how many more entries this leaf takes before it should
     /// split (0 for an index node).
+    /// neiqin: whether `key` (within this leaf's bounds) lies past the
+    /// leaf's last key; see `split`.
+    pub(crate) fn is_past_last_key(&self, key: &[u8]) -> bool {
+        match &self.data {
+            Data::Leaf(leaf) => match (leaf.keys.last(), key.get(self.prefix_len as usize..)) {
+                (Some(last), Some(suffix)) => suffix > last.as_ref(),
+                _ => false,
+            },
+            Data::Index(_) => false,
+        }
+    }
+
     pub(crate) fn leaf_room(&self) -> usize {
         match &self.data {
             Data::Leaf(leaf) => {

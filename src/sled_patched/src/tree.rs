@@ -1520,11 +1520,12 @@ impl Tree {
         view: &View<'g>,
         parent_view: &Option<View<'g>>,
         root_pid: PageId,
+        appending: bool,
         guard: &'g Guard,
     ) -> Result<()> {
         trace!("splitting node {}", view.pid);
         // split node
-        let (_, rhs) = view.deref().clone().split();
+        let (_, rhs) = view.deref().clone().split(appending);
         let rhs_lo = rhs.lo.clone();
 
         // install right side
@@ -1755,7 +1756,17 @@ impl Tree {
             }
 
             if view.should_split() {
-                self.split_node(&view, &parent_view, root_pid, guard)?;
+                // neiqin: a leaf filled in key order splits near its end
+                // (`Node::split`).
+                let appending =
+                    !undershot && view.is_past_last_key(key.as_ref());
+                self.split_node(
+                    &view,
+                    &parent_view,
+                    root_pid,
+                    appending,
+                    guard,
+                )?;
                 retry!();
             }
 
