@@ -51,6 +51,8 @@ static ALLOC: support::CountingAlloc = support::CountingAlloc;
 
 /// Orders changed for the incremental-sync figures, whatever the store size.
 const CHANGED: usize = 100;
+/// Full syncs of the same store measured in one run; the figure is their median.
+const FULL_SYNC_ROUNDS: usize = 3;
 /// Repetitions of the one-edit latency figure.
 const EDIT_REPS: usize = 30;
 
@@ -624,42 +626,77 @@ async fn sync_figures(
         ),
     );
 
-    drop(neiqin::node::init_node(
-        &b_dir,
-        "b",
-        neiqin::domain::role::Role::Clerk,
-        Some(gen.cluster_key.clone()),
-        100,
-    )?);
-    let b_admin = read_token(&b_dir)?;
+    // 5. Full sync, FULL_SYNC_ROUNDS times from the same start: A freshly started, B's store
+    // new. One run swings by ±15% on a virtual machine, as the lower bound does, which is the
+    // best of 3; the figure is the median run. The last run's nodes stay up for 6 and 8.
     let c = client();
-    let a = spawn_node(&a_dir, &[])?;
-    let a_cpu_before = a.cpu_secs();
-
-    // 5. Full sync.
-    progress!("5. full sync of {n} orders A → B");
-    let (b, full, b_printed) = full_sync(
-        &c,
-        &a,
-        &b_dir,
-        &b_admin,
-        n,
-        &gen.last_doc,
-        Duration::from_millis(5),
-    )
-    .await?;
+    let mut runs: Vec<FullSyncRun> = Vec::new();
+    let mut nodes = None;
+    for round in 1..=FULL_SYNC_ROUNDS {
+        progress!("5. full sync of {n} orders A → B, run {round}/{FULL_SYNC_ROUNDS}");
+        if b_dir.exists() {
+            std::fs::remove_dir_all(&b_dir)?;
+        }
+        drop(neiqin::node::init_node(
+            &b_dir,
+            "b",
+            neiqin::domain::role::Role::Clerk,
+            Some(gen.cluster_key.clone()),
+            100,
+        )?);
+        let b_admin = read_token(&b_dir)?;
+        let a = spawn_node(&a_dir, &[])?;
+        let a_cpu_before = a.cpu_secs();
+        let (b, full, b_printed) = full_sync(
+            &c,
+            &a,
+            &b_dir,
+            &b_admin,
+            n,
+            &gen.last_doc,
+            Duration::from_millis(5),
+        )
+        .await?;
+        let (b_rss_kib, b_peak_kib) = b.rss_kib();
+        runs.push(FullSyncRun {
+            full,
+            b_printed,
+            a_cpu: a.cpu_secs() - a_cpu_before,
+            b_cpu: b.cpu_secs(),
+            b_faults: b.minor_faults(),
+            b_rss_kib,
+            b_peak_kib,
+        });
+        if round < FULL_SYNC_ROUNDS {
+            b.stop();
+            a.stop();
+        } else {
+            nodes = Some((a, b, b_admin));
+        }
+    }
+    let (a, b, b_admin) = nodes.context("at least one full sync run")?;
+    let all_runs = runs
+        .iter()
+        .map(|r| fmt_num(ms(r.full)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    runs.sort_by_key(|r| r.full);
+    let median = &runs[runs.len() / 2];
+    let full = median.full;
     let ratio = full.as_secs_f64() / base.load.as_secs_f64();
-    let (b_rss_kib, b_peak_kib) = b.rss_kib();
-    let (a_cpu, b_cpu) = (a.cpu_secs() - a_cpu_before, b.cpu_secs());
-    report.figure("full_sync_sender_cpu", a_cpu * 1000.0, "ms");
-    report.figure("full_sync_receiver_cpu", b_cpu * 1000.0, "ms");
-    report.figure("full_sync_receiver_faults", b.minor_faults(), "");
+    report.figure("full_sync_sender_cpu", median.a_cpu * 1000.0, "ms");
+    report.figure("full_sync_receiver_cpu", median.b_cpu * 1000.0, "ms");
+    report.figure("full_sync_receiver_faults", median.b_faults, "");
     report.figure(
         "full_sync_receiver_peak_rss",
-        b_peak_kib as f64 / 1024.0,
+        median.b_peak_kib as f64 / 1024.0,
         "MB",
     );
-    report.figure("full_sync_receiver_rss", b_rss_kib as f64 / 1024.0, "MB");
+    report.figure(
+        "full_sync_receiver_rss",
+        median.b_rss_kib as f64 / 1024.0,
+        "MB",
+    );
     report.figure("full_sync", ms(full), "ms");
     report.figure("full_sync_vs_inprocess", ratio, "x");
     report.row(
@@ -671,13 +708,13 @@ async fn sync_figures(
             verdict(ratio <= 2.0)
         ),
         format!(
-            "{ratio:.1}x the in-process load ({} ms); B printed its address after {} ms; B polled every 5 ms (GET of A's last-written order, then /api/status); CPU used by B {} ms, by A {} ms; B's RSS {} MB at the end, peak {} MB",
+            "median of {FULL_SYNC_ROUNDS} runs ({all_runs} ms), each with A just started and B's store new; {ratio:.1}x the in-process load ({} ms); in the median run B printed its address after {} ms, CPU used by B {} ms, by A {} ms, B's RSS {} MB at the end, peak {} MB; B polled every 5 ms (GET of A's last-written order, then /api/status)",
             fmt_num(ms(base.load)),
-            fmt_num(ms(b_printed)),
-            fmt_num(b_cpu * 1000.0),
-            fmt_num(a_cpu * 1000.0),
-            fmt_num(b_rss_kib as f64 / 1024.0),
-            fmt_num(b_peak_kib as f64 / 1024.0)
+            fmt_num(ms(median.b_printed)),
+            fmt_num(median.b_cpu * 1000.0),
+            fmt_num(median.a_cpu * 1000.0),
+            fmt_num(median.b_rss_kib as f64 / 1024.0),
+            fmt_num(median.b_peak_kib as f64 / 1024.0)
         ),
     );
     quiesce(&c, &[(&a, &gen.admin_token), (&b, &b_admin)]).await?;
@@ -846,6 +883,17 @@ fn baseline(dir: &Path) -> anyhow::Result<Baseline> {
 /// orders, and when B printed its address. B is polled cheaply on `last_id`, the document A
 /// wrote last (B merges in A's feed order), then /api/status confirms the count; polling the
 /// status alone would cost B an index scan of every order each time.
+/// What one full sync run measured.
+struct FullSyncRun {
+    full: Duration,
+    b_printed: Duration,
+    a_cpu: f64,
+    b_cpu: f64,
+    b_faults: f64,
+    b_rss_kib: u64,
+    b_peak_kib: u64,
+}
+
 async fn full_sync(
     c: &reqwest::Client,
     a: &NodeProc,
