@@ -135,6 +135,14 @@ pub enum EventKind {
     },
     ShippingDoc {
         lines: Vec<EventLine>,
+        /// The day goods are to leave; the event's own day when absent.
+        #[serde(default)]
+        ship_date: Option<NaiveDate>,
+        /// 运送途径 and 付费方式, as the 出货单 states them.
+        #[serde(default = "default_route")]
+        route: String,
+        #[serde(default = "default_freight_payer")]
+        freight_payer: String,
     },
     FinanceRelease,
     Shipment {
@@ -264,6 +272,14 @@ fn new_order(entry: &OrderEntry, customer_id: String) -> NewOrder {
 }
 
 /// Turns recorded events into facts, resolving line indexes and "the latest" references.
+fn default_route() -> String {
+    "货运部".to_string()
+}
+
+fn default_freight_payer() -> String {
+    "到付".to_string()
+}
+
 fn facts_of(entry: &OrderEntry, order: &Order, node: &str) -> Result<Vec<Fact>, ImportError> {
     let line_ids: Vec<&str> = order.lines.iter().map(|l| l.id.as_str()).collect();
     let at = |i: usize| format!("order {} event {i}", entry.reference);
@@ -320,10 +336,31 @@ fn facts_of(entry: &OrderEntry, order: &Order, node: &str) -> Result<Vec<Fact>, 
                 payer: payer.clone(),
                 bank_ref: bank_ref.clone(),
             },
-            EventKind::ShippingDoc { lines } => {
+            EventKind::ShippingDoc {
+                lines,
+                ship_date,
+                route,
+                freight_payer,
+            } => {
                 last_doc = Some(id.clone());
+                // The 出货单 carries the order's prices: prices change only by a change order.
+                let priced = lines_of(i, lines)?
+                    .into_iter()
+                    .map(|l| {
+                        let price = order.lines.iter().find(|ol| ol.id == l.line);
+                        ShipLine {
+                            unit_price: l.unit_price.or(price.map(|p| p.unit_price)),
+                            ..l
+                        }
+                    })
+                    .collect();
                 FactBody::ShippingDoc {
-                    lines: lines_of(i, lines)?,
+                    lines: priced,
+                    ship_date: Some(
+                        ship_date.unwrap_or_else(|| crate::domain::report::business_day(event.at.with_timezone(&Utc))),
+                    ),
+                    route: route.clone(),
+                    freight_payer: freight_payer.clone(),
                 }
             }
             EventKind::FinanceRelease => {
@@ -332,7 +369,12 @@ fn facts_of(entry: &OrderEntry, order: &Order, node: &str) -> Result<Vec<Fact>, 
                     message: "finance release before any shipping document".into(),
                 })?;
                 releases.push(id.clone());
-                FactBody::FinanceRelease { shipping_doc: doc }
+                FactBody::FinanceRelease {
+                    shipping_doc: doc,
+                    paid: None,
+                    due: None,
+                    credit: None,
+                }
             }
             EventKind::Shipment {
                 lines,
@@ -340,11 +382,21 @@ fn facts_of(entry: &OrderEntry, order: &Order, node: &str) -> Result<Vec<Fact>, 
                 waybill,
                 cartons,
             } => FactBody::Shipment {
-                lines: lines_of(i, lines)?,
+                lines: lines_of(i, lines)?
+                    .into_iter()
+                    .map(|l| {
+                        let price = order.lines.iter().find(|ol| ol.id == l.line);
+                        ShipLine {
+                            unit_price: price.map(|p| p.unit_price),
+                            ..l
+                        }
+                    })
+                    .collect(),
                 carrier: carrier.clone(),
                 waybill: waybill.clone(),
                 cartons: *cartons,
                 releases_seen: releases.clone(),
+                release: releases.last().cloned(),
             },
             EventKind::Invoice {
                 number,
@@ -372,6 +424,7 @@ fn facts_of(entry: &OrderEntry, order: &Order, node: &str) -> Result<Vec<Fact>, 
                     lines: lines_of(i, lines)?,
                     reason: reason.clone(),
                     photos: Vec::new(),
+                    damaged: false,
                 }
             }
             EventKind::ReturnDecision { approved, note } => FactBody::ReturnDecided {

@@ -61,7 +61,34 @@ pub fn open_store_with_page_cache(
             tracing::info!(index, removed, "retired index removed");
         }
     }
+    reproject_if_older(&store)?;
     Ok(Arc::new(store))
+}
+
+/// Projects every document again when the store was projected by an older version (statuses
+/// and index values it wrote mean something else now); records the version once done, so an
+/// interrupted pass runs again at the next start.
+fn reproject_if_older(store: &Store) -> anyhow::Result<()> {
+    const KEY: &str = "projection_version";
+    let stored = store
+        .meta_get(KEY)?
+        .and_then(|bytes| bytes.try_into().ok().map(u32::from_be_bytes))
+        .unwrap_or(1);
+    if stored >= crate::views::PROJECTION_VERSION {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let changed = store
+        .reproject_all()
+        .context("cannot bring the store's indexes up to this version")?;
+    store.meta_put(KEY, &crate::views::PROJECTION_VERSION.to_be_bytes())?;
+    store.flush()?;
+    tracing::info!(
+        changed,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "indexes and summaries projected again for this version"
+    );
+    Ok(())
 }
 
 /// Makes the next start fast. sled writes its snapshot only when it opens a database and

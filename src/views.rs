@@ -63,12 +63,22 @@ impl<'a> ShippedEntry<'a> {
         })
     }
 }
-/// `date|gross|customer|store|salesperson|number`.
+/// `date|amount|customer|store|salesperson|number|adjusts`: `adjusts` is empty for the value
+/// at 核单, or the day a later change order's adjustment (调整) refers to.
 pub const REPORT_INTAKE: &str = "rpt_intake";
 /// `end (or 9999-12-31)|start|amount|number`, keyed by end so a day's open orders are those
 /// whose span ends after it.
 pub const REPORT_OPEN: &str = "rpt_open";
 pub const OPEN_FOREVER: &str = "9999-12-31";
+/// Bank references (流水号) of an order's live payments: one reference once in the company.
+pub const PAYMENT_BANK_REF: &str = "payment_bank_ref";
+/// Invoice numbers of an order's live invoices (a number on two orders is an anomaly until one
+/// is voided) and of every invoice ever issued (a number is never given twice).
+pub const INVOICE_NUMBER: &str = "invoice_number";
+pub const INVOICE_NUMBER_USED: &str = "invoice_number_used";
+/// Bumped whenever what the projector writes changes (index values, summary fields, status
+/// names): a store projected by an older version is projected again when it opens.
+pub const PROJECTION_VERSION: u32 = 2;
 /// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
 pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
@@ -84,13 +94,13 @@ pub struct OrderSummary {
     pub status: Status,
     pub created_at: String,
     #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::domain::money::serde_money")]
     pub gross: Decimal,
     #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::domain::money::serde_money")]
     pub paid: Decimal,
     #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::domain::money::serde_money")]
     pub shipped_value: Decimal,
     pub open_anomalies: usize,
     pub conflicts: usize,
@@ -167,10 +177,30 @@ fn project_order(order: &Order) -> Projection {
         index.push((ORDER_ANOMALIES, created));
     }
     for fact in &order.facts {
-        if let FactBody::ReturnRequested { .. } = fact.body {
-            index.push((ORDER_RETURN, fact.id.clone()));
+        match &fact.body {
+            FactBody::ReturnRequested { .. } => index.push((ORDER_RETURN, fact.id.clone())),
+            FactBody::Invoice { number, .. } => {
+                index.push((INVOICE_NUMBER_USED, search_key(number)));
+            }
+            _ => {}
         }
     }
+    for payment in order.live_payments() {
+        if let FactBody::Payment { bank_ref, .. } = &payment.body {
+            if !bank_ref.trim().is_empty() {
+                index.push((PAYMENT_BANK_REF, search_key(bank_ref)));
+            }
+        }
+    }
+    for invoice in order.live_invoices() {
+        if let FactBody::Invoice { number, .. } = &invoice.body {
+            index.push((INVOICE_NUMBER, search_key(number)));
+        }
+    }
+    // Two payments (or invoices) of one order with the same value give one entry; the order's
+    // own anomalies report that case.
+    index.sort();
+    index.dedup();
     index.extend(report_entries(order, &summary));
     Projection {
         index,
@@ -235,10 +265,14 @@ pub fn attachments_of(record: &Record) -> Vec<String> {
         .collect()
 }
 
-/// What makes two archives the same customer (DOMAIN.md): the same tax id, or mobile, or name
-/// and city.
+/// What makes two archives the same customer (DOMAIN.md): the same code, tax id, or mobile, or
+/// name and city.
 pub fn identity_keys(customer: &Customer) -> Vec<String> {
     let mut keys = Vec::new();
+    let code = search_key(customer.get("code"));
+    if !code.is_empty() {
+        keys.push(format!("code:{code}"));
+    }
     let tax_id = search_key(customer.get("tax_id"));
     if !tax_id.is_empty() {
         keys.push(format!("tax:{tax_id}"));
@@ -290,10 +324,14 @@ fn report_entries(order: &Order, summary: &OrderSummary) -> Vec<(&'static str, S
             ),
         ));
     }
-    if let Some((date, gross)) = rows.intake {
+    for row in rows.intake {
+        let adjusts = row.adjusts.map(|d| d.to_string()).unwrap_or_default();
         out.push((
             REPORT_INTAKE,
-            format!("{date}|{gross}|{customer}|{store}|{salesperson}|{number}"),
+            format!(
+                "{}|{}|{customer}|{store}|{salesperson}|{number}|{adjusts}",
+                row.date, row.amount
+            ),
         ));
     }
     for span in rows.open {

@@ -25,6 +25,9 @@ pub enum AnomalyKind {
     InvoiceTitleMismatch,
     FieldConflict,
     DuplicateCustomer,
+    DuplicateInvoiceNumber,
+    /// A shipment under a release that lists other lines or smaller quantities.
+    ShippedBeyondRelease,
 }
 
 impl AnomalyKind {
@@ -41,6 +44,53 @@ impl AnomalyKind {
             AnomalyKind::InvoiceTitleMismatch => &[Role::Finance],
             AnomalyKind::FieldConflict => &[Role::Clerk, Role::Supervisor],
             AnomalyKind::DuplicateCustomer => &[Role::Clerk],
+            AnomalyKind::DuplicateInvoiceNumber => &[Role::Finance],
+            AnomalyKind::ShippedBeyondRelease => &[Role::Finance, Role::Warehouse],
+        }
+    }
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            AnomalyKind::ShippedWhileCancelled => "shipped-while-cancelled",
+            AnomalyKind::ShippedWithoutRelease => "shipped-without-release",
+            AnomalyKind::StaleRelease => "stale-release",
+            AnomalyKind::OverShipped => "over-shipped",
+            AnomalyKind::DuplicateBankRef => "duplicate-bank-ref",
+            AnomalyKind::OverPaid => "over-paid",
+            AnomalyKind::ReturnWithoutApproval => "return-without-approval",
+            AnomalyKind::InvoiceTitleMismatch => "invoice-title",
+            AnomalyKind::FieldConflict => "conflict",
+            AnomalyKind::DuplicateCustomer => "duplicate-customer",
+            AnomalyKind::DuplicateInvoiceNumber => "duplicate-invoice-number",
+            AnomalyKind::ShippedBeyondRelease => "shipped-beyond-release",
+        }
+    }
+
+    /// Contradictions that only a fact removes, never a text: a duplicate payment keeps
+    /// counting twice until one is voided. Returns what removes it (Chinese, English).
+    pub fn removed_only_by(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            AnomalyKind::DuplicateBankRef => Some((
+                "财务须作废重复的一笔收款",
+                "finance voids one of the payments",
+            )),
+            AnomalyKind::DuplicateInvoiceNumber => Some((
+                "财务须红冲其中一张发票",
+                "finance voids (红冲) one of the invoices",
+            )),
+            AnomalyKind::FieldConflict => Some((
+                "由字段负责角色在冲突值中选定一个",
+                "the field's owner picks one of the values (conflicts/{field}/resolve)",
+            )),
+            AnomalyKind::DuplicateCustomer => Some((
+                "内勤须合并重复的客户档案",
+                "a clerk merges the archives (resolve with keep)",
+            )),
+            AnomalyKind::InvoiceTitleMismatch => Some((
+                "财务须红冲抬头不符的发票并重开",
+                "finance voids (红冲) the invoice and issues it again",
+            )),
+            _ => None,
         }
     }
 }
@@ -77,6 +127,67 @@ pub fn detect(order: &Order) -> Vec<Anomaly> {
             _ => None,
         })
         .collect();
+
+    if let Some(cancelled) = order.remainder_cancelled() {
+        let late: Vec<&str> = shipments
+            .iter()
+            .filter(|(f, _)| f.sort_key() > cancelled.sort_key())
+            .map(|(f, _)| f.id.as_str())
+            .collect();
+        if !late.is_empty() {
+            found.push(anomaly(
+                AnomalyKind::ShippedWhileCancelled,
+                format!("shipped-after-rest-cancelled:{}", late.join("+")),
+                format!(
+                    "the rest of the order was cancelled but {} shipment(s) were recorded after it",
+                    late.len()
+                ),
+            ));
+        }
+    }
+
+    // Shipments under a release whose shipping document does not cover them.
+    for (shipment, _) in &shipments {
+        let FactBody::Shipment {
+            lines,
+            release: Some(release),
+            ..
+        } = &shipment.body
+        else {
+            continue;
+        };
+        let doc_lines = order.facts.iter().find_map(|f| match &f.body {
+            FactBody::FinanceRelease { shipping_doc, .. } if f.id == *release => {
+                order.facts.iter().find_map(|d| match &d.body {
+                    FactBody::ShippingDoc { lines, .. } if d.id == *shipping_doc => Some(lines),
+                    _ => None,
+                })
+            }
+            _ => None,
+        });
+        let shipped_under = order.shipped_under(release);
+        let beyond = match doc_lines {
+            None => true,
+            Some(doc) => lines.iter().any(|l| {
+                let allowed: Decimal = doc
+                    .iter()
+                    .filter(|d| d.line == l.line)
+                    .map(|d| d.quantity)
+                    .sum();
+                shipped_under.get(&l.line).copied().unwrap_or_default() > allowed
+            }),
+        };
+        if beyond {
+            found.push(anomaly(
+                AnomalyKind::ShippedBeyondRelease,
+                format!("shipped-beyond-release:{}", shipment.id),
+                format!(
+                    "shipment {} by {} on node {} ships lines or quantities its release did not cover",
+                    shipment.id, shipment.user, shipment.node
+                ),
+            ));
+        }
+    }
 
     if order.is_cancelled() && !shipments.is_empty() {
         let ids: Vec<&str> = shipments.iter().map(|(f, _)| f.id.as_str()).collect();
@@ -177,7 +288,7 @@ pub fn detect(order: &Order) -> Vec<Anomaly> {
         ));
     }
 
-    let gross = order.totals().gross;
+    let gross = order.due_total();
     let paid = order.paid();
     if paid > gross && gross > Decimal::ZERO {
         found.push(anomaly(
@@ -202,10 +313,28 @@ pub fn detect(order: &Order) -> Vec<Anomaly> {
         }
     }
 
+    let mut by_number: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for invoice in order.live_invoices() {
+        if let FactBody::Invoice { number, .. } = &invoice.body {
+            by_number.entry(number.trim()).or_default().push(&invoice.id);
+        }
+    }
+    for (number, ids) in by_number.into_iter().filter(|(_, ids)| ids.len() > 1) {
+        found.push(anomaly(
+            AnomalyKind::DuplicateInvoiceNumber,
+            format!("duplicate-invoice-number:{number}"),
+            format!(
+                "invoice number {number} recorded {} times (invoices {})",
+                ids.len(),
+                ids.join(", ")
+            ),
+        ));
+    }
+
     let verified_title = order.get("invoice_title");
-    for invoice in &order.facts {
+    for invoice in order.live_invoices() {
         if let FactBody::Invoice { title, number, .. } = &invoice.body {
-            if title.trim() != verified_title.trim() {
+            if !verified_title.trim().is_empty() && title.trim() != verified_title.trim() {
                 found.push(anomaly(
                     AnomalyKind::InvoiceTitleMismatch,
                     format!("invoice-title:{}", invoice.id),

@@ -20,6 +20,9 @@ pub const HEADER_FIELDS: &[&str] = &[
     "owner",
     "status",
     "tax_id",
+    // 付款条件 (款到发货, 月结…) and the credit limit finance may extend (信用额度, CNY).
+    "payment_terms",
+    "credit_limit",
     "note",
     // Set when a clerk merges this archive into another (duplicate customers); not typed by hand.
     "merged_into",
@@ -68,6 +71,15 @@ impl CustomerInput {
         if let Some(kind) = self.header.get("kind") {
             if !KINDS.contains(&kind.as_str()) {
                 errors.push("kind", format!("must be one of {}", KINDS.join(", ")));
+            }
+        }
+        if let Some(limit) = self.header.get("credit_limit") {
+            match limit.parse::<rust_decimal::Decimal>() {
+                Ok(v) if v >= rust_decimal::Decimal::ZERO && v.normalize().scale() <= 2 => {}
+                _ => errors.push(
+                    "credit_limit",
+                    "a non-negative amount with at most 2 decimals, as a string",
+                ),
             }
         }
         if let Some(status) = self.header.get("status") {
@@ -176,6 +188,27 @@ impl Customer {
 
     pub fn get(&self, name: &str) -> &str {
         self.header.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// The credit finance may extend to this customer (0 when the archive names none).
+    pub fn credit_limit(&self) -> rust_decimal::Decimal {
+        self.get("credit_limit").parse().unwrap_or_default()
+    }
+
+    /// The invoice titles (开票名称) of the archive's invoice profiles.
+    pub fn invoice_titles(&self) -> Vec<&str> {
+        self.collections
+            .get("invoice_profiles")
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.get("title").map(|t| t.trim()))
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    /// Frozen archives take no new order; a merged one is frozen and names its survivor.
+    pub fn refuses_orders(&self) -> bool {
+        self.get("status") == "frozen" || !self.get("merged_into").is_empty()
     }
 
     /// Every phone number in the archive, for search and duplicate detection.

@@ -49,6 +49,34 @@ pub struct ShipLine {
     pub unit_price: Option<Decimal>,
 }
 
+/// Why finance let goods go with less paid than due: 赊销 (credit sale) or 月结 (monthly account).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreditDecision {
+    pub kind: CreditKind,
+    pub reason: String,
+    /// Due minus paid at the release: what the customer owes on credit.
+    #[schema(value_type = String)]
+    #[serde(with = "super::money::serde_money")]
+    pub amount: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CreditKind {
+    /// 赊销
+    CreditSale,
+    /// 月结
+    Monthly,
+}
+
+/// One field's old and new value in a change (`lines.<id>.unit_price` for a line field).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: String,
+    pub new: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReturnKind {
@@ -86,12 +114,29 @@ pub enum FactBody {
         delay_reason: Option<String>,
     },
     /// 出货单: one version of the shipping document. Versions are ordered by time, then id.
+    /// Ship date, route (运送途径) and who pays freight (付费方式) are what the rules ask of it;
+    /// documents written before they were required read back empty.
     ShippingDoc {
         lines: Vec<ShipLine>,
+        #[serde(default)]
+        ship_date: Option<NaiveDate>,
+        #[serde(default)]
+        route: String,
+        #[serde(default)]
+        freight_payer: String,
     },
-    /// 财务放行 of one exact shipping-document version (the fact id of that version).
+    /// 财务放行 of one exact shipping-document version (the fact id of that version), with what
+    /// was paid and due at that moment, and the credit decision when paid was short of due.
     FinanceRelease {
         shipping_doc: String,
+        #[schema(value_type = Option<String>)]
+        #[serde(default, with = "super::money::serde_money_option")]
+        paid: Option<Decimal>,
+        #[schema(value_type = Option<String>)]
+        #[serde(default, with = "super::money::serde_money_option")]
+        due: Option<Decimal>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credit: Option<CreditDecision>,
     },
     Shipment {
         lines: Vec<ShipLine>,
@@ -104,10 +149,14 @@ pub enum FactBody {
         /// Finance releases this node knew of when it shipped: the proof the rule held locally.
         #[serde(default)]
         releases_seen: Vec<String>,
+        /// The release this shipment went out under (None: recorded after the goods left
+        /// without one). Its shipping document bounds the lines and quantities.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        release: Option<String>,
     },
     Payment {
         #[schema(value_type = String)]
-        #[serde(with = "rust_decimal::serde::str")]
+        #[serde(with = "super::money::serde_money")]
         amount: Decimal,
         date: NaiveDate,
         method: String,
@@ -123,8 +172,14 @@ pub enum FactBody {
         number: String,
         title: String,
         #[schema(value_type = String)]
-        #[serde(with = "rust_decimal::serde::str")]
+        #[serde(with = "super::money::serde_money")]
         amount: Decimal,
+    },
+    /// 红冲: an invoice voided by a red-letter invoice. The number stays used.
+    InvoiceVoided {
+        invoice: String,
+        #[serde(default)]
+        reason: String,
     },
     Cancelled {
         #[serde(default)]
@@ -134,6 +189,31 @@ pub enum FactBody {
         #[serde(default)]
         reason: String,
     },
+    /// The unshipped rest of a partly shipped order is cancelled; what shipped stands.
+    RemainderCancelled {
+        #[serde(default)]
+        reason: String,
+    },
+    /// A change of the order's fields or lines, with every old and new value. After 核单 it is
+    /// a 变更单 (`change_order`): it needs a reason and sends the order back to 待核单.
+    Changed {
+        changes: Vec<FieldChange>,
+        #[serde(default)]
+        reason: String,
+        change_order: bool,
+        /// The order's gross before and after, so reports of past days keep their figures and
+        /// the change is reported on its own day as an adjustment.
+        #[schema(value_type = String)]
+        #[serde(with = "super::money::serde_money")]
+        gross_before: Decimal,
+        #[schema(value_type = String)]
+        #[serde(with = "super::money::serde_money")]
+        gross_after: Decimal,
+    },
+    /// A supervisor's correction of an archived order: a note on the record, nothing edited.
+    Correction {
+        note: String,
+    },
     Archived,
     ReturnRequested {
         return_kind: ReturnKind,
@@ -142,6 +222,9 @@ pub enum FactBody {
         /// Content hashes of photo attachments.
         #[serde(default)]
         photos: Vec<String>,
+        /// A damage claim (破损); it needs photos (需有照片).
+        #[serde(default)]
+        damaged: bool,
     },
     ReturnDecided {
         request: String,
@@ -155,6 +238,12 @@ pub enum FactBody {
         condition: String,
         disposition: Disposition,
         tag: String,
+    },
+    /// A repaired (or exchanged) item sent back to the customer.
+    ReturnedToCustomer {
+        request: String,
+        #[serde(default)]
+        waybill: String,
     },
     AnomalyResolved {
         anomaly: String,

@@ -24,6 +24,44 @@ pub fn scale_of(value: Decimal) -> u32 {
     value.normalize().scale()
 }
 
+/// An amount as every output writes it: exactly two decimals ("4580.00", never "4580").
+pub fn money_string(amount: Decimal) -> String {
+    let mut rounded = round_cents(amount);
+    rounded.rescale(2);
+    rounded.to_string()
+}
+
+/// Serde for amounts: written with exactly two decimals, read from any decimal string.
+pub mod serde_money {
+    use rust_decimal::Decimal;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::money_string(*value))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        rust_decimal::serde::str::deserialize(d)
+    }
+}
+
+/// `serde_money` for an optional amount.
+pub mod serde_money_option {
+    use rust_decimal::Decimal;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => s.serialize_some(&super::money_string(*v)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+        rust_decimal::serde::str_option::deserialize(d)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +87,14 @@ mod tests {
         // 1130 / 1.13 = 1000 exactly; 100 / 1.13 = 88.495.. -> 88.50
         assert_eq!(net_of_tax(d("1130"), d("0.13")), d("1000.00"));
         assert_eq!(net_of_tax(d("100"), d("0.13")), d("88.50"));
+    }
+
+    #[test]
+    fn money_has_exactly_two_decimals() {
+        assert_eq!(money_string(d("4580")), "4580.00");
+        assert_eq!(money_string(d("12090.905")), "12090.91");
+        assert_eq!(money_string(d("0")), "0.00");
+        assert_eq!(money_string(d("-3.1")), "-3.10");
     }
 
     #[test]

@@ -129,6 +129,23 @@ impl NewOrder {
         if self.tax_included && self.invoice_title.trim().is_empty() {
             errors.push("invoice_title", "required when the order is tax-included");
         }
+        if self.tax_included && self.tax_rate.is_zero() {
+            errors.push(
+                "tax_rate",
+                "含税订单须填写税率 / required when the order is tax-included (0.13 for 13%)",
+            );
+        }
+        let gross: Decimal = self
+            .lines
+            .iter()
+            .map(|l| line_amount(l.quantity, l.unit_price))
+            .sum();
+        if self.deposit > gross {
+            errors.push(
+                "deposit",
+                format!("定金不能超过订单金额 / must not exceed the order total ({gross})"),
+            );
+        }
         errors.into_result()
     }
 
@@ -197,7 +214,7 @@ pub struct OrderLine {
     pub unit_price: Decimal,
     /// quantity x unit price, rounded half-up to the cent.
     #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "super::money::serde_money")]
     pub amount: Decimal,
     #[schema(value_type = String)]
     #[serde(with = "rust_decimal::serde::str")]
@@ -380,12 +397,30 @@ impl Order {
             .sum()
     }
 
+    /// Invoice facts not voided (红冲), in recorded order.
+    pub fn live_invoices(&self) -> Vec<&Fact> {
+        let voided: Vec<&str> = self
+            .facts_of(|f| match &f.body {
+                FactBody::InvoiceVoided { invoice, .. } => Some(invoice.as_str()),
+                _ => None,
+            })
+            .collect();
+        self.facts
+            .iter()
+            .filter(|f| {
+                matches!(f.body, FactBody::Invoice { .. }) && !voided.contains(&f.id.as_str())
+            })
+            .collect()
+    }
+
     pub fn invoiced(&self) -> Decimal {
-        self.facts_of(|f| match &f.body {
-            FactBody::Invoice { amount, .. } => Some(*amount),
-            _ => None,
-        })
-        .sum()
+        self.live_invoices()
+            .iter()
+            .map(|f| match &f.body {
+                FactBody::Invoice { amount, .. } => *amount,
+                _ => Decimal::ZERO,
+            })
+            .sum()
     }
 
     /// Value shipped: for each line, shipped quantity (capped at ordered) at the line's price.
@@ -394,6 +429,16 @@ impl Order {
             .iter()
             .map(|l| line_amount(l.shipped.min(l.quantity), l.unit_price))
             .sum()
+    }
+
+    /// What the customer owes for the order in the end: its gross, or only what shipped once
+    /// the rest was cancelled.
+    pub fn due_total(&self) -> Decimal {
+        if self.remainder_cancelled().is_some() {
+            self.shipped_value()
+        } else {
+            self.totals().gross
+        }
     }
 
     /// Whether the order is cancelled now: the later of cancel and reinstate facts wins.
@@ -409,32 +454,166 @@ impl Order {
             .unwrap_or(false)
     }
 
+    /// The fact that cancelled the unshipped rest, if any.
+    pub fn remainder_cancelled(&self) -> Option<&Fact> {
+        self.facts
+            .iter()
+            .find(|f| matches!(f.body, FactBody::RemainderCancelled { .. }))
+    }
+
     pub fn has(&self, pick: impl Fn(&FactBody) -> bool) -> bool {
         self.facts.iter().any(|f| pick(&f.body))
     }
 
+    /// Every line shipped in full, or, once the rest was cancelled, something shipped.
     pub fn fully_shipped(&self) -> bool {
+        if self.remainder_cancelled().is_some() {
+            return self.lines.iter().any(|l| l.shipped > Decimal::ZERO);
+        }
         !self.lines.is_empty() && self.lines.iter().all(|l| l.shipped >= l.quantity)
+    }
+
+    /// The latest 变更单 (a change after 核单): verification, approval and finance releases
+    /// recorded before it no longer count.
+    pub fn last_change_order(&self) -> Option<&Fact> {
+        self.facts
+            .iter()
+            .rev()
+            .find(|f| matches!(f.body, FactBody::Changed { change_order: true, .. }))
+    }
+
+    /// Facts recorded since the latest 变更单 (all of them when there is none).
+    pub fn since_last_change_order(&self) -> &[Fact] {
+        match self.last_change_order() {
+            Some(change) => {
+                let at = self
+                    .facts
+                    .iter()
+                    .position(|f| f.id == change.id)
+                    .map_or(0, |i| i + 1);
+                &self.facts[at..]
+            }
+            None => &self.facts,
+        }
+    }
+
+    /// 核单 holds for the order as it is now (none since the latest 变更单 means it must be
+    /// verified again).
+    pub fn verified_now(&self) -> bool {
+        self.since_last_change_order()
+            .iter()
+            .any(|f| matches!(f.body, FactBody::Verified { .. }))
+    }
+
+    /// 审核 holds for the order as it is now.
+    pub fn approved_now(&self) -> bool {
+        self.since_last_change_order()
+            .iter()
+            .any(|f| matches!(f.body, FactBody::Approved { .. }))
+    }
+
+    /// Whether the order was ever verified: from then on it is locked, and changes are 变更单.
+    pub fn ever_verified(&self) -> bool {
+        self.has(|b| matches!(b, FactBody::Verified { .. }))
+    }
+
+    pub fn released_to_workshop(&self) -> bool {
+        self.has(|b| matches!(b, FactBody::ReleasedToWorkshop))
+    }
+
+    /// The shipping document in force: the latest version issued since the latest 变更单.
+    pub fn current_shipping_doc(&self) -> Option<&Fact> {
+        self.since_last_change_order()
+            .iter()
+            .rev()
+            .find(|f| matches!(f.body, FactBody::ShippingDoc { .. }))
+    }
+
+    /// The release the warehouse may ship under: a release of the current shipping document,
+    /// recorded since the latest 变更单.
+    pub fn release_in_force(&self) -> Option<&Fact> {
+        let doc = self.current_shipping_doc()?;
+        self.since_last_change_order().iter().find(|f| {
+            matches!(&f.body, FactBody::FinanceRelease { shipping_doc, .. } if *shipping_doc == doc.id)
+        })
+    }
+
+    /// Quantities shipped under one release, per line.
+    pub fn shipped_under(&self, release: &str) -> BTreeMap<String, Decimal> {
+        let mut shipped = BTreeMap::new();
+        for fact in &self.facts {
+            if let FactBody::Shipment {
+                lines,
+                release: Some(r),
+                ..
+            } = &fact.body
+            {
+                if r == release {
+                    for l in lines {
+                        *shipped.entry(l.line.clone()).or_insert(Decimal::ZERO) += l.quantity;
+                    }
+                }
+            }
+        }
+        shipped
+    }
+
+    /// Whether the released document still has goods to ship.
+    fn release_has_goods_left(&self, release: &Fact) -> bool {
+        let FactBody::FinanceRelease { shipping_doc, .. } = &release.body else {
+            return false;
+        };
+        let Some(FactBody::ShippingDoc { lines, .. }) = self
+            .facts
+            .iter()
+            .find(|f| f.id == *shipping_doc)
+            .map(|f| &f.body)
+        else {
+            return false;
+        };
+        let shipped = self.shipped_under(&release.id);
+        lines
+            .iter()
+            .any(|l| shipped.get(&l.line).copied().unwrap_or_default() < l.quantity)
     }
 
     /// Status derived from facts, never stored as an editable field.
     pub fn status(&self) -> Status {
         if self.has(|b| matches!(b, FactBody::Archived)) {
-            Status::Archived
-        } else if self.is_cancelled() {
-            Status::Cancelled
-        } else if self.fully_shipped() {
-            Status::Shipped
-        } else if self.lines.iter().any(|l| l.shipped > Decimal::ZERO) {
+            return Status::Archived;
+        }
+        if self.is_cancelled() {
+            return Status::Cancelled;
+        }
+        if self.fully_shipped() {
+            let due = self.due_total();
+            return if self.invoiced() < due {
+                Status::Shipped
+            } else if self.paid() < due {
+                Status::Invoiced
+            } else {
+                Status::Paid
+            };
+        }
+        if !self.verified_now() {
+            return Status::Taken;
+        }
+        if !self.approved_now() {
+            return Status::Verified;
+        }
+        if let Some(release) = self.release_in_force() {
+            if self.release_has_goods_left(release) {
+                return Status::Released;
+            }
+        } else if self.current_shipping_doc().is_some() {
+            return Status::AwaitingRelease;
+        }
+        if self.lines.iter().any(|l| l.shipped > Decimal::ZERO) {
             Status::PartiallyShipped
-        } else if self.has(|b| matches!(b, FactBody::ReleasedToWorkshop)) {
+        } else if self.released_to_workshop() {
             Status::InProduction
-        } else if self.has(|b| matches!(b, FactBody::Approved { .. })) {
-            Status::Approved
-        } else if self.has(|b| matches!(b, FactBody::Verified { .. })) {
-            Status::Verified
         } else {
-            Status::Taken
+            Status::Approved
         }
     }
 
@@ -444,6 +623,19 @@ impl Order {
             .iter()
             .find(|f| matches!(f.body, FactBody::Verified { .. }))
             .map(|f| super::report::business_day(f.at))
+    }
+
+    /// The order's gross as it stood at `at`: the gross before the first change recorded after
+    /// that moment, or today's gross when nothing changed since.
+    pub fn gross_at(&self, at: (DateTime<Utc>, &str)) -> Decimal {
+        self.facts
+            .iter()
+            .filter(|f| f.sort_key() > at)
+            .find_map(|f| match &f.body {
+                FactBody::Changed { gross_before, .. } => Some(*gross_before),
+                _ => None,
+            })
+            .unwrap_or_else(|| self.totals().gross)
     }
 
     /// Shipping-document versions in order; version numbers start at 1.
@@ -456,48 +648,95 @@ impl Order {
 
     pub fn releases(&self) -> Vec<(&Fact, &str)> {
         self.facts_of(|f| match &f.body {
-            FactBody::FinanceRelease { shipping_doc } => Some((f, shipping_doc.as_str())),
+            FactBody::FinanceRelease { shipping_doc, .. } => Some((f, shipping_doc.as_str())),
             _ => None,
         })
         .collect()
+    }
+
+    /// Quantity per line already asked back (return requests not rejected).
+    pub fn requested_back(&self) -> BTreeMap<String, Decimal> {
+        let rejected: Vec<&str> = self
+            .facts_of(|f| match &f.body {
+                FactBody::ReturnDecided {
+                    request,
+                    approved: false,
+                    ..
+                } => Some(request.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut back = BTreeMap::new();
+        for fact in &self.facts {
+            if let FactBody::ReturnRequested { lines, .. } = &fact.body {
+                if rejected.contains(&fact.id.as_str()) {
+                    continue;
+                }
+                for l in lines {
+                    *back.entry(l.line.clone()).or_insert(Decimal::ZERO) += l.quantity;
+                }
+            }
+        }
+        back
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Totals {
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "super::money::serde_money")]
     pub gross: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "super::money::serde_money")]
     pub net: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "super::money::serde_money")]
     pub tax: Decimal,
 }
 
+/// Where an order stands, derived from its facts; each status is a queue someone works from.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// 待核单: taken, or changed by a 变更单 since its last 核单.
     Taken,
+    /// 待审核: verified, waiting for the supervisor.
     Verified,
+    /// 待下单: approved, not yet released to the workshop.
     Approved,
+    /// 生产中: released to the workshop, no shipping document waiting.
     InProduction,
+    /// 待放行: a shipping document waits for finance.
+    AwaitingRelease,
+    /// 待发货: finance released the current shipping document; the warehouse may ship it.
+    Released,
+    /// 部分发货: some goods left, nothing waits for finance or the warehouse.
     PartiallyShipped,
+    /// 已发货: everything (or everything not cancelled) left; not fully invoiced.
     Shipped,
-    Cancelled,
+    /// 已开票: shipped and invoiced in full, not fully paid.
+    Invoiced,
+    /// 已回款: shipped, invoiced and paid in full: ready to archive.
+    Paid,
+    /// 已归档
     Archived,
+    /// 已取消
+    Cancelled,
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 12] = [
         Status::Taken,
         Status::Verified,
         Status::Approved,
         Status::InProduction,
+        Status::AwaitingRelease,
+        Status::Released,
         Status::PartiallyShipped,
         Status::Shipped,
-        Status::Cancelled,
+        Status::Invoiced,
+        Status::Paid,
         Status::Archived,
+        Status::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -506,10 +745,32 @@ impl Status {
             Status::Verified => "verified",
             Status::Approved => "approved",
             Status::InProduction => "in_production",
+            Status::AwaitingRelease => "awaiting_release",
+            Status::Released => "released",
             Status::PartiallyShipped => "partially_shipped",
             Status::Shipped => "shipped",
-            Status::Cancelled => "cancelled",
+            Status::Invoiced => "invoiced",
+            Status::Paid => "paid",
             Status::Archived => "archived",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    /// The name the back office uses for it.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Status::Taken => "待核单",
+            Status::Verified => "待审核",
+            Status::Approved => "待下单",
+            Status::InProduction => "生产中",
+            Status::AwaitingRelease => "待放行",
+            Status::Released => "待发货",
+            Status::PartiallyShipped => "部分发货",
+            Status::Shipped => "已发货",
+            Status::Invoiced => "已开票",
+            Status::Paid => "已回款",
+            Status::Archived => "已归档",
+            Status::Cancelled => "已取消",
         }
     }
 
@@ -517,8 +778,11 @@ impl Status {
         Status::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
-    /// Open orders count toward the unshipped amount.
+    /// Open orders count toward the unshipped amount: goods still to leave.
     pub fn is_open(self) -> bool {
-        !matches!(self, Status::Cancelled | Status::Archived | Status::Shipped)
+        !matches!(
+            self,
+            Status::Cancelled | Status::Archived | Status::Shipped | Status::Invoiced | Status::Paid
+        )
     }
 }

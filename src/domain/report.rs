@@ -37,12 +37,23 @@ pub struct OpenSpan {
     pub amount: Decimal,
 }
 
+/// Intake counted on one day: the order's value at its first 核单, or (with `adjusts`) the
+/// change a later 变更单 made to it, reported on the day of the change and naming the day it
+/// adjusts, so the report of that earlier day does not move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeRow {
+    pub date: NaiveDate,
+    pub amount: Decimal,
+    pub adjusts: Option<NaiveDate>,
+}
+
 /// Everything one order contributes to reports.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OrderRows {
     pub shipped: Vec<ShipRow>,
-    /// The day the order was verified (核单) and its value then counted as intake.
-    pub intake: Option<(NaiveDate, Decimal)>,
+    /// The day the order was first verified (核单) and its value then, counted as intake; then
+    /// one adjustment (调整) per later day a change order moved its value.
+    pub intake: Vec<IntakeRow>,
     pub open: Vec<OpenSpan>,
 }
 
@@ -53,10 +64,24 @@ pub struct OrderRows {
 /// (退货, not exchange or repair) received reduces sales on the day it arrives.
 pub fn rows_of(order: &Order) -> OrderRows {
     let mut rows = OrderRows::default();
+    // A line's price as it shipped: the price its first shipment recorded (a shipped line's
+    // price does not change later; if a merge changed it anyway, past sales keep theirs).
+    let shipped_price = |line: &str| {
+        order.facts.iter().find_map(|f| match &f.body {
+            FactBody::Shipment { lines, .. } => lines
+                .iter()
+                .find(|l| l.line == line)
+                .and_then(|l| l.unit_price),
+            _ => None,
+        })
+    };
     let price: BTreeMap<&str, (&str, Decimal, Decimal)> = order
         .lines
         .iter()
-        .map(|l| (l.id.as_str(), (l.sku.as_str(), l.unit_price, l.quantity)))
+        .map(|l| {
+            let unit_price = shipped_price(&l.id).unwrap_or(l.unit_price);
+            (l.id.as_str(), (l.sku.as_str(), unit_price, l.quantity))
+        })
         .collect();
 
     // Cumulative shipped quantity per line, day by day.
@@ -110,14 +135,42 @@ pub fn rows_of(order: &Order) -> OrderRows {
         })
         .collect();
 
-    let gross = order.totals().gross;
     if let Some(verified) = order
         .facts
         .iter()
         .find(|f| matches!(f.body, FactBody::Verified { .. }))
     {
-        rows.intake = Some((business_day(verified.at), gross));
+        let first_day = business_day(verified.at);
+        rows.intake.push(IntakeRow {
+            date: first_day,
+            amount: order.gross_at(verified.sort_key()),
+            adjusts: None,
+        });
+        let mut by_day: BTreeMap<NaiveDate, Decimal> = BTreeMap::new();
+        for fact in order.facts.iter().filter(|f| f.sort_key() > verified.sort_key()) {
+            if let FactBody::Changed {
+                gross_before,
+                gross_after,
+                ..
+            } = &fact.body
+            {
+                *by_day.entry(business_day(fact.at)).or_default() += *gross_after - *gross_before;
+            }
+        }
+        for (date, amount) in by_day.into_iter().filter(|(_, a)| !a.is_zero()) {
+            if date == first_day {
+                // Changed the same day it was verified: that day's figure is still open.
+                rows.intake[0].amount += amount;
+            } else {
+                rows.intake.push(IntakeRow {
+                    date,
+                    amount,
+                    adjusts: Some(first_day),
+                });
+            }
+        }
     }
+    let gross = order.gross_at((DateTime::<Utc>::MIN_UTC, ""));
 
     // Unshipped value over time: opens when taken, drops with each shipment (capped at what was
     // ordered), closes when fully shipped, cancelled or archived; reinstating reopens it.
@@ -139,7 +192,14 @@ pub fn rows_of(order: &Order) -> OrderRows {
                     .sum();
                 events.push((day, Event::Shipped(value)));
             }
-            FactBody::Cancelled { .. } | FactBody::Archived => events.push((day, Event::Close)),
+            FactBody::Changed {
+                gross_before,
+                gross_after,
+                ..
+            } => events.push((day, Event::Changed(*gross_after - *gross_before))),
+            FactBody::Cancelled { .. }
+            | FactBody::Archived
+            | FactBody::RemainderCancelled { .. } => events.push((day, Event::Close)),
             FactBody::Reinstated { .. } => events.push((day, Event::Open)),
             _ => {}
         }
@@ -153,6 +213,7 @@ pub fn rows_of(order: &Order) -> OrderRows {
             Event::Open => open = true,
             Event::Close => open = false,
             Event::Shipped(value) => unshipped = (unshipped - value).max(Decimal::ZERO),
+            Event::Changed(delta) => unshipped = (unshipped + delta).max(Decimal::ZERO),
         }
         let now = (open && unshipped > Decimal::ZERO).then_some(unshipped);
         match (span_start, now) {
@@ -187,6 +248,7 @@ enum Event {
     Open,
     Close,
     Shipped(Decimal),
+    Changed(Decimal),
 }
 
 /// Who an order belongs to, for grouping: from the order and its customer's archive.
@@ -204,13 +266,13 @@ pub struct Ownership {
 pub struct OrderAmount {
     pub order_id: String,
     pub number: String,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "super::money::serde_money")]
     pub amount: Decimal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Figure {
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "super::money::serde_money")]
     pub amount: Decimal,
     pub orders: Vec<OrderAmount>,
 }
@@ -226,6 +288,17 @@ impl Figure {
     }
 }
 
+/// 调整: a change order that moved an order's value after the day it was verified, reported on
+/// the day of the change (its amount is in that day's intake) and naming the day it adjusts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Adjustment {
+    pub order_id: String,
+    pub number: String,
+    #[serde(with = "super::money::serde_money")]
+    pub amount: Decimal,
+    pub adjusts: NaiveDate,
+}
+
 /// 每日: 销售额 (value shipped), 接单额 (value verified), 未发货额 (unshipped, open orders, end of day).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DailyReport {
@@ -233,6 +306,8 @@ pub struct DailyReport {
     pub sales: Figure,
     pub intake: Figure,
     pub unshipped: Figure,
+    /// Intake adjustments made this day for orders verified on earlier days.
+    pub adjustments: Vec<Adjustment>,
 }
 
 pub fn daily(
@@ -240,7 +315,9 @@ pub fn daily(
     shipped: Vec<OrderAmount>,
     intake: Vec<OrderAmount>,
     unshipped: Vec<OrderAmount>,
+    mut adjustments: Vec<Adjustment>,
 ) -> DailyReport {
+    adjustments.sort_by(|a, b| a.number.cmp(&b.number));
     let merge = |rows: Vec<OrderAmount>| {
         let mut by_order: BTreeMap<String, OrderAmount> = BTreeMap::new();
         for r in rows {
@@ -256,6 +333,7 @@ pub fn daily(
         sales: merge(shipped),
         intake: merge(intake),
         unshipped: merge(unshipped),
+        adjustments,
     }
 }
 
@@ -276,7 +354,7 @@ pub struct StoreMonth {
     pub customer: String,
     pub region: String,
     pub channel: String,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "super::money::serde_money")]
     pub amount: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
     pub quantity: Decimal,
@@ -363,7 +441,7 @@ impl Dimension {
 pub struct StatRow {
     pub month: String,
     pub key: String,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "super::money::serde_money")]
     pub amount: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
     pub quantity: Decimal,
@@ -377,7 +455,7 @@ pub struct SalesStats {
     pub to: NaiveDate,
     /// One row per month and key, months in order, keys in order within a month.
     pub rows: Vec<StatRow>,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "super::money::serde_money")]
     pub total_amount: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
     pub total_quantity: Decimal,

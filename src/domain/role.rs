@@ -80,6 +80,10 @@ pub enum Action {
     RequestReturn,
     DecideReturn,
     ReceiveReturn,
+    /// Sending a repaired or exchanged item back to the customer.
+    ReturnToCustomer,
+    /// A supervisor's correction of an archived order.
+    Correct,
 }
 
 impl Role {
@@ -100,9 +104,9 @@ impl Role {
                     | Archive
                     | RequestReturn
             ),
-            Role::Supervisor => matches!(action, Approve | ReassignOwnership),
+            Role::Supervisor => matches!(action, Approve | ReassignOwnership | Correct),
             Role::Vp => matches!(action, CancelOrReinstate | DecideReturn),
-            Role::Warehouse => matches!(action, Ship | ReceiveReturn),
+            Role::Warehouse => matches!(action, Ship | ReceiveReturn | ReturnToCustomer),
             Role::Finance => matches!(
                 action,
                 FinanceRelease | RecordPayment | VoidPayment | Invoice

@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, Authed, OptionalJson};
 use super::{decode_cursor, read, write, AppState, ATTACHMENT_LIMIT};
-use crate::domain::facts::{Disposition, Party, ReturnKind, ShipLine};
+use crate::domain::facts::{CreditKind, Disposition, Party, ReturnKind, ShipLine};
 use crate::domain::order::{LineInput, NewOrder, Status};
 use crate::service::customers::Page;
-use crate::service::lifecycle::InboxAnomaly;
+use crate::service::lifecycle::{CreditInput, InboxAnomaly, ShippingDocInput};
 use crate::service::orders::{HistoryEntry, LinePatch, OrderPatch, OrderQuery, OrderView};
 use crate::views::OrderSummary;
 
@@ -122,6 +122,8 @@ pub struct OrderPatchBody {
     pub lines: Vec<LinePatchBody>,
     #[serde(default)]
     pub remove_lines: Vec<String>,
+    /// Why the order changes: required once it was verified (a 变更单).
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -189,13 +191,30 @@ fn ship_lines(lines: Vec<LineQuantity>) -> Vec<ShipLine> {
 #[serde(deny_unknown_fields)]
 pub struct ShippingDocBody {
     pub lines: Vec<LineQuantity>,
+    /// 发货日期
+    pub ship_date: Option<NaiveDate>,
+    /// 运送途径: carrier, freight depot or own truck.
+    #[serde(default)]
+    pub route: String,
+    /// 付费方式: who pays freight (寄付, 到付, 月结…).
+    #[serde(default)]
+    pub freight_payer: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditBody {
+    pub kind: CreditKind,
+    pub reason: String,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinanceReleaseBody {
-    /// The shipping-document version (its fact id); the latest when absent.
+    /// The shipping-document version (its fact id); the current one when absent.
     pub shipping_doc: Option<String>,
+    /// Required when less is paid than due: 赊销 or 月结, with a reason.
+    pub credit: Option<CreditBody>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -256,6 +275,16 @@ pub struct ReturnBody {
     /// Hashes returned by `POST /api/attachments`.
     #[serde(default)]
     pub photos: Vec<String>,
+    /// A damage claim (破损): photos are required.
+    #[serde(default)]
+    pub damaged: bool,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaybillBody {
+    #[serde(default)]
+    pub waybill: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -306,7 +335,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/orders/{id}/payments", post(payments))
         .route("/api/orders/{id}/payments/{pid}/void", post(void_payment))
         .route("/api/orders/{id}/invoices", post(invoices))
+        .route("/api/orders/{id}/invoices/{iid}/void", post(void_invoice))
         .route("/api/orders/{id}/cancel", post(cancel))
+        .route("/api/orders/{id}/cancel-remaining", post(cancel_remaining))
+        .route("/api/orders/{id}/corrections", post(correct))
         .route("/api/orders/{id}/reinstate", post(reinstate))
         .route("/api/orders/{id}/archive", post(archive))
         .route("/api/orders/{id}/returns", post(request_return))
@@ -317,6 +349,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/returns/{rid}/approve", post(approve_return))
         .route("/api/returns/{rid}/reject", post(reject_return))
         .route("/api/returns/{rid}/receive", post(receive_return))
+        .route(
+            "/api/returns/{rid}/return-to-customer",
+            post(return_to_customer),
+        )
         .route("/api/anomalies", get(anomalies))
         .route("/api/anomalies/{id}/resolve", post(resolve_anomaly))
         .route(
@@ -461,6 +497,7 @@ async fn change(
             })
             .collect(),
         remove_lines: body.remove_lines,
+        reason: body.reason.unwrap_or_default(),
     };
     Ok(Json(
         write(&state, move |office| office.patch_order(&user, &id, patch)).await?,
@@ -530,11 +567,14 @@ async fn shipping_doc(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ShippingDocBody>,
 ) -> OrderResult {
+    let doc = ShippingDocInput {
+        lines: ship_lines(b.lines),
+        ship_date: b.ship_date,
+        route: b.route,
+        freight_payer: b.freight_payer,
+    };
     Ok(Json(
-        write(&state, move |o| {
-            o.shipping_doc(&user, &id, ship_lines(b.lines))
-        })
-        .await?,
+        write(&state, move |o| o.shipping_doc(&user, &id, doc)).await?,
     ))
 }
 
@@ -545,8 +585,12 @@ async fn finance_release(
     OptionalJson(body): OptionalJson<FinanceReleaseBody>,
 ) -> OrderResult {
     let doc = body.shipping_doc;
+    let credit = body.credit.map(|c| CreditInput {
+        kind: c.kind,
+        reason: c.reason,
+    });
     Ok(Json(
-        write(&state, move |o| o.finance_release(&user, &id, doc)).await?,
+        write(&state, move |o| o.finance_release(&user, &id, doc, credit)).await?,
     ))
 }
 
@@ -636,6 +680,54 @@ async fn reinstate(
     ))
 }
 
+async fn void_invoice(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+    Path((id, iid)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> OrderResult {
+    let reason = body.reason;
+    Ok(Json(
+        write(&state, move |o| o.void_invoice(&user, &id, &iid, reason)).await?,
+    ))
+}
+
+async fn cancel_remaining(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> OrderResult {
+    let reason = body.reason;
+    Ok(Json(
+        write(&state, move |o| o.cancel_remaining(&user, &id, reason)).await?,
+    ))
+}
+
+async fn correct(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NoteBody>,
+) -> OrderResult {
+    let note = body.note;
+    Ok(Json(
+        write(&state, move |o| o.correct(&user, &id, note)).await?,
+    ))
+}
+
+async fn return_to_customer(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+    Path(rid): Path<String>,
+    OptionalJson(body): OptionalJson<WaybillBody>,
+) -> OrderResult {
+    let waybill = body.waybill;
+    Ok(Json(
+        write(&state, move |o| o.return_to_customer(&user, &rid, waybill)).await?,
+    ))
+}
+
 async fn archive(
     State(state): State<AppState>,
     Authed(user): Authed,
@@ -652,7 +744,15 @@ async fn request_return(
 ) -> OrderResult {
     Ok(Json(
         write(&state, move |o| {
-            o.request_return(&user, &id, b.kind, ship_lines(b.lines), b.reason, b.photos)
+            o.request_return(
+                &user,
+                &id,
+                b.kind,
+                ship_lines(b.lines),
+                b.reason,
+                b.photos,
+                b.damaged,
+            )
         })
         .await?,
     ))

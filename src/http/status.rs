@@ -25,6 +25,9 @@ pub struct NodeStatus {
     pub orders: usize,
     pub customers: usize,
     pub feed_seq: u64,
+    /// Orders per status (every status named, zeros included): the counts the queues show.
+    pub orders_by_status: std::collections::BTreeMap<String, usize>,
+    /// Open anomalies as the inbox lists them.
     pub open_anomalies: usize,
     pub peers: Vec<PeerInfo>,
 }
@@ -64,12 +67,20 @@ async fn status(
                 false,
             )),
             feed_seq: store.last_seq(),
-            open_anomalies: count_entries(store.scan_index(
-                crate::views::ORDER_ANOMALIES,
-                "",
-                None,
-                false,
-            )),
+            orders_by_status: crate::domain::order::Status::ALL
+                .iter()
+                .map(|s| {
+                    let prefix = format!("{}|", s.as_str());
+                    let count = count_entries(store.scan_index(
+                        crate::views::ORDER_STATUS,
+                        &prefix,
+                        None,
+                        false,
+                    ));
+                    (s.as_str().to_string(), count)
+                })
+                .collect(),
+            open_anomalies: office.open_anomaly_count()?,
             peers,
         })
     })

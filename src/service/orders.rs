@@ -6,9 +6,10 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
 use super::customers::Page;
+use super::lifecycle::rule;
 use super::{new_id, BackOffice, ServiceError, User};
 use crate::domain::anomaly::{self, Anomaly};
-use crate::domain::facts::Fact;
+use crate::domain::facts::{Fact, FactBody, FieldChange};
 use crate::domain::order::{
     line_ops, validate_amount, validate_line, validate_tax_rate, FieldConflict, LineInput,
     NewOrder, Order, OrderLine, Status, Totals, HEADER_FIELDS, LINES, ORDER_KIND, OWNERSHIP_FIELDS,
@@ -18,6 +19,22 @@ use crate::domain::role::{Action, Role};
 use crate::domain::validation::FieldErrors;
 use crate::store::{keys, StoreError};
 use crate::views::{self, search_key, OrderSummary};
+
+/// Header fields a change may touch after 核单 without a 变更单: the note, and ownership
+/// (reassigned by a supervisor; it changes who, not what was agreed).
+const UNLOCKED_FIELDS: &[&str] = &["note", "store", "salesperson"];
+
+fn describe_line(sku: &str, quantity: Decimal, unit_price: Decimal) -> String {
+    format!("{sku} x{} @ {unit_price}", quantity.normalize())
+}
+
+fn display_or_dash(value: &str) -> &str {
+    if value.is_empty() {
+        "—"
+    } else {
+        value
+    }
+}
 
 /// An index key and the document it names, as `Store::scan_index` gives them.
 type IndexEntry = Result<(Vec<u8>, String), StoreError>;
@@ -29,13 +46,22 @@ pub struct OrderView {
     #[serde(flatten)]
     pub header: BTreeMap<String, String>,
     pub status: Status,
+    /// The status as the back office names it (待核单, 待放行…).
+    pub status_label: &'static str,
     pub lines: Vec<OrderLine>,
     pub totals: Totals,
-    #[serde(with = "rust_decimal::serde::str")]
+    /// What the customer owes in the end: the gross, or what shipped once the rest was
+    /// cancelled.
+    #[serde(with = "crate::domain::money::serde_money")]
+    pub due: Decimal,
+    #[serde(with = "crate::domain::money::serde_money")]
     pub paid: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    /// Due minus paid, never below zero.
+    #[serde(with = "crate::domain::money::serde_money")]
+    pub outstanding: Decimal,
+    #[serde(with = "crate::domain::money::serde_money")]
     pub shipped_value: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::domain::money::serde_money")]
     pub invoiced: Decimal,
     pub facts: Vec<Fact>,
     pub anomalies: Vec<Anomaly>,
@@ -48,9 +74,12 @@ impl OrderView {
             id: order.id.clone(),
             header: order.header.clone(),
             status: order.status(),
+            status_label: order.status().label_zh(),
             lines: order.lines.clone(),
             totals: order.totals(),
+            due: order.due_total(),
             paid: order.paid(),
+            outstanding: (order.due_total() - order.paid()).max(Decimal::ZERO),
             shipped_value: order.shipped_value(),
             invoiced: order.invoiced(),
             facts: order.facts.clone(),
@@ -67,6 +96,8 @@ pub struct OrderPatch {
     /// Lines with an id change the fields given; lines without one are added.
     pub lines: Vec<LinePatch>,
     pub remove_lines: Vec<String>,
+    /// Why: required for a 变更单 (a change after 核单).
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -111,6 +142,7 @@ impl BackOffice {
         if !self.customer_exists(&order.customer_id)? {
             return Err(FieldErrors::single("customer_id", "no such customer").into());
         }
+        self.refuse_if_customer_closed(&order.customer_id)?;
         let created_at = Utc::now();
         let seq = self.store.next_counter("order_number")?;
         let number = format!("{}-{seq:06}", self.identity.order_prefix);
@@ -135,6 +167,25 @@ impl BackOffice {
         let ops = order.into_ops(number, created_at, new_id);
         self.store.create(&id, author, &ops)?;
         Ok(id)
+    }
+
+    /// Frozen or merged archives take no new order; a merged one names its survivor.
+    fn refuse_if_customer_closed(&self, customer_id: &str) -> Result<(), ServiceError> {
+        let customer = self.customer(customer_id)?;
+        let survivor = customer.get("merged_into");
+        if !survivor.is_empty() {
+            return Err(rule(
+                &format!("该客户档案已合并到 {survivor}，请用合并后的档案下单"),
+                format!("this customer archive was merged into {survivor}; take the order on that one"),
+            ));
+        }
+        if customer.refuses_orders() {
+            return Err(rule(
+                "该客户档案已冻结，不能接新订单",
+                "this customer archive is frozen and takes no new order",
+            ));
+        }
+        Ok(())
     }
 
     pub fn order(&self, id: &str) -> Result<Order, ServiceError> {
@@ -196,25 +247,51 @@ impl BackOffice {
             }
         }
         errors.into_result()?;
-        let changed: Vec<String> = patch
-            .fields
-            .keys()
-            .cloned()
-            .chain((!patch.lines.is_empty()).then(|| "lines".to_string()))
-            .chain((!patch.remove_lines.is_empty()).then(|| "remove lines".to_string()))
-            .collect();
-        let author = user.author(format!("change order: {}", changed.join(", ")));
-        let written = self.store.update(id, &author, |current| {
+        if let Some(customer) = patch.fields.get("customer_id") {
+            self.refuse_if_customer_closed(customer)?;
+        }
+        let node = self.identity.node_id.clone();
+        // The author's action names every old -> new value; it is computed inside the update
+        // (from the order as it is under the write lock), so it is filled in there.
+        let described = std::cell::RefCell::new(String::from("change order"));
+        let author_for = |what: &str| user.author(what.to_string());
+        let written = self.store.update_described(id, |current| {
             let Some(record) = current.filter(|r| r.kind == ORDER_KIND) else {
                 return Err(ServiceError::NotFound(format!("order {id}")));
             };
             let order = Order::from_record(id, record);
+            match order.status() {
+                Status::Archived => {
+                    return Err(rule(
+                        "已归档的订单不能修改，只能由主管登记更正",
+                        "an archived order takes no change but a supervisor's correction (corrections)",
+                    ))
+                }
+                Status::Cancelled => {
+                    return Err(rule("已取消的订单不能修改", "a cancelled order cannot be changed"))
+                }
+                _ => {}
+            }
             let mut errors = FieldErrors::default();
-            let mut ops: Vec<RecordOp> = patch
-                .fields
-                .iter()
-                .map(|(name, value)| RecordOp::field(name, value.clone()))
-                .collect();
+            let mut changes: Vec<FieldChange> = Vec::new();
+            let mut ops: Vec<RecordOp> = Vec::new();
+            for (name, value) in &patch.fields {
+                ops.push(RecordOp::field(name, value.clone()));
+                if order.get(name) != value {
+                    changes.push(FieldChange {
+                        field: name.clone(),
+                        old: order.get(name).to_string(),
+                        new: value.clone(),
+                    });
+                }
+            }
+            let anything_shipped = order.lines.iter().any(|l| l.shipped > Decimal::ZERO);
+            if anything_shipped && changes.iter().any(|c| c.field == "customer_id") {
+                return Err(rule(
+                    "订单已发货，不能更换客户",
+                    "goods have shipped: the customer can no longer change",
+                ));
+            }
             let mut position = order.lines.len();
             for (i, line) in patch.lines.iter().enumerate() {
                 let at = format!("lines[{i}]");
@@ -232,22 +309,48 @@ impl BackOffice {
                             unit_price: line.unit_price.unwrap_or(existing.unit_price),
                         };
                         validate_line(&merged, &at, &mut errors);
-                        let set =
-                            |name: &str, v: String| RecordOp::item_field(LINES, line_id, name, v);
-                        if let Some(v) = &line.sku {
-                            ops.push(set("sku", v.clone()));
+                        if existing.shipped > Decimal::ZERO {
+                            if merged.unit_price != existing.unit_price || merged.sku != existing.sku {
+                                return Err(rule(
+                                    &format!("{} 已发货，价格和货品只能通过退货或红字冲销更改", existing.sku),
+                                    format!("line {line_id} has shipped: its price and product change only through returns and credit notes"),
+                                ));
+                            }
+                            if merged.quantity < existing.shipped {
+                                return Err(rule(
+                                    &format!("{} 数量不能少于已发数量 {}", existing.sku, existing.shipped),
+                                    format!("line {line_id}: quantity cannot go below the {} shipped", existing.shipped),
+                                ));
+                            }
                         }
-                        if let Some(v) = &line.spec {
-                            ops.push(set("spec", v.clone()));
-                        }
-                        if let Some(v) = line.quantity {
-                            ops.push(set("quantity", v.normalize().to_string()));
-                        }
-                        if let Some(v) = &line.unit {
-                            ops.push(set("unit", v.clone()));
-                        }
-                        if let Some(v) = line.unit_price {
-                            ops.push(set("unit_price", v.to_string()));
+                        let old = [
+                            ("sku", existing.sku.clone()),
+                            ("spec", existing.spec.clone()),
+                            ("quantity", existing.quantity.normalize().to_string()),
+                            ("unit", existing.unit.clone()),
+                            ("unit_price", existing.unit_price.to_string()),
+                        ];
+                        let new = [
+                            ("sku", line.sku.clone()),
+                            ("spec", line.spec.clone()),
+                            ("quantity", line.quantity.map(|v| v.normalize().to_string())),
+                            ("unit", line.unit.clone()),
+                            ("unit_price", line.unit_price.map(|v| v.to_string())),
+                        ];
+                        for ((name, before), (_, after)) in old.into_iter().zip(new) {
+                            let Some(after) = after else { continue };
+                            ops.push(RecordOp::item_field(LINES, line_id, name, after.clone()));
+                            let same = match name {
+                                "quantity" | "unit_price" => before.parse::<Decimal>().ok() == after.parse::<Decimal>().ok(),
+                                _ => before == after,
+                            };
+                            if !same {
+                                changes.push(FieldChange {
+                                    field: format!("lines.{line_id}.{name}"),
+                                    old: before,
+                                    new: after,
+                                });
+                            }
                         }
                     }
                     None => {
@@ -259,7 +362,13 @@ impl BackOffice {
                             unit_price: line.unit_price.unwrap_or_default(),
                         };
                         validate_line(&new_line, &at, &mut errors);
-                        ops.extend(line_ops(&new_id(), &new_line, position));
+                        let line_id = new_id();
+                        changes.push(FieldChange {
+                            field: format!("lines.{line_id}"),
+                            old: String::new(),
+                            new: describe_line(&new_line.sku, new_line.quantity, new_line.unit_price),
+                        });
+                        ops.extend(line_ops(&line_id, &new_line, position));
                         position += 1;
                     }
                 }
@@ -267,14 +376,22 @@ impl BackOffice {
             for (i, line_id) in patch.remove_lines.iter().enumerate() {
                 match order.lines.iter().find(|l| &l.id == line_id) {
                     Some(line) if line.shipped > Decimal::ZERO => {
-                        return Err(ServiceError::Rule(format!(
-                            "a line already shipped cannot be removed (line {line_id})"
-                        )))
+                        return Err(rule(
+                            &format!("{} 已发货，不能删除", line.sku),
+                            format!("a line already shipped cannot be removed (line {line_id})"),
+                        ))
                     }
-                    Some(_) => ops.push(RecordOp::RemoveItem {
-                        collection: LINES.to_string(),
-                        item: line_id.clone(),
-                    }),
+                    Some(line) => {
+                        changes.push(FieldChange {
+                            field: format!("lines.{line_id}"),
+                            old: describe_line(&line.sku, line.quantity, line.unit_price),
+                            new: String::new(),
+                        });
+                        ops.push(RecordOp::RemoveItem {
+                            collection: LINES.to_string(),
+                            item: line_id.clone(),
+                        })
+                    }
                     None => errors.push(format!("remove_lines[{i}]"), "no such line"),
                 }
             }
@@ -288,8 +405,59 @@ impl BackOffice {
                 )
                 .into());
             }
+            let after = Order::from_record(id, &record.with_ops(&ops));
+            let (gross_before, gross_after) = (order.totals().gross, after.totals().gross);
+            let deposit: Decimal = after.get("deposit").parse().unwrap_or_default();
+            if deposit > gross_after {
+                return Err(FieldErrors::single(
+                    "deposit",
+                    format!("定金不能超过订单金额 / must not exceed the order total ({gross_after})"),
+                )
+                .into());
+            }
+            if after.tax_included() && after.tax_rate().is_zero() {
+                return Err(FieldErrors::single(
+                    "tax_rate",
+                    "含税订单须填写税率 / required when the order is tax-included",
+                )
+                .into());
+            }
+            if changes.is_empty() {
+                return Ok(ops);
+            }
+            // After 核单 the order is locked: a change of anything verified is a 变更单, which
+            // needs a reason and sends the order back to 待核单 (and finance must release again).
+            let change_order = order.ever_verified()
+                && changes.iter().any(|c| !UNLOCKED_FIELDS.contains(&c.field.as_str()));
+            if change_order && patch.reason.trim().is_empty() {
+                return Err(FieldErrors::single(
+                    "reason",
+                    "订单核单后修改须填写变更原因（变更单） / a change after 核单 is a change order and needs a reason",
+                )
+                .into());
+            }
+            let summary: Vec<String> = changes
+                .iter()
+                .map(|c| format!("{}: {} → {}", c.field, display_or_dash(&c.old), display_or_dash(&c.new)))
+                .collect();
+            *described.borrow_mut() = format!(
+                "{}: {}{}",
+                if change_order { "change order (变更单)" } else { "change order" },
+                summary.join("; "),
+                if patch.reason.trim().is_empty() { String::new() } else { format!(" ({})", patch.reason.trim()) }
+            );
+            ops.push(user.fact_op(
+                &node,
+                FactBody::Changed {
+                    changes,
+                    reason: patch.reason.trim().to_string(),
+                    change_order,
+                    gross_before,
+                    gross_after,
+                },
+            )?);
             Ok(ops)
-        })?;
+        }, || author_for(&described.borrow()))?;
         Ok(OrderView::of(&Order::from_record(id, &written.record)))
     }
 

@@ -176,13 +176,23 @@ impl BackOffice {
             },
         )?;
         let mut intake = Vec::new();
+        let mut adjustments = Vec::new();
         self.store.for_each_in_index_range(
             views::REPORT_INTAKE,
             &day,
             &end_of_day,
             |value, order| {
-                if let [_, gross, _, _, _, number] = value.split('|').collect::<Vec<_>>()[..] {
-                    intake.push(amount_of(order, number, gross));
+                let fields: Vec<&str> = value.split('|').collect();
+                if let [_, amount, _, _, _, number, ..] = fields[..] {
+                    intake.push(amount_of(order, number, amount));
+                    if let Some(adjusts) = fields.get(6).and_then(|d| d.parse::<NaiveDate>().ok()) {
+                        adjustments.push(report::Adjustment {
+                            order_id: order.to_string(),
+                            number: number.to_string(),
+                            amount: dec(amount),
+                            adjusts,
+                        });
+                    }
                 }
             },
         )?;
@@ -202,7 +212,7 @@ impl BackOffice {
         )?;
         Ok(Reported {
             as_of: self.as_of()?,
-            report: report::daily(date, shipped, intake, unshipped),
+            report: report::daily(date, shipped, intake, unshipped, adjustments),
         })
     }
 

@@ -628,6 +628,17 @@ impl Store {
         author: &ChangeAuthor,
         decide: impl FnOnce(Option<&Record>) -> Result<Vec<RecordOp>, E>,
     ) -> Result<Written, UpdateError<E>> {
+        self.update_described(doc_id, decide, || author.clone())
+    }
+
+    /// `update` whose author (the action's words) is known only once `decide` has seen the
+    /// document: a change order names every old and new value.
+    pub fn update_described<E>(
+        &self,
+        doc_id: &str,
+        decide: impl FnOnce(Option<&Record>) -> Result<Vec<RecordOp>, E>,
+        author: impl FnOnce() -> ChangeAuthor,
+    ) -> Result<Written, UpdateError<E>> {
         let _writer = lock(&self.write_lock);
         let existing = self.checkout(doc_id)?;
         let current = match existing {
@@ -665,7 +676,7 @@ impl Store {
         }
         doc.commit_with(
             automerge::transaction::CommitOptions::default()
-                .with_message(codec::commit_message(author))
+                .with_message(codec::commit_message(&author()))
                 .with_time(now_ms()),
         );
         // A local change leaves every value it wrote as the only one, so the record after it is
@@ -1331,6 +1342,55 @@ impl Store {
 
     /// Removes every entry of an index no longer written, in one batch; returns how many.
     /// Documents' metadata may still list them: a later change removes them again, harmlessly.
+    /// Projects every document again with the current projector and rewrites the index
+    /// entries and summaries that differ (after an upgrade changed what is projected). Feed,
+    /// heads and documents are untouched: nothing is sent to peers for it. Returns how many
+    /// documents' projections changed.
+    pub fn reproject_all(&self) -> Result<usize, StoreError> {
+        let mut changed = 0;
+        for doc_id in self.doc_ids(None)? {
+            let _writer = lock(&self.write_lock);
+            let Some(old) = self.doc_meta(&doc_id)? else {
+                continue;
+            };
+            let Some(record) = self.record(&doc_id)? else {
+                continue;
+            };
+            let projection = self.projector.project(&doc_id, &record);
+            let index: Vec<(String, String)> = projection
+                .index
+                .into_iter()
+                .map(|(index, value)| (index.to_string(), value))
+                .collect();
+            if index == old.index && projection.summary == old.summary {
+                continue;
+            }
+            let mut batch = sled::Batch::default();
+            for (name, value) in &old.index {
+                if !index.contains(&(name.clone(), value.clone())) {
+                    batch.remove(keys::index_entry(name, value, &doc_id));
+                }
+            }
+            for (name, value) in &index {
+                if !old.index.contains(&(name.clone(), value.clone())) {
+                    batch.insert(keys::index_entry(name, value, &doc_id), &[] as &[u8]);
+                }
+            }
+            let meta = DocMeta {
+                index,
+                summary: projection.summary,
+                ..old
+            };
+            let meta_bytes =
+                postcard::to_allocvec(&meta).map_err(|e| StoreError::Meta(e.to_string()))?;
+            batch.insert(keys::doc_meta(&doc_id), meta_bytes);
+            self.db.apply_batch(batch)?;
+            changed += 1;
+        }
+        self.db.flush()?;
+        Ok(changed)
+    }
+
     pub fn drop_index(&self, index: &str) -> Result<usize, StoreError> {
         let _writer = lock(&self.write_lock);
         let mut batch = sled::Batch::default();
