@@ -295,6 +295,10 @@ pub struct ReceiveBody {
     pub condition: String,
     pub disposition: Disposition,
     pub tag: String,
+    /// The goods are here although this node knows no approval: recorded anyway, and the
+    /// contradiction shows as an anomaly for the VP.
+    #[serde(default)]
+    pub already_arrived: bool,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -797,6 +801,7 @@ async fn receive_return(
                 b.condition,
                 b.disposition,
                 b.tag,
+                b.already_arrived,
             )
         })
         .await?,

@@ -296,6 +296,7 @@ impl BackOffice {
             route,
             freight_payer,
         } = doc;
+        user.require(Action::ShippingDoc)?;
         let mut errors = FieldErrors::default();
         if ship_date.is_none() {
             errors.push("ship_date", "出货单须有发货日期 / the ship date is required");
@@ -373,6 +374,7 @@ impl BackOffice {
         shipping_doc: Option<String>,
         credit: Option<CreditInput>,
     ) -> Result<OrderView, ServiceError> {
+        user.require(Action::FinanceRelease)?;
         // The customer's other orders are read before the write: their outstanding amounts
         // bound the credit this release may extend.
         let customer_id = self.order(id)?.get("customer_id").to_string();
@@ -387,7 +389,10 @@ impl BackOffice {
             let current = order.current_shipping_doc();
             let target = match (&shipping_doc, current) {
                 (Some(doc), _) if !docs.iter().any(|f| &f.id == doc) => {
-                    return Err(ServiceError::NotFound(format!("shipping document {doc}")))
+                    return Err(rule(
+                        &format!("出货单 {doc} 不存在"),
+                        format!("cannot release shipping document {doc}: it does not exist on this order"),
+                    ))
                 }
                 (Some(doc), Some(cur)) if *doc != cur.id => {
                     let version = docs.iter().position(|f| &f.id == doc).map_or(0, |i| i + 1);
@@ -573,6 +578,7 @@ impl BackOffice {
         payer: String,
         bank_ref: String,
     ) -> Result<OrderView, ServiceError> {
+        user.require(Action::RecordPayment)?;
         let mut errors = FieldErrors::default();
         validate_amount(amount, "amount", &mut errors);
         if amount <= Decimal::ZERO {
@@ -651,6 +657,7 @@ impl BackOffice {
         title: String,
         amount: Decimal,
     ) -> Result<OrderView, ServiceError> {
+        user.require(Action::Invoice)?;
         let mut errors = FieldErrors::default();
         validate_amount(amount, "amount", &mut errors);
         if amount <= Decimal::ZERO {
@@ -912,7 +919,9 @@ impl BackOffice {
         })
     }
 
-    /// 退货入库: once per request, after the VP's approval, at most what was approved.
+    /// 退货入库: once per request, after the VP's approval, at most what was asked back.
+    /// `already_arrived`: the goods are physically here without an approval this node knows;
+    /// recorded anyway, the contradiction becomes an anomaly for the VP.
     #[allow(clippy::too_many_arguments)]
     pub fn receive_return(
         &self,
@@ -922,6 +931,7 @@ impl BackOffice {
         condition: String,
         disposition: Disposition,
         tag: String,
+        already_arrived: bool,
     ) -> Result<OrderView, ServiceError> {
         let order_id = self.order_of_return(return_id)?;
         self.record_fact(
@@ -947,6 +957,7 @@ impl BackOffice {
                 });
                 match decision {
                     Some(true) => {}
+                    _ if already_arrived => {}
                     Some(false) => return Err(rule("该退货已被驳回，不能入库", "this return was rejected; it cannot be received")),
                     None => return Err(rule("退货须经销售副总批准后才能入库", "a return is received only after the VP approved it")),
                 }

@@ -165,17 +165,23 @@ async fn release_covers_an_older_shipping_document() {
     ready_to_ship(&mut net.nodes[0], &id).await;
     net.settle(SETTLE).await;
     net.partition(&[&[0], &[1]]);
-    // The clerk changes prices on a new version while the warehouse ships under the old release.
-    let mut lines = all_lines(&o);
-    lines[0]["unit_price"] = json!("1300.00");
-    act(
-        &mut net.nodes[0],
-        Role::Clerk,
-        &id,
-        "shipping-doc",
-        json!({"lines": lines}),
-    )
-    .await;
+    // The clerk changes a price by a change order, has it verified and approved again and
+    // issues a new version, while the warehouse ships under the old release.
+    let line0 = line_ids(&o)[0].clone();
+    let clerk = net.nodes[0].token(Role::Clerk).await;
+    let (status, changed) = net.nodes[0]
+        .send(
+            "PATCH",
+            &format!("/api/orders/{id}"),
+            &clerk,
+            Some(json!({"lines": [{"id": line0, "unit_price": "1300.00"}], "reason": "客户议价"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    act(&mut net.nodes[0], Role::Clerk, &id, "verify", verify_body()).await;
+    act(&mut net.nodes[0], Role::Supervisor, &id, "approve", json!({})).await;
+    let lines = all_lines(&order(&mut net.nodes[0], &id).await);
+    act(&mut net.nodes[0], Role::Clerk, &id, "shipping-doc", doc_body(lines)).await;
     tokio::time::sleep(Duration::from_millis(5)).await; // the shipment is recorded after the new version
     act(
         &mut net.nodes[1],
@@ -187,7 +193,8 @@ async fn release_covers_an_older_shipping_document() {
     .await;
     net.heal();
     let found = same_everywhere(&mut net, "stale_release").await;
-    // Finance re-releases the new version: that resolves it on every node.
+    // Finance re-releases the new version (on credit: the price came down after payment,
+    // so nothing is short; the order is paid in full): that resolves it on every node.
     act(
         &mut net.nodes[1],
         Role::Finance,
@@ -361,6 +368,10 @@ async fn return_received_without_approval() {
     let (status, _) = net.nodes[1]
         .post(&format!("/api/returns/{rid}/receive"), &warehouse, json!({"lines": [{"line": line, "quantity": "1"}], "condition": "完好", "disposition": "stock", "tag": "RT-9"}))
         .await;
+    assert_eq!(status, StatusCode::CONFLICT, "no approval known: refused");
+    let (status, _) = net.nodes[1]
+        .post(&format!("/api/returns/{rid}/receive"), &warehouse, json!({"lines": [{"line": line, "quantity": "1"}], "condition": "完好", "disposition": "stock", "tag": "RT-9", "already_arrived": true}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     net.heal();
     let found = same_everywhere(&mut net, "return_without_approval").await;
@@ -400,15 +411,42 @@ async fn invoice_title_differs_from_the_verified_one() {
     .await;
     net.heal();
     let found = same_everywhere(&mut net, "invoice_title_mismatch").await;
-    resolve(
-        &mut net,
-        1,
-        &found[0],
+    // A text does not close it: the wrong invoice still stands.
+    let finance = net.nodes[1].token(Role::Finance).await;
+    let anomaly_id = found[0]["id"].as_str().unwrap();
+    let (status, problem) = net.nodes[1]
+        .post(
+            &format!("/api/anomalies/{anomaly_id}/resolve"),
+            &finance,
+            resolution("作废重开"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    // 红冲 of the invoice removes it on every node.
+    let got = order(&mut net.nodes[1], &id).await;
+    let invoice = got["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "invoice")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    act(
+        &mut net.nodes[1],
         Role::Finance,
-        Role::Clerk,
-        resolution("作废重开"),
+        &id,
+        &format!("invoices/{invoice}/void"),
+        json!({"reason": "抬头错误，红冲重开"}),
     )
     .await;
+    net.settle(SETTLE).await;
+    for n in 0..2 {
+        let got = order(&mut net.nodes[n], &id).await;
+        assert!(anomaly_kinds(&got).is_empty(), "node {n}: {:?}", got["anomalies"]);
+        assert_eq!(got["invoiced"], "0.00");
+    }
     net.stop().await;
 }
 

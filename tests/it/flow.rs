@@ -72,26 +72,29 @@ pub fn ship_all(order: &Value) -> Value {
     )
 }
 
-/// Verified, in production, paid in full, a shipping document released: ready to ship.
+/// A 出货单 body: these lines, with the ship date, route and freight payer the rules ask for.
+pub fn doc_body(lines: Value) -> Value {
+    json!({"lines": lines, "ship_date": "2026-12-18", "route": "佳吉快运上海普陀部", "freight_payer": "到付"})
+}
+
+/// 核单 with all three parties.
+pub fn verify_body() -> Value {
+    json!({"parties": ["salesperson", "customer", "workshop"]})
+}
+
+/// 核单, 审核 and 下单: the order is in production.
+pub async fn into_production(node: &mut TestNode, id: &str) -> Value {
+    act(node, Role::Clerk, id, "verify", verify_body()).await;
+    act(node, Role::Supervisor, id, "approve", json!({})).await;
+    act(node, Role::Clerk, id, "release-to-workshop", json!({})).await
+}
+
+/// Verified, approved, in production, paid in full, a shipping document released: ready to
+/// ship.
 pub async fn ready_to_ship(node: &mut TestNode, id: &str) -> Value {
     let o = order(node, id).await;
-    act(
-        node,
-        Role::Clerk,
-        id,
-        "verify",
-        json!({"parties": ["salesperson", "customer", "workshop"]}),
-    )
-    .await;
-    act(node, Role::Clerk, id, "release-to-workshop", json!({})).await;
-    act(
-        node,
-        Role::Clerk,
-        id,
-        "shipping-doc",
-        json!({"lines": all_lines(&o)}),
-    )
-    .await;
+    into_production(node, id).await;
+    act(node, Role::Clerk, id, "shipping-doc", doc_body(all_lines(&o))).await;
     let gross = o["totals"]["gross"].as_str().unwrap().to_string();
     act(node, Role::Finance, id, "payments", json!({"amount": gross, "date": "2026-11-26", "method": "bank", "payer": "张伟", "bank_ref": format!("FULL-{id}")})).await;
     act(node, Role::Finance, id, "finance-release", json!({})).await

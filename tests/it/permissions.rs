@@ -14,6 +14,16 @@ async fn every_action_is_allowed_to_its_role_only() {
     let o = node.order(&customer, three_lines()).await;
     let id = o["id"].as_str().unwrap().to_string();
     let line = line_ids(&o)[0].clone();
+    // A return needs goods shipped.
+    ready_to_ship(&mut node, &id).await;
+    act(
+        &mut node,
+        Role::Warehouse,
+        &id,
+        "shipments",
+        json!({"lines": [{"line": line, "quantity": "2"}]}),
+    )
+    .await;
     let after = act(
         &mut node,
         Role::Clerk,
@@ -128,6 +138,30 @@ async fn every_action_is_allowed_to_its_role_only() {
             format!("/api/orders/{id}/reinstate"),
             json!({}),
             &[Role::Vp],
+        ),
+        (
+            "POST",
+            format!("/api/orders/{id}/cancel-remaining"),
+            json!({"reason": "客户不要了"}),
+            &[Role::Vp],
+        ),
+        (
+            "POST",
+            format!("/api/orders/{id}/corrections"),
+            json!({"note": "更正送货地址的笔误"}),
+            &[Role::Supervisor],
+        ),
+        (
+            "POST",
+            format!("/api/orders/{id}/invoices/no-such-invoice/void"),
+            json!({"reason": "红冲"}),
+            &[Role::Finance],
+        ),
+        (
+            "POST",
+            format!("/api/returns/{rid}/return-to-customer"),
+            json!({"waybill": "SF123"}),
+            &[Role::Warehouse],
         ),
         (
             "POST",

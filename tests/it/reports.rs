@@ -64,7 +64,7 @@ async fn daily_figures_match_the_hand_checked_scenario() {
     // Expected by hand: O1 = 3 x 1333.33 + 4580.00 = 8579.99; O2 = 4 x 312.1250 = 1248.50;
     // O3 = 999.9950 -> 1000.00, cancelled on 10-14.
     let d = daily(&node, "2026-10-09").await;
-    assert_eq!(d["sales"]["amount"], "0");
+    assert_eq!(d["sales"]["amount"], "0.00");
     assert_eq!(d["unshipped"]["amount"], "8579.99");
 
     let d = daily(&node, "2026-10-10").await;
@@ -102,10 +102,10 @@ async fn daily_figures_match_the_hand_checked_scenario() {
 
     // 00:30 on 1 November in China is 31 October in UTC: it counts on 1 November.
     let d = daily(&node, "2026-10-31").await;
-    assert_eq!(d["sales"]["amount"], "0");
+    assert_eq!(d["sales"]["amount"], "0.00");
     let d = daily(&node, "2026-11-01").await;
     assert_eq!(numbers(&d["sales"]), pairs(&[("O2", "1248.50")]));
-    assert_eq!(d["unshipped"]["amount"], "0");
+    assert_eq!(d["unshipped"]["amount"], "0.00");
     node.stop().await;
 }
 
@@ -293,7 +293,7 @@ async fn a_report_before_and_after_a_sync_that_brings_shipments() {
     let today = neiqin::domain::report::business_day(chrono::Utc::now());
     let before = daily(&net.nodes[0], &today.to_string()).await;
     assert_eq!(
-        before["sales"]["amount"], "0",
+        before["sales"]["amount"], "0.00",
         "the clerk's node has not heard of the shipment"
     );
     assert_eq!(before["unshipped"]["amount"], "9828.49");
@@ -303,7 +303,7 @@ async fn a_report_before_and_after_a_sync_that_brings_shipments() {
     net.settle(Duration::from_secs(30)).await;
     let after = daily(&net.nodes[0], &today.to_string()).await;
     assert_eq!(after["sales"]["amount"], "9828.49");
-    assert_eq!(after["unshipped"]["amount"], "0");
+    assert_eq!(after["unshipped"]["amount"], "0.00");
     let peers = after["as_of"]["peers"].as_array().unwrap();
     assert_eq!(
         peers.len(),
