@@ -45,7 +45,7 @@ fn data_set(orders: usize) -> DataSet {
                 {"sku": sku, "spec": "三人位沙发", "quantity": "3", "unit": "套", "unit_price": "1333.33"},
                 {"sku": format!("CH-{:04}", (i * 7) % 60), "spec": "餐椅", "quantity": "4", "unit": "把", "unit_price": "312.1250"}
             ]);
-            let mut events = vec![json!({"kind": "verify", "at": at(day, 2), "user": "李娜", "role": "clerk", "parties": ["customer"]})];
+            let mut events = vec![json!({"kind": "verify", "at": at(day, 2), "user": "李娜", "role": "clerk", "parties": ["salesperson", "customer", "workshop"]})];
             if i % 10 < 8 {
                 events.push(json!({"kind": "shipping_doc", "at": at(day, 3), "user": "李娜", "role": "clerk", "lines": [{"line": 0, "quantity": "3"}, {"line": 1, "quantity": "4"}]}));
                 events.push(json!({"kind": "payment", "at": at(day, 3), "user": "陈会计", "role": "finance", "amount": "5248.49", "date": day.to_string(), "bank_ref": format!("B{i}")}));

@@ -356,9 +356,9 @@ fn facts_of(entry: &OrderEntry, order: &Order, node: &str) -> Result<Vec<Fact>, 
                     .collect();
                 FactBody::ShippingDoc {
                     lines: priced,
-                    ship_date: Some(
-                        ship_date.unwrap_or_else(|| crate::domain::report::business_day(event.at.with_timezone(&Utc))),
-                    ),
+                    ship_date: Some(ship_date.unwrap_or_else(|| {
+                        crate::domain::report::business_day(event.at.with_timezone(&Utc))
+                    })),
                     route: route.clone(),
                     freight_payer: freight_payer.clone(),
                 }

@@ -316,7 +316,10 @@ pub fn detect(order: &Order) -> Vec<Anomaly> {
     let mut by_number: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for invoice in order.live_invoices() {
         if let FactBody::Invoice { number, .. } = &invoice.body {
-            by_number.entry(number.trim()).or_default().push(&invoice.id);
+            by_number
+                .entry(number.trim())
+                .or_default()
+                .push(&invoice.id);
         }
     }
     for (number, ids) in by_number.into_iter().filter(|(_, ids)| ids.len() > 1) {

@@ -476,10 +476,15 @@ impl Order {
     /// The latest 变更单 (a change after 核单): verification, approval and finance releases
     /// recorded before it no longer count.
     pub fn last_change_order(&self) -> Option<&Fact> {
-        self.facts
-            .iter()
-            .rev()
-            .find(|f| matches!(f.body, FactBody::Changed { change_order: true, .. }))
+        self.facts.iter().rev().find(|f| {
+            matches!(
+                f.body,
+                FactBody::Changed {
+                    change_order: true,
+                    ..
+                }
+            )
+        })
     }
 
     /// Facts recorded since the latest 变更单 (all of them when there is none).
@@ -782,7 +787,11 @@ impl Status {
     pub fn is_open(self) -> bool {
         !matches!(
             self,
-            Status::Cancelled | Status::Archived | Status::Shipped | Status::Invoiced | Status::Paid
+            Status::Cancelled
+                | Status::Archived
+                | Status::Shipped
+                | Status::Invoiced
+                | Status::Paid
         )
     }
 }

@@ -147,7 +147,11 @@ pub fn rows_of(order: &Order) -> OrderRows {
             adjusts: None,
         });
         let mut by_day: BTreeMap<NaiveDate, Decimal> = BTreeMap::new();
-        for fact in order.facts.iter().filter(|f| f.sort_key() > verified.sort_key()) {
+        for fact in order
+            .facts
+            .iter()
+            .filter(|f| f.sort_key() > verified.sort_key())
+        {
             if let FactBody::Changed {
                 gross_before,
                 gross_after,
@@ -534,5 +538,181 @@ impl StatsAccumulator {
             total_quantity: rows.iter().map(|r| r.quantity).sum(),
             rows,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::facts::{Fact, FactBody, FieldChange, Party};
+    use crate::domain::record::{FieldValue, Record};
+    use crate::domain::role::Role;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::from_str(s).unwrap()
+    }
+
+    /// Noon in China on `date`.
+    fn at(date: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("{date}T12:00:00+08:00"))
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn fact(id: &str, date: &str, body: FactBody) -> (String, String) {
+        let fact = Fact {
+            id: id.into(),
+            at: at(date),
+            user: "李娜".into(),
+            role: Role::Clerk,
+            node: "n1".into(),
+            body,
+        };
+        (id.to_string(), serde_json::to_string(&fact).unwrap())
+    }
+
+    /// One line of 2 x `price`, taken on 10-01, with `facts`.
+    fn order(price: &str, facts: Vec<(String, String)>) -> Order {
+        let mut record = Record {
+            kind: "order".into(),
+            ..Record::default()
+        };
+        record.fields.insert(
+            "created_at".into(),
+            FieldValue::plain(at("2026-10-01").to_rfc3339()),
+        );
+        record
+            .fields
+            .insert("number".into(), FieldValue::plain("N1-000001"));
+        let mut line = crate::domain::record::Fields::new();
+        line.insert("sku".into(), FieldValue::plain("SF-2108"));
+        line.insert("quantity".into(), FieldValue::plain("2"));
+        line.insert("unit_price".into(), FieldValue::plain(price));
+        record
+            .collections
+            .entry("lines".into())
+            .or_default()
+            .insert("L1".into(), line);
+        record.facts = facts.into_iter().collect();
+        Order::from_record("o1", &record)
+    }
+
+    fn verified() -> FactBody {
+        FactBody::Verified {
+            parties: vec![Party::Salesperson, Party::Customer, Party::Workshop],
+            checked: Default::default(),
+        }
+    }
+
+    fn price_change(from: &str, to: &str, gross_before: &str, gross_after: &str) -> FactBody {
+        FactBody::Changed {
+            changes: vec![FieldChange {
+                field: "lines.L1.unit_price".into(),
+                old: from.into(),
+                new: to.into(),
+            }],
+            reason: "客户议价".into(),
+            change_order: true,
+            gross_before: d(gross_before),
+            gross_after: d(gross_after),
+        }
+    }
+
+    #[test]
+    fn a_change_order_is_reported_on_its_own_day_and_the_past_day_keeps_its_figure() {
+        // Verified on 10-02 at 2 x 1000; a change order on 10-05 brings the price to 900.
+        let o = order(
+            "900",
+            vec![
+                fact("f1", "2026-10-02", verified()),
+                fact(
+                    "f2",
+                    "2026-10-05",
+                    price_change("1000", "900", "2000", "1800"),
+                ),
+            ],
+        );
+        let rows = rows_of(&o);
+        assert_eq!(
+            rows.intake,
+            vec![
+                IntakeRow {
+                    date: day("2026-10-02"),
+                    amount: d("2000"),
+                    adjusts: None
+                },
+                IntakeRow {
+                    date: day("2026-10-05"),
+                    amount: d("-200"),
+                    adjusts: Some(day("2026-10-02"))
+                },
+            ]
+        );
+        // Unshipped: 2000 from 10-01 until the change, 1800 from then on.
+        assert_eq!(
+            rows.open,
+            vec![
+                OpenSpan {
+                    start: day("2026-10-01"),
+                    end: Some(day("2026-10-05")),
+                    amount: d("2000")
+                },
+                OpenSpan {
+                    start: day("2026-10-05"),
+                    end: None,
+                    amount: d("1800")
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_change_on_the_day_of_verification_changes_that_day_only() {
+        let o = order(
+            "900",
+            vec![
+                fact("f1", "2026-10-02", verified()),
+                fact(
+                    "f2",
+                    "2026-10-02",
+                    price_change("1000", "900", "2000", "1800"),
+                ),
+            ],
+        );
+        let rows = rows_of(&o);
+        assert_eq!(rows.intake.len(), 1);
+        assert_eq!(rows.intake[0].amount, d("1800"));
+    }
+
+    #[test]
+    fn shipped_goods_keep_the_price_they_left_at() {
+        // Shipped at 1000 on 10-03; a merge later brought another node's price of 900.
+        let shipment = FactBody::Shipment {
+            lines: vec![crate::domain::facts::ShipLine {
+                line: "L1".into(),
+                quantity: d("2"),
+                unit_price: Some(d("1000")),
+            }],
+            carrier: String::new(),
+            waybill: String::new(),
+            cartons: 0,
+            releases_seen: vec!["r".into()],
+            release: Some("r".into()),
+        };
+        let o = order(
+            "900",
+            vec![
+                fact("f1", "2026-10-02", verified()),
+                fact("f2", "2026-10-03", shipment),
+            ],
+        );
+        let rows = rows_of(&o);
+        assert_eq!(rows.shipped.len(), 1);
+        assert_eq!(rows.shipped[0].amount, d("2000"));
     }
 }

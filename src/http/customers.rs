@@ -33,6 +33,11 @@ pub struct CustomerBody {
     /// active or frozen
     pub status: Option<String>,
     pub tax_id: Option<String>,
+    /// 付款条件, such as 款到发货 or 月结
+    pub payment_terms: Option<String>,
+    /// 信用额度: the credit finance may extend (decimal string, CNY)
+    #[schema(example = "50000.00")]
+    pub credit_limit: Option<String>,
     pub note: Option<String>,
     /// name, role, mobile, landline, qq, wechat, fax, email
     pub contacts: Option<Vec<Item>>,
@@ -57,6 +62,8 @@ impl From<CustomerBody> for CustomerInput {
             ("owner", b.owner),
             ("status", b.status),
             ("tax_id", b.tax_id),
+            ("payment_terms", b.payment_terms),
+            ("credit_limit", b.credit_limit),
             ("note", b.note),
         ]
         .into_iter()

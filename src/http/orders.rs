@@ -831,6 +831,9 @@ async fn resolve_anomaly(
             })?;
             o.merge_customers(&user, &id, &keep, &b.resolution)?;
             Ok(serde_json::json!({"resolved": id, "kept": keep}))
+        } else if id.starts_with("shared-") {
+            o.resolve_shared(&user, &id)?;
+            Ok(serde_json::Value::Null)
         } else {
             let view = o.resolve_anomaly(&user, &id, b.resolution)?;
             Ok(serde_json::to_value(view).unwrap_or_default())

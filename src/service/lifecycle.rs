@@ -99,7 +99,12 @@ fn released_lines<'a>(order: &'a Order, release: &Fact) -> BTreeMap<&'a str, Dec
     let FactBody::FinanceRelease { shipping_doc, .. } = &release.body else {
         return BTreeMap::new();
     };
-    match order.facts.iter().find(|f| f.id == *shipping_doc).map(|f| &f.body) {
+    match order
+        .facts
+        .iter()
+        .find(|f| f.id == *shipping_doc)
+        .map(|f| &f.body)
+    {
         Some(FactBody::ShippingDoc { lines, .. }) => per_line(lines),
         _ => BTreeMap::new(),
     }
@@ -289,7 +294,12 @@ impl BackOffice {
 
     /// 出货单: exact lines, quantities and prices to ship, never more than ordered minus
     /// shipped, with ship date, route and who pays freight.
-    pub fn shipping_doc(&self, user: &User, id: &str, doc: ShippingDocInput) -> Result<OrderView, ServiceError> {
+    pub fn shipping_doc(
+        &self,
+        user: &User,
+        id: &str,
+        doc: ShippingDocInput,
+    ) -> Result<OrderView, ServiceError> {
         let ShippingDocInput {
             lines,
             ship_date,
@@ -299,13 +309,22 @@ impl BackOffice {
         user.require(Action::ShippingDoc)?;
         let mut errors = FieldErrors::default();
         if ship_date.is_none() {
-            errors.push("ship_date", "出货单须有发货日期 / the ship date is required");
+            errors.push(
+                "ship_date",
+                "出货单须有发货日期 / the ship date is required",
+            );
         }
         if route.trim().is_empty() {
-            errors.push("route", "出货单须写明运送途径 / the route (运送途径) is required");
+            errors.push(
+                "route",
+                "出货单须写明运送途径 / the route (运送途径) is required",
+            );
         }
         if freight_payer.trim().is_empty() {
-            errors.push("freight_payer", "出货单须写明付费方式 / who pays freight (付费方式) is required");
+            errors.push(
+                "freight_payer",
+                "出货单须写明付费方式 / who pays freight (付费方式) is required",
+            );
         }
         errors.into_result()?;
         self.record_fact(
@@ -460,9 +479,16 @@ impl BackOffice {
 
     /// What a customer owes on goods already shipped, over its orders (`except` left out), from
     /// the order summaries.
-    pub fn outstanding_of_customer(&self, customer: &str, except: Option<&str>) -> Result<Decimal, ServiceError> {
+    pub fn outstanding_of_customer(
+        &self,
+        customer: &str,
+        except: Option<&str>,
+    ) -> Result<Decimal, ServiceError> {
         let mut owed = Decimal::ZERO;
-        for entry in self.store.scan_index(views::ORDER_CUSTOMER, &format!("{customer}|"), None, false) {
+        for entry in
+            self.store
+                .scan_index(views::ORDER_CUSTOMER, &format!("{customer}|"), None, false)
+        {
             let (_, doc) = entry?;
             if Some(doc.as_str()) == except {
                 continue;
@@ -588,7 +614,11 @@ impl BackOffice {
         // One bank reference once in the company: refused when this node can see it on any
         // order; recorded on two nodes apart, it becomes an anomaly after the merge.
         if !bank_ref.trim().is_empty() {
-            if let Some(other) = self.docs_with(views::PAYMENT_BANK_REF, &bank_ref)?.into_iter().next() {
+            if let Some(other) = self
+                .docs_with(views::PAYMENT_BANK_REF, &bank_ref)?
+                .into_iter()
+                .next()
+            {
                 return Err(rule(
                     &format!("流水号 {bank_ref} 已登记过（订单 {other}）"),
                     format!("bank reference {bank_ref} is already recorded (order {other})"),
@@ -638,7 +668,10 @@ impl BackOffice {
                 return Err(ServiceError::NotFound(format!("payment {payment}")));
             }
             if !order.live_payments().iter().any(|f| f.id == payment) {
-                return Err(rule("该笔收款已作废", format!("payment {payment} is already void")));
+                return Err(rule(
+                    "该笔收款已作废",
+                    format!("payment {payment} is already void"),
+                ));
             }
             Ok(FactBody::PaymentVoid {
                 payment: payment.to_string(),
@@ -667,7 +700,11 @@ impl BackOffice {
             errors.push("number", "must not be empty");
         }
         errors.into_result()?;
-        if let Some(other) = self.docs_with(views::INVOICE_NUMBER_USED, number.trim())?.into_iter().next() {
+        if let Some(other) = self
+            .docs_with(views::INVOICE_NUMBER_USED, number.trim())?
+            .into_iter()
+            .next()
+        {
             return Err(rule(
                 &format!("发票号 {number} 已使用（订单 {other}）"),
                 format!("invoice number {number} is already used (order {other})"),
@@ -709,13 +746,26 @@ impl BackOffice {
     }
 
     /// 红冲: voids an invoice; its number stays used.
-    pub fn void_invoice(&self, user: &User, id: &str, invoice: &str, reason: String) -> Result<OrderView, ServiceError> {
+    pub fn void_invoice(
+        &self,
+        user: &User,
+        id: &str,
+        invoice: &str,
+        reason: String,
+    ) -> Result<OrderView, ServiceError> {
         self.record_fact(user, id, Action::Invoice, "void invoice (红冲)", |order| {
-            if !order.facts.iter().any(|f| f.id == invoice && matches!(f.body, FactBody::Invoice { .. })) {
+            if !order
+                .facts
+                .iter()
+                .any(|f| f.id == invoice && matches!(f.body, FactBody::Invoice { .. }))
+            {
                 return Err(ServiceError::NotFound(format!("invoice {invoice}")));
             }
             if !order.live_invoices().iter().any(|f| f.id == invoice) {
-                return Err(rule("该发票已红冲", format!("invoice {invoice} is already voided")));
+                return Err(rule(
+                    "该发票已红冲",
+                    format!("invoice {invoice} is already voided"),
+                ));
             }
             if reason.trim().is_empty() {
                 return Err(FieldErrors::single("reason", "红冲须写明原因 / say why").into());
@@ -730,8 +780,15 @@ impl BackOffice {
     pub fn cancel(&self, user: &User, id: &str, reason: String) -> Result<OrderView, ServiceError> {
         self.record_fact(user, id, Action::CancelOrReinstate, "cancel", |order| {
             match order.status() {
-                Status::Cancelled => return Err(rule("订单已取消", "the order is already cancelled")),
-                Status::Archived => return Err(rule("已归档的订单不能取消", "an archived order cannot be cancelled")),
+                Status::Cancelled => {
+                    return Err(rule("订单已取消", "the order is already cancelled"))
+                }
+                Status::Archived => {
+                    return Err(rule(
+                        "已归档的订单不能取消",
+                        "an archived order cannot be cancelled",
+                    ))
+                }
                 _ => {}
             }
             if order.lines.iter().any(|l| l.shipped > Decimal::ZERO) {
@@ -745,23 +802,40 @@ impl BackOffice {
     }
 
     /// Cancels what has not shipped of a partly shipped order; what shipped stands.
-    pub fn cancel_remaining(&self, user: &User, id: &str, reason: String) -> Result<OrderView, ServiceError> {
-        self.record_fact(user, id, Action::CancelOrReinstate, "cancel the rest", |order| {
-            refuse_if_closed(order, "取消余量", "cancelled")?;
-            if order.remainder_cancelled().is_some() {
-                return Err(rule("余量已取消", "the rest is already cancelled"));
-            }
-            if !order.lines.iter().any(|l| l.shipped > Decimal::ZERO) {
-                return Err(rule("订单尚未发货，请直接取消订单", "nothing has shipped: cancel the whole order instead"));
-            }
-            if order.lines.iter().all(|l| l.shipped >= l.quantity) {
-                return Err(rule("订单已全部发货，没有余量可取消", "everything has shipped: nothing is left to cancel"));
-            }
-            if reason.trim().is_empty() {
-                return Err(FieldErrors::single("reason", "取消须写明原因 / say why").into());
-            }
-            Ok(FactBody::RemainderCancelled { reason })
-        })
+    pub fn cancel_remaining(
+        &self,
+        user: &User,
+        id: &str,
+        reason: String,
+    ) -> Result<OrderView, ServiceError> {
+        self.record_fact(
+            user,
+            id,
+            Action::CancelOrReinstate,
+            "cancel the rest",
+            |order| {
+                refuse_if_closed(order, "取消余量", "cancelled")?;
+                if order.remainder_cancelled().is_some() {
+                    return Err(rule("余量已取消", "the rest is already cancelled"));
+                }
+                if !order.lines.iter().any(|l| l.shipped > Decimal::ZERO) {
+                    return Err(rule(
+                        "订单尚未发货，请直接取消订单",
+                        "nothing has shipped: cancel the whole order instead",
+                    ));
+                }
+                if order.lines.iter().all(|l| l.shipped >= l.quantity) {
+                    return Err(rule(
+                        "订单已全部发货，没有余量可取消",
+                        "everything has shipped: nothing is left to cancel",
+                    ));
+                }
+                if reason.trim().is_empty() {
+                    return Err(FieldErrors::single("reason", "取消须写明原因 / say why").into());
+                }
+                Ok(FactBody::RemainderCancelled { reason })
+            },
+        )
     }
 
     pub fn reinstate(
@@ -772,7 +846,10 @@ impl BackOffice {
     ) -> Result<OrderView, ServiceError> {
         self.record_fact(user, id, Action::CancelOrReinstate, "reinstate", |order| {
             if !order.is_cancelled() {
-                return Err(rule("只有已取消的订单才能恢复", "only a cancelled order can be reinstated"));
+                return Err(rule(
+                    "只有已取消的订单才能恢复",
+                    "only a cancelled order can be reinstated",
+                ));
             }
             Ok(FactBody::Reinstated { reason })
         })
@@ -785,7 +862,10 @@ impl BackOffice {
                 return Err(rule("订单已归档", "the order is already archived"));
             }
             if !order.fully_shipped() {
-                return Err(rule("订单未全部发货，不能归档", "cannot archive: the order is not fully shipped"));
+                return Err(rule(
+                    "订单未全部发货，不能归档",
+                    "cannot archive: the order is not fully shipped",
+                ));
             }
             if order.paid() < due {
                 return Err(rule(
@@ -807,7 +887,9 @@ impl BackOffice {
     pub fn correct(&self, user: &User, id: &str, note: String) -> Result<OrderView, ServiceError> {
         self.record_fact(user, id, Action::Correct, "correction (更正)", |_| {
             if note.trim().is_empty() {
-                return Err(FieldErrors::single("note", "更正须写明内容 / say what is corrected").into());
+                return Err(
+                    FieldErrors::single("note", "更正须写明内容 / say what is corrected").into(),
+                );
             }
             Ok(FactBody::Correction { note })
         })
@@ -986,7 +1068,12 @@ impl BackOffice {
     }
 
     /// A repaired or exchanged item goes back to the customer, once, after it was received.
-    pub fn return_to_customer(&self, user: &User, return_id: &str, waybill: String) -> Result<OrderView, ServiceError> {
+    pub fn return_to_customer(
+        &self,
+        user: &User,
+        return_id: &str,
+        waybill: String,
+    ) -> Result<OrderView, ServiceError> {
         let order_id = self.order_of_return(return_id)?;
         self.record_fact(user, &order_id, Action::ReturnToCustomer, "returned to customer (返还客户)", |order| {
             let Some(FactBody::ReturnRequested { return_kind, .. }) = order.facts.iter().find(|f| f.id == return_id).map(|f| &f.body) else {
@@ -1057,7 +1144,10 @@ impl BackOffice {
     pub fn docs_with(&self, index: &str, value: &str) -> Result<Vec<String>, ServiceError> {
         let mut docs = Vec::new();
         let value = views::search_key(value);
-        for entry in self.store.scan_index(index, &format!("{value}\0"), None, false) {
+        for entry in self
+            .store
+            .scan_index(index, &format!("{value}\0"), None, false)
+        {
             docs.push(entry?.1);
         }
         Ok(docs)
@@ -1070,8 +1160,16 @@ impl BackOffice {
     fn shared_value_anomalies(&self) -> Result<Vec<InboxAnomaly>, ServiceError> {
         let mut out = Vec::new();
         for (index, kind, what) in [
-            (views::PAYMENT_BANK_REF, anomaly::AnomalyKind::DuplicateBankRef, "bank reference"),
-            (views::INVOICE_NUMBER, anomaly::AnomalyKind::DuplicateInvoiceNumber, "invoice number"),
+            (
+                views::PAYMENT_BANK_REF,
+                anomaly::AnomalyKind::DuplicateBankRef,
+                "bank reference",
+            ),
+            (
+                views::INVOICE_NUMBER,
+                anomaly::AnomalyKind::DuplicateInvoiceNumber,
+                "invoice number",
+            ),
         ] {
             let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
             let prefix_len = crate::store::keys::index_prefix(index).len();
@@ -1096,7 +1194,11 @@ impl BackOffice {
                     anomaly: anomaly::Anomaly {
                         id: local,
                         kind,
-                        detail: format!("{what} {value} is recorded on {} orders ({})", docs.len(), docs.join(", ")),
+                        detail: format!(
+                            "{what} {value} is recorded on {} orders ({})",
+                            docs.len(),
+                            docs.join(", ")
+                        ),
                         resolvers: kind.resolvers().to_vec(),
                         resolution: None,
                     },
@@ -1191,6 +1293,39 @@ impl BackOffice {
             })?;
         }
         Ok(())
+    }
+
+    /// An anomaly spanning orders (one bank reference or invoice number on two) is removed
+    /// only by voiding: this answers which fact removes it, to the role that may record it.
+    pub fn resolve_shared(&self, user: &User, public_id: &str) -> Result<(), ServiceError> {
+        let Some(found) = self
+            .shared_value_anomalies()?
+            .into_iter()
+            .find(|a| a.id == public_id)
+        else {
+            return Err(ServiceError::NotFound(format!("open anomaly {public_id}")));
+        };
+        if !found.anomaly.resolvers.contains(&user.role) {
+            return Err(ServiceError::Forbidden(format!(
+                "anomaly {public_id} is resolved by {:?}, not {}",
+                found.anomaly.resolvers, user.role
+            )));
+        }
+        let (zh, en) = found
+            .anomaly
+            .kind
+            .removed_only_by()
+            .unwrap_or(("须以事实消除", "a fact must remove it"));
+        Err(rule(
+            &format!(
+                "此异常不能以文字关闭：{zh}（订单 {}）",
+                found.orders.join("、")
+            ),
+            format!(
+                "this anomaly cannot be closed with a text: {en} (orders {})",
+                found.orders.join(", ")
+            ),
+        ))
     }
 
     pub fn resolve_anomaly(

@@ -176,7 +176,9 @@ impl BackOffice {
         if !survivor.is_empty() {
             return Err(rule(
                 &format!("该客户档案已合并到 {survivor}，请用合并后的档案下单"),
-                format!("this customer archive was merged into {survivor}; take the order on that one"),
+                format!(
+                    "this customer archive was merged into {survivor}; take the order on that one"
+                ),
             ));
         }
         if customer.refuses_orders() {

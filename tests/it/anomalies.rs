@@ -179,9 +179,23 @@ async fn release_covers_an_older_shipping_document() {
         .await;
     assert_eq!(status, StatusCode::OK, "{changed}");
     act(&mut net.nodes[0], Role::Clerk, &id, "verify", verify_body()).await;
-    act(&mut net.nodes[0], Role::Supervisor, &id, "approve", json!({})).await;
+    act(
+        &mut net.nodes[0],
+        Role::Supervisor,
+        &id,
+        "approve",
+        json!({}),
+    )
+    .await;
     let lines = all_lines(&order(&mut net.nodes[0], &id).await);
-    act(&mut net.nodes[0], Role::Clerk, &id, "shipping-doc", doc_body(lines)).await;
+    act(
+        &mut net.nodes[0],
+        Role::Clerk,
+        &id,
+        "shipping-doc",
+        doc_body(lines),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(5)).await; // the shipment is recorded after the new version
     act(
         &mut net.nodes[1],
@@ -444,7 +458,11 @@ async fn invoice_title_differs_from_the_verified_one() {
     net.settle(SETTLE).await;
     for n in 0..2 {
         let got = order(&mut net.nodes[n], &id).await;
-        assert!(anomaly_kinds(&got).is_empty(), "node {n}: {:?}", got["anomalies"]);
+        assert!(
+            anomaly_kinds(&got).is_empty(),
+            "node {n}: {:?}",
+            got["anomalies"]
+        );
         assert_eq!(got["invoiced"], "0.00");
     }
     net.stop().await;

@@ -94,7 +94,14 @@ pub async fn into_production(node: &mut TestNode, id: &str) -> Value {
 pub async fn ready_to_ship(node: &mut TestNode, id: &str) -> Value {
     let o = order(node, id).await;
     into_production(node, id).await;
-    act(node, Role::Clerk, id, "shipping-doc", doc_body(all_lines(&o))).await;
+    act(
+        node,
+        Role::Clerk,
+        id,
+        "shipping-doc",
+        doc_body(all_lines(&o)),
+    )
+    .await;
     let gross = o["totals"]["gross"].as_str().unwrap().to_string();
     act(node, Role::Finance, id, "payments", json!({"amount": gross, "date": "2026-11-26", "method": "bank", "payer": "张伟", "bank_ref": format!("FULL-{id}")})).await;
     act(node, Role::Finance, id, "finance-release", json!({})).await

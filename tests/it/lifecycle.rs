@@ -321,7 +321,10 @@ async fn money_rounding_partial_payments_overpayment_and_voids() {
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("收款超过订单金额"));
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("收款超过订单金额"));
     let r3 = partial["facts"]
         .as_array()
         .unwrap()

@@ -16,5 +16,6 @@ mod peer_security;
 mod permissions;
 mod prospects;
 mod reports;
+mod rules;
 mod single_node;
 mod sync;
