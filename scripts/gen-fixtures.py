@@ -774,12 +774,11 @@ def simulate(o, order, gross, deposit, fate, lead, promised):
     qty = [int(l["quantity"]) for l in lines]
     n = len(lines)
 
-    # 核单 and 下单 the same day (the company's rule), with the supervisor's approval in between
-    # for large, project and dealer orders.
+    # 核单 and 下单 the same day (the company's rule), with the supervisor's approval (审核) in
+    # between: 下单 needs it.
     t = o.t + timedelta(minutes=rng.randint(15, 70))
     o.ev(t, "verify", clerk, "clerk", parties=["salesperson", "customer", "workshop"])
-    if gross >= 30000 or c["kind"] in ("project", "dealer") or rng.random() < 0.2:
-        o.ev(o.t + timedelta(minutes=rng.randint(10, 35)), "approve", SUPERVISOR, "supervisor")
+    o.ev(o.t + timedelta(minutes=rng.randint(10, 35)), "approve", SUPERVISOR, "supervisor")
     o.ev(o.t + timedelta(minutes=rng.randint(10, 35)), "release_to_workshop", clerk, "clerk")
 
     if fate == "cancel" and rng.random() < 0.5:
@@ -859,21 +858,26 @@ def simulate(o, order, gross, deposit, fate, lead, promised):
         elif partial:
             o.ev(on_day(o.t, add_workdays(ship_day, -1)), "progress", clerk, "clerk",
                  note="部分现货先发, 余货生产中, 已告知专卖店")
-        # 出货单 agreed with warehouse and store; now and then a corrected second version.
+        # 出货单 agreed with warehouse and store, with ship date, route (运送途径) and who pays
+        # freight (付费方式); now and then a corrected second version. Prices are the order's:
+        # a price changes only by a change order.
         doc_lines = ship_lines(lines, cum_prev, cum, True)
-        o.ev(on_day(o.t, ship_day), "shipping_doc", clerk, "clerk", lines=doc_lines)
+        depot = c["depots"][0]
+        doc = {"ship_date": ship_day.isoformat(), "route": depot["name"],
+               "freight_payer": "到付" if depot["payer"] == "customer" else "寄付(公司承担)"}
+        o.ev(on_day(o.t, ship_day), "shipping_doc", clerk, "clerk", lines=doc_lines, **doc)
         if rng.random() < 0.07:
-            # The first version was wrong; the store and warehouse agreed a corrected one.
+            # The first version was short (a line or a piece); the store and warehouse agreed a
+            # corrected one.
             first = [dict(x) for x in doc_lines]
             short = [x for x in first if int(x["quantity"]) >= 2]
             if short:
                 short[0]["quantity"] = str(int(short[0]["quantity"]) - 1)
             elif len(first) > 1:
                 first.pop()
-            else:
-                first[0]["unit_price"] = str(q2(Decimal(first[0]["unit_price"]) * Decimal("1.05")))
-            o.events[-1]["lines"] = first
-            o.ev(later(o.t, 20, 180), "shipping_doc", clerk, "clerk", lines=doc_lines)
+            if first != doc_lines:
+                o.events[-1]["lines"] = first
+                o.ev(later(o.t, 20, 180), "shipping_doc", clerk, "clerk", lines=doc_lines, **doc)
         need = value_of_cum(lines, cum) if not last else gross
         if paid < need:
             if fate == "stuck":
@@ -1039,6 +1043,7 @@ def validate(data):
         cancelled = False
         archived = False
         verify_day = None
+        approved = False
         pending_request = None
         decided = {}  # request index -> approved
         for j, e in enumerate(o["events"]):
@@ -1059,8 +1064,11 @@ def validate(data):
                 assert t.date() == taken.date(), where  # 当天核单
                 verify_day = t.date()
                 assert e["parties"] == ["salesperson", "customer", "workshop"]
+            elif k == "approve":
+                approved = True
             elif k == "release_to_workshop":
                 assert t.date() == verify_day, where  # 当天下单
+                assert approved, (where, "下单 needs 审核")
             elif k == "progress":
                 if "revised_date" in e:
                     date.fromisoformat(e["revised_date"])
@@ -1073,7 +1081,9 @@ def validate(data):
                 paid += Decimal(e["amount"])
                 assert paid <= gross, (where, "overpaid")
             elif k == "shipping_doc":
+                assert e["route"] and e["freight_payer"] and date.fromisoformat(e["ship_date"]), where
                 for x in e["lines"]:
+                    assert x["unit_price"] == lines[x["line"]]["unit_price"], (where, "出货单 price")
                     assert shipped[x["line"]] + Decimal(x["quantity"]) <= qty[x["line"]], where
                     assert is_decimal_string(x["unit_price"], 4)
                 latest_doc = e

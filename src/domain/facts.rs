@@ -130,10 +130,18 @@ pub enum FactBody {
     FinanceRelease {
         shipping_doc: String,
         #[schema(value_type = Option<String>)]
-        #[serde(default, with = "super::money::serde_money_option")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "super::money::serde_money_option"
+        )]
         paid: Option<Decimal>,
         #[schema(value_type = Option<String>)]
-        #[serde(default, with = "super::money::serde_money_option")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "super::money::serde_money_option"
+        )]
         due: Option<Decimal>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         credit: Option<CreditDecision>,

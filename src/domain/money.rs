@@ -57,8 +57,13 @@ pub mod serde_money_option {
         }
     }
 
+    /// Absent, null or a decimal string.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-        rust_decimal::serde::str_option::deserialize(d)
+        use serde::de::Error;
+        use serde::Deserialize;
+        Option::<String>::deserialize(d)?
+            .map(|s| s.parse::<Decimal>().map_err(D::Error::custom))
+            .transpose()
     }
 }
 
@@ -95,6 +100,28 @@ mod tests {
         assert_eq!(money_string(d("12090.905")), "12090.91");
         assert_eq!(money_string(d("0")), "0.00");
         assert_eq!(money_string(d("-3.1")), "-3.10");
+    }
+
+    #[test]
+    fn an_optional_amount_reads_back_absent_null_or_a_string() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Release {
+            #[serde(default, with = "serde_money_option")]
+            paid: Option<Decimal>,
+        }
+        let read = |json: &str| serde_json::from_str::<Release>(json).unwrap().paid;
+        assert_eq!(read("{}"), None);
+        assert_eq!(read(r#"{"paid": null}"#), None);
+        assert_eq!(read(r#"{"paid": "12.5"}"#), Some(d("12.5")));
+        let written = serde_json::to_string(&Release {
+            paid: Some(d("12.5")),
+        })
+        .unwrap();
+        assert_eq!(written, r#"{"paid":"12.50"}"#);
+        assert_eq!(
+            serde_json::to_string(&Release { paid: None }).unwrap(),
+            r#"{"paid":null}"#
+        );
     }
 
     #[test]

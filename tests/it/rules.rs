@@ -1366,3 +1366,30 @@ async fn every_amount_has_two_decimals() {
     assert_eq!(page["items"][0]["gross"], "4580.00");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn the_demo_data_tells_a_story_the_rules_accept() {
+    let node = TestNode::start().await;
+    let office = &node.node.as_ref().unwrap().office;
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json")).unwrap();
+    let set = neiqin::import::parse(&bytes).unwrap();
+    neiqin::import::import(office, &set, |_, _| {}).unwrap();
+    let admin = node.admin.clone();
+    let (_, inbox) = node.get("/api/anomalies", &admin).await;
+    let kinds: Vec<&str> = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["anomaly"]["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.is_empty(), "the demo breaks no rule: {inbox}");
+    let (_, status) = node.get("/api/status", &admin).await;
+    let counts = status["orders_by_status"].as_object().unwrap();
+    let busy: Vec<&String> = counts
+        .iter()
+        .filter(|(_, n)| n.as_u64() > Some(0))
+        .map(|(s, _)| s)
+        .collect();
+    assert!(busy.len() >= 8, "the demo fills most queues: {counts:?}");
+    node.stop().await;
+}
