@@ -28,6 +28,10 @@ pub enum AnomalyKind {
     DuplicateInvoiceNumber,
     /// A shipment under a release that lists other lines or smaller quantities.
     ShippedBeyondRelease,
+    /// More invoiced than the order's total (two finance nodes apart).
+    OverInvoiced,
+    /// More asked back on a line than shipped (two return requests made apart).
+    OverReturned,
 }
 
 impl AnomalyKind {
@@ -46,6 +50,8 @@ impl AnomalyKind {
             AnomalyKind::DuplicateCustomer => &[Role::Clerk],
             AnomalyKind::DuplicateInvoiceNumber => &[Role::Finance],
             AnomalyKind::ShippedBeyondRelease => &[Role::Finance, Role::Warehouse],
+            AnomalyKind::OverInvoiced => &[Role::Finance],
+            AnomalyKind::OverReturned => &[Role::Vp],
         }
     }
 
@@ -63,6 +69,8 @@ impl AnomalyKind {
             AnomalyKind::DuplicateCustomer => "duplicate-customer",
             AnomalyKind::DuplicateInvoiceNumber => "duplicate-invoice-number",
             AnomalyKind::ShippedBeyondRelease => "shipped-beyond-release",
+            AnomalyKind::OverInvoiced => "over-invoiced",
+            AnomalyKind::OverReturned => "over-returned",
         }
     }
 
@@ -85,6 +93,14 @@ impl AnomalyKind {
             AnomalyKind::DuplicateCustomer => Some((
                 "内勤须合并重复的客户档案",
                 "a clerk merges the archives (resolve with keep)",
+            )),
+            AnomalyKind::OverInvoiced => Some((
+                "财务须红冲多开的发票",
+                "finance voids (红冲) the invoice that goes over the total",
+            )),
+            AnomalyKind::OverReturned => Some((
+                "销售副总须驳回多余的退货申请",
+                "the VP rejects the return request that goes over what shipped",
             )),
             AnomalyKind::InvoiceTitleMismatch => Some((
                 "财务须红冲抬头不符的发票并重开",
@@ -310,6 +326,30 @@ pub fn detect(order: &Order) -> Vec<Anomaly> {
                     format!("return {request} was received without the VP's approval"),
                 ));
             }
+        }
+    }
+
+    let invoiced = order.invoiced();
+    if invoiced > gross {
+        found.push(anomaly(
+            AnomalyKind::OverInvoiced,
+            format!("over-invoiced:{invoiced}"),
+            format!("invoiced {invoiced} against an order total of {gross}"),
+        ));
+    }
+
+    let asked_back = order.requested_back();
+    for line in &order.lines {
+        let back = asked_back.get(&line.id).copied().unwrap_or_default();
+        if back > line.shipped {
+            found.push(anomaly(
+                AnomalyKind::OverReturned,
+                format!("over-returned:{}:{back}", line.id),
+                format!(
+                    "line {} ({}) has {back} asked back of {} shipped",
+                    line.id, line.sku, line.shipped
+                ),
+            ));
         }
     }
 

@@ -1393,3 +1393,66 @@ async fn the_demo_data_tells_a_story_the_rules_accept() {
     assert!(busy.len() >= 8, "the demo fills most queues: {counts:?}");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn invoicing_or_asking_back_too_much_on_two_nodes_is_an_anomaly_until_voided_or_rejected() {
+    let mut net = TestNet::start(2).await;
+    let (id, o) = shipped(&mut net.nodes[0]).await;
+    let line = line_ids(&o)[0].clone();
+    net.settle(SETTLE).await;
+    net.partition(&[&[0], &[1]]);
+    for (i, number) in [(0, "A-1"), (1, "B-1")] {
+        act(
+            &mut net.nodes[i],
+            Role::Finance,
+            &id,
+            "invoices",
+            json!({"number": number, "title": "上海真北家居有限公司", "amount": "6000.00"}),
+        )
+        .await;
+        act(&mut net.nodes[i], Role::Clerk, &id, "returns", json!({"kind": "return", "lines": [{"line": line, "quantity": "2"}], "reason": "门店多订"})).await;
+    }
+    net.heal();
+    net.settle(SETTLE).await;
+    let mut seen = Vec::new();
+    for i in 0..2 {
+        let got = order(&mut net.nodes[i], &id).await;
+        let mut kinds = anomaly_kinds(&got);
+        kinds.sort();
+        assert_eq!(kinds, ["over_invoiced", "over_returned"], "node {i}");
+        seen.push(got["anomalies"].clone());
+    }
+    assert_eq!(seen[0], seen[1]);
+    // 红冲 one invoice, reject one request: both anomalies go, on both nodes.
+    let got = order(&mut net.nodes[1], &id).await;
+    let invoice = fact_id(&got, "invoice");
+    act(
+        &mut net.nodes[1],
+        Role::Finance,
+        &id,
+        &format!("invoices/{invoice}/void"),
+        json!({"reason": "重复开票"}),
+    )
+    .await;
+    let request = fact_id(&got, "return_requested");
+    let vp = net.nodes[1].token(Role::Vp).await;
+    let (status, _) = net.nodes[1]
+        .post(
+            &format!("/api/returns/{request}/reject"),
+            &vp,
+            json!({"note": "重复申请"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    net.settle(SETTLE).await;
+    for i in 0..2 {
+        let got = order(&mut net.nodes[i], &id).await;
+        assert!(
+            anomaly_kinds(&got).is_empty(),
+            "node {i}: {:?}",
+            got["anomalies"]
+        );
+        assert_eq!(got["invoiced"], "6000.00");
+    }
+    net.stop().await;
+}
