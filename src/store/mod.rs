@@ -2026,7 +2026,7 @@ mod create_tests {
         assert_eq!(persisted_segment_size(fresh.path()), Some(SEGMENT_SIZE));
     }
 
-    /// The patched sled (src/sled_patched) records a child split in the parent index node as a
+    /// The patched sled (vendor/sled) records a child split in the parent index node as a
     /// fragment. Thousands of splits, merges after deletes, restarts in between: the tree reads
     /// back exactly what was written, in order.
     #[test]
