@@ -313,18 +313,10 @@ async fn start_sync(
         peers: peers.clone(),
         callers: callers_tx,
         shutdown: shutdown.subscribe(),
+        body_budget: net::server::body_budget(),
     };
     let app = net::server::router(server);
-    let stop = until_shutdown(shutdown.subscribe());
-    let server_task = tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        if let Err(e) = axum::serve(listener, service)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "peer endpoint stopped");
-        }
-    });
+    let server_task = tokio::spawn(net::server::serve(listener, app, shutdown.subscribe()));
     let client = PeerClient::new(key, identity.node_id.clone());
     let sync = SyncManager::new(
         office.clone(),

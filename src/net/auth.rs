@@ -31,6 +31,8 @@ pub enum AuthError {
     Replay,
     #[error("signature does not verify (another cluster's key?)")]
     BadSignature,
+    #[error("the body is not the one the header signed")]
+    BodyMismatch,
 }
 
 /// What a verified request said about itself.
@@ -38,6 +40,19 @@ pub enum AuthError {
 pub struct Verified {
     pub node_id: String,
     pub nonce: String,
+    /// SHA-256 of the body, as the signed header declared it.
+    pub body_digest: String,
+}
+
+impl Verified {
+    /// The body read after the header was verified must be the one that was signed.
+    pub fn check_body(&self, body: &[u8]) -> Result<(), AuthError> {
+        if body_digest(body) == self.body_digest {
+            Ok(())
+        } else {
+            Err(AuthError::BodyMismatch)
+        }
+    }
 }
 
 fn body_digest(body: &[u8]) -> String {
@@ -61,7 +76,9 @@ impl ClusterKey {
         mac
     }
 
-    /// The header value for a request: `v1 <node> <time ms> <nonce> <signature>`.
+    /// The header value for a request: `v2 <node> <time ms> <nonce> <body digest> <signature>`.
+    /// The body's digest is declared in the header and signed with it, so the endpoint checks
+    /// the proof before it reads a byte of the body, then checks the body against the digest.
     pub fn sign_request(
         &self,
         node_id: &str,
@@ -78,30 +95,30 @@ impl ClusterKey {
             .finalize()
             .into_bytes();
         (
-            format!("v1 {node_id} {ts} {nonce} {}", hex::encode(sig)),
+            format!("v2 {node_id} {ts} {nonce} {digest} {}", hex::encode(sig)),
             nonce,
         )
     }
 
-    pub fn verify_request(
+    /// Checks a request's proof from its header alone: signature, time, and that the nonce is
+    /// new (remembered from here on). The body must then match `Verified::body_digest`.
+    pub fn verify_header(
         &self,
         header: Option<&str>,
         method: &str,
         path: &str,
-        body: &[u8],
         now_ms: i64,
         nonces: &NonceCache,
     ) -> Result<Verified, AuthError> {
         let parts: Vec<&str> = header.ok_or(AuthError::Malformed)?.split(' ').collect();
-        let [version, node_id, ts, nonce, sig] = parts[..] else {
+        let [version, node_id, ts, nonce, digest, sig] = parts[..] else {
             return Err(AuthError::Malformed);
         };
-        if version != "v1" || nonce.len() != 32 || node_id.len() > 64 {
+        if version != "v2" || nonce.len() != 32 || node_id.len() > 64 || digest.len() != 64 {
             return Err(AuthError::Malformed);
         }
         let sig = hex::decode(sig).map_err(|_| AuthError::Malformed)?;
-        let digest = body_digest(body);
-        self.mac(&["req", node_id, method, path, ts, nonce, &digest])
+        self.mac(&["req", node_id, method, path, ts, nonce, digest])
             .verify_slice(&sig)
             .map_err(|_| AuthError::BadSignature)?;
         // Time and nonce are checked only once the signature holds, so a stranger cannot fill
@@ -116,7 +133,23 @@ impl ClusterKey {
         Ok(Verified {
             node_id: node_id.to_string(),
             nonce: nonce.to_string(),
+            body_digest: digest.to_string(),
         })
+    }
+
+    /// `verify_header`, then the body against the digest the header declared.
+    pub fn verify_request(
+        &self,
+        header: Option<&str>,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        now_ms: i64,
+        nonces: &NonceCache,
+    ) -> Result<Verified, AuthError> {
+        let verified = self.verify_header(header, method, path, now_ms, nonces)?;
+        verified.check_body(body)?;
+        Ok(verified)
     }
 
     pub fn sign_response(&self, request_nonce: &str, status: u16, body: &[u8]) -> String {
@@ -187,7 +220,8 @@ mod tests {
             ok,
             Ok(Verified {
                 node_id: "ab".into(),
-                nonce
+                nonce,
+                body_digest: body_digest(b"body"),
             })
         );
         let again = key(1).verify_request(
@@ -216,7 +250,7 @@ mod tests {
             1_000_500,
             &NonceCache::default(),
         );
-        assert_eq!(tampered, Err(AuthError::BadSignature));
+        assert_eq!(tampered, Err(AuthError::BodyMismatch));
         let late = key(1).verify_request(
             Some(&header),
             "POST",
@@ -233,6 +267,32 @@ mod tests {
         assert_eq!(
             key(1).verify_request(Some("v1 a b"), "POST", "/", b"", 0, &nonces),
             Err(AuthError::Malformed)
+        );
+    }
+
+    #[test]
+    fn the_header_is_checked_without_the_body_and_a_forged_digest_fails() {
+        let nonces = NonceCache::default();
+        let (header, _) = key(1).sign_request("ab", "POST", "/peer/pull", b"body", 1_000_000);
+        let verified = key(1)
+            .verify_header(Some(&header), "POST", "/peer/pull", 1_000_100, &nonces)
+            .unwrap();
+        assert_eq!(verified.check_body(b"other"), Err(AuthError::BodyMismatch));
+        assert_eq!(verified.check_body(b"body"), Ok(()));
+        // Swapping in another digest breaks the signature.
+        let parts: Vec<&str> = header.split(' ').collect();
+        let forged = format!(
+            "{} {} {} {} {} {}",
+            parts[0],
+            parts[1],
+            parts[2],
+            "ab".repeat(16),
+            body_digest(b"other"),
+            parts[5]
+        );
+        assert_eq!(
+            key(1).verify_header(Some(&forged), "POST", "/peer/pull", 1_000_100, &nonces),
+            Err(AuthError::BadSignature)
         );
     }
 

@@ -1,17 +1,26 @@
 //! The peer endpoint: its own port, separate from the local API, serving only what peers need.
-//! Every request must prove cluster membership first; a caller that cannot gets a bare 401 and
-//! learns nothing (no ids, no counts, no names). Every answer is signed.
+//! Every request must prove cluster membership first, from its headers alone, before any byte of
+//! its body is read; a caller that cannot gets a bare 401 and learns nothing (no ids, no counts,
+//! no names). Every answer is signed.
+//!
+//! Limits, all applied before a body is buffered: headers must arrive within
+//! `HEADER_READ_TIMEOUT`, a body within `BODY_READ_TIMEOUT`; a body declares its length (at most
+//! `MAX_MESSAGE_BYTES`) and reserves it from a budget shared by every connection
+//! (`BODY_BUDGET_BYTES`); one address holds at most `MAX_CONNECTIONS_PER_ADDRESS` connections,
+//! the endpoint at most `MAX_CONNECTIONS`.
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::auth::{ClusterKey, NonceCache, REQUEST_HEADER, RESPONSE_HEADER};
 use crate::service::BackOffice;
@@ -26,6 +35,19 @@ pub const PULL: &str = "/peer/pull";
 pub const FETCH: &str = "/peer/fetch";
 pub const ATTACHMENTS: &str = "/peer/attachments";
 
+/// A connection must send its request headers within this time.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A verified request must deliver its body within this time.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bodies buffered at once, all connections together: two of the largest messages.
+pub const BODY_BUDGET_BYTES: usize = 2 * MAX_MESSAGE_BYTES;
+/// A peer keeps a few connections (a long poll, fetches in flight); several nodes may share an
+/// address behind NAT, or on one machine.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
+pub const MAX_CONNECTIONS: usize = 256;
+/// How long a verified request waits for room in the body budget before it is told to retry.
+const BUDGET_WAIT: Duration = Duration::from_secs(30);
+
 #[derive(Clone)]
 pub struct PeerServer {
     pub office: BackOffice,
@@ -38,6 +60,13 @@ pub struct PeerServer {
     pub callers: mpsc::UnboundedSender<SocketAddr>,
     /// Ends waiting pulls at shutdown, so the endpoint stops at once.
     pub shutdown: watch::Receiver<bool>,
+    /// Body bytes that may be buffered at once, in KiB permits.
+    pub body_budget: Arc<Semaphore>,
+}
+
+/// The budget `PeerServer::body_budget` starts with.
+pub fn body_budget() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(BODY_BUDGET_BYTES / 1024))
 }
 
 pub fn router(server: PeerServer) -> Router {
@@ -46,8 +75,113 @@ pub fn router(server: PeerServer) -> Router {
         .route(FETCH, post(handle))
         .route(ATTACHMENTS, post(handle))
         .fallback(|| async { StatusCode::UNAUTHORIZED })
-        .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
         .with_state(server)
+}
+
+/// Open connections per remote address, and in all.
+#[derive(Default)]
+struct ConnectionCount {
+    by_address: HashMap<IpAddr, usize>,
+    total: usize,
+}
+
+/// Releases a connection's place when the connection ends.
+struct ConnectionSlot {
+    counts: Arc<Mutex<ConnectionCount>>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(n) = counts.by_address.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.by_address.remove(&self.ip);
+            }
+        }
+    }
+}
+
+fn take_slot(counts: &Arc<Mutex<ConnectionCount>>, ip: IpAddr) -> Option<ConnectionSlot> {
+    let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+    let mine = c.by_address.get(&ip).copied().unwrap_or(0);
+    if c.total >= MAX_CONNECTIONS || mine >= MAX_CONNECTIONS_PER_ADDRESS {
+        return None;
+    }
+    c.total += 1;
+    *c.by_address.entry(ip).or_default() += 1;
+    Some(ConnectionSlot {
+        counts: counts.clone(),
+        ip,
+    })
+}
+
+/// Waits until the flag turns true (or its sender is gone). The guard `wait_for` returns is
+/// dropped here, so callers stay `Send`.
+async fn until_true(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|set| *set).await;
+}
+
+/// Serves the peer endpoint on `listener` until `shutdown` turns true: HTTP/1.1 with a header
+/// read timeout, connections capped per address and in all (a connection over the cap is
+/// closed at once, before anything is read from it).
+pub async fn serve(listener: TcpListener, app: Router, mut shutdown: watch::Receiver<bool>) {
+    let counts: Arc<Mutex<ConnectionCount>> = Arc::default();
+    let (closing_tx, closing_rx) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "peer endpoint could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = until_true(&mut shutdown) => break,
+        };
+        let Some(slot) = take_slot(&counts, remote.ip()) else {
+            tracing::warn!(%remote, "peer connection refused: too many connections");
+            drop(stream);
+            continue;
+        };
+        let app = app.clone();
+        let mut closing = closing_rx.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(remote));
+                    let app = app.clone();
+                    async move {
+                        use tower::ServiceExt;
+                        app.oneshot(req.map(Body::new)).await
+                    }
+                },
+            );
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = until_true(&mut closing) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+        // Reap finished connections so the set does not grow with the node's uptime.
+        while connections.try_join_next().is_some() {}
+    }
+    let _ = closing_tx.send(true);
+    while connections.join_next().await.is_some() {}
 }
 
 fn now_ms() -> i64 {
@@ -57,23 +191,65 @@ fn now_ms() -> i64 {
 async fn handle(
     State(server): State<PeerServer>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    let path = uri.path().to_string();
-    let header = headers.get(REQUEST_HEADER).and_then(|v| v.to_str().ok());
-    let verified =
-        match server
-            .key
-            .verify_request(header, "POST", &path, &body, now_ms(), &server.nonces)
-        {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(%remote, error = %e, "peer request refused");
-                return StatusCode::UNAUTHORIZED.into_response();
-            }
-        };
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_string();
+    let header = parts
+        .headers
+        .get(REQUEST_HEADER)
+        .and_then(|v| v.to_str().ok());
+    // The proof comes first, from the headers alone: a stranger never gets a body read.
+    let verified = match server
+        .key
+        .verify_header(header, "POST", &path, now_ms(), &server.nonces)
+    {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(%remote, error = %e, "peer request refused");
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+    };
+    // The length the body declares (Content-Length, or none at all): a body of unknown length
+    // (chunked) could not reserve its room in the budget, so it is refused.
+    let declared = axum::body::HttpBody::size_hint(&body).exact();
+    let Some(length) = declared.and_then(|n| usize::try_from(n).ok()) else {
+        return StatusCode::LENGTH_REQUIRED.into_response();
+    };
+    if length > MAX_MESSAGE_BYTES {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    // Room for the body in the budget all connections share, held until the answer is built.
+    let permits = u32::try_from(length.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let _reserved = match tokio::time::timeout(
+        BUDGET_WAIT,
+        server.body_budget.clone().acquire_many_owned(permits),
+    )
+    .await
+    {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            tracing::warn!(%remote, length, "peer request deferred: body budget in use");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let body = match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, length))
+        .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            tracing::warn!(%remote, error = %e, "peer request body unreadable or over its length");
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+        Err(_) => {
+            tracing::warn!(%remote, "peer request body too slow");
+            return StatusCode::REQUEST_TIMEOUT.into_response();
+        }
+    };
+    if let Err(e) = verified.check_body(&body) {
+        tracing::warn!(%remote, error = %e, "peer request refused");
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
     let (status, answer) = match answer(&server, remote, &path, &body).await {
         Ok(bytes) => (StatusCode::OK, bytes),
         Err(message) => {

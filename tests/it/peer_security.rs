@@ -280,3 +280,121 @@ async fn a_node_of_another_cluster_is_ignored() {
     stranger.stop().await;
     net.stop().await;
 }
+
+/// This process's resident memory, in MB (the nodes under test run in it).
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[tokio::test]
+async fn strangers_sending_large_bodies_are_refused_before_any_body_is_buffered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut net = TestNet::start(2).await;
+    let customer = net.nodes[0].customer("上海红星美凯龙真北店").await;
+    net.settle(Duration::from_secs(30)).await;
+    let addr = net.nodes[0].node.as_ref().unwrap().peer_addr.unwrap();
+    let idle = rss_mb();
+    // 64 connections at once, each declaring 31 MiB and sending it without any proof.
+    let attack: Vec<_> = (0..64)
+        .map(|_| {
+            tokio::spawn(async move {
+                let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+                    return 0usize;
+                };
+                let head = format!(
+                    "POST /peer/fetch HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+                    31 * 1024 * 1024
+                );
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return 0;
+                }
+                let chunk = vec![0x5a; 1024 * 1024];
+                let mut sent = 0;
+                for _ in 0..31 {
+                    match tokio::time::timeout(Duration::from_secs(2), stream.write_all(&chunk))
+                        .await
+                    {
+                        Ok(Ok(())) => sent += chunk.len(),
+                        _ => break,
+                    }
+                }
+                // Then hold the connection a while.
+                let mut buf = [0u8; 256];
+                let _ = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await;
+                sent
+            })
+        })
+        .collect();
+    // The local API answers during the attack.
+    let (status, _) = net.nodes[0].get("/api/health", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut accepted = 0;
+    for task in attack {
+        accepted += task.await.unwrap();
+    }
+    let after = rss_mb();
+    assert!(
+        after - idle < 50.0,
+        "RSS grew from {idle:.0} MB to {after:.0} MB under the attack ({} MB sent)",
+        accepted / (1024 * 1024)
+    );
+    // And the members still sync.
+    let clerk = net.nodes[1].token(neiqin::domain::role::Role::Clerk).await;
+    let (status, _) = net.nodes[1]
+        .post(
+            "/api/orders",
+            &clerk,
+            crate::harness::order_body(&customer, three_lines()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    net.settle(Duration::from_secs(30)).await;
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_stalls_in_its_headers_is_closed_and_one_address_holds_few() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let net = TestNet::start(1).await;
+    let addr = net.nodes[0].node.as_ref().unwrap().peer_addr.unwrap();
+    // Half a request line, then nothing.
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stalled.write_all(b"POST /peer/pull HTT").await.unwrap();
+    // Many idle connections from one address: those over the cap are closed at once.
+    let cap = neiqin::net::server::MAX_CONNECTIONS_PER_ADDRESS;
+    let mut idle = Vec::new();
+    for _ in 0..cap + 10 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let mut closed_at_once = 0;
+    for stream in &mut idle {
+        let mut buf = [0u8; 16];
+        if let Ok(Ok(0)) =
+            tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await
+        {
+            closed_at_once += 1;
+        }
+    }
+    assert!(
+        closed_at_once >= 10,
+        "only {closed_at_once} of {} closed at once",
+        cap + 10
+    );
+    drop(idle);
+    let mut buf = [0u8; 256];
+    let waited = tokio::time::timeout(
+        neiqin::net::server::HEADER_READ_TIMEOUT + Duration::from_secs(5),
+        stalled.read(&mut buf),
+    )
+    .await;
+    assert!(
+        matches!(waited, Ok(Ok(_)) | Ok(Err(_))),
+        "the stalled connection was never closed"
+    );
+    net.stop().await;
+}
