@@ -47,7 +47,7 @@ pub struct Counts {
     pub attachments: usize,
 }
 
-pub fn export(office: &BackOffice, out: &mut impl Write) -> Result<Counts, BackupError> {
+pub fn export(office: &BackOffice, out: &mut (impl Write + ?Sized)) -> Result<Counts, BackupError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut write = |entry: &Entry| -> Result<(), BackupError> {
         serde_json::to_writer(&mut *out, entry).map_err(std::io::Error::from)?;
@@ -149,4 +149,96 @@ pub fn restore(office: &BackOffice, input: impl BufRead) -> Result<Counts, Backu
         documents: docs.len(),
         attachments: attachments.len(),
     })
+}
+
+/// The first bytes of a passphrase-encrypted backup (the age format).
+const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupFileError {
+    #[error(
+        "{0} is encrypted: give its passphrase (NEIQIN_BACKUP_PASSPHRASE or --passphrase-file)"
+    )]
+    NeedsPassphrase(String),
+    #[error("{0} could not be decrypted: wrong passphrase, or the file is damaged")]
+    Decrypt(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Writes a backup file: created readable by its owner only (it holds customers' personal
+/// data), written under a temporary name and renamed only once complete and on disk, and
+/// encrypted with `passphrase` when one is given. `fill` writes the export into it.
+pub fn write_file<T>(
+    path: &std::path::Path,
+    passphrase: Option<&str>,
+    fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    use anyhow::Context;
+    let tmp = path.with_extension("partial");
+    let file = create_private(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let result = match passphrase {
+        None => fill(&mut out)?,
+        Some(pass) => {
+            let encryptor = age::Encryptor::with_user_passphrase(age::secrecy::SecretString::from(
+                pass.to_string(),
+            ));
+            let mut sealed = encryptor
+                .wrap_output(&mut out)
+                .context("cannot start the encrypted backup")?;
+            let result = fill(&mut sealed)?;
+            sealed
+                .finish()
+                .context("cannot finish the encrypted backup")?;
+            result
+        }
+    };
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    // Renamed only when complete, so a half-written backup never has the final name.
+    std::fs::rename(&tmp, path)?;
+    Ok(result)
+}
+
+/// Creates a file readable and writable by its owner only (0600 on Unix).
+pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Opens a backup file for `restore`, decrypting it with `passphrase` when it is encrypted.
+pub fn open_file(
+    path: &std::path::Path,
+    passphrase: Option<&str>,
+) -> Result<Box<dyn BufRead>, BackupFileError> {
+    let name = path.display().to_string();
+    let io = |source| BackupFileError::Io {
+        path: name.clone(),
+        source,
+    };
+    let mut input = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let encrypted = input.fill_buf().map_err(io)?.starts_with(AGE_MAGIC);
+    if !encrypted {
+        return Ok(Box::new(input));
+    }
+    let Some(pass) = passphrase else {
+        return Err(BackupFileError::NeedsPassphrase(name));
+    };
+    let decryptor =
+        age::Decryptor::new_buffered(input).map_err(|_| BackupFileError::Decrypt(name.clone()))?;
+    let identity = age::scrypt::Identity::new(age::secrecy::SecretString::from(pass.to_string()));
+    let reader = decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .map_err(|_| BackupFileError::Decrypt(name))?;
+    Ok(Box::new(std::io::BufReader::new(reader)))
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use std::io::{BufReader, BufWriter};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,6 +39,34 @@ struct DataArg {
     /// TOML config file (default: <data>/neiqin.toml when it exists).
     #[arg(long, env = "NEIQIN_CONFIG")]
     config: Option<PathBuf>,
+}
+
+/// Where a backup passphrase comes from: never a command-line argument (it would show in the
+/// process list and the shell's history).
+#[derive(clap::Args)]
+struct PassphraseArg {
+    /// File whose first line is the passphrase.
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
+}
+
+impl PassphraseArg {
+    fn read(&self) -> anyhow::Result<Option<String>> {
+        if let Some(path) = &self.passphrase_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the passphrase file {}", path.display()))?;
+            let pass = text.lines().next().unwrap_or("").to_string();
+            anyhow::ensure!(
+                !pass.is_empty(),
+                "the passphrase file {} is empty",
+                path.display()
+            );
+            return Ok(Some(pass));
+        }
+        Ok(std::env::var("NEIQIN_BACKUP_PASSPHRASE")
+            .ok()
+            .filter(|p| !p.is_empty()))
+    }
 }
 
 #[derive(Subcommand)]
@@ -81,17 +109,30 @@ enum Command {
         data: DataArg,
         file: PathBuf,
     },
-    /// Write a backup of every document and attachment.
+    /// Write a backup of every document and attachment (file created 0600). Works while the
+    /// node runs: a running node (at --from, or the configured listen address) is asked for it
+    /// with the admin token of the data directory; a stopped node's store is read directly.
     Export {
         #[command(flatten)]
         data: DataArg,
         file: PathBuf,
+        /// Base URL of the running node (default: the config's listen address, if it answers).
+        #[arg(long)]
+        from: Option<String>,
+        /// Encrypt with a passphrase (from NEIQIN_BACKUP_PASSPHRASE or --passphrase-file).
+        #[arg(long)]
+        encrypt: bool,
+        #[command(flatten)]
+        passphrase: PassphraseArg,
     },
-    /// Merge a backup into this node; nothing the node already has is lost.
+    /// Merge a backup into this node; nothing the node already has is lost. An encrypted
+    /// backup needs its passphrase.
     Restore {
         #[command(flatten)]
         data: DataArg,
         file: PathBuf,
+        #[command(flatten)]
+        passphrase: PassphraseArg,
     },
 }
 
@@ -380,32 +421,77 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Export { data, file } => {
-            let (dir, _) = data_dir_and_file(&data)?;
-            let office = node::open_office(&dir, 100)?;
-            let tmp = file.with_extension("partial");
-            let out = std::fs::File::create(&tmp)
-                .with_context(|| format!("cannot create {}", tmp.display()))?;
-            let mut writer = BufWriter::new(out);
-            let counts = backup::export(&office, &mut writer)?;
-            let out = writer.into_inner().map_err(|e| e.into_error())?;
-            out.sync_all()?;
-            // Renamed only when complete, so a half-written backup never has the final name.
-            std::fs::rename(&tmp, &file)?;
+        Command::Export {
+            data,
+            file,
+            from,
+            encrypt,
+            passphrase,
+        } => {
+            let (dir, config_file) = data_dir_and_file(&data)?;
+            let pass = passphrase.read()?;
+            anyhow::ensure!(
+                !encrypt || pass.is_some(),
+                "--encrypt needs a passphrase: set NEIQIN_BACKUP_PASSPHRASE or give --passphrase-file"
+            );
+            let pass = if encrypt { pass } else { None };
+            let listen = config_file
+                .listen
+                .clone()
+                .unwrap_or_else(|| config::DEFAULT_LISTEN.to_string());
+            // A stopped node's store is read directly; a running one holds the store's lock, so
+            // it is asked for the backup instead (the store is opened first, so a node of another
+            // data directory answering on the same port is never asked).
+            let direct = match &from {
+                Some(_) => None,
+                None => match node::open_office(&dir, 100) {
+                    Ok(office) => Some(office),
+                    Err(open_error) => {
+                        if running_node(&format!("http://{listen}")).is_none() {
+                            return Err(open_error);
+                        }
+                        None
+                    }
+                },
+            };
+            let summary = match direct {
+                Some(office) => {
+                    let counts = backup::write_file(&file, pass.as_deref(), |out| {
+                        Ok(backup::export(&office, out)?)
+                    })?;
+                    format!(
+                        "exported {} documents and {} attachments",
+                        counts.documents, counts.attachments
+                    )
+                }
+                None => {
+                    let url = from.unwrap_or_else(|| format!("http://{listen}"));
+                    let token = std::fs::read_to_string(dir.join(node::ADMIN_TOKEN_FILE))
+                        .with_context(|| {
+                            format!("cannot read the admin token in {}", dir.display())
+                        })?;
+                    let bytes = backup::write_file(&file, pass.as_deref(), |out| {
+                        export_from_node(&url, token.trim(), out)
+                    })?;
+                    format!("exported {bytes} bytes from the running node at {url}")
+                }
+            };
             println!(
-                "exported {} documents and {} attachments to {}",
-                counts.documents,
-                counts.attachments,
-                file.display()
+                "{summary} to {}{}",
+                file.display(),
+                if encrypt { " (encrypted)" } else { "" }
             );
             Ok(())
         }
-        Command::Restore { data, file } => {
+        Command::Restore {
+            data,
+            file,
+            passphrase,
+        } => {
             let (dir, _) = data_dir_and_file(&data)?;
+            let input = backup::open_file(&file, passphrase.read()?.as_deref())?;
             let office = node::open_office(&dir, 100)?;
-            let input = std::fs::File::open(&file)
-                .with_context(|| format!("cannot open {}", file.display()))?;
-            let counts = backup::restore(&office, BufReader::new(input))
+            let counts = backup::restore(&office, input)
                 .with_context(|| format!("{} was not restored", file.display()))?;
             drop(office);
             node::checkpoint(&dir)?;
@@ -416,6 +502,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The URL of a node answering on `base`, if one does.
+fn running_node(base: &str) -> Option<String> {
+    let runtime = tokio::runtime::Runtime::new().ok()?;
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(std::time::Duration::from_secs(2))
+            .build()
+            .ok()?;
+        let resp = client.get(format!("{base}/api/health")).send().await.ok()?;
+        resp.status().is_success().then(|| base.to_string())
+    })
+}
+
+/// Streams a running node's backup into `out`; returns the bytes written.
+fn export_from_node(base: &str, token: &str, out: &mut dyn Write) -> anyhow::Result<u64> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let client = reqwest::Client::builder().no_proxy().build()?;
+        let mut resp = client
+            .get(format!("{base}/api/backup"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the node at {base}"))?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "the node at {base} refused the backup: {}",
+            resp.status()
+        );
+        let mut written = 0u64;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .context("the backup transfer broke off; no file was written")?
+        {
+            out.write_all(&chunk)?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    })
 }
 
 fn main() -> ExitCode {

@@ -3,6 +3,7 @@
 //! Invariants: only this module knows status codes and request shapes; `ApiError` is the only
 //! place errors become responses; a 2xx answer to a write is sent after the change is flushed.
 
+pub mod backup;
 pub mod customers;
 pub mod error;
 pub mod extract;
@@ -68,6 +69,7 @@ pub fn app(state: AppState) -> Router {
         .merge(prospects::routes())
         .merge(reports::routes())
         .merge(users::routes())
+        .merge(backup::routes())
         .merge(openapi::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

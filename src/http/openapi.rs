@@ -42,6 +42,13 @@ pub const ROUTES: &[(&str, &str, &str, &str, Option<&str>)] = &[
     ),
     ("get", "/api/users", "admin", "list users", None),
     (
+        "get",
+        "/api/backup",
+        "admin",
+        "the node's backup as JSON lines, while it runs",
+        None,
+    ),
+    (
         "post",
         "/api/customers",
         "clerk",

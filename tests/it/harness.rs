@@ -61,6 +61,11 @@ impl TestNode {
         }
     }
 
+    /// The node's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.data_dir
+    }
+
     /// Stops the node cleanly and starts it again on the same data directory.
     pub async fn restart(&mut self) {
         if let Some(running) = self.node.take() {

@@ -8,6 +8,7 @@ mod testnet;
 mod anomalies;
 mod api_bad_input;
 mod api_roles;
+mod backup;
 mod convergence;
 mod crash;
 mod flow;
