@@ -18,3 +18,5 @@ mod prospects;
 mod reports;
 mod single_node;
 mod sync;
+mod ui;
+mod browser;
