@@ -101,7 +101,9 @@ fn require_admin(user: &User) -> Result<(), ServiceError> {
     if user.role == Role::Admin {
         Ok(())
     } else {
-        Err(ServiceError::Forbidden("only the admin manages users".into()))
+        Err(ServiceError::Forbidden(
+            "only the admin manages users".into(),
+        ))
     }
 }
 
@@ -251,7 +253,9 @@ impl BackOffice {
     ) -> Result<(), ServiceError> {
         require_admin(admin)?;
         if disabled && name == admin.name {
-            return Err(ServiceError::Rule("the admin cannot disable themself".into()));
+            return Err(ServiceError::Rule(
+                "the admin cannot disable themself".into(),
+            ));
         }
         self.change_users(name, |u| u.disabled = disabled)
     }

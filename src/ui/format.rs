@@ -22,9 +22,19 @@ pub fn business_today(now: DateTime<Utc>) -> NaiveDate {
 
 /// ¥1,234.56: rounded to the cent, thousands separated, a minus before the sign when negative.
 pub fn money(amount: Decimal) -> String {
-    let rounded = round_cents(amount);
-    let text = format!("{:.2}", rounded.abs());
-    let (whole, cents) = text.split_once('.').unwrap_or((&text, "00"));
+    yuan(round_cents(amount), 2)
+}
+
+/// A unit price as recorded (up to 4 decimals, at least 2): ¥312.125 stays ¥312.125, so that
+/// quantity x price visibly gives the line's amount.
+pub fn unit_price(price: Decimal) -> String {
+    let scale = price.normalize().scale().max(2) as usize;
+    yuan(price, scale)
+}
+
+fn yuan(rounded: Decimal, decimals: usize) -> String {
+    let text = format!("{:.decimals$}", rounded.abs());
+    let (whole, cents) = text.split_once('.').unwrap_or((&text, ""));
     let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
     for (i, digit) in whole.chars().enumerate() {
         if i > 0 && (whole.len() - i).is_multiple_of(3) {
@@ -55,7 +65,11 @@ pub fn day_of(instant: &str) -> String {
 /// YYYY-MM-DD HH:MM in China of an RFC 3339 instant.
 pub fn minute_of(instant: &str) -> String {
     DateTime::parse_from_rfc3339(instant)
-        .map(|t| t.with_timezone(&china()).format("%Y-%m-%d %H:%M").to_string())
+        .map(|t| {
+            t.with_timezone(&china())
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
         .unwrap_or_else(|_| instant.to_string())
 }
 
@@ -145,6 +159,19 @@ mod tests {
             ("-0.001", "¥0.00"),
         ] {
             assert_eq!(money(Decimal::from_str(amount).expect("amount")), shown);
+        }
+    }
+
+    #[test]
+    fn unit_prices_keep_their_decimals() {
+        for (price, shown) in [
+            ("312.1250", "¥312.125"),
+            ("1333.33", "¥1,333.33"),
+            ("4580", "¥4,580.00"),
+            ("0.3350", "¥0.335"),
+            ("12.3456", "¥12.3456"),
+        ] {
+            assert_eq!(unit_price(Decimal::from_str(price).expect("price")), shown);
         }
     }
 

@@ -28,7 +28,7 @@ use axum::Router;
 
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use session::{SignedIn, Sessions};
+use session::{Sessions, SignedIn};
 use sync_state::SyncStrip;
 
 /// The policy every page is sent with: this node only, for everything.

@@ -13,9 +13,7 @@ use axum::response::Html;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::format::{
-    business_today, date_shortcuts, day_of, money, query_string, status_label,
-};
+use super::format::{business_today, date_shortcuts, day_of, money, query_string, status_label};
 use super::session::SignedIn;
 use super::{render, Chrome, PageError};
 use crate::domain::order::Status;
@@ -157,10 +155,26 @@ fn parse_day(text: &str, label: &str, notes: &mut Vec<String>) -> Option<NaiveDa
     match text.trim().parse::<NaiveDate>() {
         Ok(day) => Some(day),
         Err(_) => {
-            notes.push(format!("{label}「{text}」不是 YYYY-MM-DD 格式的日期，已忽略"));
+            notes.push(format!(
+                "{label}「{text}」不是 YYYY-MM-DD 格式的日期，已忽略"
+            ));
             None
         }
     }
+}
+
+/// Whether an order was taken within the business days `from..=to` (China).
+fn taken_within(order: &OrderSummary, from: Option<NaiveDate>, to: Option<NaiveDate>) -> bool {
+    let Ok(day) = day_of(&order.created_at).parse::<NaiveDate>() else {
+        return true;
+    };
+    from.is_none_or(|f| day >= f) && to.is_none_or(|t| day <= t)
+}
+
+/// The service's date filter reads the UTC date of `created_at`, while people mean the business
+/// day in China (8 hours ahead): ask it for one day more before, then keep the business days.
+fn utc_superset(from: Option<NaiveDate>) -> Option<NaiveDate> {
+    from.map(|f| f.pred_opt().unwrap_or(f))
 }
 
 fn list(
@@ -169,6 +183,8 @@ fn list(
     number: String,
     customer_q: String,
 ) -> Result<Listing, ServiceError> {
+    let (from, to) = (query.from, query.to);
+    query.from = utc_superset(from);
     let mut listing = Listing {
         rows: Vec::new(),
         next_cursor: None,
@@ -203,6 +219,7 @@ fn list(
     if number.trim().is_empty() {
         let page = office.list_orders(&query)?;
         listing.rows = page.items;
+        listing.rows.retain(|o| taken_within(o, from, to));
         listing.next_cursor = page.next_cursor;
     } else {
         let wanted = number.trim().to_lowercase();
@@ -214,7 +231,8 @@ fn list(
             listing.rows.extend(
                 page.items
                     .into_iter()
-                    .filter(|o| o.number.to_lowercase().contains(&wanted)),
+                    .filter(|o| o.number.to_lowercase().contains(&wanted))
+                    .filter(|o| taken_within(o, from, to)),
             );
             let Some(next) = page.next_cursor else {
                 break;
@@ -267,7 +285,10 @@ pub async fn page(
     };
     let customer_filter = query.customer.clone();
     let (number, customer_q) = (params.q.clone(), params.customer_q.clone());
-    let listing = read(&state, move |office| list(office, query, number, customer_q)).await?;
+    let listing = read(&state, move |office| {
+        list(office, query, number, customer_q)
+    })
+    .await?;
 
     if listing.customer_missing {
         notes.push(format!("没有找到客户「{}」", params.customer_q));

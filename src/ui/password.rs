@@ -73,9 +73,7 @@ pub async fn submit(
     .await;
     match result {
         Ok(()) => password_page(&state, &signed, String::new(), "密码已修改"),
-        Err(ApiError::Invalid(_)) => {
-            password_page(&state, &signed, "当前密码不对".into(), "")
-        }
+        Err(ApiError::Invalid(_)) => password_page(&state, &signed, "当前密码不对".into(), ""),
         Err(e) => Err(e.into()),
     }
 }

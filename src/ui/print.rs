@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Html;
 use serde::Deserialize;
 
-use super::format::{business_today, day_of, money, quantity};
+use super::format::{business_today, day_of, money, quantity, unit_price};
 use super::session::SignedIn;
 use super::{assets, render, PageError};
 use crate::domain::capitals::amount_in_capitals;
@@ -138,7 +138,7 @@ pub async fn page(
                 spec: l.spec.clone(),
                 unit: l.unit.clone(),
                 quantity: quantity(l.quantity),
-                unit_price: money(l.unit_price),
+                unit_price: unit_price(l.unit_price),
                 amount: money(l.amount),
             })
             .collect(),

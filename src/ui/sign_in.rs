@@ -31,7 +31,11 @@ pub struct SignInForm {
     password: String,
 }
 
-fn sign_in_page(state: &AppState, name: String, error: &'static str) -> Result<Response, PageError> {
+fn sign_in_page(
+    state: &AppState,
+    name: String,
+    error: &'static str,
+) -> Result<Response, PageError> {
     let status = if error.is_empty() {
         StatusCode::OK
     } else {

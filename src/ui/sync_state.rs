@@ -56,9 +56,8 @@ impl SyncStrip {
         if peers.is_empty() && !looks_for_peers {
             return SyncStrip {
                 mode: "standalone",
-                summary: "单机模式：未配置其他节点".into(),
-                banner: "单机模式：本节点不与其他节点同步，这里的数据只保存在本机，尚未与任何人共享。"
-                    .into(),
+                summary: "同步：单机模式（没有开启局域网发现，也没有配置其他节点）".into(),
+                banner: "单机模式：这里的数据只保存在本机，尚未与任何人共享。".into(),
                 peers: lines,
             };
         }

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::harness::{three_lines, TestNode};
 use crate::ui::user_with_password;
@@ -98,7 +98,10 @@ async fn start_chromedriver(program: &Path) -> Chromedriver {
         if ready.is_some() {
             return driver;
         }
-        assert!(Instant::now() < deadline, "chromedriver did not answer in 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not answer in 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -185,7 +188,10 @@ async fn sign_in(browser: &Client, origin: &str, name: &str, password: &str) -> 
     let field = |id: &'static str| browser.find(Locator::Id(id));
     let name_field = field("name").await.map_err(|e| e.to_string())?;
     name_field.clear().await.map_err(|e| e.to_string())?;
-    name_field.send_keys(name).await.map_err(|e| e.to_string())?;
+    name_field
+        .send_keys(name)
+        .await
+        .map_err(|e| e.to_string())?;
     field("password")
         .await
         .map_err(|e| e.to_string())?
@@ -208,11 +214,19 @@ fn check(condition: bool, what: impl Into<String>) -> Result<(), String> {
     }
 }
 
-async fn scenario(browser: &Client, origin: &str, order_id: &str, number: &str) -> Result<(), String> {
+async fn scenario(
+    browser: &Client,
+    origin: &str,
+    order_id: &str,
+    number: &str,
+) -> Result<(), String> {
     // A wrong password: the form again, with the message and the name as typed.
     sign_in(browser, origin, "李娜", "不对的密码-0000").await?;
     let error = text_of(browser, "#sign-in-error").await?;
-    check(error.contains("用户名或密码错误"), format!("sign-in error: {error}"))?;
+    check(
+        error.contains("用户名或密码错误"),
+        format!("sign-in error: {error}"),
+    )?;
     let kept = browser
         .find(Locator::Id("name"))
         .await
@@ -220,7 +234,10 @@ async fn scenario(browser: &Client, origin: &str, order_id: &str, number: &str) 
         .prop("value")
         .await
         .map_err(|e| e.to_string())?;
-    check(kept.as_deref() == Some("李娜"), format!("name kept: {kept:?}"))?;
+    check(
+        kept.as_deref() == Some("李娜"),
+        format!("name kept: {kept:?}"),
+    )?;
     shoot(browser, "01-sign-in-wrong-password").await?;
     assert_only_from(browser, origin, "sign-in").await?;
 
@@ -241,7 +258,7 @@ async fn scenario(browser: &Client, origin: &str, order_id: &str, number: &str) 
         .await
         .map_err(|e| e.to_string())?;
     check(
-        header_colour == Value::from("rgb(19, 50, 79)"),
+        header_colour == "rgb(19, 50, 79)",
         format!("stylesheet not applied: header is {header_colour}"),
     )?;
     shoot(browser, "02-home-clerk").await?;
@@ -253,7 +270,15 @@ async fn scenario(browser: &Client, origin: &str, order_id: &str, number: &str) 
         .await
         .map_err(|e| e.to_string())?;
     let tabs = text_of(browser, "#status-tabs").await?;
-    for tab in ["全部", "已接单", "已核单", "生产中", "已发货", "已取消", "已归档"] {
+    for tab in [
+        "全部",
+        "已接单",
+        "已核单",
+        "生产中",
+        "已发货",
+        "已取消",
+        "已归档",
+    ] {
         check(tabs.contains(tab), format!("tab {tab} missing: {tabs}"))?;
     }
     shoot(browser, "03-orders").await?;
@@ -273,7 +298,10 @@ async fn scenario(browser: &Client, origin: &str, order_id: &str, number: &str) 
     let active = text_of(browser, "#status-tabs a.active").await?;
     check(active == "已接单", format!("active tab: {active}"))?;
     let rows = text_of(browser, "#orders tbody").await?;
-    check(rows.contains(number), format!("{number} not under 已接单: {rows}"))?;
+    check(
+        rows.contains(number),
+        format!("{number} not under 已接单: {rows}"),
+    )?;
     check(rows.contains("¥9,828.49"), format!("amount: {rows}"))?;
     browser
         .find(Locator::LinkText("已发货"))
@@ -300,7 +328,9 @@ async fn scenario(browser: &Client, origin: &str, order_id: &str, number: &str) 
     shoot(browser, "04-print-a4").await?;
     assert_only_from(browser, origin, "print a4").await?;
     browser
-        .goto(&format!("{origin}/ui/orders/{order_id}/print?form=continuous"))
+        .goto(&format!(
+            "{origin}/ui/orders/{order_id}/print?form=continuous"
+        ))
         .await
         .map_err(|e| e.to_string())?;
     shoot(browser, "05-print-continuous").await?;
@@ -320,7 +350,10 @@ async fn scenario(browser: &Client, origin: &str, order_id: &str, number: &str) 
         .await
         .map_err(|e| e.to_string())?;
     let url = browser.current_url().await.map_err(|e| e.to_string())?;
-    check(url.path() == "/ui/login", format!("after 退出登录 at {url}"))?;
+    check(
+        url.path() == "/ui/login",
+        format!("after 退出登录 at {url}"),
+    )?;
     sign_in(browser, origin, "王主任", "管理员的密码-2026").await?;
     browser
         .goto(&format!("{origin}/ui/users"))

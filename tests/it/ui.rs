@@ -62,7 +62,11 @@ impl PageClient {
         let headers = response.headers().clone();
         if let Some(set) = headers.get(SET_COOKIE).and_then(|v| v.to_str().ok()) {
             let pair = set.split(';').next().unwrap_or("").to_string();
-            self.cookie = if pair.ends_with('=') { None } else { Some(pair) };
+            self.cookie = if pair.ends_with('=') {
+                None
+            } else {
+                Some(pair)
+            };
         }
         let body = response.text().await.expect("body");
         PageAnswer {
@@ -142,7 +146,10 @@ async fn signing_in_with_the_right_password_opens_the_workbench_and_a_wrong_one_
     let wrong = page.sign_in("李娜", "错误的密码-2026").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("用户名或密码错误"), "{}", wrong.body);
-    assert!(wrong.body.contains("value=\"李娜\""), "the typed name is kept");
+    assert!(
+        wrong.body.contains("value=\"李娜\""),
+        "the typed name is kept"
+    );
     assert!(page.cookie.is_none(), "no session for a wrong password");
     let unknown = page.sign_in("没有这个人", "正确的密码-2026").await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
@@ -170,9 +177,15 @@ async fn signing_in_with_the_right_password_opens_the_workbench_and_a_wrong_one_
     let home = page.get("/").await;
     assert_eq!(home.status, StatusCode::OK, "{}", home.body);
     assert!(home.body.contains("工作台"));
-    assert!(home.body.contains("李娜（内勤）"), "user and role in Chinese");
+    assert!(
+        home.body.contains("李娜（内勤）"),
+        "user and role in Chinese"
+    );
     assert!(home.body.contains("待核单"), "the clerk's queues");
-    assert!(home.body.contains("单机模式"), "a node without peers says so");
+    assert!(
+        home.body.contains("单机模式"),
+        "a node without peers says so"
+    );
 
     // Signing out ends the session at once.
     let csrf = home.csrf();
@@ -318,7 +331,11 @@ async fn the_admin_adds_people_resets_passwords_and_changes_roles_on_the_users_p
         )
         .await;
     assert_eq!(added.status, StatusCode::OK, "{}", added.body);
-    assert!(added.body.contains("已添加用户 赵仓管（仓库）"), "{}", added.body);
+    assert!(
+        added.body.contains("已添加用户 赵仓管（仓库）"),
+        "{}",
+        added.body
+    );
     assert!(added.body.contains("nq_"), "the new token is shown once");
     let twice = admin
         .post(
@@ -331,7 +348,11 @@ async fn the_admin_adds_people_resets_passwords_and_changes_roles_on_the_users_p
             ],
         )
         .await;
-    assert!(twice.body.contains("这个用户名已经有人用了"), "{}", twice.body);
+    assert!(
+        twice.body.contains("这个用户名已经有人用了"),
+        "{}",
+        twice.body
+    );
     let short = admin
         .post(
             "/ui/users",
@@ -343,7 +364,11 @@ async fn the_admin_adds_people_resets_passwords_and_changes_roles_on_the_users_p
             ],
         )
         .await;
-    assert!(short.body.contains("密码至少要有 8 个字符"), "{}", short.body);
+    assert!(
+        short.body.contains("密码至少要有 8 个字符"),
+        "{}",
+        short.body
+    );
 
     let reset = admin
         .post(
@@ -356,7 +381,11 @@ async fn the_admin_adds_people_resets_passwords_and_changes_roles_on_the_users_p
             ],
         )
         .await;
-    assert!(reset.body.contains("已重设 赵仓管 的密码"), "{}", reset.body);
+    assert!(
+        reset.body.contains("已重设 赵仓管 的密码"),
+        "{}",
+        reset.body
+    );
     let role = admin
         .post(
             "/ui/users/change",
@@ -408,7 +437,11 @@ async fn every_page_and_asset_sends_the_self_only_policy_and_assets_are_cached_l
     let id = order["id"].as_str().expect("id");
     let mut page = PageClient::new(&node);
     let login = page.get("/ui/login").await;
-    assert!(csp(&login).starts_with("default-src 'self'"), "{}", csp(&login));
+    assert!(
+        csp(&login).starts_with("default-src 'self'"),
+        "{}",
+        csp(&login)
+    );
     page.sign_in("王主任", "管理员的密码-2026").await;
     let home = page.get("/").await;
     for path in [
@@ -425,10 +458,22 @@ async fn every_page_and_asset_sends_the_self_only_policy_and_assets_are_cached_l
             "{path}: {:?}",
             answer.headers
         );
-        assert!(!answer.body.contains("http://"), "{path} names no other origin");
-        assert!(!answer.body.contains("https://"), "{path} names no other origin");
-        assert!(!answer.body.contains("<script>"), "{path} has no inline script");
-        assert!(!answer.body.contains("style=\""), "{path} has no inline style");
+        assert!(
+            !answer.body.contains("http://"),
+            "{path} names no other origin"
+        );
+        assert!(
+            !answer.body.contains("https://"),
+            "{path} names no other origin"
+        );
+        assert!(
+            !answer.body.contains("<script>"),
+            "{path} has no inline script"
+        );
+        assert!(
+            !answer.body.contains("style=\""),
+            "{path} has no inline style"
+        );
     }
     let css = home
         .body
@@ -468,7 +513,10 @@ async fn the_order_list_filters_by_status_number_customer_and_date_in_chinese() 
         assert!(all.body.contains(shortcut), "shortcut {shortcut}");
     }
     assert!(all.body.contains(&number));
-    assert!(all.body.contains("上海真北家居有限公司"), "customer by name");
+    assert!(
+        all.body.contains("上海真北家居有限公司"),
+        "customer by name"
+    );
     assert!(all.body.contains("¥9,828.49"), "money as ¥1,234.56");
     let taken = page.get("/ui/orders?status=taken").await;
     assert!(taken.body.contains(&number));
@@ -477,10 +525,21 @@ async fn the_order_list_filters_by_status_number_customer_and_date_in_chinese() 
     assert!(shipped.body.contains("没有符合条件的订单"));
 
     let tail = &number[number.len() - 3..];
-    assert!(page.get(&format!("/ui/orders?q={tail}")).await.body.contains(&number));
-    assert!(!page.get("/ui/orders?q=XYZ-999").await.body.contains(&number));
+    assert!(page
+        .get(&format!("/ui/orders?q={tail}"))
+        .await
+        .body
+        .contains(&number));
+    assert!(!page
+        .get("/ui/orders?q=XYZ-999")
+        .await
+        .body
+        .contains(&number));
     let by_customer = page.get("/ui/orders?customer_q=%E7%9C%9F%E5%8C%97").await;
-    assert!(by_customer.body.contains(&number), "真北 finds the customer");
+    assert!(
+        by_customer.body.contains(&number),
+        "真北 finds the customer"
+    );
     let nobody = page.get("/ui/orders?customer_q=nobody").await;
     assert!(nobody.body.contains("没有找到客户"));
     assert!(!nobody.body.contains(&number));
@@ -518,12 +577,19 @@ async fn the_print_page_shows_the_total_in_chinese_capitals_and_the_copies() {
     for who in ["制单人：李娜", "审核人", "签收人"] {
         assert!(a4.body.contains(who), "{who}");
     }
-    assert_eq!(a4.body.matches("class=\"sheet a4\"").count(), 4, "one sheet per copy");
+    assert_eq!(
+        a4.body.matches("class=\"sheet a4\"").count(),
+        4,
+        "one sheet per copy"
+    );
     let continuous = page
         .get(&format!("/ui/orders/{id}/print?form=continuous"))
         .await;
     assert_eq!(
-        continuous.body.matches("class=\"sheet continuous\"").count(),
+        continuous
+            .body
+            .matches("class=\"sheet continuous\"")
+            .count(),
         1,
         "carbon paper prints once"
     );
@@ -559,8 +625,9 @@ async fn each_role_sees_its_own_queues_with_counts_that_link_to_the_list() {
     clerk.sign_in("李内勤", "每个人的密码-1").await;
     let home = clerk.get("/").await;
     assert!(
-        home.body
-            .contains("<a href=\"/ui/orders?status=taken\"><span class=\"count\">2</span>待核单</a>"),
+        home.body.contains(
+            "<a href=\"/ui/orders?status=taken\"><span class=\"count\">2</span>待核单</a>"
+        ),
         "{}",
         home.body
     );
