@@ -633,3 +633,62 @@ async fn each_role_sees_its_own_queues_with_counts_that_link_to_the_list() {
     );
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_node_whose_peers_never_answered_says_offline_and_still_works() {
+    // A loopback port nobody listens on: the configured peer is down from the start.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .to_string();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut config = neiqin::config::Config::local(tmp.path().join("data"));
+    config.peers = vec![down.clone()];
+    let mut node = TestNode::start_with(config, Some(tmp)).await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    let customer = node.customer("上海真北家居有限公司").await;
+    let order = node.order(&customer, three_lines()).await;
+    let mut page = PageClient::new(&node);
+    page.sign_in("李娜", "正确的密码-2026").await;
+    let home = page.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("id=\"offline-banner\""), "{}", home.body);
+    assert!(home.body.contains("离线"), "{}", home.body);
+    assert!(home.body.contains("尚未共享"), "{}", home.body);
+    assert!(home.body.contains(&down), "the peer is listed");
+    assert!(!home.body.contains("单机模式"));
+    let orders = page.get("/ui/orders").await;
+    assert!(orders
+        .body
+        .contains(order["number"].as_str().expect("number")));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn nodes_that_have_just_synced_show_online_without_a_banner() {
+    let net = crate::testnet::TestNet::start(2).await;
+    let node = &net.nodes[0];
+    user_with_password(node, "李娜", "clerk", "正确的密码-2026").await;
+    let mut page = PageClient::new(node);
+    page.sign_in("李娜", "正确的密码-2026").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let home = page.get("/").await;
+        if home.body.contains("class=\"sync sync-online\"") {
+            assert!(!home.body.contains("offline-banner"), "{}", home.body);
+            assert!(
+                home.body.contains("node-1"),
+                "the peer by name: {}",
+                home.body
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never online: {}",
+            home.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    net.stop().await;
+}
