@@ -692,3 +692,44 @@ async fn nodes_that_have_just_synced_show_online_without_a_banner() {
     }
     net.stop().await;
 }
+
+#[tokio::test]
+async fn a_user_stored_before_passwords_keeps_their_token_and_can_be_disabled() {
+    let node = TestNode::start().await;
+    let office = &node.node.as_ref().expect("running").office;
+    // Exactly what earlier versions wrote: the token's hash → {name, role}.
+    let token = "nq_written_by_an_earlier_version";
+    office
+        .store
+        .put_raw(
+            &neiqin::store::keys::user(&neiqin::service::users::token_hash(token)),
+            r#"{"name":"老用户","role":"finance"}"#.as_bytes(),
+        )
+        .expect("raw write");
+    assert_eq!(node.get("/api/status", token).await.0, StatusCode::OK);
+    let (status, users) = node.get("/api/users", &node.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(users.to_string().contains("老用户"), "{users}");
+
+    let admin = office
+        .authenticate(&node.admin)
+        .expect("lookup")
+        .expect("the admin");
+    office
+        .set_password(&admin, "老用户", "后来设的密码-1")
+        .expect("a password for the old user");
+    let mut page = PageClient::new(&node);
+    assert_eq!(
+        page.sign_in("老用户", "后来设的密码-1").await.status,
+        StatusCode::SEE_OTHER
+    );
+    office
+        .set_disabled(&admin, "老用户", true)
+        .expect("disabled");
+    assert_eq!(
+        node.get("/api/status", token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(page.get("/").await.status, StatusCode::SEE_OTHER);
+    node.stop().await;
+}
