@@ -26,6 +26,8 @@ use crate::views::{CustomerSummary, OrderSummary};
 pub const PAGE_SIZE: usize = 50;
 /// Summaries a number search reads per request before it offers to go on.
 pub const NUMBER_SCAN: usize = 5000;
+/// Each status tab counts up to this many orders (one short read of its index).
+pub const TAB_COUNT_CAP: usize = 100;
 /// Customers offered when the customer filter matches several.
 const CUSTOMER_CHOICES: usize = 20;
 
@@ -54,6 +56,9 @@ pub struct ListParams {
 
 pub struct Tab {
     pub label: &'static str,
+    /// Orders under the tab with the other filters, `100+` past `TAB_COUNT_CAP`; empty when
+    /// not counted (a number search, or the tabs that are not statuses).
+    pub count: String,
     pub href: String,
     pub active: bool,
 }
@@ -146,6 +151,8 @@ struct Listing {
     customer_chosen: Option<String>,
     customer_missing: bool,
     scan_stopped: bool,
+    /// One per `Status::ALL` entry, or none.
+    tab_counts: Vec<String>,
 }
 
 fn parse_day(text: &str, label: &str, notes: &mut Vec<String>) -> Option<NaiveDate> {
@@ -193,6 +200,7 @@ fn list(
         customer_chosen: None,
         customer_missing: false,
         scan_stopped: false,
+        tab_counts: Vec::new(),
     };
     if query.customer.is_none() && !customer_q.trim().is_empty() {
         let found = office.search_customers(&CustomerQuery {
@@ -246,6 +254,25 @@ fn list(
             if query.cursor.is_none() {
                 break;
             }
+        }
+    }
+    if number.trim().is_empty() {
+        for status in Status::ALL {
+            let page = office.list_orders(&OrderQuery {
+                status: Some(status),
+                cursor: None,
+                limit: TAB_COUNT_CAP,
+                ..query.clone()
+            })?;
+            let counted = page
+                .items
+                .iter()
+                .filter(|o| taken_within(o, from, to))
+                .count();
+            listing.tab_counts.push(match page.next_cursor {
+                Some(_) => format!("{TAB_COUNT_CAP}+"),
+                None => counted.to_string(),
+            });
         }
     }
     for row in &listing.rows {
@@ -320,16 +347,19 @@ pub async fn page(
 
     let mut tabs = vec![Tab {
         label: "全部",
+        count: String::new(),
         href: params.href(&[("status", ""), ("anomalies", "")]),
         active: status.is_none() && params.anomalies.is_empty(),
     }];
-    tabs.extend(Status::ALL.into_iter().map(|s| Tab {
+    tabs.extend(Status::ALL.into_iter().enumerate().map(|(i, s)| Tab {
         label: status_label(s),
+        count: listing.tab_counts.get(i).cloned().unwrap_or_default(),
         href: params.href(&[("status", s.as_str()), ("anomalies", "")]),
         active: status == Some(s),
     }));
     tabs.push(Tab {
         label: "有异常",
+        count: String::new(),
         href: params.href(&[("status", ""), ("anomalies", "1")]),
         active: !params.anomalies.is_empty(),
     });

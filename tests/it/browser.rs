@@ -284,7 +284,9 @@ async fn scenario(
     shoot(browser, "03-orders").await?;
     assert_only_from(browser, origin, "orders").await?;
     browser
-        .find(Locator::LinkText("已接单"))
+        .find(Locator::XPath(
+            "//nav[@id='status-tabs']/a[starts-with(normalize-space(.), '已接单')]",
+        ))
         .await
         .map_err(|e| e.to_string())?
         .click()
@@ -296,7 +298,10 @@ async fn scenario(
         format!("tab link went to {url}"),
     )?;
     let active = text_of(browser, "#status-tabs a.active").await?;
-    check(active == "已接单", format!("active tab: {active}"))?;
+    check(
+        active == "已接单 1",
+        format!("active tab and its count: {active}"),
+    )?;
     let rows = text_of(browser, "#orders tbody").await?;
     check(
         rows.contains(number),
@@ -304,7 +309,9 @@ async fn scenario(
     )?;
     check(rows.contains("¥9,828.49"), format!("amount: {rows}"))?;
     browser
-        .find(Locator::LinkText("已发货"))
+        .find(Locator::XPath(
+            "//nav[@id='status-tabs']/a[starts-with(normalize-space(.), '已发货')]",
+        ))
         .await
         .map_err(|e| e.to_string())?
         .click()

@@ -514,6 +514,14 @@ async fn the_order_list_filters_by_status_number_customer_and_date_in_chinese() 
     }
     assert!(all.body.contains(&number));
     assert!(
+        all.body
+            .contains("已接单 <span class=\"tab-count\">1</span>"),
+        "tabs count their orders"
+    );
+    assert!(all
+        .body
+        .contains("已发货 <span class=\"tab-count\">0</span>"));
+    assert!(
         all.body.contains("上海真北家居有限公司"),
         "customer by name"
     );
