@@ -320,6 +320,35 @@ async fn scenario(
     let empty = text_of(browser, "#no-orders").await?;
     check(empty.contains("没有符合条件的订单"), empty)?;
 
+    // The 本月 shortcut fills the range as YYYY-MM-DD, from the first of the month in China.
+    browser
+        .goto(&format!("{origin}/ui/orders"))
+        .await
+        .map_err(|e| e.to_string())?;
+    browser
+        .find(Locator::LinkText("本月"))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    let from = browser
+        .find(Locator::Css("input[name=from]"))
+        .await
+        .map_err(|e| e.to_string())?
+        .prop("value")
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let first = neiqin::ui::format::business_today(chrono::Utc::now()).format("%Y-%m-01");
+    check(from == first.to_string(), format!("本月 starts {from}"))?;
+    let rows = text_of(browser, "#orders tbody").await?;
+    check(
+        rows.contains(number),
+        format!("{number} not in 本月: {rows}"),
+    )?;
+    shoot(browser, "03b-orders-this-month").await?;
+
     // The print page: capitals, copies, signatures.
     browser
         .goto(&format!("{origin}/ui/orders/{order_id}/print?form=a4"))
