@@ -84,18 +84,23 @@ pub fn role_label(role: Role) -> &'static str {
     }
 }
 
-/// A status in Chinese. Matched on the status's name so that a status added to `Status::ALL`
-/// shows (by its name) before it is given a label here.
+/// A status in Chinese, as the queue it is (待核单 is an order waiting for its 核单). Matched on
+/// the status's name, so that a status added to `Status::ALL` is labelled here before it exists
+/// and one without a label shows its name (and fails `every_status_has_a_chinese_label`).
 pub fn status_label(status: Status) -> &'static str {
     match status.as_str() {
-        "taken" => "已接单",
-        "verified" => "已核单",
-        "approved" => "已审核",
+        "taken" => "待核单",
+        "verified" => "待审核",
+        "approved" => "待下单",
         "in_production" => "生产中",
+        "awaiting_release" => "待放行",
+        "released" => "待发货",
         "partially_shipped" => "部分发货",
         "shipped" => "已发货",
-        "cancelled" => "已取消",
+        "invoiced" => "已开票",
+        "paid" => "已回款",
         "archived" => "已归档",
+        "cancelled" => "已取消",
         _ => status.as_str(),
     }
 }
@@ -199,12 +204,20 @@ mod tests {
     }
 
     #[test]
-    fn every_status_and_role_has_a_label() {
+    fn every_status_has_a_chinese_label() {
         for status in Status::ALL {
-            assert!(!status_label(status).is_empty());
+            assert!(
+                !status_label(status).is_ascii(),
+                "{} has no Chinese label",
+                status.as_str()
+            );
         }
+    }
+
+    #[test]
+    fn every_role_has_a_chinese_label() {
         for role in Role::ALL {
-            assert!(!role_label(role).is_ascii());
+            assert!(!role_label(role).is_ascii(), "{role}");
         }
     }
 

@@ -264,7 +264,7 @@ async fn scenario(
     shoot(browser, "02-home-clerk").await?;
     assert_only_from(browser, origin, "home").await?;
 
-    // The order list: a tab per status; 已接单 holds the new order, 已发货 does not.
+    // The order list: a tab per status; 待核单 holds the new order, 已发货 does not.
     browser
         .goto(&format!("{origin}/ui/orders"))
         .await
@@ -272,8 +272,8 @@ async fn scenario(
     let tabs = text_of(browser, "#status-tabs").await?;
     for tab in [
         "全部",
-        "已接单",
-        "已核单",
+        "待核单",
+        "待审核",
         "生产中",
         "已发货",
         "已取消",
@@ -285,7 +285,7 @@ async fn scenario(
     assert_only_from(browser, origin, "orders").await?;
     browser
         .find(Locator::XPath(
-            "//nav[@id='status-tabs']/a[starts-with(normalize-space(.), '已接单')]",
+            "//nav[@id='status-tabs']/a[starts-with(normalize-space(.), '待核单')]",
         ))
         .await
         .map_err(|e| e.to_string())?
@@ -299,13 +299,13 @@ async fn scenario(
     )?;
     let active = text_of(browser, "#status-tabs a.active").await?;
     check(
-        active == "已接单 1",
+        active == "待核单 1",
         format!("active tab and its count: {active}"),
     )?;
     let rows = text_of(browser, "#orders tbody").await?;
     check(
         rows.contains(number),
-        format!("{number} not under 已接单: {rows}"),
+        format!("{number} not under 待核单: {rows}"),
     )?;
     check(rows.contains("¥9,828.49"), format!("amount: {rows}"))?;
     browser

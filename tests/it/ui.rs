@@ -506,7 +506,7 @@ async fn the_order_list_filters_by_status_number_customer_and_date_in_chinese() 
 
     let all = page.get("/ui/orders").await;
     assert_eq!(all.status, StatusCode::OK, "{}", all.body);
-    for tab in ["全部", "已接单", "已核单", "已发货", "已取消", "已归档"] {
+    for tab in ["全部", "待核单", "待审核", "已发货", "已取消", "已归档"] {
         assert!(all.body.contains(tab), "tab {tab}");
     }
     for shortcut in ["今天", "本周", "本月", "上月"] {
@@ -515,7 +515,7 @@ async fn the_order_list_filters_by_status_number_customer_and_date_in_chinese() 
     assert!(all.body.contains(&number));
     assert!(
         all.body
-            .contains("已接单 <span class=\"tab-count\">1</span>"),
+            .contains("待核单 <span class=\"tab-count\">1</span>"),
         "tabs count their orders"
     );
     assert!(all
