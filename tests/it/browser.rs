@@ -206,6 +206,37 @@ async fn sign_in(browser: &Client, origin: &str, name: &str, password: &str) -> 
         .map_err(|e| e.to_string())
 }
 
+/// Waits (at most 15 s) until the page's path and query satisfy `arrived`: a click on a link or
+/// a submit button may return before the next page has loaded.
+async fn wait_for_url(
+    browser: &Client,
+    what: &str,
+    arrived: impl Fn(&str, &str) -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let url = browser.current_url().await.map_err(|e| e.to_string())?;
+        if arrived(url.path(), url.query().unwrap_or("")) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{what}: still at {url} after 15 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (at most 15 s) for an element of the next page.
+async fn wait_for(browser: &Client, css: &str) -> Result<(), String> {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("waiting for {css}: {e}"))
+}
+
 fn check(condition: bool, what: impl Into<String>) -> Result<(), String> {
     if condition {
         Ok(())
@@ -222,6 +253,7 @@ async fn scenario(
 ) -> Result<(), String> {
     // A wrong password: the form again, with the message and the name as typed.
     sign_in(browser, origin, "李娜", "不对的密码-0000").await?;
+    wait_for(browser, "#sign-in-error").await?;
     let error = text_of(browser, "#sign-in-error").await?;
     check(
         error.contains("用户名或密码错误"),
@@ -243,8 +275,8 @@ async fn scenario(
 
     // The right one: the clerk's 工作台.
     sign_in(browser, origin, "李娜", "正确的密码-2026").await?;
-    let url = browser.current_url().await.map_err(|e| e.to_string())?;
-    check(url.path() == "/", format!("after sign-in at {url}"))?;
+    wait_for_url(browser, "sign-in", |path, _| path == "/").await?;
+    wait_for(browser, "#queues").await?;
     let who = text_of(browser, "header.top .who").await?;
     check(who.contains("李娜（内勤）"), format!("header: {who}"))?;
     let queues = text_of(browser, "#queues").await?;
@@ -292,11 +324,10 @@ async fn scenario(
         .click()
         .await
         .map_err(|e| e.to_string())?;
-    let url = browser.current_url().await.map_err(|e| e.to_string())?;
-    check(
-        url.query().is_some_and(|q| q.contains("status=taken")),
-        format!("tab link went to {url}"),
-    )?;
+    wait_for_url(browser, "the 待核单 tab", |_, query| {
+        query.contains("status=taken")
+    })
+    .await?;
     let active = text_of(browser, "#status-tabs a.active").await?;
     check(
         active == "待核单 1",
@@ -317,6 +348,7 @@ async fn scenario(
         .click()
         .await
         .map_err(|e| e.to_string())?;
+    wait_for(browser, "#no-orders").await?;
     let empty = text_of(browser, "#no-orders").await?;
     check(empty.contains("没有符合条件的订单"), empty)?;
 
@@ -332,6 +364,7 @@ async fn scenario(
         .click()
         .await
         .map_err(|e| e.to_string())?;
+    wait_for_url(browser, "本月", |_, query| query.contains("from=")).await?;
     let from = browser
         .find(Locator::Css("input[name=from]"))
         .await
@@ -385,12 +418,9 @@ async fn scenario(
         .click()
         .await
         .map_err(|e| e.to_string())?;
-    let url = browser.current_url().await.map_err(|e| e.to_string())?;
-    check(
-        url.path() == "/ui/login",
-        format!("after 退出登录 at {url}"),
-    )?;
+    wait_for_url(browser, "退出登录", |path, _| path == "/ui/login").await?;
     sign_in(browser, origin, "王主任", "管理员的密码-2026").await?;
+    wait_for_url(browser, "the admin's sign-in", |path, _| path == "/").await?;
     browser
         .goto(&format!("{origin}/ui/users"))
         .await
