@@ -8,6 +8,7 @@
 //! - [`views`]: what the store indexes about each document (the projector).
 //! - [`service`]: the use cases; rules checked on what this node knows.
 //! - [`http`]: the local API (axum).
+//! - [`ui`]: the browser workbench (server-rendered pages over the same use cases).
 //! - [`sync`]: the sans-IO sync core (what to ask a peer for, what to apply).
 //! - [`net`]: the peer endpoint, the peer client and mDNS discovery.
 //! - [`node`]: the one place that opens the store, spawns tasks and shuts them down.
@@ -26,4 +27,5 @@ pub mod render;
 pub mod service;
 pub mod store;
 pub mod sync;
+pub mod ui;
 pub mod views;

@@ -145,6 +145,10 @@ enum UserCommand {
         name: String,
         #[arg(long)]
         role: String,
+        /// Also give the user a workbench password, read from the first line of standard input
+        /// (so it stays out of the shell history and the process list).
+        #[arg(long)]
+        password: bool,
     },
 }
 
@@ -391,12 +395,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User {
-            command: UserCommand::Add { data, name, role },
+            command:
+                UserCommand::Add {
+                    data,
+                    name,
+                    role,
+                    password,
+                },
         } => {
             let (dir, _) = data_dir_and_file(&data)?;
             let role: Role = config::parse_role("role", &role)?;
+            let password = if password {
+                eprintln!("password for {name} (one line on standard input):");
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read the password from standard input")?;
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                None
+            };
             let office = node::open_office(&dir, 100)?;
-            let token = office.add_user(&name, role)?;
+            let token = office.add_user_with_password(&name, role, password.as_deref())?;
             println!("{token}");
             Ok(())
         }

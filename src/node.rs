@@ -254,7 +254,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let api_addr = listener.local_addr()?;
-    let state = AppState::new(office.clone(), peers.clone());
+    let state = AppState::new(office.clone(), peers.clone())
+        .with_discovery(config.mdns || !config.peers.is_empty());
     let app = http::app(state);
     let stop = until_shutdown(shutdown.subscribe());
     let api_task = tokio::spawn(async move {

@@ -46,6 +46,8 @@ pub struct AppState {
     pub write_slots: Arc<tokio::sync::Semaphore>,
     /// Order creates running at once (`CREATES_PER_CORE` per core), see `create`.
     pub create_slots: Arc<tokio::sync::Semaphore>,
+    /// The browser workbench's sessions and what it says about sharing (`crate::ui`).
+    pub workbench: crate::ui::Workbench,
 }
 
 impl AppState {
@@ -57,7 +59,15 @@ impl AppState {
             started: Arc::new(Instant::now()),
             write_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
             create_slots: Arc::new(tokio::sync::Semaphore::new(cores * CREATES_PER_CORE)),
+            workbench: crate::ui::Workbench::default(),
         }
+    }
+
+    /// Whether this node looks for peers at all (mDNS on, or static peers configured); the
+    /// workbench says 单机模式 when it does not and none has called.
+    pub fn with_discovery(mut self, looks_for_peers: bool) -> AppState {
+        self.workbench.looks_for_peers = looks_for_peers;
+        self
     }
 }
 
@@ -71,6 +81,7 @@ pub fn app(state: AppState) -> Router {
         .merge(users::routes())
         .merge(backup::routes())
         .merge(openapi::routes())
+        .merge(crate::ui::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

@@ -12,11 +12,26 @@ use super::{read, AppState};
 use crate::domain::role::Role;
 use crate::service::User;
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
     pub name: String,
     pub role: Role,
+    /// The workbench password (at least 8 characters); without one the user has only the token
+    /// until the admin sets one.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Written by hand so that a password never reaches a log through `{:?}`.
+impl std::fmt::Debug for NewUserBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUserBody")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -45,9 +60,12 @@ async fn add(
     ApiJson(body): ApiJson<NewUserBody>,
 ) -> Result<(StatusCode, Json<NewUserToken>), ApiError> {
     require_admin(&user)?;
-    let (name, role) = (body.name.clone(), body.role);
+    let (name, role, password) = (body.name.clone(), body.role, body.password);
     // add_user flushes before it returns, so the token works after a crash.
-    let token = read(&state, move |office| office.add_user(&name, role)).await?;
+    let token = read(&state, move |office| {
+        office.add_user_with_password(&name, role, password.as_deref())
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(NewUserToken {

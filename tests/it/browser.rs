@@ -1,0 +1,466 @@
+//! The workbench in a real browser: Debian's chromium, headless, driven through chromedriver
+//! (WebDriver, fantoccini) against a real node on loopback. Signs in (a wrong password, then
+//! the right one), walks the order list's tabs, opens the print page, checks that no page asks
+//! another origin for anything, and saves a screenshot of each main page under
+//! `target/e2e-screenshots/` for review.
+//!
+//! Without chromium or chromedriver the test prints a notice and passes, except when `CI` is
+//! set: CI installs both (`.ci/run`), so there a missing browser is a failure.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::harness::{three_lines, TestNode};
+use crate::ui::user_with_password;
+
+/// chromedriver, started by this test on a free loopback port, stopped by its pid on drop.
+struct Chromedriver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        // The child handle kills exactly the process this test started.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+fn free_loopback_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// chromium and chromedriver, or None (after a notice) when they are missing outside CI.
+fn browser_programs() -> Option<(PathBuf, PathBuf)> {
+    let chromium = find_program(&["chromium", "chromium-browser"]);
+    let driver = find_program(&["chromedriver"]);
+    match (chromium, driver) {
+        (Some(chromium), Some(driver)) => Some((chromium, driver)),
+        (chromium, driver) => {
+            let missing = format!(
+                "{}{}",
+                if chromium.is_none() { "chromium " } else { "" },
+                if driver.is_none() { "chromedriver" } else { "" }
+            );
+            assert!(
+                !in_ci(),
+                "CI is set but {missing} is missing: .ci/run installs chromium and chromium-driver"
+            );
+            eprintln!(
+                "NOTICE: browser tests skipped: {missing} not installed \
+                 (apt-get install chromium chromium-driver fonts-noto-cjk to run them)"
+            );
+            None
+        }
+    }
+}
+
+async fn start_chromedriver(program: &Path) -> Chromedriver {
+    let port = free_loopback_port();
+    let child = Command::new(program)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Chromedriver { child, port };
+    let client = crate::harness::client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = client
+            .get(format!("http://127.0.0.1:{port}/status"))
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success());
+        if ready.is_some() {
+            return driver;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not answer in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn open_browser(driver: &Chromedriver, chromium: &Path, profile: &Path) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium.to_string_lossy(),
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--window-size=1280,900",
+                "--lang=zh-CN",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a chromium session")
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("e2e-screenshots")
+}
+
+/// Every resource the page loaded came from `origin`.
+async fn assert_only_from(browser: &Client, origin: &str, page: &str) -> Result<(), String> {
+    let names = browser
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name)\
+             .concat(performance.getEntriesByType('navigation').map(e => e.name));",
+            vec![],
+        )
+        .await
+        .map_err(|e| format!("{page}: {e}"))?;
+    let names: Vec<String> = serde_json::from_value(names).map_err(|e| e.to_string())?;
+    if names.is_empty() {
+        return Err(format!("{page}: the browser reported no requests at all"));
+    }
+    match names.iter().find(|n| !n.starts_with(origin)) {
+        Some(other) => Err(format!("{page} requested {other}, not from {origin}")),
+        None => Ok(()),
+    }
+}
+
+async fn shoot(browser: &Client, name: &str) -> Result<(), String> {
+    let png = browser.screenshot().await.map_err(|e| e.to_string())?;
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join(format!("{name}.png")), png).map_err(|e| e.to_string())
+}
+
+async fn text_of(browser: &Client, css: &str) -> Result<String, String> {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .map_err(|e| format!("{css}: {e}"))?
+        .text()
+        .await
+        .map_err(|e| format!("{css}: {e}"))
+}
+
+/// Types into the sign-in form and submits it.
+async fn sign_in(browser: &Client, origin: &str, name: &str, password: &str) -> Result<(), String> {
+    browser
+        .goto(&format!("{origin}/ui/login"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let field = |id: &'static str| browser.find(Locator::Id(id));
+    let name_field = field("name").await.map_err(|e| e.to_string())?;
+    name_field.clear().await.map_err(|e| e.to_string())?;
+    name_field
+        .send_keys(name)
+        .await
+        .map_err(|e| e.to_string())?;
+    field("password")
+        .await
+        .map_err(|e| e.to_string())?
+        .send_keys(password)
+        .await
+        .map_err(|e| e.to_string())?;
+    field("sign-in")
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Waits (at most 15 s) until the page's path and query satisfy `arrived`: a click on a link or
+/// a submit button may return before the next page has loaded.
+async fn wait_for_url(
+    browser: &Client,
+    what: &str,
+    arrived: impl Fn(&str, &str) -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let url = browser.current_url().await.map_err(|e| e.to_string())?;
+        if arrived(url.path(), url.query().unwrap_or("")) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{what}: still at {url} after 15 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (at most 15 s) for an element of the next page.
+async fn wait_for(browser: &Client, css: &str) -> Result<(), String> {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("waiting for {css}: {e}"))
+}
+
+fn check(condition: bool, what: impl Into<String>) -> Result<(), String> {
+    if condition {
+        Ok(())
+    } else {
+        Err(what.into())
+    }
+}
+
+async fn scenario(
+    browser: &Client,
+    origin: &str,
+    order_id: &str,
+    number: &str,
+) -> Result<(), String> {
+    // A wrong password: the form again, with the message and the name as typed.
+    sign_in(browser, origin, "李娜", "不对的密码-0000").await?;
+    wait_for(browser, "#sign-in-error").await?;
+    let error = text_of(browser, "#sign-in-error").await?;
+    check(
+        error.contains("用户名或密码错误"),
+        format!("sign-in error: {error}"),
+    )?;
+    let kept = browser
+        .find(Locator::Id("name"))
+        .await
+        .map_err(|e| e.to_string())?
+        .prop("value")
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        kept.as_deref() == Some("李娜"),
+        format!("name kept: {kept:?}"),
+    )?;
+    shoot(browser, "01-sign-in-wrong-password").await?;
+    assert_only_from(browser, origin, "sign-in").await?;
+
+    // The right one: the clerk's 工作台.
+    sign_in(browser, origin, "李娜", "正确的密码-2026").await?;
+    wait_for_url(browser, "sign-in", |path, _| path == "/").await?;
+    wait_for(browser, "#queues").await?;
+    let who = text_of(browser, "header.top .who").await?;
+    check(who.contains("李娜（内勤）"), format!("header: {who}"))?;
+    let queues = text_of(browser, "#queues").await?;
+    check(queues.contains("待核单"), format!("queues: {queues}"))?;
+    // The stylesheet arrived and applies (the CSP lets the node's own assets through).
+    let header_colour = browser
+        .execute(
+            "return getComputedStyle(document.querySelector('header.top')).backgroundColor;",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        header_colour == "rgb(19, 50, 79)",
+        format!("stylesheet not applied: header is {header_colour}"),
+    )?;
+    shoot(browser, "02-home-clerk").await?;
+    assert_only_from(browser, origin, "home").await?;
+
+    // The order list: a tab per status; 待核单 holds the new order, 已发货 does not.
+    browser
+        .goto(&format!("{origin}/ui/orders"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let tabs = text_of(browser, "#status-tabs").await?;
+    for tab in [
+        "全部",
+        "待核单",
+        "待审核",
+        "生产中",
+        "已发货",
+        "已取消",
+        "已归档",
+    ] {
+        check(tabs.contains(tab), format!("tab {tab} missing: {tabs}"))?;
+    }
+    shoot(browser, "03-orders").await?;
+    assert_only_from(browser, origin, "orders").await?;
+    browser
+        .find(Locator::XPath(
+            "//nav[@id='status-tabs']/a[starts-with(normalize-space(.), '待核单')]",
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for_url(browser, "the 待核单 tab", |_, query| {
+        query.contains("status=taken")
+    })
+    .await?;
+    let active = text_of(browser, "#status-tabs a.active").await?;
+    check(
+        active == "待核单 1",
+        format!("active tab and its count: {active}"),
+    )?;
+    let rows = text_of(browser, "#orders tbody").await?;
+    check(
+        rows.contains(number),
+        format!("{number} not under 待核单: {rows}"),
+    )?;
+    check(rows.contains("¥9,828.49"), format!("amount: {rows}"))?;
+    browser
+        .find(Locator::XPath(
+            "//nav[@id='status-tabs']/a[starts-with(normalize-space(.), '已发货')]",
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#no-orders").await?;
+    let empty = text_of(browser, "#no-orders").await?;
+    check(empty.contains("没有符合条件的订单"), empty)?;
+
+    // The 本月 shortcut fills the range as YYYY-MM-DD, from the first of the month in China.
+    browser
+        .goto(&format!("{origin}/ui/orders"))
+        .await
+        .map_err(|e| e.to_string())?;
+    browser
+        .find(Locator::LinkText("本月"))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for_url(browser, "本月", |_, query| query.contains("from=")).await?;
+    let from = browser
+        .find(Locator::Css("input[name=from]"))
+        .await
+        .map_err(|e| e.to_string())?
+        .prop("value")
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let first = neiqin::ui::format::business_today(chrono::Utc::now()).format("%Y-%m-01");
+    check(from == first.to_string(), format!("本月 starts {from}"))?;
+    let rows = text_of(browser, "#orders tbody").await?;
+    check(
+        rows.contains(number),
+        format!("{number} not in 本月: {rows}"),
+    )?;
+    shoot(browser, "03b-orders-this-month").await?;
+
+    // The print page: capitals, copies, signatures.
+    browser
+        .goto(&format!("{origin}/ui/orders/{order_id}/print?form=a4"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let sheet = text_of(browser, "section.sheet").await?;
+    check(
+        sheet.contains("玖仟捌佰贰拾捌元肆角玖分"),
+        format!("capitals missing: {sheet}"),
+    )?;
+    check(sheet.contains("制单人：李娜"), format!("制单人: {sheet}"))?;
+    check(sheet.contains("第一联 存根"), format!("copy name: {sheet}"))?;
+    shoot(browser, "04-print-a4").await?;
+    assert_only_from(browser, origin, "print a4").await?;
+    browser
+        .goto(&format!(
+            "{origin}/ui/orders/{order_id}/print?form=continuous"
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    shoot(browser, "05-print-continuous").await?;
+    assert_only_from(browser, origin, "print continuous").await?;
+
+    // The admin's users page.
+    browser
+        .goto(&format!("{origin}/ui/password"))
+        .await
+        .map_err(|e| e.to_string())?;
+    shoot(browser, "06-password").await?;
+    browser
+        .find(Locator::Css("header.top form button"))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for_url(browser, "退出登录", |path, _| path == "/ui/login").await?;
+    sign_in(browser, origin, "王主任", "管理员的密码-2026").await?;
+    wait_for_url(browser, "the admin's sign-in", |path, _| path == "/").await?;
+    browser
+        .goto(&format!("{origin}/ui/users"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let users = text_of(browser, "#users").await?;
+    check(users.contains("李娜") && users.contains("内勤"), users)?;
+    shoot(browser, "07-users").await?;
+    assert_only_from(browser, origin, "users").await?;
+    browser
+        .goto(&format!("{origin}/"))
+        .await
+        .map_err(|e| e.to_string())?;
+    shoot(browser, "08-home-admin").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_workbench_in_a_real_browser() {
+    let Some((chromium, driver_program)) = browser_programs() else {
+        return;
+    };
+    let mut node = TestNode::start().await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    user_with_password(&node, "王主任", "admin", "管理员的密码-2026").await;
+    let customer = node.customer("上海真北家居有限公司").await;
+    let order = node.order(&customer, three_lines()).await;
+    let order_id = order["id"].as_str().expect("id").to_string();
+    let number = order["number"].as_str().expect("number").to_string();
+    // The browser is pointed at the same loopback address the node listens on.
+    let origin = node.base.clone();
+
+    let driver = start_chromedriver(&driver_program).await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let browser = open_browser(&driver, &chromium, profile.path()).await;
+    let outcome = scenario(&browser, &origin, &order_id, &number).await;
+    // Closing the session quits chromium before chromedriver is stopped.
+    let _ = browser.close().await;
+    drop(driver);
+    node.stop().await;
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}

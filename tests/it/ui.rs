@@ -1,0 +1,743 @@
+//! The workbench over real HTTP, as a browser would use it without running script: signing in
+//! (right and wrong password), the session cookie, CSRF refusals, a disabled user's token and
+//! session stopped at once, the security headers, the order list and the print page's capitals.
+
+use reqwest::header::{HeaderMap, CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{three_lines, TestNode};
+use neiqin::domain::role::Role;
+
+/// A browser without script: keeps the session cookie, follows nothing by itself.
+pub struct PageClient {
+    client: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+pub struct PageAnswer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl PageAnswer {
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.body.find(marker).expect("a form with a CSRF token") + marker.len();
+        let end = self.body[start..].find('"').expect("end of token") + start;
+        self.body[start..end].to_string()
+    }
+
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl PageClient {
+    pub fn new(node: &TestNode) -> PageClient {
+        PageClient {
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: node.base.clone(),
+            cookie: None,
+        }
+    }
+
+    async fn answer(&mut self, request: reqwest::RequestBuilder) -> PageAnswer {
+        let request = match &self.cookie {
+            Some(cookie) => request.header(COOKIE, cookie),
+            None => request,
+        };
+        let response = request.send().await.expect("the node answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        if let Some(set) = headers.get(SET_COOKIE).and_then(|v| v.to_str().ok()) {
+            let pair = set.split(';').next().unwrap_or("").to_string();
+            self.cookie = if pair.ends_with('=') {
+                None
+            } else {
+                Some(pair)
+            };
+        }
+        let body = response.text().await.expect("body");
+        PageAnswer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> PageAnswer {
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.answer(request).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> PageAnswer {
+        let request = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.answer(request).await
+    }
+
+    pub async fn post_with_origin(
+        &mut self,
+        path: &str,
+        origin: &str,
+        form: &[(&str, &str)],
+    ) -> PageAnswer {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("origin", origin)
+            .form(form);
+        self.answer(request).await
+    }
+
+    pub async fn sign_in(&mut self, name: &str, password: &str) -> PageAnswer {
+        self.post("/ui/login", &[("name", name), ("password", password)])
+            .await
+    }
+}
+
+/// Adds a user with a password through the API; returns their token.
+pub async fn user_with_password(node: &TestNode, name: &str, role: &str, password: &str) -> String {
+    let (status, body) = node
+        .post(
+            "/api/users",
+            &node.admin,
+            json!({"name": name, "role": role, "password": password}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body.get("password").is_none(), "the password is not echoed");
+    body["token"].as_str().expect("token").to_string()
+}
+
+fn csp(answer: &PageAnswer) -> &str {
+    answer
+        .headers
+        .get(CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn signing_in_with_the_right_password_opens_the_workbench_and_a_wrong_one_does_not() {
+    let node = TestNode::start().await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    let mut page = PageClient::new(&node);
+
+    let home = page.get("/").await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(home.location(), "/ui/login");
+
+    let form = page.get("/ui/login").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("<html lang=\"zh-CN\">"));
+    assert!(form.body.contains("登录"));
+
+    let wrong = page.sign_in("李娜", "错误的密码-2026").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("用户名或密码错误"), "{}", wrong.body);
+    assert!(
+        wrong.body.contains("value=\"李娜\""),
+        "the typed name is kept"
+    );
+    assert!(page.cookie.is_none(), "no session for a wrong password");
+    let unknown = page.sign_in("没有这个人", "正确的密码-2026").await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert!(unknown.body.contains("用户名或密码错误"));
+
+    let right = page.sign_in("李娜", "正确的密码-2026").await;
+    assert_eq!(right.status, StatusCode::SEE_OTHER);
+    assert_eq!(right.location(), "/");
+    let cookie = right
+        .headers
+        .get(SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie");
+    assert!(cookie.starts_with("nq_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    let id = cookie
+        .trim_start_matches("nq_session=")
+        .split(';')
+        .next()
+        .unwrap_or("");
+    assert_eq!(id.len(), 64, "256 random bits in hex");
+
+    let home = page.get("/").await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    assert!(home.body.contains("工作台"));
+    assert!(
+        home.body.contains("李娜（内勤）"),
+        "user and role in Chinese"
+    );
+    assert!(home.body.contains("待核单"), "the clerk's queues");
+    assert!(
+        home.body.contains("单机模式"),
+        "a node without peers says so"
+    );
+
+    // Signing out ends the session at once.
+    let csrf = home.csrf();
+    let out = page.post("/ui/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "/ui/login");
+    page.cookie = Some(format!("nq_session={id}"));
+    assert_eq!(page.get("/").await.status, StatusCode::SEE_OTHER);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_form_without_its_sessions_csrf_token_or_from_another_origin_is_refused() {
+    let node = TestNode::start().await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    let mut page = PageClient::new(&node);
+    page.sign_in("李娜", "正确的密码-2026").await;
+    let form = page.get("/ui/password").await;
+    let csrf = form.csrf();
+
+    let change = [
+        ("current", "正确的密码-2026"),
+        ("new", "新的密码-2027"),
+        ("confirm", "新的密码-2027"),
+    ];
+    let missing = page.post("/ui/password", &change).await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    assert!(missing.body.contains("CSRF"), "{}", missing.body);
+    assert!(missing.body.contains("安全校验失败"));
+
+    let mut forged = change.to_vec();
+    forged.push(("csrf", "0000"));
+    assert_eq!(
+        page.post("/ui/password", &forged).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let mut with_token = change.to_vec();
+    with_token.push(("csrf", &csrf));
+    let elsewhere = page
+        .post_with_origin("/ui/password", "http://evil.example", &with_token)
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
+
+    // None of the refused forms changed the password; the real one does.
+    let done = page.post("/ui/password", &with_token).await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.body.contains("密码已修改"), "{}", done.body);
+    let mut again = PageClient::new(&node);
+    assert_eq!(
+        again.sign_in("李娜", "正确的密码-2026").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        again.sign_in("李娜", "新的密码-2027").await.status,
+        StatusCode::SEE_OTHER
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_disabled_users_token_and_session_stop_at_once_and_work_again_when_enabled() {
+    let node = TestNode::start().await;
+    let token = user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    user_with_password(&node, "王主任", "admin", "管理员的密码-2026").await;
+    let mut clerk = PageClient::new(&node);
+    clerk.sign_in("李娜", "正确的密码-2026").await;
+    assert_eq!(clerk.get("/").await.status, StatusCode::OK);
+    assert_eq!(node.get("/api/status", &token).await.0, StatusCode::OK);
+
+    // Not the admin: the users page and its forms are refused.
+    let csrf = clerk.get("/").await.csrf();
+    assert_eq!(clerk.get("/ui/users").await.status, StatusCode::FORBIDDEN);
+    let refused = clerk
+        .post(
+            "/ui/users/change",
+            &[("csrf", &csrf), ("name", "王主任"), ("action", "disable")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let mut admin = PageClient::new(&node);
+    admin.sign_in("王主任", "管理员的密码-2026").await;
+    let users = admin.get("/ui/users").await;
+    assert_eq!(users.status, StatusCode::OK, "{}", users.body);
+    assert!(users.body.contains("用户管理"));
+    assert!(users.body.contains("李娜"));
+    let csrf = users.csrf();
+    let disabled = admin
+        .post(
+            "/ui/users/change",
+            &[("csrf", &csrf), ("name", "李娜"), ("action", "disable")],
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    assert!(disabled.body.contains("已停用"), "{}", disabled.body);
+
+    assert_eq!(
+        node.get("/api/status", &token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let home = clerk.get("/").await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(home.location(), "/ui/login");
+    let mut fresh = PageClient::new(&node);
+    assert_eq!(
+        fresh.sign_in("李娜", "正确的密码-2026").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let enabled = admin
+        .post(
+            "/ui/users/change",
+            &[("csrf", &csrf), ("name", "李娜"), ("action", "enable")],
+        )
+        .await;
+    assert_eq!(enabled.status, StatusCode::OK);
+    assert_eq!(node.get("/api/status", &token).await.0, StatusCode::OK);
+    assert_eq!(
+        fresh.sign_in("李娜", "正确的密码-2026").await.status,
+        StatusCode::SEE_OTHER
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn the_admin_adds_people_resets_passwords_and_changes_roles_on_the_users_page() {
+    let node = TestNode::start().await;
+    user_with_password(&node, "王主任", "admin", "管理员的密码-2026").await;
+    let mut admin = PageClient::new(&node);
+    admin.sign_in("王主任", "管理员的密码-2026").await;
+    let csrf = admin.get("/ui/users").await.csrf();
+
+    let added = admin
+        .post(
+            "/ui/users",
+            &[
+                ("csrf", &csrf),
+                ("name", "赵仓管"),
+                ("role", "warehouse"),
+                ("password", "仓库的密码-2026"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    assert!(
+        added.body.contains("已添加用户 赵仓管（仓库）"),
+        "{}",
+        added.body
+    );
+    assert!(added.body.contains("nq_"), "the new token is shown once");
+    let twice = admin
+        .post(
+            "/ui/users",
+            &[
+                ("csrf", &csrf),
+                ("name", "赵仓管"),
+                ("role", "clerk"),
+                ("password", "仓库的密码-2026"),
+            ],
+        )
+        .await;
+    assert!(
+        twice.body.contains("这个用户名已经有人用了"),
+        "{}",
+        twice.body
+    );
+    let short = admin
+        .post(
+            "/ui/users",
+            &[
+                ("csrf", &csrf),
+                ("name", "钱会计"),
+                ("role", "finance"),
+                ("password", "短"),
+            ],
+        )
+        .await;
+    assert!(
+        short.body.contains("密码至少要有 8 个字符"),
+        "{}",
+        short.body
+    );
+
+    let reset = admin
+        .post(
+            "/ui/users/change",
+            &[
+                ("csrf", &csrf),
+                ("name", "赵仓管"),
+                ("action", "password"),
+                ("password", "重设后的密码-1"),
+            ],
+        )
+        .await;
+    assert!(
+        reset.body.contains("已重设 赵仓管 的密码"),
+        "{}",
+        reset.body
+    );
+    let role = admin
+        .post(
+            "/ui/users/change",
+            &[
+                ("csrf", &csrf),
+                ("name", "赵仓管"),
+                ("action", "role"),
+                ("role", "finance"),
+            ],
+        )
+        .await;
+    assert!(role.body.contains("角色已改为财务"), "{}", role.body);
+
+    let mut person = PageClient::new(&node);
+    assert_eq!(
+        person.sign_in("赵仓管", "仓库的密码-2026").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    person.sign_in("赵仓管", "重设后的密码-1").await;
+    let home = person.get("/").await;
+    assert!(home.body.contains("赵仓管（财务）"), "{}", home.body);
+
+    // The API refuses a name taken and a short password too.
+    let (status, _) = node
+        .post(
+            "/api/users",
+            &node.admin,
+            json!({"name": "赵仓管", "role": "clerk"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = node
+        .post(
+            "/api/users",
+            &node.admin,
+            json!({"name": "孙", "role": "clerk", "password": "short"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn every_page_and_asset_sends_the_self_only_policy_and_assets_are_cached_long() {
+    let mut node = TestNode::start().await;
+    user_with_password(&node, "王主任", "admin", "管理员的密码-2026").await;
+    let customer = node.customer("上海真北家居有限公司").await;
+    let order = node.order(&customer, three_lines()).await;
+    let id = order["id"].as_str().expect("id");
+    let mut page = PageClient::new(&node);
+    let login = page.get("/ui/login").await;
+    assert!(
+        csp(&login).starts_with("default-src 'self'"),
+        "{}",
+        csp(&login)
+    );
+    page.sign_in("王主任", "管理员的密码-2026").await;
+    let home = page.get("/").await;
+    for path in [
+        "/".to_string(),
+        "/ui/orders".into(),
+        "/ui/users".into(),
+        "/ui/password".into(),
+        format!("/ui/orders/{id}/print?form=a4"),
+        "/ui/orders/no-such-order/print".into(),
+    ] {
+        let answer = page.get(&path).await;
+        assert!(
+            csp(&answer).starts_with("default-src 'self'"),
+            "{path}: {:?}",
+            answer.headers
+        );
+        assert!(
+            !answer.body.contains("http://"),
+            "{path} names no other origin"
+        );
+        assert!(
+            !answer.body.contains("https://"),
+            "{path} names no other origin"
+        );
+        assert!(
+            !answer.body.contains("<script>"),
+            "{path} has no inline script"
+        );
+        assert!(
+            !answer.body.contains("style=\""),
+            "{path} has no inline style"
+        );
+    }
+    let css = home
+        .body
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|h| h.ends_with(".css")))
+        .expect("a stylesheet")
+        .to_string();
+    let asset = page.get(&css).await;
+    assert_eq!(asset.status, StatusCode::OK);
+    assert!(asset.body.contains("@page"));
+    let cache = asset.headers["cache-control"].to_str().expect("ascii");
+    assert!(cache.contains("max-age=31536000"), "{cache}");
+    assert!(csp(&asset).starts_with("default-src 'self'"));
+    assert_eq!(
+        page.get("/ui/assets/other.css").await.status,
+        StatusCode::NOT_FOUND
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn the_order_list_filters_by_status_number_customer_and_date_in_chinese() {
+    let mut node = TestNode::start().await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    let customer = node.customer("上海真北家居有限公司").await;
+    let order = node.order(&customer, three_lines()).await;
+    let number = order["number"].as_str().expect("number").to_string();
+    let mut page = PageClient::new(&node);
+    page.sign_in("李娜", "正确的密码-2026").await;
+
+    let all = page.get("/ui/orders").await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    for tab in ["全部", "待核单", "待审核", "已发货", "已取消", "已归档"] {
+        assert!(all.body.contains(tab), "tab {tab}");
+    }
+    for shortcut in ["今天", "本周", "本月", "上月"] {
+        assert!(all.body.contains(shortcut), "shortcut {shortcut}");
+    }
+    assert!(all.body.contains(&number));
+    assert!(
+        all.body
+            .contains("待核单 <span class=\"tab-count\">1</span>"),
+        "tabs count their orders"
+    );
+    assert!(all
+        .body
+        .contains("已发货 <span class=\"tab-count\">0</span>"));
+    assert!(
+        all.body.contains("上海真北家居有限公司"),
+        "customer by name"
+    );
+    assert!(all.body.contains("¥9,828.49"), "money as ¥1,234.56");
+    let taken = page.get("/ui/orders?status=taken").await;
+    assert!(taken.body.contains(&number));
+    let shipped = page.get("/ui/orders?status=shipped").await;
+    assert!(!shipped.body.contains(&number));
+    assert!(shipped.body.contains("没有符合条件的订单"));
+
+    let tail = &number[number.len() - 3..];
+    assert!(page
+        .get(&format!("/ui/orders?q={tail}"))
+        .await
+        .body
+        .contains(&number));
+    assert!(!page
+        .get("/ui/orders?q=XYZ-999")
+        .await
+        .body
+        .contains(&number));
+    let by_customer = page.get("/ui/orders?customer_q=%E7%9C%9F%E5%8C%97").await;
+    assert!(
+        by_customer.body.contains(&number),
+        "真北 finds the customer"
+    );
+    let nobody = page.get("/ui/orders?customer_q=nobody").await;
+    assert!(nobody.body.contains("没有找到客户"));
+    assert!(!nobody.body.contains(&number));
+    let today = neiqin::ui::format::business_today(chrono::Utc::now());
+    let in_range = page
+        .get(&format!("/ui/orders?from={today}&to={today}"))
+        .await;
+    assert!(in_range.body.contains(&number));
+    let before = page.get("/ui/orders?from=2020-01-01&to=2020-01-31").await;
+    assert!(!before.body.contains(&number));
+    let bad = page.get("/ui/orders?from=yesterday").await;
+    assert!(bad.body.contains("不是 YYYY-MM-DD 格式的日期"));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn the_print_page_shows_the_total_in_chinese_capitals_and_the_copies() {
+    let mut node = TestNode::start().await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    let customer = node.customer("上海真北家居有限公司").await;
+    let order = node.order(&customer, three_lines()).await;
+    let id = order["id"].as_str().expect("id");
+    let mut page = PageClient::new(&node);
+    page.sign_in("李娜", "正确的密码-2026").await;
+
+    // 3 x 1333.33 + 4580.00 + 4 x 312.1250 = 3999.99 + 4580.00 + 1248.50
+    let a4 = page.get(&format!("/ui/orders/{id}/print?form=a4")).await;
+    assert_eq!(a4.status, StatusCode::OK, "{}", a4.body);
+    assert!(a4.body.contains("玖仟捌佰贰拾捌元肆角玖分"), "{}", a4.body);
+    assert!(a4.body.contains("¥9,828.49"));
+    assert!(a4.body.contains("¥3,999.99"));
+    for copy in ["存根", "客户", "财务", "仓库"] {
+        assert!(a4.body.contains(copy), "copy {copy}");
+    }
+    for who in ["制单人：李娜", "审核人", "签收人"] {
+        assert!(a4.body.contains(who), "{who}");
+    }
+    assert_eq!(
+        a4.body.matches("class=\"sheet a4\"").count(),
+        4,
+        "one sheet per copy"
+    );
+    let continuous = page
+        .get(&format!("/ui/orders/{id}/print?form=continuous"))
+        .await;
+    assert_eq!(
+        continuous
+            .body
+            .matches("class=\"sheet continuous\"")
+            .count(),
+        1,
+        "carbon paper prints once"
+    );
+    assert!(continuous.body.contains("①存根"));
+    let missing = page.get("/ui/orders/no-such-order/print").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("找不到"));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn each_role_sees_its_own_queues_with_counts_that_link_to_the_list() {
+    let mut node = TestNode::start().await;
+    let customer = node.customer("上海真北家居有限公司").await;
+    node.order(&customer, three_lines()).await;
+    node.order(&customer, three_lines()).await;
+    for (name, role, queue) in [
+        ("李娜", Role::Clerk, "待核单"),
+        ("周主管", Role::Supervisor, "待审核"),
+        ("吴仓管", Role::Warehouse, "待发货"),
+        ("郑财务", Role::Finance, "待放行"),
+        ("陈副总", Role::Vp, "有异常的订单"),
+    ] {
+        user_with_password(&node, name, role.as_str(), "每个人的密码-1").await;
+        let mut page = PageClient::new(&node);
+        page.sign_in(name, "每个人的密码-1").await;
+        let home = page.get("/").await;
+        assert_eq!(home.status, StatusCode::OK);
+        assert!(home.body.contains(queue), "{role}: {}", home.body);
+    }
+    user_with_password(&node, "李内勤", "clerk", "每个人的密码-1").await;
+    let mut clerk = PageClient::new(&node);
+    clerk.sign_in("李内勤", "每个人的密码-1").await;
+    let home = clerk.get("/").await;
+    assert!(
+        home.body.contains(
+            "<a href=\"/ui/orders?status=taken\"><span class=\"count\">2</span>待核单</a>"
+        ),
+        "{}",
+        home.body
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_whose_peers_never_answered_says_offline_and_still_works() {
+    // A loopback port nobody listens on: the configured peer is down from the start.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .to_string();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut config = neiqin::config::Config::local(tmp.path().join("data"));
+    config.peers = vec![down.clone()];
+    let mut node = TestNode::start_with(config, Some(tmp)).await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    let customer = node.customer("上海真北家居有限公司").await;
+    let order = node.order(&customer, three_lines()).await;
+    let mut page = PageClient::new(&node);
+    page.sign_in("李娜", "正确的密码-2026").await;
+    let home = page.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("id=\"offline-banner\""), "{}", home.body);
+    assert!(home.body.contains("离线"), "{}", home.body);
+    assert!(home.body.contains("尚未共享"), "{}", home.body);
+    assert!(home.body.contains(&down), "the peer is listed");
+    assert!(!home.body.contains("单机模式"));
+    let orders = page.get("/ui/orders").await;
+    assert!(orders
+        .body
+        .contains(order["number"].as_str().expect("number")));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn nodes_that_have_just_synced_show_online_without_a_banner() {
+    let net = crate::testnet::TestNet::start(2).await;
+    let node = &net.nodes[0];
+    user_with_password(node, "李娜", "clerk", "正确的密码-2026").await;
+    let mut page = PageClient::new(node);
+    page.sign_in("李娜", "正确的密码-2026").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let home = page.get("/").await;
+        if home.body.contains("class=\"sync sync-online\"") {
+            assert!(!home.body.contains("offline-banner"), "{}", home.body);
+            assert!(
+                home.body.contains("node-1"),
+                "the peer by name: {}",
+                home.body
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never online: {}",
+            home.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_stored_before_passwords_keeps_their_token_and_can_be_disabled() {
+    let node = TestNode::start().await;
+    let office = &node.node.as_ref().expect("running").office;
+    // Exactly what earlier versions wrote: the token's hash → {name, role}.
+    let token = "nq_written_by_an_earlier_version";
+    office
+        .store
+        .put_raw(
+            &neiqin::store::keys::user(&neiqin::service::users::token_hash(token)),
+            r#"{"name":"老用户","role":"finance"}"#.as_bytes(),
+        )
+        .expect("raw write");
+    assert_eq!(node.get("/api/status", token).await.0, StatusCode::OK);
+    let (status, users) = node.get("/api/users", &node.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(users.to_string().contains("老用户"), "{users}");
+
+    let admin = office
+        .authenticate(&node.admin)
+        .expect("lookup")
+        .expect("the admin");
+    office
+        .set_password(&admin, "老用户", "后来设的密码-1")
+        .expect("a password for the old user");
+    let mut page = PageClient::new(&node);
+    assert_eq!(
+        page.sign_in("老用户", "后来设的密码-1").await.status,
+        StatusCode::SEE_OTHER
+    );
+    office
+        .set_disabled(&admin, "老用户", true)
+        .expect("disabled");
+    assert_eq!(
+        node.get("/api/status", token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(page.get("/").await.status, StatusCode::SEE_OTHER);
+    node.stop().await;
+}
