@@ -25,16 +25,17 @@ use crate::views::OrderSummary;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub sku: String,
     #[serde(default)]
     pub spec: String,
-    #[schema(value_type = String, example = "3")]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,3}0*)?|[0-9]+\.[0-9]{0,2}[1-9]0*)$", max_length = 24, example = "3")]
+    #[serde(with = "super::decimal::str")]
     pub quantity: Decimal,
     #[serde(default)]
     pub unit: String,
-    #[schema(value_type = String, example = "1333.33")]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^[0-9]+(\.[0-9]{1,4}0*)?$", max_length = 24, example = "1333.33")]
+    #[serde(with = "super::decimal::str")]
     pub unit_price: Decimal,
 }
 
@@ -53,6 +54,7 @@ pub struct ShipTo {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrderBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub customer_id: String,
     #[serde(default)]
     pub project: String,
@@ -62,13 +64,13 @@ pub struct NewOrderBody {
     pub salesperson: String,
     #[serde(default)]
     pub tax_included: bool,
-    #[schema(value_type = Option<String>, example = "0.13")]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^0+(\.[0-9]{1,4}0*)?$", max_length = 24, example = "0.13")]
+    #[serde(default, with = "super::decimal::str_option")]
     pub tax_rate: Option<Decimal>,
     #[serde(default)]
     pub invoice_title: String,
-    #[schema(value_type = Option<String>)]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]+(\.[0-9]{1,2}0*)?$", max_length = 24)]
+    #[serde(default, with = "super::decimal::str_option")]
     pub deposit: Option<Decimal>,
     #[serde(default)]
     pub contract: String,
@@ -87,12 +89,12 @@ pub struct LinePatchBody {
     pub id: Option<String>,
     pub sku: Option<String>,
     pub spec: Option<String>,
-    #[schema(value_type = Option<String>)]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,3}0*)?|[0-9]+\.[0-9]{0,2}[1-9]0*)$", max_length = 24)]
+    #[serde(default, with = "super::decimal::str_option")]
     pub quantity: Option<Decimal>,
     pub unit: Option<String>,
-    #[schema(value_type = Option<String>)]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]+(\.[0-9]{1,4}0*)?$", max_length = 24)]
+    #[serde(default, with = "super::decimal::str_option")]
     pub unit_price: Option<Decimal>,
 }
 
@@ -105,12 +107,12 @@ pub struct OrderPatchBody {
     pub store: Option<String>,
     pub salesperson: Option<String>,
     pub tax_included: Option<bool>,
-    #[schema(value_type = Option<String>)]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^0+(\.[0-9]{1,4}0*)?$", max_length = 24)]
+    #[serde(default, with = "super::decimal::str_option")]
     pub tax_rate: Option<Decimal>,
     pub invoice_title: Option<String>,
-    #[schema(value_type = Option<String>)]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]+(\.[0-9]{1,2}0*)?$", max_length = 24)]
+    #[serde(default, with = "super::decimal::str_option")]
     pub deposit: Option<Decimal>,
     pub contract: Option<String>,
     pub ship_address: Option<String>,
@@ -129,13 +131,19 @@ pub struct OrderPatchBody {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct OrderListParams {
+    /// One of `Status::ALL` (the document lists them), or empty for any.
     pub status: Option<String>,
     pub customer: Option<String>,
     pub store: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
+    /// Only orders with open anomalies.
     pub anomalies: Option<bool>,
+    /// Page size, 50 when absent.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
+    /// `next_cursor` of the page before.
+    #[param(pattern = r"^([0-9a-fA-F]{2})*$")]
     pub cursor: Option<String>,
 }
 
@@ -158,6 +166,7 @@ pub struct NoteBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgressBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub note: String,
     pub revised_date: Option<NaiveDate>,
     pub delay_reason: Option<String>,
@@ -168,11 +177,11 @@ pub struct ProgressBody {
 pub struct LineQuantity {
     /// Line id.
     pub line: String,
-    #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,3}0*)?|[0-9]+\.[0-9]{0,2}[1-9]0*)$", max_length = 24)]
+    #[serde(with = "super::decimal::str")]
     pub quantity: Decimal,
-    #[schema(value_type = Option<String>)]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]+(\.[0-9]{1,4}0*)?$", max_length = 24)]
+    #[serde(default, with = "super::decimal::str_option")]
     pub unit_price: Option<Decimal>,
 }
 
@@ -205,6 +214,7 @@ pub struct ShippingDocBody {
 #[serde(deny_unknown_fields)]
 pub struct CreditBody {
     pub kind: CreditKind,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub reason: String,
 }
 
@@ -225,7 +235,8 @@ pub struct ShipmentBody {
     pub carrier: String,
     #[serde(default)]
     pub waybill: String,
-    #[serde(default)]
+    #[schema(minimum = 0, maximum = 4294967295.0)]
+    #[serde(default, deserialize_with = "super::decimal::count")]
     pub cartons: u32,
     /// The goods already left (recorded after the fact): a physical fact is never refused, so
     /// it is recorded even without a finance release, and shows as an anomaly instead.
@@ -236,8 +247,8 @@ pub struct ShipmentBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentBody {
-    #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,2}0*)?|[0-9]+\.[0-9]?[1-9]0*)$", max_length = 24, example = "1333.33")]
+    #[serde(with = "super::decimal::str")]
     pub amount: Decimal,
     pub date: NaiveDate,
     #[serde(default)]
@@ -259,10 +270,11 @@ pub struct ReasonBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub number: String,
     pub title: String,
-    #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,2}0*)?|[0-9]+\.[0-9]?[1-9]0*)$", max_length = 24, example = "1333.33")]
+    #[serde(with = "super::decimal::str")]
     pub amount: Decimal,
 }
 
@@ -304,6 +316,7 @@ pub struct ReceiveBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub resolution: String,
     /// For duplicate customers: the archive to keep; the others are merged into it.
     pub keep: Option<String>,
@@ -437,7 +450,7 @@ async fn list(
         to: p.to,
         anomalies_only: p.anomalies.unwrap_or(false),
         cursor: decode_cursor(p.cursor.as_deref())?,
-        limit: p.limit.unwrap_or(50),
+        limit: super::page_limit(p.limit, 1000)?,
     };
     Ok(Json(
         read(&state, move |office| office.list_orders(&query)).await?,

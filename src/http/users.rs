@@ -15,6 +15,7 @@ use crate::service::User;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub name: String,
     pub role: Role,
 }

@@ -1,0 +1,116 @@
+//! Decimal strings in request bodies, read strictly.
+//!
+//! `rust_decimal`'s own parser is lenient ("1_000", "+5", ".5", "1." and 40-digit numbers that
+//! it rounds), so a value the OpenAPI document calls malformed could still be taken. Here a
+//! decimal is `-?[0-9]+(\.[0-9]+)?`, at most `MAX_LEN` characters (well inside the 28 digits a
+//! `Decimal` holds), or the request is a 400. Sign, zero and decimal places are the domain's
+//! rules (422, `validate_amount`, `validate_line`); the patterns below state them for the
+//! document, and every value a pattern admits passes both this shape and the domain's checks.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer};
+
+/// Longest decimal string taken.
+pub const MAX_LEN: usize = 24;
+
+/// An amount of money: not negative, at most 2 decimal places (trailing zeros aside, as the
+/// domain counts places on the normalized value).
+pub const AMOUNT: &str = r"^[0-9]+(\.[0-9]{1,2}0*)?$";
+/// An amount greater than zero (payments, invoices).
+pub const POSITIVE_AMOUNT: &str = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,2}0*)?|[0-9]+\.[0-9]?[1-9]0*)$";
+/// A unit price: not negative, at most 4 decimal places.
+pub const PRICE: &str = r"^[0-9]+(\.[0-9]{1,4}0*)?$";
+/// A quantity: greater than zero, at most 3 decimal places.
+pub const QUANTITY: &str = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,3}0*)?|[0-9]+\.[0-9]{0,2}[1-9]0*)$";
+/// A tax rate: from 0 up to but not including 1 (0.13 for 13%), at most 4 decimal places.
+pub const TAX_RATE: &str = r"^0+(\.[0-9]{1,4}0*)?$";
+
+/// Parses `s` if it has the shape above.
+pub fn parse(s: &str) -> Option<Decimal> {
+    if s.len() > MAX_LEN {
+        return None;
+    }
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(int) || !frac.is_none_or(all_digits) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn read<'de, D: Deserializer<'de>>(s: &str) -> Result<Decimal, D::Error> {
+    parse(s).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "{s:?} is not a decimal string like \"1333.33\" (digits, one optional point, at most {MAX_LEN} characters)"
+        ))
+    })
+}
+
+/// `#[serde(with = "super::decimal::str")]` for a required decimal string.
+pub mod str {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        let s = String::deserialize(d)?;
+        read::<D>(&s)
+    }
+}
+
+/// `#[serde(default, with = "super::decimal::str_option")]` for an optional one (absent or null).
+pub mod str_option {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => read::<D>(&s).map(Some),
+        }
+    }
+}
+
+/// For a decimal kept as text (a customer's credit limit): the same shape check, the text kept.
+pub fn shape_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => read::<D>(&s).map(|_| Some(s)),
+    }
+}
+
+/// `#[serde(default, deserialize_with = "super::decimal::count")]` for a whole count (cartons):
+/// JSON Schema calls `4.0` an integer as much as `4`, so both are taken; `4.5` is not.
+pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as u64)
+        })
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("{n} is not a whole number from 0 to {}", u32::MAX))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape() {
+        for ok in ["0", "1333.33", "-5", "0.0001", "007", "1.000"] {
+            assert!(parse(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "", "1_000", "+5", ".5", "1.", "1e3", " 1", "--1", "1.2.3", "١",
+        ] {
+            assert!(parse(bad).is_none(), "{bad}");
+        }
+        assert!(parse(&"9".repeat(MAX_LEN + 1)).is_none());
+        assert!(parse(&"9".repeat(MAX_LEN)).is_some());
+    }
+}
