@@ -40,7 +40,7 @@ pub struct CustomerBody {
     /// 信用额度: the credit finance may extend (decimal string, CNY)
     #[schema(
         example = "50000.00",
-        pattern = r"^[0-9]+(\.[0-9]{1,2}0*)?$",
+        pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2}0{0,6})?$",
         max_length = 24
     )]
     #[serde(default, deserialize_with = "super::decimal::shape_option")]

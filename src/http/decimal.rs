@@ -2,50 +2,60 @@
 //!
 //! `rust_decimal`'s own parser is lenient ("1_000", "+5", ".5", "1." and 40-digit numbers that
 //! it rounds), so a value the OpenAPI document calls malformed could still be taken. Here a
-//! decimal is `-?[0-9]+(\.[0-9]+)?`, at most `MAX_LEN` characters (well inside the 28 digits a
-//! `Decimal` holds), or the request is a 400. Sign, zero and decimal places are the domain's
-//! rules (422, `validate_amount`, `validate_line`); the patterns below state them for the
-//! document, and every value a pattern admits passes both this shape and the domain's checks.
+//! decimal is `-?(0|[1-9][0-9]{0,11})(\.[0-9]{1,8})?` (no "-0"), or the request is a 400. At most
+//! 12 whole digits keeps every product and sum the domain computes (quantity × unit price over
+//! an order's lines, 10^24 at most) inside the 28 digits of a `Decimal`: a quantity of 10^20
+//! once made the multiplication overflow and the node answer 500. Sign, zero and decimal places
+//! are the domain's rules (422, `validate_amount`, `validate_line`); the patterns below state
+//! them for the document, and every value a pattern admits passes both this shape and the
+//! domain's checks.
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 
-/// Longest decimal string taken.
-pub const MAX_LEN: usize = 24;
+/// Whole digits and decimal places taken.
+pub const MAX_WHOLE_DIGITS: usize = 12;
+pub const MAX_PLACES: usize = 8;
 
 /// An amount of money: not negative, at most 2 decimal places (trailing zeros aside, as the
 /// domain counts places on the normalized value).
-pub const AMOUNT: &str = r"^[0-9]+(\.[0-9]{1,2}0*)?$";
+pub const AMOUNT: &str = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2}0{0,6})?$";
 /// An amount greater than zero (payments, invoices).
-pub const POSITIVE_AMOUNT: &str = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,2}0*)?|[0-9]+\.[0-9]?[1-9]0*)$";
+pub const POSITIVE_AMOUNT: &str = r"^([1-9][0-9]{0,11}(\.[0-9]{1,2}0{0,6})?|0\.[0-9]?[1-9]0{0,6})$";
 /// A unit price: not negative, at most 4 decimal places.
-pub const PRICE: &str = r"^[0-9]+(\.[0-9]{1,4}0*)?$";
+pub const PRICE: &str = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4}0{0,4})?$";
 /// A quantity: greater than zero, at most 3 decimal places.
-pub const QUANTITY: &str = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,3}0*)?|[0-9]+\.[0-9]{0,2}[1-9]0*)$";
+pub const QUANTITY: &str = r"^([1-9][0-9]{0,11}(\.[0-9]{1,3}0{0,5})?|0\.[0-9]{0,2}[1-9]0{0,5})$";
 /// A tax rate: from 0 up to but not including 1 (0.13 for 13%), at most 4 decimal places.
-pub const TAX_RATE: &str = r"^0+(\.[0-9]{1,4}0*)?$";
+pub const TAX_RATE: &str = r"^0(\.[0-9]{1,4}0{0,4})?$";
 
 /// Parses `s` if it has the shape above.
 pub fn parse(s: &str) -> Option<Decimal> {
-    if s.len() > MAX_LEN {
-        return None;
-    }
     let digits = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = match digits.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
+    let (whole, places) = match digits.split_once('.') {
+        Some((w, p)) => (w, Some(p)),
         None => (digits, None),
     };
     let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(int) || !frac.is_none_or(all_digits) {
+    let whole_ok = all_digits(whole)
+        && whole.len() <= MAX_WHOLE_DIGITS
+        && (whole == "0" || !whole.starts_with('0'));
+    let places_ok = places.is_none_or(|p| all_digits(p) && p.len() <= MAX_PLACES);
+    if !whole_ok || !places_ok {
         return None;
     }
-    s.parse().ok()
+    let value: Decimal = s.parse().ok()?;
+    // "-0" is zero written as a negative: refused, so that the sign always means below zero.
+    if digits.len() != s.len() && value.is_zero() {
+        return None;
+    }
+    Some(value)
 }
 
 fn read<'de, D: Deserializer<'de>>(s: &str) -> Result<Decimal, D::Error> {
     parse(s).ok_or_else(|| {
         serde::de::Error::custom(format!(
-            "{s:?} is not a decimal string like \"1333.33\" (digits, one optional point, at most {MAX_LEN} characters)"
+            "{s:?} is not a decimal string like \"1333.33\" (at most {MAX_WHOLE_DIGITS} whole digits, no leading zero, at most {MAX_PLACES} decimal places)"
         ))
     })
 }

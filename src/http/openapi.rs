@@ -132,7 +132,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/customers",
         who: "clerk",
         summary: "create a customer archive",
-        body: Body::Json("CustomerBody"),
+        body: Body::Json("NewCustomerBody"),
         ok: 201,
         response: Resp::Schema("Customer"),
         query: Query::None,
@@ -413,7 +413,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/orders/{id}/invoices/{iid}/void",
         who: "finance",
         summary: "红冲: void an invoice (its number stays used)",
-        body: Body::Json("ReasonBody"),
+        body: Body::Json("RequiredReasonBody"),
         ok: 200,
         response: Resp::Object,
         query: Query::None,
@@ -423,7 +423,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/orders/{id}/cancel-remaining",
         who: "vp",
         summary: "cancel what has not shipped of a partly shipped order",
-        body: Body::Json("ReasonBody"),
+        body: Body::Json("RequiredReasonBody"),
         ok: 200,
         response: Resp::Object,
         query: Query::None,
@@ -433,7 +433,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/orders/{id}/corrections",
         who: "supervisor",
         summary: "a correction note, the only change an archived order takes",
-        body: Body::Json("NoteBody"),
+        body: Body::Json("RequiredNoteBody"),
         ok: 200,
         response: Resp::Object,
         query: Query::None,
@@ -767,6 +767,76 @@ fn query_parameters(query: Query) -> Vec<Parameter> {
     params
 }
 
+/// The object schema named `name`, to read or change.
+fn object_mut<'a>(
+    schemas: &'a mut std::collections::BTreeMap<String, RefOr<Schema>>,
+    name: &str,
+) -> &'a mut utoipa::openapi::schema::Object {
+    match schemas.get_mut(name) {
+        Some(RefOr::T(Schema::Object(object))) => object,
+        _ => panic!("{name} is not an object schema"),
+    }
+}
+
+/// A non-blank string: the services refuse one that trims to nothing.
+fn non_blank() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .pattern(Some(r"\S"))
+        .build()
+        .into()
+}
+
+/// What the derives cannot say, stated from the same constants the services check.
+fn refine_components(schemas: &mut std::collections::BTreeMap<String, RefOr<Schema>>) {
+    // Customer collections: items are text fields named in `COLLECTIONS`, plus the `id` of an
+    // item to change; any other name is refused.
+    let customer = object_mut(schemas, "CustomerBody");
+    for (collection, fields) in crate::domain::customer::COLLECTIONS {
+        let mut item = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ))
+            .property("id", ObjectBuilder::new().schema_type(Type::String));
+        for field in *fields {
+            item = item.property(*field, ObjectBuilder::new().schema_type(Type::String));
+        }
+        let list = ArrayBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::Array,
+                Type::Null,
+            ]))
+            .items(item)
+            .build();
+        customer
+            .properties
+            .insert(collection.to_string(), Schema::Array(list).into());
+    }
+    // A new customer needs a name; a change does not.
+    let mut new_customer = customer.clone();
+    new_customer
+        .properties
+        .insert("name".into(), non_blank().into());
+    new_customer.required.push("name".into());
+    schemas.insert(
+        "NewCustomerBody".into(),
+        Schema::Object(new_customer).into(),
+    );
+    // 红冲 and cancelling the rest need a reason, a correction its text: the same bodies as
+    // the routes where they may be left out, with the field required.
+    for (base, field, name) in [
+        ("ReasonBody", "reason", "RequiredReasonBody"),
+        ("NoteBody", "note", "RequiredNoteBody"),
+    ] {
+        let mut required = object_mut(schemas, base).clone();
+        required.properties.insert(field.into(), non_blank().into());
+        required.required.push(field.into());
+        schemas.insert(name.into(), Schema::Object(required).into());
+    }
+}
+
 pub fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
     for route in ROUTES {
@@ -853,6 +923,8 @@ pub fn document() -> OpenApi {
         }
         paths = paths.path(route.path, PathItem::new(method(route.method), op.build()));
     }
+    let mut components = Components::openapi().components.unwrap_or_default();
+    refine_components(&mut components.schemas);
     let mut doc = OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -861,7 +933,7 @@ pub fn document() -> OpenApi {
                 .description(Some("Money and quantities are decimal strings. Every route but health and this one needs Authorization: Bearer <token>.")),
         )
         .paths(paths.build())
-        .components(Components::openapi().components)
+        .components(Some(components))
         .build();
     if let Some(components) = doc.components.as_mut() {
         components.add_security_scheme(

@@ -29,12 +29,12 @@ pub struct LineBody {
     pub sku: String,
     #[serde(default)]
     pub spec: String,
-    #[schema(value_type = String, pattern = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,3}0*)?|[0-9]+\.[0-9]{0,2}[1-9]0*)$", max_length = 24, example = "3")]
+    #[schema(value_type = String, pattern = r"^([1-9][0-9]{0,11}(\.[0-9]{1,3}0{0,5})?|0\.[0-9]{0,2}[1-9]0{0,5})$", example = "3")]
     #[serde(with = "super::decimal::str")]
     pub quantity: Decimal,
     #[serde(default)]
     pub unit: String,
-    #[schema(value_type = String, pattern = r"^[0-9]+(\.[0-9]{1,4}0*)?$", max_length = 24, example = "1333.33")]
+    #[schema(value_type = String, pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4}0{0,4})?$", example = "1333.33")]
     #[serde(with = "super::decimal::str")]
     pub unit_price: Decimal,
 }
@@ -64,12 +64,12 @@ pub struct NewOrderBody {
     pub salesperson: String,
     #[serde(default)]
     pub tax_included: bool,
-    #[schema(value_type = Option<String>, pattern = r"^0+(\.[0-9]{1,4}0*)?$", max_length = 24, example = "0.13")]
+    #[schema(value_type = Option<String>, pattern = r"^0(\.[0-9]{1,4}0{0,4})?$", example = "0.13")]
     #[serde(default, with = "super::decimal::str_option")]
     pub tax_rate: Option<Decimal>,
     #[serde(default)]
     pub invoice_title: String,
-    #[schema(value_type = Option<String>, pattern = r"^[0-9]+(\.[0-9]{1,2}0*)?$", max_length = 24)]
+    #[schema(value_type = Option<String>, pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2}0{0,6})?$")]
     #[serde(default, with = "super::decimal::str_option")]
     pub deposit: Option<Decimal>,
     #[serde(default)]
@@ -79,6 +79,7 @@ pub struct NewOrderBody {
     pub promised_ship_date: Option<NaiveDate>,
     #[serde(default)]
     pub note: String,
+    #[schema(min_items = 1)]
     pub lines: Vec<LineBody>,
 }
 
@@ -89,11 +90,11 @@ pub struct LinePatchBody {
     pub id: Option<String>,
     pub sku: Option<String>,
     pub spec: Option<String>,
-    #[schema(value_type = Option<String>, pattern = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,3}0*)?|[0-9]+\.[0-9]{0,2}[1-9]0*)$", max_length = 24)]
+    #[schema(value_type = Option<String>, pattern = r"^([1-9][0-9]{0,11}(\.[0-9]{1,3}0{0,5})?|0\.[0-9]{0,2}[1-9]0{0,5})$")]
     #[serde(default, with = "super::decimal::str_option")]
     pub quantity: Option<Decimal>,
     pub unit: Option<String>,
-    #[schema(value_type = Option<String>, pattern = r"^[0-9]+(\.[0-9]{1,4}0*)?$", max_length = 24)]
+    #[schema(value_type = Option<String>, pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4}0{0,4})?$")]
     #[serde(default, with = "super::decimal::str_option")]
     pub unit_price: Option<Decimal>,
 }
@@ -107,11 +108,11 @@ pub struct OrderPatchBody {
     pub store: Option<String>,
     pub salesperson: Option<String>,
     pub tax_included: Option<bool>,
-    #[schema(value_type = Option<String>, pattern = r"^0+(\.[0-9]{1,4}0*)?$", max_length = 24)]
+    #[schema(value_type = Option<String>, pattern = r"^0(\.[0-9]{1,4}0{0,4})?$")]
     #[serde(default, with = "super::decimal::str_option")]
     pub tax_rate: Option<Decimal>,
     pub invoice_title: Option<String>,
-    #[schema(value_type = Option<String>, pattern = r"^[0-9]+(\.[0-9]{1,2}0*)?$", max_length = 24)]
+    #[schema(value_type = Option<String>, pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2}0{0,6})?$")]
     #[serde(default, with = "super::decimal::str_option")]
     pub deposit: Option<Decimal>,
     pub contract: Option<String>,
@@ -177,10 +178,10 @@ pub struct ProgressBody {
 pub struct LineQuantity {
     /// Line id.
     pub line: String,
-    #[schema(value_type = String, pattern = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,3}0*)?|[0-9]+\.[0-9]{0,2}[1-9]0*)$", max_length = 24)]
+    #[schema(value_type = String, pattern = r"^([1-9][0-9]{0,11}(\.[0-9]{1,3}0{0,5})?|0\.[0-9]{0,2}[1-9]0{0,5})$")]
     #[serde(with = "super::decimal::str")]
     pub quantity: Decimal,
-    #[schema(value_type = Option<String>, pattern = r"^[0-9]+(\.[0-9]{1,4}0*)?$", max_length = 24)]
+    #[schema(value_type = Option<String>, pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4}0{0,4})?$")]
     #[serde(default, with = "super::decimal::str_option")]
     pub unit_price: Option<Decimal>,
 }
@@ -199,14 +200,18 @@ fn ship_lines(lines: Vec<LineQuantity>) -> Vec<ShipLine> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShippingDocBody {
+    #[schema(min_items = 1)]
     pub lines: Vec<LineQuantity>,
     /// 发货日期
+    #[schema(required = true, value_type = NaiveDate)]
     pub ship_date: Option<NaiveDate>,
     /// 运送途径: carrier, freight depot or own truck.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, pattern = r"\S")]
     pub route: String,
     /// 付费方式: who pays freight (寄付, 到付, 月结…).
     #[serde(default)]
+    #[schema(required = true, min_length = 1, pattern = r"\S")]
     pub freight_payer: String,
 }
 
@@ -230,6 +235,7 @@ pub struct FinanceReleaseBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentBody {
+    #[schema(min_items = 1)]
     pub lines: Vec<LineQuantity>,
     #[serde(default)]
     pub carrier: String,
@@ -247,7 +253,7 @@ pub struct ShipmentBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentBody {
-    #[schema(value_type = String, pattern = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,2}0*)?|[0-9]+\.[0-9]?[1-9]0*)$", max_length = 24, example = "1333.33")]
+    #[schema(value_type = String, pattern = r"^([1-9][0-9]{0,11}(\.[0-9]{1,2}0{0,6})?|0\.[0-9]?[1-9]0{0,6})$", example = "1333.33")]
     #[serde(with = "super::decimal::str")]
     pub amount: Decimal,
     pub date: NaiveDate,
@@ -273,7 +279,7 @@ pub struct InvoiceBody {
     #[schema(min_length = 1, pattern = r"\S")]
     pub number: String,
     pub title: String,
-    #[schema(value_type = String, pattern = r"^([0-9]*[1-9][0-9]*(\.[0-9]{1,2}0*)?|[0-9]+\.[0-9]?[1-9]0*)$", max_length = 24, example = "1333.33")]
+    #[schema(value_type = String, pattern = r"^([1-9][0-9]{0,11}(\.[0-9]{1,2}0{0,6})?|0\.[0-9]?[1-9]0{0,6})$", example = "1333.33")]
     #[serde(with = "super::decimal::str")]
     pub amount: Decimal,
 }
@@ -282,7 +288,9 @@ pub struct InvoiceBody {
 #[serde(deny_unknown_fields)]
 pub struct ReturnBody {
     pub kind: ReturnKind,
+    #[schema(min_items = 1)]
     pub lines: Vec<LineQuantity>,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub reason: String,
     /// Hashes returned by `POST /api/attachments`.
     #[serde(default)]
@@ -302,6 +310,7 @@ pub struct WaybillBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiveBody {
+    #[schema(min_items = 1)]
     pub lines: Vec<LineQuantity>,
     #[serde(default)]
     pub condition: String,
@@ -602,6 +611,20 @@ async fn finance_release(
     OptionalJson(body): OptionalJson<FinanceReleaseBody>,
 ) -> OrderResult {
     let doc = body.shipping_doc;
+    // A credit decision always carries its reason, even when this release turns out not to
+    // need one: the document requires it, so a blank one is refused rather than ignored.
+    if body
+        .credit
+        .as_ref()
+        .is_some_and(|c| c.reason.trim().is_empty())
+    {
+        return Err(ApiError::Invalid(vec![
+            crate::domain::validation::FieldError {
+                field: "credit.reason".into(),
+                message: "赊销/月结须写明理由 / a credit decision needs a reason".into(),
+            },
+        ]));
+    }
     let credit = body.credit.map(|c| CreditInput {
         kind: c.kind,
         reason: c.reason,

@@ -45,6 +45,7 @@ pub struct FollowUpBody {
 #[serde(deny_unknown_fields)]
 pub struct ConvertBody {
     pub code: Option<String>,
+    #[schema(pattern = r"^(store|dealer|direct|project)$")]
     pub kind: Option<String>,
     pub channel: Option<String>,
     pub owner: Option<String>,
