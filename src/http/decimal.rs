@@ -112,15 +112,43 @@ mod tests {
 
     #[test]
     fn shape() {
-        for ok in ["0", "1333.33", "-5", "0.0001", "007", "1.000"] {
+        for ok in ["0", "1333.33", "-5", "0.0001", "1.000", "0.12345678"] {
             assert!(parse(ok).is_some(), "{ok}");
         }
         for bad in [
-            "", "1_000", "+5", ".5", "1.", "1e3", " 1", "--1", "1.2.3", "١",
+            "",
+            "1_000",
+            "+5",
+            ".5",
+            "1.",
+            "1e3",
+            " 1",
+            "--1",
+            "1.2.3",
+            "١",
+            "007",
+            "-0",
+            "-0.00",
+            "0.123456789",
         ] {
             assert!(parse(bad).is_none(), "{bad}");
         }
-        assert!(parse(&"9".repeat(MAX_LEN + 1)).is_none());
-        assert!(parse(&"9".repeat(MAX_LEN)).is_some());
+        assert!(parse(&"9".repeat(MAX_WHOLE_DIGITS + 1)).is_none());
+        let most = parse(&"9".repeat(MAX_WHOLE_DIGITS)).unwrap();
+        // The largest quantity times the largest price, over many lines, still fits.
+        let total = most
+            .checked_mul(most)
+            .and_then(|x| x.checked_mul(Decimal::from(10_000)));
+        assert!(total.is_some());
+    }
+
+    #[test]
+    fn count_takes_whole_numbers_only() {
+        let read = |v: serde_json::Value| count(v);
+        assert_eq!(read(serde_json::json!(4)).unwrap(), 4);
+        assert_eq!(read(serde_json::json!(4.0)).unwrap(), 4);
+        assert!(read(serde_json::json!(4.5)).is_err());
+        assert!(read(serde_json::json!(-1)).is_err());
+        assert!(read(serde_json::json!(4294967296_u64)).is_err());
     }
 }

@@ -140,11 +140,7 @@ impl BackOffice {
         user.require(Action::TakeOrder)?;
         order.validate()?;
         if !self.customer_exists(&order.customer_id)? {
-            // Unknown to this node (perhaps not synced yet): a rule on its state, 409.
-            return Err(super::lifecycle::rule(
-                "没有这个客户档案",
-                format!("no such customer: {}", order.customer_id),
-            ));
+            return Err(FieldErrors::single("customer_id", "no such customer").into());
         }
         self.refuse_if_customer_closed(&order.customer_id)?;
         let created_at = Utc::now();
