@@ -419,7 +419,7 @@ pub fn monthly(month: &str, rows: &[SalesRow]) -> MonthlyReport {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Dimension {
     Region,

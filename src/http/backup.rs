@@ -74,7 +74,7 @@ async fn backup(
     });
     let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
     Ok((
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        [(header::CONTENT_TYPE, "application/octet-stream")],
         Body::from_stream(stream),
     ))
 }

@@ -24,6 +24,7 @@ pub struct CustomerBody {
     pub code: Option<String>,
     pub name: Option<String>,
     /// store, dealer, direct or project
+    #[schema(pattern = r"^(store|dealer|direct|project)$")]
     pub kind: Option<String>,
     pub province: Option<String>,
     pub city: Option<String>,
@@ -31,12 +32,18 @@ pub struct CustomerBody {
     pub channel: Option<String>,
     pub owner: Option<String>,
     /// active or frozen
+    #[schema(pattern = r"^(active|frozen)$")]
     pub status: Option<String>,
     pub tax_id: Option<String>,
     /// 付款条件, such as 款到发货 or 月结
     pub payment_terms: Option<String>,
     /// 信用额度: the credit finance may extend (decimal string, CNY)
-    #[schema(example = "50000.00")]
+    #[schema(
+        example = "50000.00",
+        pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2}0{0,6})?$",
+        max_length = 24
+    )]
+    #[serde(default, deserialize_with = "super::decimal::shape_option")]
     pub credit_limit: Option<String>,
     pub note: Option<String>,
     /// name, role, mobile, landline, qq, wechat, fax, email
@@ -92,7 +99,11 @@ pub struct CustomerSearch {
     pub q: Option<String>,
     pub city: Option<String>,
     pub region: Option<String>,
+    /// Page size, 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
+    /// `next_cursor` of the page before.
+    #[param(pattern = r"^([0-9a-fA-F]{2})*$")]
     pub cursor: Option<String>,
 }
 
@@ -147,7 +158,7 @@ async fn search(
         city: params.city,
         region: params.region,
         cursor: decode_cursor(params.cursor.as_deref())?,
-        limit: params.limit.unwrap_or(50),
+        limit: super::page_limit(params.limit, 500)?,
     };
     Ok(Json(
         read(&state, move |office| office.search_customers(&query)).await?,

@@ -62,6 +62,17 @@ where
 
 /// Parses JSON, naming the path of the first bad field (`lines[1].quantity`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is a JSON object; serde would also read a struct from an array of its fields
+    // in order (`[null, null]`), which the document does not allow.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+            vec![FieldError {
+                field: String::new(),
+                message: "expected a JSON object".into(),
+            }],
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

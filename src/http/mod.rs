@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod customers;
+pub mod decimal;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -134,6 +135,21 @@ pub async fn read<T: Send + 'static>(
     Ok(tokio::task::spawn_blocking(move || work(&office))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??)
+}
+
+/// A list's page size: 50 when absent, else 1 to `max` (the document states the same bounds;
+/// refusing rather than clamping keeps a request outside them from passing unnoticed).
+pub fn page_limit(limit: Option<usize>, max: usize) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::Invalid(vec![
+            crate::domain::validation::FieldError {
+                field: "limit".into(),
+                message: format!("must be from 1 to {max}"),
+            },
+        ])),
+    }
 }
 
 /// Decodes a list cursor handed out by an earlier page.

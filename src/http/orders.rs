@@ -25,16 +25,17 @@ use crate::views::OrderSummary;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub sku: String,
     #[serde(default)]
     pub spec: String,
-    #[schema(value_type = String, example = "3")]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^([1-9][0-9]{0,11}(\.[0-9]{1,3}0{0,5})?|0\.[0-9]{0,2}[1-9]0{0,5})$", example = "3")]
+    #[serde(with = "super::decimal::str")]
     pub quantity: Decimal,
     #[serde(default)]
     pub unit: String,
-    #[schema(value_type = String, example = "1333.33")]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4}0{0,4})?$", example = "1333.33")]
+    #[serde(with = "super::decimal::str")]
     pub unit_price: Decimal,
 }
 
@@ -53,6 +54,7 @@ pub struct ShipTo {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrderBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub customer_id: String,
     #[serde(default)]
     pub project: String,
@@ -62,13 +64,13 @@ pub struct NewOrderBody {
     pub salesperson: String,
     #[serde(default)]
     pub tax_included: bool,
-    #[schema(value_type = Option<String>, example = "0.13")]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^0(\.[0-9]{1,4}0{0,4})?$", example = "0.13")]
+    #[serde(default, with = "super::decimal::str_option")]
     pub tax_rate: Option<Decimal>,
     #[serde(default)]
     pub invoice_title: String,
-    #[schema(value_type = Option<String>)]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2}0{0,6})?$")]
+    #[serde(default, with = "super::decimal::str_option")]
     pub deposit: Option<Decimal>,
     #[serde(default)]
     pub contract: String,
@@ -77,6 +79,7 @@ pub struct NewOrderBody {
     pub promised_ship_date: Option<NaiveDate>,
     #[serde(default)]
     pub note: String,
+    #[schema(min_items = 1)]
     pub lines: Vec<LineBody>,
 }
 
@@ -87,12 +90,12 @@ pub struct LinePatchBody {
     pub id: Option<String>,
     pub sku: Option<String>,
     pub spec: Option<String>,
-    #[schema(value_type = Option<String>)]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^([1-9][0-9]{0,11}(\.[0-9]{1,3}0{0,5})?|0\.[0-9]{0,2}[1-9]0{0,5})$")]
+    #[serde(default, with = "super::decimal::str_option")]
     pub quantity: Option<Decimal>,
     pub unit: Option<String>,
-    #[schema(value_type = Option<String>)]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4}0{0,4})?$")]
+    #[serde(default, with = "super::decimal::str_option")]
     pub unit_price: Option<Decimal>,
 }
 
@@ -105,12 +108,12 @@ pub struct OrderPatchBody {
     pub store: Option<String>,
     pub salesperson: Option<String>,
     pub tax_included: Option<bool>,
-    #[schema(value_type = Option<String>)]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^0(\.[0-9]{1,4}0{0,4})?$")]
+    #[serde(default, with = "super::decimal::str_option")]
     pub tax_rate: Option<Decimal>,
     pub invoice_title: Option<String>,
-    #[schema(value_type = Option<String>)]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2}0{0,6})?$")]
+    #[serde(default, with = "super::decimal::str_option")]
     pub deposit: Option<Decimal>,
     pub contract: Option<String>,
     pub ship_address: Option<String>,
@@ -129,13 +132,19 @@ pub struct OrderPatchBody {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct OrderListParams {
+    /// One of `Status::ALL` (the document lists them), or empty for any.
     pub status: Option<String>,
     pub customer: Option<String>,
     pub store: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
+    /// Only orders with open anomalies.
     pub anomalies: Option<bool>,
+    /// Page size, 50 when absent.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
+    /// `next_cursor` of the page before.
+    #[param(pattern = r"^([0-9a-fA-F]{2})*$")]
     pub cursor: Option<String>,
 }
 
@@ -158,6 +167,7 @@ pub struct NoteBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgressBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub note: String,
     pub revised_date: Option<NaiveDate>,
     pub delay_reason: Option<String>,
@@ -168,11 +178,11 @@ pub struct ProgressBody {
 pub struct LineQuantity {
     /// Line id.
     pub line: String,
-    #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^([1-9][0-9]{0,11}(\.[0-9]{1,3}0{0,5})?|0\.[0-9]{0,2}[1-9]0{0,5})$")]
+    #[serde(with = "super::decimal::str")]
     pub quantity: Decimal,
-    #[schema(value_type = Option<String>)]
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4}0{0,4})?$")]
+    #[serde(default, with = "super::decimal::str_option")]
     pub unit_price: Option<Decimal>,
 }
 
@@ -190,14 +200,18 @@ fn ship_lines(lines: Vec<LineQuantity>) -> Vec<ShipLine> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShippingDocBody {
+    #[schema(min_items = 1)]
     pub lines: Vec<LineQuantity>,
     /// 发货日期
+    #[schema(required = true, value_type = NaiveDate)]
     pub ship_date: Option<NaiveDate>,
     /// 运送途径: carrier, freight depot or own truck.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, pattern = r"\S")]
     pub route: String,
     /// 付费方式: who pays freight (寄付, 到付, 月结…).
     #[serde(default)]
+    #[schema(required = true, min_length = 1, pattern = r"\S")]
     pub freight_payer: String,
 }
 
@@ -205,6 +219,7 @@ pub struct ShippingDocBody {
 #[serde(deny_unknown_fields)]
 pub struct CreditBody {
     pub kind: CreditKind,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub reason: String,
 }
 
@@ -220,12 +235,14 @@ pub struct FinanceReleaseBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentBody {
+    #[schema(min_items = 1)]
     pub lines: Vec<LineQuantity>,
     #[serde(default)]
     pub carrier: String,
     #[serde(default)]
     pub waybill: String,
-    #[serde(default)]
+    #[schema(minimum = 0, maximum = 4294967295.0)]
+    #[serde(default, deserialize_with = "super::decimal::count")]
     pub cartons: u32,
     /// The goods already left (recorded after the fact): a physical fact is never refused, so
     /// it is recorded even without a finance release, and shows as an anomaly instead.
@@ -236,8 +253,8 @@ pub struct ShipmentBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentBody {
-    #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^([1-9][0-9]{0,11}(\.[0-9]{1,2}0{0,6})?|0\.[0-9]?[1-9]0{0,6})$", example = "1333.33")]
+    #[serde(with = "super::decimal::str")]
     pub amount: Decimal,
     pub date: NaiveDate,
     #[serde(default)]
@@ -259,10 +276,11 @@ pub struct ReasonBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub number: String,
     pub title: String,
-    #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^([1-9][0-9]{0,11}(\.[0-9]{1,2}0{0,6})?|0\.[0-9]?[1-9]0{0,6})$", example = "1333.33")]
+    #[serde(with = "super::decimal::str")]
     pub amount: Decimal,
 }
 
@@ -270,7 +288,9 @@ pub struct InvoiceBody {
 #[serde(deny_unknown_fields)]
 pub struct ReturnBody {
     pub kind: ReturnKind,
+    #[schema(min_items = 1)]
     pub lines: Vec<LineQuantity>,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub reason: String,
     /// Hashes returned by `POST /api/attachments`.
     #[serde(default)]
@@ -290,6 +310,7 @@ pub struct WaybillBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiveBody {
+    #[schema(min_items = 1)]
     pub lines: Vec<LineQuantity>,
     #[serde(default)]
     pub condition: String,
@@ -304,6 +325,7 @@ pub struct ReceiveBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub resolution: String,
     /// For duplicate customers: the archive to keep; the others are merged into it.
     pub keep: Option<String>,
@@ -437,7 +459,7 @@ async fn list(
         to: p.to,
         anomalies_only: p.anomalies.unwrap_or(false),
         cursor: decode_cursor(p.cursor.as_deref())?,
-        limit: p.limit.unwrap_or(50),
+        limit: super::page_limit(p.limit, 1000)?,
     };
     Ok(Json(
         read(&state, move |office| office.list_orders(&query)).await?,
@@ -589,6 +611,20 @@ async fn finance_release(
     OptionalJson(body): OptionalJson<FinanceReleaseBody>,
 ) -> OrderResult {
     let doc = body.shipping_doc;
+    // A credit decision always carries its reason, even when this release turns out not to
+    // need one: the document requires it, so a blank one is refused rather than ignored.
+    if body
+        .credit
+        .as_ref()
+        .is_some_and(|c| c.reason.trim().is_empty())
+    {
+        return Err(ApiError::Invalid(vec![
+            crate::domain::validation::FieldError {
+                field: "credit.reason".into(),
+                message: "赊销/月结须写明理由 / a credit decision needs a reason".into(),
+            },
+        ]));
+    }
     let credit = body.credit.map(|c| CreditInput {
         kind: c.kind,
         reason: c.reason,

@@ -16,6 +16,7 @@ use crate::domain::prospect::{FollowUp, Prospect};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProspectBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub name: String,
     pub contact: Option<String>,
     pub phone: Option<String>,
@@ -30,6 +31,7 @@ pub struct ProspectBody {
 #[serde(deny_unknown_fields)]
 pub struct FollowUpBody {
     /// phone, sms, email or visit
+    #[schema(pattern = r"^(phone|sms|email|visit)$")]
     pub method: String,
     #[serde(default)]
     pub note: String,
@@ -43,6 +45,7 @@ pub struct FollowUpBody {
 #[serde(deny_unknown_fields)]
 pub struct ConvertBody {
     pub code: Option<String>,
+    #[schema(pattern = r"^(store|dealer|direct|project)$")]
     pub kind: Option<String>,
     pub channel: Option<String>,
     pub owner: Option<String>,

@@ -15,7 +15,7 @@ use super::{read, AppState};
 use crate::domain::report::Dimension;
 use crate::render::Table;
 
-#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     #[default]
@@ -24,30 +24,35 @@ pub enum Format {
     Xlsx,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DailyParams {
     pub date: NaiveDate,
     #[serde(default)]
+    #[param(inline)]
     pub format: Format,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct MonthlyParams {
     /// "2026-10"
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
     pub month: String,
     #[serde(default)]
+    #[param(inline)]
     pub format: Format,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SalesParams {
+    #[param(inline)]
     pub by: Dimension,
     pub from: NaiveDate,
     pub to: NaiveDate,
     #[serde(default)]
+    #[param(inline)]
     pub format: Format,
 }
 

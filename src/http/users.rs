@@ -15,6 +15,7 @@ use crate::service::User;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub name: String,
     pub role: Role,
     /// The workbench password (at least 8 characters); without one the user has only the token

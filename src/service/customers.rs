@@ -106,11 +106,11 @@ impl BackOffice {
                                     .get(collection)
                                     .is_some_and(|c| c.contains_key(item_id));
                                 if !known {
-                                    return Err(ServiceError::Invalid(
-                                        crate::domain::validation::FieldErrors::single(
-                                            format!("{collection}.id"),
-                                            format!("no item {item_id} in {collection}"),
-                                        ),
+                                    // The archive as this node holds it has no such item: a
+                                    // rule on its state (409), not a malformed field.
+                                    return Err(crate::service::lifecycle::rule(
+                                        &format!("{collection} 中没有这一项: {item_id}"),
+                                        format!("no item {item_id} in {collection}"),
                                     ));
                                 }
                             }

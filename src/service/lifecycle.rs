@@ -31,10 +31,18 @@ fn check_lines(order: &Order, lines: &[ShipLine]) -> Result<(), ServiceError> {
     if lines.is_empty() {
         errors.push("lines", "at least one line");
     }
+    // A line this node does not know on the order is a fact about the node's state (it may
+    // have been added elsewhere), not a malformed field: 409, like the other rules.
+    if let Some(l) = lines
+        .iter()
+        .find(|l| !order.lines.iter().any(|ol| ol.id == l.line))
+    {
+        return Err(rule(
+            &format!("订单上没有这一行: {}", l.line),
+            format!("no such line on this order: {}", l.line),
+        ));
+    }
     for (i, l) in lines.iter().enumerate() {
-        if !order.lines.iter().any(|ol| ol.id == l.line) {
-            errors.push(format!("lines[{i}].line"), "no such line on this order");
-        }
         if l.quantity <= Decimal::ZERO {
             errors.push(format!("lines[{i}].quantity"), "must be greater than zero");
         }

@@ -277,6 +277,113 @@ async fn openapi_lists_every_route_and_each_one_exists() {
     node.stop().await;
 }
 
+/// The contract (issue 20): the served document states the constraints the server enforces.
+/// scripts/api-contract.sh checks them all against a node; this keeps a few from drifting.
+#[tokio::test]
+async fn openapi_states_the_constraints_the_server_enforces() {
+    let mut node = TestNode::start().await;
+    let (status, doc) = node.get("/api/openapi.json", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let schemas = &doc["components"]["schemas"];
+    let op = |method: &str, path: &str| doc["paths"][path][method].clone();
+
+    // Decimal strings carry the domain's own bounds, and the server reads them as stated.
+    let amount = &schemas["PaymentBody"]["properties"]["amount"];
+    assert_eq!(
+        amount["pattern"],
+        neiqin::http::decimal::POSITIVE_AMOUNT,
+        "{amount}"
+    );
+    assert_eq!(
+        schemas["LineBody"]["properties"]["quantity"]["pattern"],
+        neiqin::http::decimal::QUANTITY
+    );
+    assert_eq!(
+        schemas["LineBody"]["properties"]["unit_price"]["pattern"],
+        neiqin::http::decimal::PRICE
+    );
+    // deny_unknown_fields, and serde's required fields.
+    assert_eq!(schemas["PaymentBody"]["additionalProperties"], false);
+    let required = schemas["PaymentBody"]["required"].as_array().unwrap();
+    assert!(required.contains(&json!("amount")) && required.contains(&json!("date")));
+    assert!(!required.contains(&json!("method")), "method has a default");
+    // Enums from the types.
+    let role = &schemas["Role"]["enum"];
+    assert!(
+        role.as_array().unwrap().contains(&json!("warehouse")),
+        "{role}"
+    );
+
+    // Every status a route answers: 201 for creates, 401 where a token is needed.
+    let create = op("post", "/api/orders");
+    for code in ["201", "400", "401", "403", "409", "413", "415", "422"] {
+        assert!(
+            create["responses"][code].is_object(),
+            "POST /api/orders lacks {code}"
+        );
+    }
+    assert!(create["responses"]["200"].is_null());
+    assert!(op("get", "/api/orders/{id}")["responses"]["401"].is_object());
+    assert!(op("get", "/api/health")["responses"]["401"].is_null());
+
+    // Query parameters, with the status values listed from Status::ALL.
+    let params = op("get", "/api/orders")["parameters"].clone();
+    let names: Vec<&str> = params
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "status",
+        "customer",
+        "store",
+        "from",
+        "to",
+        "anomalies",
+        "limit",
+        "cursor",
+    ] {
+        assert!(
+            names.contains(&name),
+            "GET /api/orders lacks ?{name}: {names:?}"
+        );
+    }
+    let status_param = params
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "status")
+        .unwrap();
+    assert!(status_param["schema"]["enum"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("awaiting_release")));
+
+    // An OptionalJson body is optional, an ApiJson one required.
+    assert_eq!(
+        op("post", "/api/orders/{id}/approve")["requestBody"]["required"],
+        false
+    );
+    assert_eq!(
+        op("post", "/api/orders/{id}/verify")["requestBody"]["required"],
+        true
+    );
+
+    // And the server holds to the pattern: a lenient decimal is refused, not rounded.
+    let clerk = node.token(Role::Clerk).await;
+    let (status, problem) = node
+        .send("POST", "/api/orders", &clerk, Some(json!({"customer_id": "x", "lines": [{"sku": "A", "quantity": "1_000", "unit_price": "1"}]})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    // A quantity whose product with the price once overflowed (500) is refused as malformed.
+    let (status, problem) = node
+        .send("POST", "/api/orders", &clerk, Some(json!({"customer_id": "x", "lines": [{"sku": "A", "quantity": "55330511868090908997", "unit_price": "52701707899.50"}]})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    node.stop().await;
+}
+
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| {
