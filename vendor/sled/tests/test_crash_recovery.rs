@@ -39,10 +39,21 @@ fn main() {
 
     match env::var(TEST_ENV_VAR) {
         Err(VarError::NotPresent) => {
+            // neiqin: the test directories are relative to the working directory, which cargo
+            // sets to vendor/sled/ (our source tree); work in a fresh temp directory instead,
+            // which the child processes inherit, and remove it at the end.
+            let scratch = common::temp_path("crash");
+            std::fs::create_dir_all(&scratch).unwrap();
+            env::set_current_dir(&scratch).unwrap();
+
             test_crash_recovery();
             test_crash_batches();
             concurrent_crash_iter();
             concurrent_crash_transactions();
+
+            // neiqin: as above.
+            env::set_current_dir(env::temp_dir()).unwrap();
+            cleanup(&scratch);
         }
 
         Ok(ref s) if s == RECOVERY_DIR => run(),

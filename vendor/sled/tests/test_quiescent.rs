@@ -8,12 +8,15 @@ use common::cleanup;
 
 #[test]
 fn test_quiescent_cpu_time() {
-    const DB_DIR: &str = "sleeper";
-    cleanup(DB_DIR);
+    // neiqin: in the temp directory, not vendor/sled/ (common::temp_path).
+    let db_dir = common::temp_path("sleeper");
+    let db_dir2 = db_dir.clone();
+    cleanup(&db_dir);
 
-    fn run() {
+    // neiqin: a closure, as the directory is no longer a constant.
+    let run = move || {
         let start = Instant::now();
-        let db = sled::open(DB_DIR).unwrap();
+        let db = sled::open(&db_dir2).unwrap();
         std::thread::sleep(Duration::from_secs(10));
         drop(db);
         let end = Instant::now();
@@ -44,7 +47,7 @@ fn test_quiescent_cpu_time() {
                 real_time_elapsed.as_secs_f64(),
             );
         }
-    }
+    };
 
     let child = unsafe { libc::fork() };
     if child == 0 {
@@ -61,10 +64,10 @@ fn test_quiescent_cpu_time() {
             libc::waitpid(child, &mut status as *mut libc::c_int, 0);
         }
         if status != 0 {
-            cleanup(DB_DIR);
+            cleanup(&db_dir);
             panic!("child exited abnormally");
         }
     }
 
-    cleanup(DB_DIR);
+    cleanup(&db_dir);
 }

@@ -66,9 +66,11 @@ fn test_varied_compression_ratios() {
         buf
     };
 
+    // neiqin: in the temp directory, not vendor/sled/ (common::temp_path).
+    let path = common::temp_path("compression_db_test");
     let tree = sled::Config::default()
         .use_compression(true)
-        .path("compression_db_test")
+        .path(&path)
         .open()
         .unwrap();
 
@@ -79,12 +81,12 @@ fn test_varied_compression_ratios() {
     drop(tree);
     let tree = sled::Config::default()
         .use_compression(true)
-        .path("compression_db_test")
+        .path(&path)
         .open()
         .unwrap();
     drop(tree);
 
-    let _ = std::fs::remove_dir_all("compression_db_test");
+    let _ = std::fs::remove_dir_all(&path);
 }
 
 #[test]
@@ -497,7 +499,9 @@ fn concurrent_tree_transactions() -> TransactionResult<()> {
         let barrier = barrier.clone();
         let thread = std::thread::spawn(move || {
             barrier.wait();
-            let sub = db.watch_prefix(b"k1");
+            // neiqin: `mut`: `Subscriber::next_timeout` takes `&mut self` in sled 0.34.7, and
+            // the published test does not compile without it.
+            let mut sub = db.watch_prefix(b"k1");
             drop(db);
 
             while sub.next_timeout(Duration::from_millis(100)).is_ok() {}
@@ -890,7 +894,8 @@ fn recover_tree() {
 fn create_tree() {
     common::setup_logger();
 
-    let path = "create_exclusive_db";
+    // neiqin: in the temp directory, not vendor/sled/ (common::temp_path).
+    let path = &common::temp_path("create_exclusive_db");
     let _ = std::fs::remove_dir_all(path);
 
     {

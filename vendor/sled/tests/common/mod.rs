@@ -44,3 +44,15 @@ pub fn cleanup(dir: &str) {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+// neiqin: a path under the system's temp directory for the tests that named a directory relative
+// to the working directory (which cargo sets to vendor/sled/, inside our source tree): neiqin's
+// tests touch only temp directories. The process id keeps concurrent runs apart.
+#[allow(dead_code)]
+pub fn temp_path(name: &str) -> String {
+    std::env::temp_dir()
+        .join(format!("sled-test-{}-{}", name, std::process::id()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
