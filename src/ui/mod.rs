@@ -232,6 +232,9 @@ impl From<ApiError> for PageError {
             ),
             ApiError::PayloadTooLarge => PageError::Refused("提交的内容太大".into()),
             ApiError::UnsupportedMediaType => PageError::Refused("提交的格式不对".into()),
+            ApiError::DiskFull => PageError::Refused(
+                "磁盘空间不足，本次提交没有保存；释放磁盘空间后会自动恢复，无需重启".into(),
+            ),
             ApiError::Internal(detail) => PageError::Internal(detail),
         }
     }
