@@ -11,6 +11,7 @@ pub mod assets;
 pub mod format;
 mod home;
 mod order_list;
+mod order_page;
 mod password;
 mod print;
 pub mod session;
@@ -50,6 +51,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/logout", post(sign_in::sign_out))
         .route("/ui/password", get(password::form).post(password::submit))
         .route("/ui/orders", get(order_list::page))
+        .route("/ui/orders/{id}", get(order_page::page))
+        .route("/ui/orders/{id}/act", post(order_page::act))
         .route("/ui/orders/{id}/print", get(print::page))
         .route("/ui/users", get(users::page).post(users::add))
         .route("/ui/users/change", post(users::change))
