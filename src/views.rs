@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::anomaly;
 use crate::domain::customer::{Customer, CUSTOMER_KIND};
+use crate::domain::delay;
 use crate::domain::facts::FactBody;
 use crate::domain::order::{Order, Status, ORDER_KIND};
 use crate::domain::record::Record;
@@ -76,9 +77,60 @@ pub const PAYMENT_BANK_REF: &str = "payment_bank_ref";
 /// is voided) and of every invoice ever issued (a number is never given twice).
 pub const INVOICE_NUMBER: &str = "invoice_number";
 pub const INVOICE_NUMBER_USED: &str = "invoice_number_used";
+/// Orders still to ship with a promised date: `promised|revisions|acknowledged(0/1)`, the date
+/// the order is held to now (`domain::delay`), so the late list and the VP's queue are read
+/// from here without loading orders.
+pub const ORDER_DUE: &str = "order_due";
+
+/// One `order_due` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueEntry {
+    pub promised: chrono::NaiveDate,
+    pub revisions: usize,
+    pub acknowledged: bool,
+}
+
+impl DueEntry {
+    pub fn of(schedule: &delay::Schedule) -> Option<DueEntry> {
+        Some(DueEntry {
+            promised: schedule.current?,
+            revisions: schedule.revisions,
+            acknowledged: schedule.acknowledged,
+        })
+    }
+
+    pub fn value(&self) -> String {
+        format!(
+            "{}|{:03}|{}",
+            self.promised,
+            self.revisions,
+            u8::from(self.acknowledged)
+        )
+    }
+
+    /// None for a value this version did not write.
+    pub fn parse(value: &str) -> Option<DueEntry> {
+        let mut fields = value.split('|');
+        Some(DueEntry {
+            promised: fields.next()?.parse().ok()?,
+            revisions: fields.next()?.parse().ok()?,
+            acknowledged: fields.next()? == "1",
+        })
+    }
+
+    pub fn schedule(&self) -> delay::Schedule {
+        delay::Schedule {
+            original: None,
+            current: Some(self.promised),
+            revisions: self.revisions,
+            acknowledged: self.acknowledged,
+        }
+    }
+}
+
 /// Bumped whenever what the projector writes changes (index values, summary fields, status
 /// names): a store projected by an older version is projected again when it opens.
-pub const PROJECTION_VERSION: u32 = 2;
+pub const PROJECTION_VERSION: u32 = 3;
 /// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
 pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
@@ -175,6 +227,11 @@ fn project_order(order: &Order) -> Projection {
     ];
     if summary.open_anomalies > 0 {
         index.push((ORDER_ANOMALIES, created));
+    }
+    if delay::still_to_ship(summary.status) {
+        if let Some(due) = DueEntry::of(&delay::schedule(order)) {
+            index.push((ORDER_DUE, due.value()));
+        }
     }
     for fact in &order.facts {
         match &fact.body {

@@ -106,12 +106,21 @@ pub enum FactBody {
         note: String,
     },
     ReleasedToWorkshop,
+    /// 跟单: a production note; a revised date becomes the date the order is held to
+    /// (`domain::delay`), the date typed at order taking stays in the header.
     Progress {
         note: String,
         #[serde(default)]
         revised_date: Option<NaiveDate>,
         #[serde(default)]
         delay_reason: Option<String>,
+    },
+    /// The VP saw that the order is late against `promised_date` (上报销售副总). A later
+    /// revised date is a new delay to acknowledge.
+    DelayAcknowledged {
+        promised_date: NaiveDate,
+        #[serde(default)]
+        note: String,
     },
     /// 出货单: one version of the shipping document. Versions are ordered by time, then id.
     /// Ship date, route (运送途径) and who pays freight (付费方式) are what the rules ask of it;

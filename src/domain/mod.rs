@@ -4,6 +4,7 @@
 pub mod anomaly;
 pub mod capitals;
 pub mod customer;
+pub mod delay;
 pub mod facts;
 pub mod money;
 pub mod order;

@@ -84,6 +84,8 @@ pub enum Action {
     ReturnToCustomer,
     /// A supervisor's correction of an archived order.
     Correct,
+    /// The VP acknowledging an order's delay (上报销售副总).
+    AcknowledgeDelay,
 }
 
 impl Role {
@@ -105,7 +107,7 @@ impl Role {
                     | RequestReturn
             ),
             Role::Supervisor => matches!(action, Approve | ReassignOwnership | Correct),
-            Role::Vp => matches!(action, CancelOrReinstate | DecideReturn),
+            Role::Vp => matches!(action, CancelOrReinstate | DecideReturn | AcknowledgeDelay),
             Role::Warehouse => matches!(action, Ship | ReceiveReturn | ReturnToCustomer),
             Role::Finance => matches!(
                 action,

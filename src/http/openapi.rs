@@ -74,6 +74,7 @@ pub enum Query {
     Daily,
     Monthly,
     Sales,
+    Late,
 }
 
 pub const ROUTES: &[Route] = &[
@@ -199,6 +200,16 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/api/orders/late",
+        who: "any role",
+        summary: "late orders (交期延误): past the promised date or revised twice; the VP's queue",
+        body: Body::None,
+        ok: 200,
+        response: Resp::Array("LateOrder"),
+        query: Query::Late,
+    },
+    Route {
+        method: "get",
         path: "/api/orders/{id}",
         who: "any role",
         summary: "order with totals, status, facts, anomalies, conflicts",
@@ -261,8 +272,18 @@ pub const ROUTES: &[Route] = &[
         method: "post",
         path: "/api/orders/{id}/progress",
         who: "clerk",
-        summary: "跟单 note, revised date, delay reason",
+        summary: "跟单 note, revised date (becomes the promised date), delay reason",
         body: Body::Json("ProgressBody"),
+        ok: 200,
+        response: Resp::Object,
+        query: Query::None,
+    },
+    Route {
+        method: "post",
+        path: "/api/orders/{id}/delay-acknowledgement",
+        who: "vp",
+        summary: "the VP acknowledges a late order's delay (上报销售副总)",
+        body: Body::OptionalJson("NoteBody"),
         ok: 200,
         response: Resp::Object,
         query: Query::None,
@@ -606,6 +627,7 @@ pub const ROUTES: &[Route] = &[
     crate::domain::prospect::Prospect,
     crate::domain::prospect::FollowUp,
     crate::service::orders::HistoryEntry,
+    crate::service::delays::LateOrder,
     crate::views::OrderSummary,
     crate::views::CustomerSummary,
 )))]
@@ -758,6 +780,7 @@ fn query_parameters(query: Query) -> Vec<Parameter> {
         Query::Daily => super::reports::DailyParams::into_params(query_in),
         Query::Monthly => super::reports::MonthlyParams::into_params(query_in),
         Query::Sales => super::reports::SalesParams::into_params(query_in),
+        Query::Late => super::orders::LateParams::into_params(query_in),
     };
     for p in &mut params {
         // `status` is read as text (empty means any) and parsed by `Status::parse`: its values

@@ -18,6 +18,7 @@ use super::{decode_cursor, read, write, AppState, ATTACHMENT_LIMIT};
 use crate::domain::facts::{CreditKind, Disposition, Party, ReturnKind, ShipLine};
 use crate::domain::order::{LineInput, NewOrder, Status};
 use crate::service::customers::Page;
+use crate::service::delays::{LateOrder, LateQuery};
 use crate::service::lifecycle::{CreditInput, InboxAnomaly, ShippingDocInput};
 use crate::service::orders::{HistoryEntry, LinePatch, OrderPatch, OrderQuery, OrderView};
 use crate::views::OrderSummary;
@@ -148,6 +149,18 @@ pub struct OrderListParams {
     /// `next_cursor` of the page before.
     #[param(pattern = r"^([0-9a-fA-F]{2})*$")]
     pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LateParams {
+    /// The day lateness is counted on; the node's today when absent.
+    pub today: Option<NaiveDate>,
+    /// Days late after which an order goes to the VP; 3 when absent.
+    #[param(minimum = 0, maximum = 365)]
+    pub escalate_after_days: Option<u32>,
+    /// Only the VP's queue (上报销售副总): escalated, not acknowledged.
+    pub vp_queue: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -348,6 +361,7 @@ pub struct AttachmentRef {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/orders", get(list).post(create))
+        .route("/api/orders/late", get(late))
         .route("/api/orders/{id}", get(fetch).patch(change))
         .route("/api/orders/{id}/history", get(history))
         .route("/api/orders/{id}/verify", post(verify))
@@ -357,6 +371,10 @@ pub fn routes() -> Router<AppState> {
             post(release_to_workshop),
         )
         .route("/api/orders/{id}/progress", post(progress))
+        .route(
+            "/api/orders/{id}/delay-acknowledgement",
+            post(acknowledge_delay),
+        )
         .route("/api/orders/{id}/shipping-doc", post(shipping_doc))
         .route("/api/orders/{id}/finance-release", post(finance_release))
         .route("/api/orders/{id}/shipments", post(shipments))
@@ -584,6 +602,52 @@ async fn progress(
     Ok(Json(
         write(&state, move |o| {
             o.progress(&user, &id, b.note, b.revised_date, b.delay_reason)
+        })
+        .await?,
+    ))
+}
+
+/// The company's today: a business day in China, whatever the machine's time zone, as reports
+/// and the workbench count days.
+fn today() -> NaiveDate {
+    crate::domain::report::business_day(chrono::Utc::now())
+}
+
+async fn late(
+    State(state): State<AppState>,
+    Authed(_user): Authed,
+    ApiQuery(p): ApiQuery<LateParams>,
+) -> Result<Json<Vec<LateOrder>>, ApiError> {
+    let escalate_after_days = p
+        .escalate_after_days
+        .unwrap_or(crate::domain::delay::DEFAULT_ESCALATE_AFTER_DAYS);
+    if escalate_after_days > 365 {
+        return Err(ApiError::Invalid(vec![
+            crate::domain::validation::FieldError {
+                field: "escalate_after_days".into(),
+                message: "at most 365".into(),
+            },
+        ]));
+    }
+    let query = LateQuery {
+        today: p.today.unwrap_or_else(today),
+        escalate_after_days,
+        vp_queue: p.vp_queue.unwrap_or(false),
+    };
+    Ok(Json(
+        read(&state, move |office| office.late_orders(&query)).await?,
+    ))
+}
+
+async fn acknowledge_delay(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<NoteBody>,
+) -> OrderResult {
+    Ok(Json(
+        write(&state, move |o| {
+            o.acknowledge_delay(&user, &id, b.note, today())
         })
         .await?,
     ))

@@ -282,22 +282,21 @@ impl BackOffice {
         revised_date: Option<NaiveDate>,
         delay_reason: Option<String>,
     ) -> Result<OrderView, ServiceError> {
-        self.record_fact(
-            user,
-            id,
-            Action::Progress,
-            "production note (跟单)",
-            |_| {
-                if note.trim().is_empty() {
-                    return Err(FieldErrors::single("note", "must not be empty").into());
-                }
-                Ok(FactBody::Progress {
-                    note,
-                    revised_date,
-                    delay_reason,
-                })
-            },
-        )
+        // The history names each revised date, so it shows every date the customer was told.
+        let what = match revised_date {
+            Some(date) => format!("production note (跟单), promised date revised to {date}"),
+            None => "production note (跟单)".to_string(),
+        };
+        self.record_fact(user, id, Action::Progress, &what, |_| {
+            if note.trim().is_empty() {
+                return Err(FieldErrors::single("note", "must not be empty").into());
+            }
+            Ok(FactBody::Progress {
+                note,
+                revised_date,
+                delay_reason,
+            })
+        })
     }
 
     /// 出货单: exact lines, quantities and prices to ship, never more than ordered minus

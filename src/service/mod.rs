@@ -4,6 +4,7 @@
 
 pub mod attachments;
 pub mod customers;
+pub mod delays;
 pub mod lifecycle;
 pub mod orders;
 pub mod prospects;

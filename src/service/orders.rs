@@ -64,6 +64,8 @@ pub struct OrderView {
     pub shipped_value: Decimal,
     #[serde(with = "crate::domain::money::serde_money")]
     pub invoiced: Decimal,
+    /// The dates promised: at order taking, and now after 跟单's revisions.
+    pub schedule: crate::domain::delay::Schedule,
     pub facts: Vec<Fact>,
     pub anomalies: Vec<Anomaly>,
     pub conflicts: Vec<FieldConflict>,
@@ -83,6 +85,7 @@ impl OrderView {
             outstanding: (order.due_total() - order.paid()).max(Decimal::ZERO),
             shipped_value: order.shipped_value(),
             invoiced: order.invoiced(),
+            schedule: crate::domain::delay::schedule(order),
             facts: order.facts.clone(),
             anomalies: anomaly::detect(order),
             conflicts: order.conflicts.clone(),

@@ -117,6 +117,9 @@ fn describe_fact(body: &FactBody) -> String {
         FactBody::Approved { .. } => "审核通过".into(),
         FactBody::ReleasedToWorkshop => "下单（下达车间）".into(),
         FactBody::Progress { .. } => "跟单进度".into(),
+        FactBody::DelayAcknowledged { promised_date, .. } => {
+            format!("销售副总确认延误（交期 {promised_date}）")
+        }
         FactBody::ShippingDoc { .. } => "开出货单".into(),
         FactBody::FinanceRelease { .. } => "财务放行".into(),
         FactBody::Shipment { .. } => "发货".into(),

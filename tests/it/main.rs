@@ -12,6 +12,7 @@ mod backup;
 mod browser;
 mod convergence;
 mod crash;
+mod delays;
 mod disk_full;
 mod flow;
 mod lifecycle;
