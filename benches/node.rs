@@ -506,7 +506,7 @@ async fn store_figures(opts: &Opts, root: &Path, report: &mut Report) -> anyhow:
     let t = Instant::now();
     let store = neiqin::node::open_store(&dir, 10)?;
     let open_ms = ms(t.elapsed());
-    let live = live_bytes(store.db())?;
+    let live = live_bytes(&store.db()?)?;
     drop(store);
     let live_total: u64 = live.iter().map(|(_, b, _)| b).sum();
     report.rows.insert(

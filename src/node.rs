@@ -312,6 +312,32 @@ impl RunningNode {
     }
 }
 
+/// How often a node whose disk ran full looks whether writing works again.
+const DISK_FULL_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// While a write has failed for lack of disk space, tries every `DISK_FULL_RETRY` whether the
+/// store can write again (`Store::recover_storage`), so that writes resume without a restart.
+async fn recover_storage_when_space_is_back(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(DISK_FULL_RETRY) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        if !store.disk_full() {
+            continue;
+        }
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.recover_storage()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the store could not be reopened yet"),
+            Err(e) => tracing::warn!(error = %e, "the store could not be reopened yet"),
+        }
+    }
+}
+
 async fn until_shutdown(mut rx: watch::Receiver<bool>) {
     while !*rx.borrow() {
         if rx.changed().await.is_err() {
@@ -362,7 +388,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     });
 
     let (peer_addr, sync, mut sync_tasks) = start_sync(&config, &office, &peers, &shutdown).await?;
-    let mut tasks = vec![api_task];
+    let storage_task = tokio::spawn(recover_storage_when_space_is_back(
+        office.store.clone(),
+        shutdown.subscribe(),
+    ));
+    let mut tasks = vec![api_task, storage_task];
     tasks.append(&mut sync_tasks);
     Ok(RunningNode {
         api_addr,

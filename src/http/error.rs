@@ -22,6 +22,8 @@ pub enum ApiError {
     Conflict(String),
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// The disk has no room: the write was not saved (507). Writes resume once space is freed.
+    DiskFull,
     Internal(String),
 }
 
@@ -50,7 +52,13 @@ impl From<ServiceError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            StoreError::DiskFull(why) => {
+                tracing::error!(error = %why, "a write was refused: the disk is full");
+                ApiError::DiskFull
+            }
+            e => ApiError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -109,6 +117,16 @@ impl IntoResponse for ApiError {
                 "media-type",
                 "Unsupported media type",
                 "send JSON with Content-Type: application/json".to_string(),
+                vec![],
+            ),
+            ApiError::DiskFull => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "disk-full",
+                "磁盘空间不足 / Disk full",
+                "磁盘空间不足，本次写入没有保存；释放磁盘空间后写入会自动恢复，无需重启。 / \
+                 The disk is full: this write was not saved. Writes resume by themselves once \
+                 space is freed, without a restart."
+                    .to_string(),
                 vec![],
             ),
             ApiError::Internal(e) => {

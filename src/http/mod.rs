@@ -111,19 +111,43 @@ async fn write_in<T: Send + 'static>(
     work: impl FnOnce(&BackOffice) -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let office = state.office.clone();
+    // While the disk is full nothing is applied: a write that cannot be made durable must not
+    // be seen by readers either. Writing resumes once `recover_storage` finds room.
+    if office.store.disk_full() {
+        return Err(ApiError::DiskFull);
+    }
     let slot = slots
         .acquire()
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     // From here until its flush is asked for, a flush about to start waits for this write.
     let in_flight = state.office.store.begin_write();
-    let result = tokio::task::spawn_blocking(move || work(&office))
+    let applied = tokio::task::spawn_blocking(move || work(&office))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     // The slot is free while this write waits for the flush: the next ones join that flush.
     drop(slot);
-    state.office.store.wait_durable_after(in_flight).await?;
-    Ok(result)
+    let durable = match applied {
+        Ok(result) => state
+            .office
+            .store
+            .wait_durable_after(in_flight)
+            .await
+            .map(|()| result)
+            .map_err(ServiceError::Store),
+        Err(e) => Err(e),
+    };
+    if let Err(ServiceError::Store(crate::store::StoreError::DiskFull(_))) = &durable {
+        state.office.store.note_disk_full();
+        // Before answering: from now on readers see only what is durable (a fresh handle).
+        let store = state.office.store.clone();
+        match tokio::task::spawn_blocking(move || store.recover_storage()).await {
+            Ok(Err(e)) => tracing::error!(error = %e, "reopening the store failed"),
+            Err(e) => tracing::error!(error = %e, "reopening the store failed"),
+            Ok(Ok(_)) => {}
+        }
+    }
+    Ok(durable?)
 }
 
 /// Runs blocking store reads off the async threads.

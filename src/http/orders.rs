@@ -136,7 +136,9 @@ pub struct OrderListParams {
     pub status: Option<String>,
     pub customer: Option<String>,
     pub store: Option<String>,
+    /// First business day (China, UTC+8) the order was taken, inclusive.
     pub from: Option<NaiveDate>,
+    /// Last business day (China, UTC+8) the order was taken, inclusive.
     pub to: Option<NaiveDate>,
     /// Only orders with open anomalies.
     pub anomalies: Option<bool>,

@@ -11,7 +11,10 @@ use crate::sync::peers::PeerInfo;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
+    /// "ok", or "degraded" while the disk is full (reads work, writes answer 507).
     pub status: &'static str,
+    /// "ok" or "disk_full".
+    pub storage: &'static str,
     pub version: &'static str,
 }
 
@@ -22,6 +25,8 @@ pub struct NodeStatus {
     pub role: String,
     pub cluster_fingerprint: String,
     pub uptime_seconds: u64,
+    /// "ok", or "disk_full" while writes are refused for lack of disk space.
+    pub storage: &'static str,
     pub orders: usize,
     pub customers: usize,
     pub feed_seq: u64,
@@ -38,9 +43,19 @@ pub fn routes() -> Router<AppState> {
         .route("/api/status", get(status))
 }
 
-async fn health() -> Json<Health> {
+fn storage_state(state: &AppState) -> &'static str {
+    if state.office.store.disk_full() {
+        "disk_full"
+    } else {
+        "ok"
+    }
+}
+
+async fn health(State(state): State<AppState>) -> Json<Health> {
+    let storage = storage_state(&state);
     Json(Health {
-        status: "ok",
+        status: if storage == "ok" { "ok" } else { "degraded" },
+        storage,
         version: env!("CARGO_PKG_VERSION"),
     })
 }
@@ -51,6 +66,7 @@ async fn status(
 ) -> Result<Json<NodeStatus>, super::error::ApiError> {
     let peers = state.peers.snapshot();
     let uptime = state.started.elapsed().as_secs();
+    let storage = storage_state(&state);
     let status = read(&state, move |office| {
         let store = &office.store;
         Ok(NodeStatus {
@@ -59,6 +75,7 @@ async fn status(
             role: office.identity.role.to_string(),
             cluster_fingerprint: office.identity.cluster_fingerprint(),
             uptime_seconds: uptime,
+            storage,
             orders: count_entries(store.scan_index(crate::views::ORDER_STATUS, "", None, false)),
             customers: count_entries(store.scan_index(
                 crate::views::CUSTOMER_NAME,

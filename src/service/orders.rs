@@ -15,6 +15,7 @@ use crate::domain::order::{
     NewOrder, Order, OrderLine, Status, Totals, HEADER_FIELDS, LINES, ORDER_KIND, OWNERSHIP_FIELDS,
 };
 use crate::domain::record::{ChangeAuthor, RecordOp};
+use crate::domain::report::business_day;
 use crate::domain::role::{Action, Role};
 use crate::domain::validation::FieldErrors;
 use crate::store::{keys, StoreError};
@@ -466,11 +467,12 @@ impl BackOffice {
     /// Lists order summaries, newest first, through the most selective index for the filters.
     pub fn list_orders(&self, query: &OrderQuery) -> Result<Page<OrderSummary>, ServiceError> {
         let limit = query.limit.clamp(1, 1000);
+        // `from`/`to` are business days in China (UTC+8), as people mean them: an order taken
+        // at 07:00 Beijing time belongs to that day, though its UTC date is the day before.
         let created_day = |summary: &OrderSummary| {
-            summary
-                .created_at
-                .get(..10)
-                .and_then(|d| d.parse::<NaiveDate>().ok())
+            chrono::DateTime::parse_from_rfc3339(&summary.created_at)
+                .ok()
+                .map(|t| business_day(t.with_timezone(&Utc)))
         };
         let matches = |summary: &OrderSummary| {
             query.status.is_none_or(|s| summary.status == s)
@@ -646,5 +648,75 @@ impl BackOffice {
             Ok(vec![op])
         })?;
         Ok(OrderView::of(&Order::from_record(id, &written.record)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::LineInput;
+    use crate::identity::NodeIdentity;
+    use crate::store::Store;
+    use crate::views::BackOfficeProjector;
+    use std::sync::Arc;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    /// An order taken at 07:30 Beijing time on 12-03 is 23:30 UTC on 12-02: the list's dates
+    /// are business days, so it belongs to 12-03 only.
+    #[test]
+    fn the_date_filter_reads_business_days_in_china() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), Arc::new(BackOfficeProjector), 10).unwrap());
+        let identity = NodeIdentity::generate(store.node_id(), "总部", Role::Clerk, None);
+        let office = BackOffice::new(store, identity);
+        let author = ChangeAuthor {
+            user: "李娜".into(),
+            role: "clerk".into(),
+            action: "import".into(),
+        };
+        let new_order = NewOrder {
+            customer_id: "c1".into(),
+            project: String::new(),
+            store: "SH-001".into(),
+            salesperson: "王".into(),
+            tax_included: false,
+            tax_rate: Decimal::ZERO,
+            invoice_title: String::new(),
+            deposit: Decimal::ZERO,
+            contract: String::new(),
+            ship_address: String::new(),
+            receiver: String::new(),
+            receiver_phone: String::new(),
+            promised_ship_date: None,
+            note: String::new(),
+            lines: vec![LineInput {
+                sku: "SF-2108".into(),
+                spec: String::new(),
+                quantity: Decimal::ONE,
+                unit: "套".into(),
+                unit_price: Decimal::ONE_HUNDRED,
+            }],
+        };
+        let at = "2026-12-02T23:30:00Z".parse().unwrap();
+        office.import_order(&author, "SH-1", at, new_order).unwrap();
+        let count = |from: &str, to: &str| {
+            office
+                .list_orders(&OrderQuery {
+                    from: Some(day(from)),
+                    to: Some(day(to)),
+                    limit: 50,
+                    ..OrderQuery::default()
+                })
+                .unwrap()
+                .items
+                .len()
+        };
+        assert_eq!(count("2026-12-03", "2026-12-03"), 1);
+        assert_eq!(count("2026-12-02", "2026-12-02"), 0);
+        assert_eq!(count("2026-12-01", "2026-12-02"), 0);
+        assert_eq!(count("2026-12-03", "2026-12-31"), 1);
     }
 }

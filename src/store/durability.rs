@@ -16,7 +16,37 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 /// the writes it covered.
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(1);
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+type Waiter = oneshot::Sender<Result<(), FlushFailed>>;
+
+/// The store's sled handle, shared with the flusher so that the store can replace it (see
+/// `Store::recover_storage`) without stopping group commit: the flusher holds a clone only
+/// while it flushes. None while the handle is being replaced.
+pub type DbSlot = Arc<std::sync::RwLock<Option<sled::Db>>>;
+
+/// The handle in the slot, or why there is none.
+pub fn current_db(slot: &DbSlot) -> Result<sled::Db, String> {
+    slot.read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(|| "the store is being reopened after a disk full error".to_string())
+}
+
+/// Why a flush did not make the writes durable.
+#[derive(Debug, Clone)]
+pub struct FlushFailed {
+    /// The disk (or quota) had no room; space freed lets writes succeed again.
+    pub disk_full: bool,
+    pub message: String,
+}
+
+impl FlushFailed {
+    fn other(message: String) -> FlushFailed {
+        FlushFailed {
+            disk_full: false,
+            message,
+        }
+    }
+}
 
 /// Writers that have announced a write and not yet asked for its flush.
 #[derive(Default)]
@@ -50,12 +80,12 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the flusher task. `last_seq` is the store's latest feed sequence; after each flush
     /// the value read before it is published on `durable_seq`, the feed position peers may see.
-    pub fn start(db: sled::Db, last_seq: Arc<AtomicU64>, durable_seq: watch::Sender<u64>) -> Self {
+    pub fn start(db: DbSlot, last_seq: Arc<AtomicU64>, durable_seq: watch::Sender<u64>) -> Self {
         Self::start_with(db, last_seq, durable_seq, COALESCE)
     }
 
     fn start_with(
-        db: sled::Db,
+        db: DbSlot,
         last_seq: Arc<AtomicU64>,
         durable_seq: watch::Sender<u64>,
         coalesce: std::time::Duration,
@@ -70,11 +100,20 @@ impl GroupCommit {
                 let mut waiters = vec![first];
                 gather(&mut rx, &writers, &mut waiters, coalesce).await;
                 let covered = last_seq.load(Ordering::SeqCst);
-                let db = db.clone();
-                let result = match tokio::task::spawn_blocking(move || db.flush()).await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(e) => Err(e.to_string()),
+                let slot = db.clone();
+                let flushed_here = tokio::task::spawn_blocking(move || {
+                    let db = current_db(&slot).map_err(|message| FlushFailed {
+                        disk_full: true,
+                        message,
+                    })?;
+                    db.flush().map(|_| ()).map_err(|e| FlushFailed {
+                        disk_full: super::is_disk_full(&e),
+                        message: e.to_string(),
+                    })
+                });
+                let result = match flushed_here.await {
+                    Ok(result) => result,
+                    Err(e) => Err(FlushFailed::other(e.to_string())),
                 };
                 flushed.fetch_add(1, Ordering::Relaxed);
                 if result.is_ok() {
@@ -86,7 +125,7 @@ impl GroupCommit {
                         advanced
                     });
                 } else if let Err(e) = &result {
-                    tracing::error!(error = %e, "flush failed; writes are not acknowledged");
+                    tracing::error!(error = %e.message, disk_full = e.disk_full, "flush failed; writes are not acknowledged");
                 }
                 for waiter in waiters {
                     let _ = waiter.send(result.clone());
@@ -127,15 +166,15 @@ impl GroupCommit {
     pub fn waiter(
         &self,
         applied: Option<WriteInFlight>,
-    ) -> impl std::future::Future<Output = Result<(), String>> {
+    ) -> impl std::future::Future<Output = Result<(), FlushFailed>> {
         let (tx, rx) = oneshot::channel();
         let sent = self.requests.send(tx);
         // After the send: a flush that sees no writer in flight finds this waiter queued.
         drop(applied);
         async move {
-            sent.map_err(|_| "the flusher has stopped".to_string())?;
-            rx.await
-                .map_err(|_| "the flusher has stopped".to_string())?
+            let stopped = || FlushFailed::other("the flusher has stopped".to_string());
+            sent.map_err(|_| stopped())?;
+            rx.await.map_err(|_| stopped())?
         }
     }
 }
@@ -177,6 +216,7 @@ mod tests {
 
     fn group_commit(dir: &tempfile::TempDir, coalesce: Duration) -> GroupCommit {
         let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let db = Arc::new(std::sync::RwLock::new(Some(db)));
         let (durable_seq, _) = watch::channel(0);
         GroupCommit::start_with(db, Arc::new(AtomicU64::new(0)), durable_seq, coalesce)
     }

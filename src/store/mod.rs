@@ -48,7 +48,10 @@ const SAVE_WHOLE_MAX_OPS: u64 = 1000;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
+    /// The disk has no room for the write: nothing of it was acknowledged.
+    #[error("disk full: {0}")]
+    DiskFull(String),
     #[error("document {doc}: {source}")]
     Codec {
         doc: String,
@@ -64,6 +67,43 @@ pub enum StoreError {
     Meta(String),
     #[error("document {0} already exists")]
     Exists(String),
+}
+
+impl StoreError {
+    /// The same failure for each of several writes it stopped: a full disk stays a full disk.
+    fn repeated(&self) -> StoreError {
+        match self {
+            StoreError::DiskFull(why) => StoreError::DiskFull(why.clone()),
+            other => StoreError::Durability(other.to_string()),
+        }
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        if is_disk_full(&e) {
+            StoreError::DiskFull(e.to_string())
+        } else {
+            StoreError::Sled(e)
+        }
+    }
+}
+
+/// Whether sled failed because the disk (or the user's quota) has no room. sled keeps the
+/// kind of the IO error when it stores it as its "global error", which every later
+/// operation of that handle returns.
+pub fn is_disk_full(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) || io.raw_os_error() == Some(28)
+                // sled re-creates a stored IO error from its Debug text, which names the cause.
+                || io.to_string().contains("No space left on device")
+        }
+        _ => false,
+    }
 }
 
 /// What a projector extracts from a document for lists and reports.
@@ -243,7 +283,14 @@ pub enum UpdateError<E> {
 }
 
 pub struct Store {
-    db: sled::Db,
+    /// The open sled handle. Replaced (`recover_storage`) after the disk ran full: sled keeps
+    /// the first IO error and fails every later write with it, and its memory holds writes
+    /// that were never made durable. None only while being reopened, or when reopening failed.
+    db: durability::DbSlot,
+    path: std::path::PathBuf,
+    page_cache_bytes: u64,
+    /// Set when a write failed for lack of disk space; cleared once a write is durable again.
+    disk_full: std::sync::atomic::AtomicBool,
     actor: ActorId,
     projector: Arc<dyn Projector>,
     cache: Mutex<LruCache<String, Doc>>,
@@ -296,6 +343,34 @@ fn hydrate(doc_id: &str, doc: &mut AutoCommit) -> Result<Record, StoreError> {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves only a cache or a unit behind; carry on with it.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The file in the store directory that holds disk space in reserve: when the disk runs full,
+/// it is deleted so that sled can be reopened (opening writes to disk), then written again
+/// once space is back.
+const RESERVE_FILE: &str = "neiqin-reserve";
+
+/// The space held in reserve: two of sled's log segments.
+const RESERVE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Writes the reserve file whole and durably; a partial one is removed, so the space it took
+/// is free again.
+fn write_reserve(store_dir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = store_dir.join(RESERVE_FILE);
+    let written = (|| {
+        let mut file = std::fs::File::create(&path)?;
+        // Random bytes: a file system that compresses could not hold zeros in reserve.
+        let chunk: Vec<u8> = (0..64 * 1024).map(|_| rand::random::<u8>()).collect();
+        for _ in 0..RESERVE_BYTES / chunk.len() {
+            file.write_all(&chunk)?;
+        }
+        file.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&path);
+    }
+    written
 }
 
 /// sled's log segment size for a new store. sled cleans a segment once half of it is garbage;
@@ -369,6 +444,12 @@ impl Store {
         page_cache_bytes: u64,
     ) -> Result<Store, StoreError> {
         let db = open_sled(path, page_cache_bytes)?;
+        if !path.join(RESERVE_FILE).exists() {
+            // A node on a nearly full disk still starts; it only has no reserve to reopen with.
+            if let Err(e) = write_reserve(path) {
+                tracing::warn!(error = %e, "cannot set disk space aside for a full disk");
+            }
+        }
         let actor = match db.get(keys::meta("actor"))? {
             Some(bytes) => ActorId::from(bytes.to_vec()),
             None => {
@@ -384,7 +465,10 @@ impl Store {
         };
         let (durable_seq, _) = watch::channel(last_seq);
         Ok(Store {
-            db,
+            db: Arc::new(std::sync::RwLock::new(Some(db))),
+            path: path.to_path_buf(),
+            page_cache_bytes,
+            disk_full: std::sync::atomic::AtomicBool::new(false),
             actor,
             projector,
             cache: Mutex::new(LruCache::new(
@@ -402,8 +486,9 @@ impl Store {
         })
     }
 
-    pub fn db(&self) -> &sled::Db {
-        &self.db
+    /// The open sled handle; fails while the store is reopened after the disk ran full.
+    pub fn db(&self) -> Result<sled::Db, StoreError> {
+        durability::current_db(&self.db).map_err(StoreError::DiskFull)
     }
 
     pub fn actor(&self) -> &ActorId {
@@ -413,6 +498,92 @@ impl Store {
     /// This node's id: its actor as hex.
     pub fn node_id(&self) -> String {
         self.actor.to_hex_string()
+    }
+
+    /// Whether a write failed for lack of disk space and writing has not been found possible
+    /// since (`recover_storage`). While set, the API refuses writes before applying them.
+    pub fn disk_full(&self) -> bool {
+        self.disk_full.load(Ordering::SeqCst)
+    }
+
+    /// Notes that a write failed for lack of disk space.
+    pub fn note_disk_full(&self) {
+        if !self.disk_full.swap(true, Ordering::SeqCst) {
+            tracing::error!("the disk is full: writes are refused until space is freed");
+        }
+    }
+
+    /// After the disk ran full: replaces sled's handle by one opened afresh from disk, then
+    /// tries a small durable write. sled keeps the first IO error and fails every later write
+    /// of that handle with it, and its memory holds the writes that never reached the disk;
+    /// the fresh handle shows only what is durable. Returns whether writes work again (then
+    /// the disk-full mark is cleared). Does nothing when no write failed for lack of space.
+    pub fn recover_storage(&self) -> Result<bool, StoreError> {
+        if !self.disk_full() {
+            return Ok(true);
+        }
+        let _writer = lock(&self.write_lock);
+        let reserve = self.path.join(RESERVE_FILE);
+        if reserve.exists() {
+            // The first attempt since the disk ran full: give sled the reserve to reopen with.
+            std::fs::remove_file(&reserve)
+                .map_err(|e| StoreError::DiskFull(format!("cannot free the reserve: {e}")))?;
+        } else if self.db().is_ok() {
+            // Reopened already; is there room for the reserve again?
+            if let Err(e) = write_reserve(&self.path) {
+                tracing::debug!(error = %e, "the disk is still full");
+                return Ok(false);
+            }
+            std::fs::remove_file(&reserve)
+                .map_err(|e| StoreError::DiskFull(format!("cannot free the reserve: {e}")))?;
+        }
+        {
+            let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
+            // sled lets go of the directory's lock only when its last handle is dropped, so
+            // the old one goes first (`open_sled` waits for its threads to let go).
+            drop(slot.take());
+            *slot = Some(open_sled(&self.path, self.page_cache_bytes)?);
+        }
+        let db = self.db()?;
+        // What memory holds may come from writes that never reached the disk.
+        let last_seq = match db.scan_prefix(keys::FEED_PREFIX).keys().next_back() {
+            Some(key) => keys::feed_seq(&key?).unwrap_or(0),
+            None => 0,
+        };
+        lock(&self.cache).clear();
+        lock(&self.counters).clear();
+        *lock(&self.new_docs) = NewDocs::new(NEW_DOCS_REMEMBERED, last_seq);
+        self.last_seq.store(last_seq, Ordering::SeqCst);
+        // All the fresh handle shows is on disk.
+        self.durable_seq.send_if_modified(|s| {
+            let advanced = last_seq > *s;
+            if advanced {
+                *s = last_seq;
+            }
+            advanced
+        });
+        // A write of about one log buffer's worth, made durable, then taken back.
+        let probe = keys::meta("space-probe");
+        // Random, so that compression does not shrink it to nothing.
+        let filler: Vec<u8> = (0..64 * 1024).map(|_| rand::random::<u8>()).collect();
+        let writable = db
+            .insert(&probe, filler)
+            .and_then(|_| db.flush())
+            .and_then(|_| db.remove(&probe))
+            .and_then(|_| db.flush());
+        match writable {
+            Ok(_) => {
+                if let Err(e) = write_reserve(&self.path) {
+                    tracing::debug!(error = %e, "the disk is still full");
+                    return Ok(false);
+                }
+                self.disk_full.store(false, Ordering::SeqCst);
+                tracing::warn!("disk space is back: writes are accepted again");
+                Ok(true)
+            }
+            Err(e) if is_disk_full(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Starts group commit; must be called inside a tokio runtime before `wait_durable`.
@@ -459,7 +630,14 @@ impl Store {
             .map(|gc| gc.waiter(applied));
         async move {
             match waiter {
-                Some(wait) => wait.await.map_err(StoreError::Durability),
+                Some(wait) => wait.await.map_err(|failed| {
+                    if failed.disk_full {
+                        self.disk_full.store(true, Ordering::SeqCst);
+                        StoreError::DiskFull(failed.message)
+                    } else {
+                        StoreError::Durability(failed.message)
+                    }
+                }),
                 None => self.flush(),
             }
         }
@@ -468,7 +646,13 @@ impl Store {
     /// Flushes synchronously (CLI commands, shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
         let covered = self.last_seq.load(Ordering::SeqCst);
-        self.db.flush()?;
+        if let Err(e) = self.db()?.flush() {
+            let e = StoreError::from(e);
+            if matches!(e, StoreError::DiskFull(_)) {
+                self.disk_full.store(true, Ordering::SeqCst);
+            }
+            return Err(e);
+        }
         self.durable_seq.send_if_modified(|s| {
             let advanced = covered > *s;
             if advanced {
@@ -489,11 +673,11 @@ impl Store {
     }
 
     pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(keys::meta(name))?.map(|v| v.to_vec()))
+        Ok(self.db()?.get(keys::meta(name))?.map(|v| v.to_vec()))
     }
 
     pub fn meta_put(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.db.insert(keys::meta(name), value)?;
+        self.db()?.insert(keys::meta(name), value)?;
         Ok(())
     }
 
@@ -506,7 +690,7 @@ impl Store {
             Some(counter) => counter,
             None => {
                 let on_disk = self
-                    .db
+                    .db()?
                     .get(keys::meta(name))?
                     .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
                     .map(u64::from_be_bytes)
@@ -545,7 +729,7 @@ impl Store {
     }
 
     pub fn doc_meta(&self, doc_id: &str) -> Result<Option<DocMeta>, StoreError> {
-        match self.db.get(keys::doc_meta(doc_id))? {
+        match self.db()?.get(keys::doc_meta(doc_id))? {
             Some(bytes) => {
                 postcard::from_bytes(&bytes)
                     .map(Some)
@@ -564,13 +748,13 @@ impl Store {
             doc: doc_id.to_string(),
             reason,
         };
-        let snapshot = self.db.get(keys::snapshot(doc_id))?;
+        let snapshot = self.db()?.get(keys::snapshot(doc_id))?;
         let mut doc = match &snapshot {
             Some(bytes) => Box::new(AutoCommit::load(bytes).map_err(|e| corrupt(e.to_string()))?),
             None => Box::default(),
         };
         let mut any_chunk = false;
-        for entry in self.db.scan_prefix(keys::chunk_prefix(doc_id)) {
+        for entry in self.db()?.scan_prefix(keys::chunk_prefix(doc_id)) {
             let (_, bytes) = entry?;
             doc.load_incremental(&bytes)
                 .map_err(|e| corrupt(e.to_string()))?;
@@ -761,14 +945,17 @@ impl Store {
                 snapshot,
                 projection,
             } = built;
-            match self.db.contains_key(keys::doc_meta(&doc_id)) {
+            let on_disk = self
+                .db()
+                .and_then(|db| Ok(db.contains_key(keys::doc_meta(&doc_id))?));
+            match on_disk {
                 Ok(on_disk) if on_disk || !ids.insert(doc_id.clone()) => {
                     results.push((ticket, Err(StoreError::Exists(doc_id))));
                     continue;
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    failure = Some(e.to_string());
+                    failure = Some(e);
                     unstaged.push(ticket);
                     continue;
                 }
@@ -787,7 +974,7 @@ impl Store {
                 }
                 // Part of this document may be in the batch: write none of it.
                 Err(e) => {
-                    failure = Some(e.to_string());
+                    failure = Some(e.repeated());
                     unstaged.push(ticket);
                 }
             }
@@ -796,7 +983,7 @@ impl Store {
         if let Err(reason) = self.apply_unless_failed(batch, failure) {
             let refused = staged.into_iter().map(|(ticket, ..)| ticket);
             for ticket in refused.chain(unstaged) {
-                results.push((ticket, Err(StoreError::Durability(reason.clone()))));
+                results.push((ticket, Err(reason.repeated())));
             }
             return results;
         }
@@ -821,12 +1008,23 @@ impl Store {
     fn apply_unless_failed(
         &self,
         batch: sled::Batch,
-        failure: Option<String>,
-    ) -> Result<(), String> {
+        failure: Option<StoreError>,
+    ) -> Result<(), StoreError> {
         match failure {
             Some(reason) => Err(reason),
-            None => self.db.apply_batch(batch).map_err(|e| e.to_string()),
+            None => self.apply(batch),
         }
+    }
+
+    /// Applies a batch of documents' changes, unless the disk ran full: then nothing is applied,
+    /// since what cannot be made durable must not be seen by readers either.
+    fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        if self.disk_full() {
+            return Err(StoreError::DiskFull(
+                "writes are refused until disk space is freed".into(),
+            ));
+        }
+        Ok(self.db()?.apply_batch(batch)?)
     }
 
     /// Merges changes received from a peer (the output of `save`/`save_after`). Nothing is
@@ -872,7 +1070,7 @@ impl Store {
             change,
         )?;
         let counters = self.stage_counters(&mut batch);
-        self.db.apply_batch(batch)?;
+        self.apply(batch)?;
         self.reclaimer.wrote(1);
         self.counters_written(counters);
         self.last_seq.store(seq, Ordering::SeqCst);
@@ -915,7 +1113,7 @@ impl Store {
             // The metadata counts a document's chunks (a new one has none), so a document saved
             // whole each time is not searched for chunks each time.
             if old.chunks > 0 {
-                for key in self.db.scan_prefix(keys::chunk_prefix(doc_id)).keys() {
+                for key in self.db()?.scan_prefix(keys::chunk_prefix(doc_id)).keys() {
                     batch.remove(key?);
                 }
             }
@@ -1026,17 +1224,17 @@ impl Store {
         }
         // A storage error may have left part of one document in the batch: write none of it.
         let storage_failed = results.iter().find_map(|r| match r {
-            Err(e @ (StoreError::Sled(_) | StoreError::Meta(_) | StoreError::Corrupt { .. })) => {
-                Some(e.to_string())
-            }
+            Err(
+                e @ (StoreError::Sled(_)
+                | StoreError::DiskFull(_)
+                | StoreError::Meta(_)
+                | StoreError::Corrupt { .. }),
+            ) => Some(e.repeated()),
             _ => None,
         });
         if let Err(reason) = self.apply_unless_failed(batch, storage_failed) {
             // Nothing of the batch was written; staged documents are dropped, not cached.
-            return docs
-                .iter()
-                .map(|_| Err(StoreError::Durability(reason.clone())))
-                .collect();
+            return docs.iter().map(|_| Err(reason.repeated())).collect();
         }
         self.reclaimer.wrote(staged.len());
         self.last_seq.store(seq, Ordering::SeqCst);
@@ -1183,7 +1381,7 @@ impl Store {
     /// Every document id, optionally of one kind.
     pub fn doc_ids(&self, kind: Option<&str>) -> Result<Vec<String>, StoreError> {
         let mut ids = Vec::new();
-        for entry in self.db.scan_prefix(keys::DOC_META_PREFIX) {
+        for entry in self.db()?.scan_prefix(keys::DOC_META_PREFIX) {
             let (key, value) = entry?;
             let id = String::from_utf8_lossy(&key[keys::DOC_META_PREFIX.len()..]).to_string();
             if let Some(kind) = kind {
@@ -1209,11 +1407,11 @@ impl Store {
     /// The document as stored (snapshot then chunks, concatenated), without loading it: what a
     /// peer that has nothing of it needs. Automerge loads such a concatenation as one document.
     pub fn raw_document(&self, doc_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut out = match self.db.get(keys::snapshot(doc_id))? {
+        let mut out = match self.db()?.get(keys::snapshot(doc_id))? {
             Some(bytes) => bytes.to_vec(),
             None => Vec::new(),
         };
-        for entry in self.db.scan_prefix(keys::chunk_prefix(doc_id)) {
+        for entry in self.db()?.scan_prefix(keys::chunk_prefix(doc_id)) {
             out.extend_from_slice(&entry?.1);
         }
         Ok((!out.is_empty()).then_some(out))
@@ -1309,7 +1507,7 @@ impl Store {
         if after >= until {
             return Ok(out);
         }
-        for entry in self.db.range(keys::feed(after + 1)..=keys::feed(until)) {
+        for entry in self.db()?.range(keys::feed(after + 1)..=keys::feed(until)) {
             let (key, value) = entry?;
             let Some(seq) = keys::feed_seq(&key) else {
                 continue;
@@ -1330,7 +1528,7 @@ impl Store {
         }
         let mut count = 0;
         for key in self
-            .db
+            .db()?
             .range(keys::feed(after + 1)..=keys::feed(until))
             .keys()
         {
@@ -1384,10 +1582,10 @@ impl Store {
             let meta_bytes =
                 postcard::to_allocvec(&meta).map_err(|e| StoreError::Meta(e.to_string()))?;
             batch.insert(keys::doc_meta(&doc_id), meta_bytes);
-            self.db.apply_batch(batch)?;
+            self.db()?.apply_batch(batch)?;
             changed += 1;
         }
-        self.db.flush()?;
+        self.db()?.flush()?;
         Ok(changed)
     }
 
@@ -1395,13 +1593,13 @@ impl Store {
         let _writer = lock(&self.write_lock);
         let mut batch = sled::Batch::default();
         let mut removed = 0;
-        for key in self.db.scan_prefix(keys::index_prefix(index)).keys() {
+        for key in self.db()?.scan_prefix(keys::index_prefix(index)).keys() {
             batch.remove(key?);
             removed += 1;
         }
         if removed > 0 {
-            self.db.apply_batch(batch)?;
-            self.db.flush()?;
+            self.db()?.apply_batch(batch)?;
+            self.db()?.flush()?;
         }
         Ok(removed)
     }
@@ -1422,22 +1620,27 @@ impl Store {
         .concat();
         let mut end = prefix.clone();
         end.push(0xff);
+        type Entries = Box<dyn Iterator<Item = Result<(Vec<u8>, String), StoreError>>>;
+        let db = match self.db() {
+            Ok(db) => db,
+            Err(e) => return Box::new(std::iter::once(Err(e))) as Entries,
+        };
         let range: Box<dyn DoubleEndedIterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
             match (after_key, reverse) {
                 (Some(k), false) => {
                     let mut start = k.to_vec();
                     start.push(0);
-                    Box::new(self.db.range(start..end))
+                    Box::new(db.range(start..end))
                 }
-                (Some(k), true) => Box::new(self.db.range(prefix.clone()..k.to_vec()).rev()),
-                (None, false) => Box::new(self.db.range(prefix.clone()..end)),
-                (None, true) => Box::new(self.db.range(prefix.clone()..end).rev()),
+                (Some(k), true) => Box::new(db.range(prefix.clone()..k.to_vec()).rev()),
+                (None, false) => Box::new(db.range(prefix.clone()..end)),
+                (None, true) => Box::new(db.range(prefix.clone()..end).rev()),
             };
-        range.map(|entry| {
+        Box::new(range.map(|entry| {
             let (key, _) = entry?;
             let doc = keys::index_doc(&key).unwrap_or_default().to_string();
             Ok((key.to_vec(), doc))
-        })
+        })) as Entries
     }
 
     /// Calls `f(value, doc id)` for index entries whose value lies in `[from, to)`, borrowing
@@ -1452,7 +1655,7 @@ impl Store {
         let prefix = keys::index_prefix(index);
         let start = [prefix.as_slice(), from.as_bytes()].concat();
         let end = [prefix.as_slice(), to.as_bytes()].concat();
-        for entry in self.db.range(start..end) {
+        for entry in self.db()?.range(start..end) {
             let (key, _) = entry?;
             let Ok(text) = std::str::from_utf8(&key[prefix.len()..]) else {
                 continue;
@@ -1467,7 +1670,7 @@ impl Store {
     /// Records when this node last completed an exchange with a peer (reports say "as of").
     pub fn set_peer_synced(&self, node: &str, name: &str, at: &str) -> Result<(), StoreError> {
         let value = serde_json::json!({"node_id": node, "name": name, "last_sync": at});
-        self.db.insert(
+        self.db()?.insert(
             keys::meta(&format!("synced/{node}")),
             value.to_string().as_bytes(),
         )?;
@@ -1488,7 +1691,7 @@ impl Store {
 
     pub fn peer_cursor(&self, peer: &str) -> Result<u64, StoreError> {
         Ok(self
-            .db
+            .db()?
             .get(keys::peer_cursor(peer))?
             .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
             .map(u64::from_be_bytes)
@@ -1496,22 +1699,22 @@ impl Store {
     }
 
     pub fn set_peer_cursor(&self, peer: &str, seq: u64) -> Result<(), StoreError> {
-        self.db
+        self.db()?
             .insert(keys::peer_cursor(peer), &seq.to_be_bytes())?;
         Ok(())
     }
 
     pub fn put_raw(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.db.insert(key, value)?;
+        self.db()?.insert(key, value)?;
         Ok(())
     }
 
     pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(key)?.map(|v| v.to_vec()))
+        Ok(self.db()?.get(key)?.map(|v| v.to_vec()))
     }
 
     pub fn scan_raw(&self, prefix: &[u8]) -> Result<Vec<RawEntry>, StoreError> {
-        self.db
+        self.db()?
             .scan_prefix(prefix)
             .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into))
             .collect()
@@ -1586,7 +1789,12 @@ mod tests {
         assert_eq!(chunk_count(&store, "d"), 0);
         assert_eq!(store.doc_meta("d").unwrap().unwrap().chunks, 0);
         // The snapshot alone holds every change.
-        let snapshot = store.db.get(keys::snapshot("d")).unwrap().unwrap();
+        let snapshot = store
+            .db()
+            .unwrap()
+            .get(keys::snapshot("d"))
+            .unwrap()
+            .unwrap();
         let mut doc = AutoCommit::load(&snapshot).unwrap();
         assert_eq!(doc.get_changes(&[]).len(), 10);
         assert_eq!(store.record("d").unwrap().unwrap().field("n"), Some("4"));
@@ -2158,7 +2366,11 @@ pub(crate) mod tests_support {
     }
 
     pub fn chunk_count(store: &Store, doc: &str) -> usize {
-        store.db.scan_prefix(keys::chunk_prefix(doc)).count()
+        store
+            .db()
+            .unwrap()
+            .scan_prefix(keys::chunk_prefix(doc))
+            .count()
     }
 
     pub fn set(store: &Store, doc: &str, name: &str, value: &str) {

@@ -11,6 +11,7 @@ pub mod assets;
 pub mod format;
 mod home;
 mod order_list;
+mod order_page;
 mod password;
 mod print;
 pub mod session;
@@ -50,6 +51,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/logout", post(sign_in::sign_out))
         .route("/ui/password", get(password::form).post(password::submit))
         .route("/ui/orders", get(order_list::page))
+        .route("/ui/orders/{id}", get(order_page::page))
+        .route("/ui/orders/{id}/act", post(order_page::act))
         .route("/ui/orders/{id}/print", get(print::page))
         .route("/ui/users", get(users::page).post(users::add))
         .route("/ui/users/change", post(users::change))
@@ -229,6 +232,9 @@ impl From<ApiError> for PageError {
             ),
             ApiError::PayloadTooLarge => PageError::Refused("提交的内容太大".into()),
             ApiError::UnsupportedMediaType => PageError::Refused("提交的格式不对".into()),
+            ApiError::DiskFull => PageError::Refused(
+                "磁盘空间不足，本次提交没有保存；释放磁盘空间后会自动恢复，无需重启".into(),
+            ),
             ApiError::Internal(detail) => PageError::Internal(detail),
         }
     }

@@ -80,6 +80,7 @@ pub struct OrderRow {
     pub paid: String,
     pub anomalies: usize,
     pub print_href: String,
+    pub href: String,
 }
 
 pub struct CustomerChoice {
@@ -170,28 +171,12 @@ fn parse_day(text: &str, label: &str, notes: &mut Vec<String>) -> Option<NaiveDa
     }
 }
 
-/// Whether an order was taken within the business days `from..=to` (China).
-fn taken_within(order: &OrderSummary, from: Option<NaiveDate>, to: Option<NaiveDate>) -> bool {
-    let Ok(day) = day_of(&order.created_at).parse::<NaiveDate>() else {
-        return true;
-    };
-    from.is_none_or(|f| day >= f) && to.is_none_or(|t| day <= t)
-}
-
-/// The service's date filter reads the UTC date of `created_at`, while people mean the business
-/// day in China (8 hours ahead): ask it for one day more before, then keep the business days.
-fn utc_superset(from: Option<NaiveDate>) -> Option<NaiveDate> {
-    from.map(|f| f.pred_opt().unwrap_or(f))
-}
-
 fn list(
     office: &BackOffice,
     mut query: OrderQuery,
     number: String,
     customer_q: String,
 ) -> Result<Listing, ServiceError> {
-    let (from, to) = (query.from, query.to);
-    query.from = utc_superset(from);
     let mut listing = Listing {
         rows: Vec::new(),
         next_cursor: None,
@@ -227,7 +212,6 @@ fn list(
     if number.trim().is_empty() {
         let page = office.list_orders(&query)?;
         listing.rows = page.items;
-        listing.rows.retain(|o| taken_within(o, from, to));
         listing.next_cursor = page.next_cursor;
     } else {
         let wanted = number.trim().to_lowercase();
@@ -239,8 +223,7 @@ fn list(
             listing.rows.extend(
                 page.items
                     .into_iter()
-                    .filter(|o| o.number.to_lowercase().contains(&wanted))
-                    .filter(|o| taken_within(o, from, to)),
+                    .filter(|o| o.number.to_lowercase().contains(&wanted)),
             );
             let Some(next) = page.next_cursor else {
                 break;
@@ -264,14 +247,9 @@ fn list(
                 limit: TAB_COUNT_CAP,
                 ..query.clone()
             })?;
-            let counted = page
-                .items
-                .iter()
-                .filter(|o| taken_within(o, from, to))
-                .count();
             listing.tab_counts.push(match page.next_cursor {
                 Some(_) => format!("{TAB_COUNT_CAP}+"),
-                None => counted.to_string(),
+                None => page.items.len().to_string(),
             });
         }
     }
@@ -399,6 +377,7 @@ pub async fn page(
             paid: money(o.paid),
             anomalies: o.open_anomalies,
             print_href: format!("/ui/orders/{}/print?form=a4", o.id),
+            href: format!("/ui/orders/{}", o.id),
         })
         .collect();
     let next_href = match &listing.next_cursor {

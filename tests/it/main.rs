@@ -13,6 +13,7 @@ mod browser;
 mod certificates;
 mod convergence;
 mod crash;
+mod disk_full;
 mod flow;
 mod lifecycle;
 mod peer_security;

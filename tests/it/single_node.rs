@@ -63,7 +63,8 @@ async fn lists_filter_by_status_customer_store_and_date_and_paginate() {
     assert_eq!(page["items"].as_array().unwrap().len(), 5);
     let (_, page) = node.get("/api/orders?store=SH-001", &clerk).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 6);
-    let today = chrono::Utc::now().date_naive();
+    // `from`/`to` are business days in China (UTC+8).
+    let today = neiqin::domain::report::business_day(chrono::Utc::now());
     let (_, page) = node
         .get(&format!("/api/orders?from={today}&to={today}"), &clerk)
         .await;

@@ -741,3 +741,178 @@ async fn a_user_stored_before_passwords_keeps_their_token_and_can_be_disabled() 
     assert_eq!(page.get("/").await.status, StatusCode::SEE_OTHER);
     node.stop().await;
 }
+
+/// Posts one action form of the order page, with the page's CSRF token.
+async fn act_on_page(
+    page: &mut PageClient,
+    id: &str,
+    action: &str,
+    inputs: &[(&str, &str)],
+) -> PageAnswer {
+    let token = page.get(&format!("/ui/orders/{id}")).await.csrf();
+    let mut form = vec![("csrf", token.as_str()), ("action", action)];
+    form.extend_from_slice(inputs);
+    page.post(&format!("/ui/orders/{id}/act"), &form).await
+}
+
+#[tokio::test]
+async fn the_order_page_offers_each_role_its_actions_and_says_a_refusal_in_chinese() {
+    let mut node = TestNode::start().await;
+    for (name, role) in [
+        ("李娜", "clerk"),
+        ("王主管", "supervisor"),
+        ("赵财务", "finance"),
+        ("钱仓库", "warehouse"),
+    ] {
+        user_with_password(&node, name, role, "正确的密码-2026").await;
+    }
+    let customer = node.customer("上海真北家居有限公司").await;
+    let order = node.order(&customer, three_lines()).await;
+    let id = order["id"].as_str().expect("id");
+    let mut clerk = PageClient::new(&node);
+    clerk.sign_in("李娜", "正确的密码-2026").await;
+
+    let list = clerk.get("/ui/orders").await;
+    assert!(list.body.contains(&format!("href=\"/ui/orders/{id}\"")));
+    let shown = clerk.get(&format!("/ui/orders/{id}")).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    for text in [
+        "SF-2108",
+        "¥9,828.49",
+        "订单金额",
+        "未收款",
+        "待核单",
+        "上海真北家居有限公司",
+    ] {
+        assert!(shown.body.contains(text), "{text}: {}", shown.body);
+    }
+    assert!(shown.body.contains("id=\"act-verify\""));
+    assert!(
+        !shown.body.contains("id=\"act-approve\""),
+        "a clerk does not approve"
+    );
+    assert!(!shown.body.contains("id=\"act-finance-release\""));
+
+    // A forged approve from the clerk is refused by the service, and said in Chinese.
+    let forged = act_on_page(&mut clerk, id, "approve", &[]).await;
+    assert!(
+        forged.body.contains("您的角色不能进行这项操作"),
+        "{}",
+        forged.body
+    );
+    // Out of order: a 出货单 before 核单 is refused with the rule's Chinese half.
+    let early = act_on_page(
+        &mut clerk,
+        id,
+        "shipping-doc",
+        &[
+            ("route", "佳吉快运"),
+            ("freight_payer", "到付"),
+            ("ship_date", "2026-12-18"),
+        ],
+    )
+    .await;
+    assert!(
+        early.body.contains("订单须核单、审核并下单后才能开出货单"),
+        "{}",
+        early.body
+    );
+    assert!(!early.body.contains("a shipping document needs"));
+
+    let verified = act_on_page(&mut clerk, id, "verify", &[]).await;
+    assert!(verified.body.contains("已核单"), "{}", verified.body);
+    assert!(verified.body.contains("待审核"));
+    assert!(
+        verified
+            .body
+            .contains("<td>核单</td><td>李娜</td><td>内勤</td>"),
+        "{}",
+        verified.body
+    );
+
+    let mut supervisor = PageClient::new(&node);
+    supervisor.sign_in("王主管", "正确的密码-2026").await;
+    let approved = act_on_page(&mut supervisor, id, "approve", &[("note", "同意")]).await;
+    assert!(approved.body.contains("已审核"), "{}", approved.body);
+    act_on_page(&mut clerk, id, "release", &[]).await;
+    let blank_route = act_on_page(
+        &mut clerk,
+        id,
+        "shipping-doc",
+        &[
+            ("route", ""),
+            ("freight_payer", "到付"),
+            ("ship_date", "2026-12-18"),
+        ],
+    )
+    .await;
+    assert!(
+        blank_route.body.contains("出货单须写明运送途径"),
+        "{}",
+        blank_route.body
+    );
+    let doc = act_on_page(
+        &mut clerk,
+        id,
+        "shipping-doc",
+        &[
+            ("route", "佳吉快运"),
+            ("freight_payer", "到付"),
+            ("ship_date", "2026-12-18"),
+        ],
+    )
+    .await;
+    assert!(doc.body.contains("已开出货单"), "{}", doc.body);
+
+    let mut finance = PageClient::new(&node);
+    finance.sign_in("赵财务", "正确的密码-2026").await;
+    let typo = act_on_page(
+        &mut finance,
+        id,
+        "payment",
+        &[
+            ("amount", "九千"),
+            ("date", "2026-12-01"),
+            ("method", "bank"),
+            ("payer", "张伟"),
+            ("bank_ref", "R-1"),
+        ],
+    )
+    .await;
+    assert!(typo.body.contains("不是数字"), "{}", typo.body);
+    let paid = act_on_page(
+        &mut finance,
+        id,
+        "payment",
+        &[
+            ("amount", "9,828.49"),
+            ("date", "2026-12-01"),
+            ("method", "bank"),
+            ("payer", "张伟"),
+            ("bank_ref", "R-1"),
+        ],
+    )
+    .await;
+    assert!(paid.body.contains("已登记收款"), "{}", paid.body);
+    assert!(paid.body.contains("收款 ¥9,828.49"));
+    let released = act_on_page(&mut finance, id, "finance-release", &[]).await;
+    assert!(released.body.contains("待发货"), "{}", released.body);
+
+    let mut warehouse = PageClient::new(&node);
+    warehouse.sign_in("钱仓库", "正确的密码-2026").await;
+    let shipped = act_on_page(
+        &mut warehouse,
+        id,
+        "ship",
+        &[
+            ("carrier", "佳吉快运"),
+            ("waybill", "JJ-1"),
+            ("cartons", "3"),
+        ],
+    )
+    .await;
+    assert!(shipped.body.contains("已发货"), "{}", shipped.body);
+    let api = node.get(&format!("/api/orders/{id}"), &node.admin).await.1;
+    assert_eq!(api["status"], "shipped", "{api}");
+    node.stop().await;
+}
