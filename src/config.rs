@@ -77,6 +77,8 @@ pub struct Config {
     pub cluster_key: Option<String>,
     /// Pull from nodes that pull from us, so one-sided static config still syncs both ways.
     pub learn_peers: bool,
+    /// Roles of the node's own certificate when this start creates a new cluster (its CA).
+    pub certificate_roles: Vec<Role>,
 }
 
 pub fn parse_addr(field: &str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -140,6 +142,8 @@ impl Config {
             page_cache_mb: DEFAULT_PAGE_CACHE_MB,
             cluster_key: None,
             learn_peers: true,
+            // Tests and embedding: one node plays every role.
+            certificate_roles: Role::BUSINESS.to_vec(),
         }
     }
 }

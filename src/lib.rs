@@ -11,6 +11,7 @@
 //! - [`ui`]: the browser workbench (server-rendered pages over the same use cases).
 //! - [`sync`]: the sans-IO sync core (what to ask a peer for, what to apply).
 //! - [`net`]: the peer endpoint, the peer client and mDNS discovery.
+//! - [`pki`]: the cluster CA and node certificates (who a peer is, which roles it may author).
 //! - [`node`]: the one place that opens the store, spawns tasks and shuts them down.
 //! - [`import`] and [`backup`]: fixtures in, every document out and back.
 
@@ -23,6 +24,7 @@ pub mod import;
 pub mod net;
 pub mod node;
 pub mod parallel;
+pub mod pki;
 pub mod render;
 pub mod service;
 pub mod store;

@@ -86,6 +86,15 @@ enum Command {
         /// Join an existing cluster with the key file exported by another node.
         #[arg(long)]
         join: Option<PathBuf>,
+        /// First node only: roles of its own certificate (warehouse, finance, office =
+        /// clerk,supervisor,vp; comma-separated). Default: from --role.
+        #[arg(long)]
+        roles: Option<String>,
+    },
+    /// This node's certificate, and the admin node's cluster CA: join, approve, revoke.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
     },
     /// Write this node's cluster key to a file, for `neiqin init --join FILE` on the next machine.
     ExportKey {
@@ -128,6 +137,62 @@ enum Command {
     /// Merge a backup into this node; nothing the node already has is lost. An encrypted
     /// backup needs its passphrase.
     Restore {
+        #[command(flatten)]
+        data: DataArg,
+        file: PathBuf,
+        #[command(flatten)]
+        passphrase: PassphraseArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Make this node's key pair (0600) and a join or renewal request file; prints the
+    /// fingerprint to read aloud to the admin.
+    Request {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// On the admin node: sign a request. Prints the node id and fingerprint to compare, and
+    /// writes the certificate file to give back to the node.
+    Approve {
+        #[command(flatten)]
+        data: DataArg,
+        request: PathBuf,
+        /// Roles the node may author facts of: warehouse, finance, office (= clerk,supervisor,vp),
+        /// comma-separated.
+        #[arg(long)]
+        roles: String,
+        /// Days until the certificate expires.
+        #[arg(long, default_value_t = neiqin::pki::NODE_VALIDITY_DAYS)]
+        days: i64,
+        /// Where to write the certificate (default: <node id>.crt here).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Install the certificate file the admin node wrote for this node's request (restart the
+    /// node afterwards).
+    Install {
+        #[command(flatten)]
+        data: DataArg,
+        certificate: PathBuf,
+    },
+    /// Print this node's certificate: node id, roles, expiry, fingerprints.
+    Show {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// On the admin node: write the cluster CA, encrypted with a passphrase (from
+    /// NEIQIN_BACKUP_PASSPHRASE or --passphrase-file), to move the admin role.
+    ExportCa {
+        #[command(flatten)]
+        data: DataArg,
+        file: PathBuf,
+        #[command(flatten)]
+        passphrase: PassphraseArg,
+    },
+    /// Make this node the admin node with a CA written by `export-ca`.
+    ImportCa {
         #[command(flatten)]
         data: DataArg,
         file: PathBuf,
@@ -294,6 +359,7 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .or(file.name)
             .unwrap_or_else(|| "neiqin".into()),
         role: config::parse_role("role", &role)?,
+        certificate_roles: config::parse_role("role", &role)?.default_certificate_roles(),
         cache_docs: file.cache_docs.unwrap_or(2000),
         page_cache_mb: config::check_page_cache_mb(
             file.page_cache_mb.unwrap_or(config::DEFAULT_PAGE_CACHE_MB),
@@ -301,6 +367,162 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
         cluster_key: None,
         learn_peers: true,
     })
+}
+
+fn role_list(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn print_request(path: &std::path::Path, fingerprint: &str) {
+    println!(
+        "join request written to {}\n  fingerprint: {fingerprint} (read it aloud to the admin)\n\
+         on the admin node: neiqin node approve {} --roles <warehouse|finance|office>\n\
+         then here: neiqin node install <certificate file>",
+        path.display(),
+        path.display()
+    );
+}
+
+/// `neiqin node …`: none of these opens the store, so they work while the node runs.
+fn node_command(command: NodeCommand) -> anyhow::Result<()> {
+    use neiqin::pki;
+    let admin_ca = |dir: &std::path::Path| -> anyhow::Result<pki::ClusterCa> {
+        pki::ClusterCa::load(dir)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} holds no cluster CA: approve on the admin node (the first node initialised)",
+                dir.display()
+            )
+        })
+    };
+    match command {
+        NodeCommand::Request { data } => {
+            let (dir, _) = data_dir_and_file(&data)?;
+            let node_id = node_id_of(&dir)?;
+            let (path, fingerprint) = pki::NodeCredentials::request(&dir, &node_id)?;
+            print_request(&path, &fingerprint);
+        }
+        NodeCommand::Approve {
+            data,
+            request,
+            roles,
+            days,
+            out,
+        } => {
+            anyhow::ensure!(
+                (1..=3650).contains(&days),
+                "--days must be between 1 and 3650"
+            );
+            let (dir, _) = data_dir_and_file(&data)?;
+            let ca = admin_ca(&dir)?;
+            let roles = pki::parse_roles(&roles)?;
+            let request_pem = pki::read_file(&request)?;
+            let parsed = pki::JoinRequest::parse(&request_pem)?;
+            let cert = ca.approve(&request_pem, &roles, chrono::Utc::now(), days)?;
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("{}.crt", parsed.node_id)));
+            std::fs::write(&out, pki::bundle(&cert, ca.cert_pem()))
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "approved node {}\n  fingerprint: {} (must match what the node's person reads)\n  \
+                 roles: {}, valid {days} days\ncertificate written to {}: give it to the node \
+                 (neiqin node install {})",
+                parsed.node_id,
+                parsed.fingerprint,
+                role_list(&roles),
+                out.display(),
+                out.display()
+            );
+        }
+        NodeCommand::Install { data, certificate } => {
+            let (dir, _) = data_dir_and_file(&data)?;
+            let request =
+                pki::JoinRequest::parse(&pki::read_file(&dir.join(pki::NODE_REQUEST_FILE))?)?;
+            let (cert, ca) = pki::split_bundle(&pki::read_file(&certificate)?)?;
+            let installed = pki::NodeCredentials::install(
+                &dir,
+                &request.node_id,
+                &cert,
+                &ca,
+                chrono::Utc::now(),
+            )?;
+            println!(
+                "installed the certificate of node {} (roles {}, expires {}); restart the node",
+                installed.node_id,
+                role_list(&installed.roles),
+                installed.not_after
+            );
+        }
+        NodeCommand::Show { data } => {
+            let (dir, _) = data_dir_and_file(&data)?;
+            match pki::NodeCredentials::load(&dir, chrono::Utc::now())? {
+                Some(c) => println!(
+                    "node {}\n  roles: {}\n  valid: {} to {}\n  key fingerprint: {}",
+                    c.certificate.node_id,
+                    role_list(&c.certificate.roles),
+                    c.certificate.not_before,
+                    c.certificate.not_after,
+                    c.certificate.fingerprint
+                ),
+                None => println!("this node has no certificate yet (neiqin node request)"),
+            }
+            if let Some(ca) = pki::ClusterCa::load(&dir)? {
+                println!(
+                    "this is the admin node: CA fingerprint {}",
+                    ca.fingerprint()
+                );
+            }
+        }
+        NodeCommand::ExportCa {
+            data,
+            file,
+            passphrase,
+        } => {
+            let (dir, _) = data_dir_and_file(&data)?;
+            let ca = admin_ca(&dir)?;
+            let pass = passphrase.read()?.ok_or_else(|| {
+                anyhow::anyhow!("the CA leaves only encrypted: set NEIQIN_BACKUP_PASSPHRASE or --passphrase-file")
+            })?;
+            pki::write_secret_bytes(&file, &pki::seal_ca(&ca, &pass)?)?;
+            println!(
+                "cluster CA (fingerprint {}) written encrypted to {}",
+                ca.fingerprint(),
+                file.display()
+            );
+        }
+        NodeCommand::ImportCa {
+            data,
+            file,
+            passphrase,
+        } => {
+            let (dir, _) = data_dir_and_file(&data)?;
+            let pass = passphrase.read()?.ok_or_else(|| {
+                anyhow::anyhow!("set NEIQIN_BACKUP_PASSPHRASE or --passphrase-file")
+            })?;
+            let sealed =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let ca = pki::open_ca(&sealed, &pass)?;
+            ca.save(&dir)?;
+            println!(
+                "this node now holds the cluster CA (fingerprint {})",
+                ca.fingerprint()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The node id of an initialised data directory, read from its pending request or certificate
+/// (the store stays closed, so the node may be running).
+fn node_id_of(dir: &std::path::Path) -> anyhow::Result<String> {
+    use neiqin::pki;
+    if let Ok(text) = pki::read_file(&dir.join(pki::NODE_REQUEST_FILE)) {
+        return Ok(pki::JoinRequest::parse(&text)?.node_id);
+    }
+    let office = node::open_office(dir, 100)?;
+    Ok(office.identity.node_id.clone())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -336,9 +558,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             role,
             join,
+            roles,
         } => {
             let (dir, _) = data_dir_and_file(&data)?;
             let role = config::parse_role("role", &role)?;
+            let certificate_roles = match roles {
+                Some(text) => neiqin::pki::parse_roles(&text)?,
+                None => role.default_certificate_roles(),
+            };
             let cluster_key = match join {
                 Some(path) => Some(
                     neiqin::identity::read_cluster_key(&path)
@@ -346,15 +573,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
-            let init = node::init_node(&dir, &name, role, cluster_key, 100)?;
+            let init = node::init_node_with_roles(
+                &dir,
+                &name,
+                role,
+                cluster_key,
+                &certificate_roles,
+                100,
+            )?;
             println!(
                 "initialised node {name} ({}) in {}; admin token in {}",
                 init.office.identity.node_id,
                 dir.display(),
                 init.admin_token_file.display()
             );
+            match init.enrolment {
+                node::Enrolment::Ca(cert) => println!(
+                    "created the cluster CA (its key stays in {}) and this node's certificate \
+                     (roles {})",
+                    dir.join(neiqin::pki::CA_KEY_FILE).display(),
+                    role_list(&cert.roles)
+                ),
+                node::Enrolment::Request { path, fingerprint } => {
+                    print_request(&path, &fingerprint)
+                }
+            }
             Ok(())
         }
+        Command::Node { command } => node_command(command),
         Command::Report { report } => {
             use neiqin::render::Table;
             match report {

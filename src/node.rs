@@ -15,6 +15,7 @@ use crate::identity::NodeIdentity;
 use crate::net::{
     self, auth::ClusterKey, client::PeerClient, server::PeerServer, syncer::SyncManager,
 };
+use crate::pki;
 use crate::service::BackOffice;
 use crate::store::Store;
 use crate::sync::peers::FoundBy;
@@ -115,22 +116,48 @@ pub fn open_office(data_dir: &Path, cache_docs: usize) -> anyhow::Result<BackOff
             data_dir.display()
         )
     })?;
-    Ok(BackOffice::new(store, identity))
+    let office = BackOffice::new(store, identity);
+    load_certificate(&office, data_dir);
+    Ok(office)
 }
 
 /// What `init` did: the node, and where the admin token was written.
 pub struct Initialised {
     pub office: BackOffice,
     pub admin_token_file: PathBuf,
+    pub enrolment: Enrolment,
 }
 
 /// Initialises a node: identity (joining a cluster when a key is given) and an admin user whose
 /// token is written to `<data>/admin.token`, readable only by its owner.
+///
+/// The first node of a company (no cluster key given) also creates the cluster CA and its own
+/// certificate, with every business role (benches and embedding; the CLI names the roles with
+/// [`init_node_with_roles`]). A joining node makes its key and a join request (`pki`).
 pub fn init_node(
     data_dir: &Path,
     name: &str,
     role: Role,
     cluster_key: Option<String>,
+    cache_docs: usize,
+) -> anyhow::Result<Initialised> {
+    init_node_with_roles(
+        data_dir,
+        name,
+        role,
+        cluster_key,
+        &Role::BUSINESS,
+        cache_docs,
+    )
+}
+
+/// [`init_node`], the first node's certificate naming `certificate_roles`.
+pub fn init_node_with_roles(
+    data_dir: &Path,
+    name: &str,
+    role: Role,
+    cluster_key: Option<String>,
+    certificate_roles: &[Role],
     cache_docs: usize,
 ) -> anyhow::Result<Initialised> {
     initialise(
@@ -139,6 +166,7 @@ pub fn init_node(
         name,
         role,
         cluster_key,
+        certificate_roles,
     )
 }
 
@@ -148,6 +176,7 @@ fn initialise(
     name: &str,
     role: Role,
     cluster_key: Option<String>,
+    certificate_roles: &[Role],
 ) -> anyhow::Result<Initialised> {
     if let Some(existing) = NodeIdentity::load(&store)? {
         anyhow::bail!(
@@ -157,16 +186,79 @@ fn initialise(
             existing.node_id
         );
     }
+    let first_of_cluster = cluster_key.is_none();
     let identity = NodeIdentity::generate(store.node_id(), name, role, cluster_key);
+    // Keys before the identity: a start that fails here leaves no half-made node behind.
+    let enrolment = if first_of_cluster {
+        Enrolment::Ca(create_cluster_ca(
+            data_dir,
+            name,
+            &identity.node_id,
+            certificate_roles,
+        )?)
+    } else {
+        let (path, fingerprint) = pki::NodeCredentials::request(data_dir, &identity.node_id)?;
+        Enrolment::Request { path, fingerprint }
+    };
     identity.save(&store)?;
     let office = BackOffice::new(store, identity);
+    if let Enrolment::Ca(certificate) = &enrolment {
+        office.set_certificate(certificate.clone());
+    }
     let token = office.add_user("admin", Role::Admin)?;
     let admin_token_file = data_dir.join(ADMIN_TOKEN_FILE);
     write_secret(&admin_token_file, &token)?;
     Ok(Initialised {
         office,
         admin_token_file,
+        enrolment,
     })
+}
+
+/// What `init` did about this node's certificate.
+pub enum Enrolment {
+    /// Created the cluster CA and this node's certificate.
+    Ca(pki::NodeCertificate),
+    /// Wrote a join request for the admin node to approve.
+    Request { path: PathBuf, fingerprint: String },
+}
+
+/// The first node of a company: a new CA (its key stays here, 0600) and this node's own
+/// certificate, signed at once.
+fn create_cluster_ca(
+    data_dir: &Path,
+    company: &str,
+    node_id: &str,
+    roles: &[Role],
+) -> anyhow::Result<pki::NodeCertificate> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let ca = pki::ClusterCa::generate(company)?;
+    ca.save(data_dir)?;
+    let (request_path, _) = pki::NodeCredentials::request(data_dir, node_id)?;
+    let request = pki::read_file(&request_path)?;
+    let now = chrono::Utc::now();
+    let cert = ca.approve(&request, roles, now, pki::NODE_VALIDITY_DAYS)?;
+    Ok(pki::NodeCredentials::install(
+        data_dir,
+        node_id,
+        &cert,
+        ca.cert_pem(),
+        now,
+    )?)
+}
+
+/// Loads the node's certificate at start. An expired or unusable one is logged with what to
+/// do; the node still serves its own people (offline first).
+fn load_certificate(office: &BackOffice, data_dir: &Path) {
+    match pki::NodeCredentials::load(data_dir, chrono::Utc::now()) {
+        Ok(Some(credentials)) => office.set_certificate(credentials.certificate),
+        Ok(None) => tracing::warn!(
+            "this node has no certificate yet: run `neiqin node request` here, \
+             `neiqin node approve` on the admin node, then `neiqin node install`"
+        ),
+        Err(e) => tracing::error!(error = %e, "this node's certificate is not usable"),
+    }
 }
 
 /// Writes a secret file with owner-only permissions.
@@ -268,10 +360,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                 &config.name,
                 config.role,
                 config.cluster_key.clone(),
+                &config.certificate_roles,
             )?;
             (init.office, Some(init.admin_token_file))
         }
     };
+    load_certificate(&office, data_dir);
     office.store.start_group_commit();
     let peers = PeerTable::default();
     let (shutdown, _) = watch::channel(false);

@@ -26,6 +26,27 @@ impl Role {
         Role::Admin,
     ];
 
+    /// The roles that author business facts (every role but admin), for a node certificate.
+    pub const BUSINESS: [Role; 5] = [
+        Role::Clerk,
+        Role::Supervisor,
+        Role::Vp,
+        Role::Warehouse,
+        Role::Finance,
+    ];
+
+    /// The certificate roles a node of people in `self` needs by default: a warehouse or
+    /// finance machine its own role; an office machine clerk, supervisor and vp.
+    pub fn default_certificate_roles(self) -> Vec<Role> {
+        match self {
+            Role::Warehouse => vec![Role::Warehouse],
+            Role::Finance => vec![Role::Finance],
+            Role::Clerk | Role::Supervisor | Role::Vp | Role::Admin => {
+                vec![Role::Clerk, Role::Supervisor, Role::Vp]
+            }
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Clerk => "clerk",

@@ -101,6 +101,9 @@ impl From<UpdateError<ServiceError>> for ServiceError {
 pub struct BackOffice {
     pub store: Arc<Store>,
     pub identity: NodeIdentity,
+    /// This node's verified certificate (`pki`), once one is installed: the roles whose users
+    /// it may have. Shared by every clone, so installing one applies at once.
+    certificate: Arc<std::sync::RwLock<Option<crate::pki::NodeCertificate>>>,
 }
 
 /// A new unique id (documents, lines, facts): a UUID v7, the time in ms then 74 random bits, so
@@ -114,7 +117,43 @@ pub fn new_id() -> String {
 
 impl BackOffice {
     pub fn new(store: Arc<Store>, identity: NodeIdentity) -> Self {
-        BackOffice { store, identity }
+        BackOffice {
+            store,
+            identity,
+            certificate: Arc::default(),
+        }
+    }
+
+    /// The node's certificate, as installed.
+    pub fn certificate(&self) -> Option<crate::pki::NodeCertificate> {
+        self.certificate
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Takes a verified certificate as this node's (at start, and when one is installed).
+    pub fn set_certificate(&self, certificate: crate::pki::NodeCertificate) {
+        *self
+            .certificate
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(certificate);
+    }
+
+    /// A node may only have users of its certificate's roles (a clerk machine cannot make
+    /// itself a finance user). A node without a certificate yet is not limited here.
+    fn check_role_allowed(&self, role: Role) -> Result<(), ServiceError> {
+        match self.certificate() {
+            Some(cert) if !cert.allows(role) => {
+                let roles: Vec<&str> = cert.roles.iter().map(|r| r.as_str()).collect();
+                let roles = roles.join(", ");
+                Err(ServiceError::Rule(format!(
+                    "本节点的证书不允许{role}角色的用户（证书角色：{roles}）/ this node's \
+                     certificate does not allow users of role {role} (certificate roles: {roles})"
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

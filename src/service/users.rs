@@ -128,6 +128,7 @@ impl BackOffice {
         if let Some(password) = password {
             validate_password(password)?;
         }
+        self.check_role_allowed(role)?;
         if self.stored_users()?.iter().any(|(_, u)| u.name == name) {
             return Err(ServiceError::Rule(format!(
                 "user name {name:?} is taken on this node"
@@ -268,6 +269,7 @@ impl BackOffice {
                 "the admin cannot take their own admin role away".into(),
             ));
         }
+        self.check_role_allowed(role)?;
         self.change_users(name, |u| u.role = role)
     }
 

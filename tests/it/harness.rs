@@ -61,6 +61,24 @@ impl TestNode {
         }
     }
 
+    /// Gives this node a certificate of `ca` with `roles`, as `neiqin node approve` and
+    /// `neiqin node install` do, and makes the running node use it at once.
+    pub fn enrol(&self, ca: &neiqin::pki::ClusterCa, roles: &[Role]) {
+        use neiqin::pki;
+        let dir = self.data_dir();
+        let office = &self.node.as_ref().expect("running").office;
+        let node_id = office.identity.node_id.clone();
+        let (request, _) = pki::NodeCredentials::request(dir, &node_id).expect("request");
+        let request = pki::read_file(&request).expect("request file");
+        let now = chrono::Utc::now();
+        let cert = ca
+            .approve(&request, roles, now, pki::NODE_VALIDITY_DAYS)
+            .expect("approve");
+        let installed = pki::NodeCredentials::install(dir, &node_id, &cert, ca.cert_pem(), now)
+            .expect("install");
+        office.set_certificate(installed);
+    }
+
     /// The node's data directory.
     pub fn data_dir(&self) -> &std::path::Path {
         &self.config.data_dir

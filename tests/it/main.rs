@@ -10,6 +10,7 @@ mod api_bad_input;
 mod api_roles;
 mod backup;
 mod browser;
+mod certificates;
 mod convergence;
 mod crash;
 mod delays;

@@ -4,6 +4,7 @@
 
 use crate::harness::TestNode;
 use neiqin::config::Config;
+use neiqin::domain::role::Role;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -51,10 +52,20 @@ async fn proxy(
 pub struct TestNet {
     pub nodes: Vec<TestNode>,
     links: Vec<Link>,
+    /// The cluster CA every node's certificate comes from (the test plays the admin node).
+    pub ca: neiqin::pki::ClusterCa,
 }
 
 impl TestNet {
+    /// `n` nodes, each with a certificate naming every business role.
     pub async fn start(n: usize) -> TestNet {
+        TestNet::start_with_roles(&vec![Role::BUSINESS.to_vec(); n]).await
+    }
+
+    /// One node per entry, its certificate naming those roles.
+    pub async fn start_with_roles(roles: &[Vec<Role>]) -> TestNet {
+        let n = roles.len();
+        let ca = neiqin::pki::ClusterCa::generate("测试公司").expect("cluster CA");
         let key = hex_key();
         // Proxies first: their addresses are each node's static peers.
         let mut links = Vec::new();
@@ -89,11 +100,14 @@ impl TestNet {
             config.learn_peers = false;
             nodes.push(TestNode::start_with(config, Some(tmp)).await);
         }
+        for (node, roles) in nodes.iter().zip(roles) {
+            node.enrol(&ca, roles);
+        }
         for link in &links {
             let addr = nodes[link.to].node.as_ref().unwrap().peer_addr.unwrap();
             *link.target.lock().unwrap() = Some(addr);
         }
-        TestNet { nodes, links }
+        TestNet { nodes, links, ca }
     }
 
     /// Cuts every link between nodes in different groups; nodes in no group are cut from all.

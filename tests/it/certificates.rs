@@ -1,0 +1,272 @@
+//! Node certificates (issue 22, step 1): the first node creates the cluster CA, a joining node
+//! is approved with roles through the real CLI, and a node only has users of its certificate's
+//! roles.
+
+use crate::harness::TestNode;
+use crate::testnet::TestNet;
+use neiqin::config::Config;
+use neiqin::domain::role::Role;
+use neiqin::pki;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+
+fn neiqin(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_neiqin"))
+        .args(args)
+        .env("NEIQIN_LOG", "warn")
+        .env_remove("NEIQIN_BACKUP_PASSPHRASE")
+        .output()
+        .expect("run neiqin");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("file").permissions().mode() & 0o777
+}
+
+/// The fingerprint printed after "fingerprint: ".
+fn fingerprint(output: &str) -> String {
+    let at = output.find("fingerprint: ").expect("fingerprint printed") + "fingerprint: ".len();
+    output[at..at + 19].to_string()
+}
+
+#[tokio::test]
+async fn first_node_creates_the_ca_and_approves_a_joining_warehouse_node() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let admin = tmp.path().join("admin");
+    let warehouse = tmp.path().join("warehouse");
+    let key_file = tmp.path().join("cluster.key");
+    let admin_s = admin.to_str().expect("utf-8");
+    let warehouse_s = warehouse.to_str().expect("utf-8");
+
+    let (ok, out) = neiqin(&[
+        "init", "--data", admin_s, "--name", "总部", "--role", "clerk",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("created the cluster CA"), "{out}");
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&admin.join(pki::CA_KEY_FILE)), 0o600);
+        assert_eq!(mode(&admin.join(pki::NODE_KEY_FILE)), 0o600);
+    }
+    let (ok, out) = neiqin(&["node", "show", "--data", admin_s]);
+    assert!(ok && out.contains("roles: clerk,supervisor,vp"), "{out}");
+
+    let (ok, out) = neiqin(&["export-key", "--data", admin_s, key_file.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let (ok, out) = neiqin(&[
+        "init",
+        "--data",
+        warehouse_s,
+        "--name",
+        "仓库",
+        "--role",
+        "warehouse",
+        "--join",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let spoken = fingerprint(&out);
+    assert!(
+        !warehouse.join(pki::CA_KEY_FILE).exists(),
+        "only the first node holds the CA"
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&warehouse.join(pki::NODE_KEY_FILE)), 0o600);
+
+    // A node that is not the admin node cannot approve.
+    let request = warehouse.join(pki::NODE_REQUEST_FILE);
+    let (ok, out) = neiqin(&[
+        "node",
+        "approve",
+        "--data",
+        warehouse_s,
+        request.to_str().unwrap(),
+        "--roles",
+        "finance",
+    ]);
+    assert!(!ok && out.contains("no cluster CA"), "{out}");
+
+    let cert_file = tmp.path().join("warehouse.crt");
+    let (ok, out) = neiqin(&[
+        "node",
+        "approve",
+        "--data",
+        admin_s,
+        request.to_str().unwrap(),
+        "--roles",
+        "warehouse",
+        "--out",
+        cert_file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        fingerprint(&out),
+        spoken,
+        "both people read the same fingerprint"
+    );
+
+    let (ok, out) = neiqin(&[
+        "node",
+        "install",
+        "--data",
+        warehouse_s,
+        cert_file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = neiqin(&["node", "show", "--data", warehouse_s]);
+    assert!(ok && out.contains("roles: warehouse"), "{out}");
+    assert!(out.contains(&spoken), "{out}");
+
+    // Its certificate is the CA's, and the node may only have warehouse users.
+    let creds = pki::NodeCredentials::load(&warehouse, chrono::Utc::now())
+        .expect("load")
+        .expect("installed");
+    assert_eq!(creds.certificate.roles, vec![Role::Warehouse]);
+    let (ok, out) = neiqin(&[
+        "user",
+        "add",
+        "--data",
+        warehouse_s,
+        "钱会计",
+        "--role",
+        "finance",
+    ]);
+    assert!(!ok, "a warehouse node made a finance user: {out}");
+    assert!(
+        out.contains("this node's certificate does not allow users of role finance"),
+        "{out}"
+    );
+    let (ok, out) = neiqin(&[
+        "user",
+        "add",
+        "--data",
+        warehouse_s,
+        "王仓管",
+        "--role",
+        "warehouse",
+    ]);
+    assert!(ok, "{out}");
+}
+
+#[tokio::test]
+async fn the_ca_leaves_the_admin_node_only_encrypted() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let admin = tmp.path().join("admin");
+    let admin_s = admin.to_str().unwrap();
+    let (ok, out) = neiqin(&[
+        "init", "--data", admin_s, "--name", "总部", "--role", "clerk",
+    ]);
+    assert!(ok, "{out}");
+    let export = tmp.path().join("ca.age");
+    let (ok, out) = neiqin(&[
+        "node",
+        "export-ca",
+        "--data",
+        admin_s,
+        export.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && out.contains("encrypted"),
+        "exported without a passphrase: {out}"
+    );
+    let pass = tmp.path().join("pass");
+    std::fs::write(&pass, "长城长江\n").unwrap();
+    let (ok, out) = neiqin(&[
+        "node",
+        "export-ca",
+        "--data",
+        admin_s,
+        export.to_str().unwrap(),
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let sealed = std::fs::read(&export).unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains("PRIVATE KEY"));
+    let original = pki::ClusterCa::load(&admin).unwrap().unwrap();
+    assert_eq!(
+        pki::open_ca(&sealed, "长城长江").unwrap().fingerprint(),
+        original.fingerprint()
+    );
+}
+
+#[tokio::test]
+async fn a_node_has_only_users_of_its_certificate_roles() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut config = Config::local(tmp.path().join("data"));
+    config.certificate_roles = vec![Role::Warehouse];
+    let node = TestNode::start_with(config, Some(tmp)).await;
+    let (status, body) = node
+        .post(
+            "/api/users",
+            &node.admin,
+            json!({"name": "钱会计", "role": "finance"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body.to_string()
+            .contains("本节点的证书不允许finance角色的用户"),
+        "{body}"
+    );
+    let (status, body) = node
+        .post(
+            "/api/users",
+            &node.admin,
+            json!({"name": "王仓管", "role": "warehouse"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn testnet_nodes_carry_certificates_of_one_ca_with_their_roles() {
+    let net = TestNet::start_with_roles(&[
+        vec![Role::Clerk, Role::Supervisor, Role::Vp],
+        vec![Role::Warehouse],
+        vec![Role::Finance],
+    ])
+    .await;
+    let roles: Vec<Vec<Role>> = net
+        .nodes
+        .iter()
+        .map(|n| {
+            n.node
+                .as_ref()
+                .unwrap()
+                .office
+                .certificate()
+                .expect("certificate")
+                .roles
+        })
+        .collect();
+    assert_eq!(roles[1], vec![Role::Warehouse]);
+    assert_eq!(roles[2], vec![Role::Finance]);
+    for node in &net.nodes {
+        let creds = pki::NodeCredentials::load(node.data_dir(), chrono::Utc::now())
+            .expect("load")
+            .expect("installed");
+        pki::NodeCertificate::verify(&creds.cert_pem, net.ca.cert_pem(), chrono::Utc::now())
+            .expect("signed by the test's CA");
+    }
+    let (status, _) = net.nodes[1]
+        .post(
+            "/api/users",
+            &net.nodes[1].admin,
+            json!({"name": "钱会计", "role": "finance"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
