@@ -54,7 +54,7 @@ for s in socks:
 print(*(s.getsockname()[1] for s in socks))
 ')
 
-"$NEIQIN_BIN" init --data "$DATA" --name contract --role clerk >/dev/null
+"$NEIQIN_BIN" init --data "$DATA" --name contract --role clerk --roles office,warehouse,finance >/dev/null
 "$NEIQIN_BIN" import --data "$DATA" fixtures/demo.json >"$DATA/import.log" 2>&1 || {
     cat "$DATA/import.log"
     exit 1
