@@ -236,7 +236,7 @@ impl SyncManager {
         };
         let resp: PullResponse = self
             .client
-            .call(address, PULL, &req, Duration::from_secs(10))
+            .pull(address, PULL, &req, Duration::from_secs(10))
             .await?;
         let node = resp.from.node_id.clone();
         if node == self.me.node_id {
@@ -289,7 +289,7 @@ impl SyncManager {
             wait_ms: session.wait_ms,
         };
         let timeout = Duration::from_millis(session.wait_ms as u64) + Duration::from_secs(15);
-        let first: PullResponse = self.client.call(address, PULL, &req, timeout).await?;
+        let first: PullResponse = self.client.pull(address, PULL, &req, timeout).await?;
         let resp = self.pull_the_rest(address, &req, first).await?;
         tracing::debug!(peer = %address, since = req.since, wait_ms = req.wait_ms, entries = resp.entries.len(), remaining = resp.remaining, "pulled");
         if resp.from.node_id != session.node_id {
@@ -350,7 +350,7 @@ impl SyncManager {
         };
         let then: PullResponse = self
             .client
-            .call(address, PULL, &more, Duration::from_secs(15))
+            .pull(address, PULL, &more, Duration::from_secs(15))
             .await?;
         Ok(if then.from.node_id == first.from.node_id {
             exchange::join_pulls(first, then)
