@@ -499,6 +499,26 @@ pub fn import(
                 at: format!("order {}", o.reference),
                 message: format!("{:?}", e.0),
             })?;
+        // Facts count only within the importing node's certificate (`authority`): history of
+        // roles it may not author would arrive as forged records.
+        if let Some(certificate) = office.certificate() {
+            if let Some((i, event)) = o
+                .events
+                .iter()
+                .enumerate()
+                .find(|(_, e)| !certificate.allows(e.role))
+            {
+                return Err(ImportError::Invalid {
+                    at: format!("order {} event {i}", o.reference),
+                    message: format!(
+                        "this node's certificate does not allow the role {}, so its records \
+                         would not count; import on a node whose certificate names every role \
+                         of the file (neiqin init --roles office,warehouse,finance)",
+                        event.role
+                    ),
+                });
+            }
+        }
     }
 
     let total = data.customers.len() + data.orders.len();
@@ -541,6 +561,7 @@ pub fn import(
                 .into_iter()
                 .map(|f| {
                     let json = serde_json::to_string(&f).unwrap_or_default();
+                    let json = office.authority().seal(&id, &f.id, json);
                     RecordOp::AddFact { id: f.id, json }
                 })
                 .collect::<Vec<_>>();

@@ -12,9 +12,12 @@
 //! - [`sync`]: the sans-IO sync core (what to ask a peer for, what to apply).
 //! - [`net`]: the peer endpoint, the peer client and mDNS discovery.
 //! - [`pki`]: the cluster CA and node certificates (who a peer is, which roles it may author).
+//! - [`authority`]: facts signed by their node, counted only within its certificate's roles.
+//! - [`revocation`]: the CA-signed, numbered list of nodes shut out, passed along by every node.
 //! - [`node`]: the one place that opens the store, spawns tasks and shuts them down.
 //! - [`import`] and [`backup`]: fixtures in, every document out and back.
 
+pub mod authority;
 pub mod backup;
 pub mod config;
 pub mod domain;
@@ -26,6 +29,7 @@ pub mod node;
 pub mod parallel;
 pub mod pki;
 pub mod render;
+pub mod revocation;
 pub mod service;
 pub mod store;
 pub mod sync;

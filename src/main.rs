@@ -182,6 +182,18 @@ enum NodeCommand {
         #[arg(long)]
         roles: String,
     },
+    /// On the admin node: shut a node out (a lost or retired machine). Writes the next signed
+    /// revocation list; this node enforces it within seconds, and every node that meets a holder
+    /// of the list refuses the revoked node from then on.
+    Revoke {
+        #[command(flatten)]
+        data: DataArg,
+        /// The node id (as `neiqin node show` or `/api/status` print it).
+        node_id: String,
+        /// Why, kept in the list (丢失, 报废…).
+        #[arg(long, default_value = "revoked by the admin")]
+        reason: String,
+    },
     /// Print this node's certificate: node id, roles, expiry, fingerprints.
     Show {
         #[command(flatten)]
@@ -364,7 +376,9 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .or(file.name)
             .unwrap_or_else(|| "neiqin".into()),
         role: config::parse_role("role", &role)?,
-        certificate_roles: config::parse_role("role", &role)?.default_certificate_roles(),
+        // A node `serve` initialises is the company's first: it holds the CA (and could sign
+        // itself any role), so it is made all-in-one, and a trial works on one machine.
+        certificate_roles: Role::BUSINESS.to_vec(),
         cache_docs: file.cache_docs.unwrap_or(2000),
         page_cache_mb: config::check_page_cache_mb(
             file.page_cache_mb.unwrap_or(config::DEFAULT_PAGE_CACHE_MB),
@@ -483,6 +497,42 @@ fn node_command(command: NodeCommand) -> anyhow::Result<()> {
                 dir.join(pki::CA_KEY_FILE).display(),
                 role_list(&cert.roles),
                 cert.ca_fingerprint
+            );
+        }
+        NodeCommand::Revoke {
+            data,
+            node_id,
+            reason,
+        } => {
+            use neiqin::revocation::{RevocationList, SignedRevocations};
+            let (dir, _) = data_dir_and_file(&data)?;
+            let ca = admin_ca(&dir)?;
+            anyhow::ensure!(
+                !node_id.is_empty()
+                    && node_id.len() <= 64
+                    && node_id.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{node_id:?} is not a node id (hex digits, as `neiqin node show` prints it)"
+            );
+            anyhow::ensure!(
+                reason.chars().count() <= 200,
+                "--reason: at most 200 characters"
+            );
+            if let Some(own) = pki::NodeCredentials::load(&dir, chrono::Utc::now())? {
+                anyhow::ensure!(
+                    own.certificate.node_id != node_id,
+                    "this is the admin node itself; it cannot revoke itself"
+                );
+            }
+            let current = SignedRevocations::load(&dir, ca.cert_pem())?
+                .map(|(list, _)| list)
+                .unwrap_or_else(RevocationList::default);
+            let (list, signed) = ca.revoke(&current, &node_id, &reason, chrono::Utc::now())?;
+            signed.save(&dir)?;
+            println!(
+                "revocation list {} written ({} node(s) revoked); node {node_id} is refused by \
+                 every node that holds it",
+                list.number,
+                list.revoked.len()
             );
         }
         NodeCommand::Show { data } => {

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::authority::{Authority, AuthorityHandle};
 use crate::config::Config;
 use crate::domain::role::Role;
 use crate::http::{self, AppState};
@@ -38,11 +39,26 @@ pub fn open_store_with_page_cache(
     cache_docs: usize,
     page_cache_bytes: u64,
 ) -> anyhow::Result<Arc<Store>> {
+    Ok(open_store_with_authority(data_dir, cache_docs, page_cache_bytes)?.0)
+}
+
+/// The store and the authority its projector checks facts with (loaded from the data
+/// directory's certificates; `BackOffice::with_authority` shares it).
+pub fn open_store_with_authority(
+    data_dir: &Path,
+    cache_docs: usize,
+    page_cache_bytes: u64,
+) -> anyhow::Result<(Arc<Store>, AuthorityHandle)> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let authority = AuthorityHandle::new(
+        Authority::load(data_dir).context("this node's certificates cannot be read")?,
+    );
     let store = Store::open_with_page_cache(
         &store_dir(data_dir),
-        Arc::new(BackOfficeProjector),
+        Arc::new(BackOfficeProjector {
+            authority: authority.clone(),
+        }),
         cache_docs,
         page_cache_bytes,
     )
@@ -61,7 +77,7 @@ pub fn open_store_with_page_cache(
         }
     }
     reproject_if_older(&store)?;
-    Ok(Arc::new(store))
+    Ok((Arc::new(store), authority))
 }
 
 /// Projects every document again when the store was projected by an older version (statuses
@@ -106,7 +122,8 @@ pub fn checkpoint(data_dir: &Path) -> anyhow::Result<()> {
 
 /// Opens an initialised node's back office.
 pub fn open_office(data_dir: &Path, cache_docs: usize) -> anyhow::Result<BackOffice> {
-    let store = open_store(data_dir, cache_docs)?;
+    let (store, authority) =
+        open_store_with_authority(data_dir, cache_docs, crate::store::DEFAULT_PAGE_CACHE_BYTES)?;
     let identity = NodeIdentity::load(&store)?.with_context(|| {
         format!(
             "{} is not an initialised node; run `neiqin init --data {}` or `neiqin serve`",
@@ -114,7 +131,7 @@ pub fn open_office(data_dir: &Path, cache_docs: usize) -> anyhow::Result<BackOff
             data_dir.display()
         )
     })?;
-    let office = BackOffice::new(store, identity);
+    let office = BackOffice::new(store, identity).with_authority(authority);
     load_certificate(&office, data_dir);
     Ok(office)
 }
@@ -160,8 +177,11 @@ pub fn init_node_with_roles(
     certificate_roles: &[Role],
     cache_docs: usize,
 ) -> anyhow::Result<Initialised> {
+    let (store, authority) =
+        open_store_with_authority(data_dir, cache_docs, crate::store::DEFAULT_PAGE_CACHE_BYTES)?;
     initialise(
-        open_store(data_dir, cache_docs)?,
+        store,
+        authority,
         data_dir,
         name,
         role,
@@ -172,6 +192,7 @@ pub fn init_node_with_roles(
 
 fn initialise(
     store: Arc<Store>,
+    authority: AuthorityHandle,
     data_dir: &Path,
     name: &str,
     role: Role,
@@ -200,7 +221,9 @@ fn initialise(
         Enrolment::Request { path, fingerprint }
     };
     identity.save(&store)?;
-    let office = BackOffice::new(store, identity);
+    // The first node has its key and certificate now: it signs and checks from here on.
+    authority.set(Authority::load(data_dir)?);
+    let office = BackOffice::new(store, identity).with_authority(authority);
     if let Enrolment::Ca(certificate) = &enrolment {
         office.set_certificate(certificate.clone());
     }
@@ -279,6 +302,8 @@ pub struct RunningNode {
     pub api_addr: std::net::SocketAddr,
     /// The peer endpoint, once sync runs.
     pub peer_addr: Option<std::net::SocketAddr>,
+    /// The peer link's TLS and revocation list (None when the node works alone).
+    pub peer_tls: Option<PeerTls>,
     pub office: BackOffice,
     pub peers: PeerTable,
     /// Set when this start initialised the node: where its admin token is.
@@ -353,13 +378,17 @@ async fn until_shutdown(mut rx: watch::Receiver<bool>) {
 /// Starts a node: initialises it on first start, then serves the local API.
 pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let data_dir = &config.data_dir;
-    let store =
-        open_store_with_page_cache(data_dir, config.cache_docs, config.page_cache_mb << 20)?;
+    let (store, authority) =
+        open_store_with_authority(data_dir, config.cache_docs, config.page_cache_mb << 20)?;
     let (office, first_start) = match NodeIdentity::load(&store)? {
-        Some(identity) => (BackOffice::new(store, identity), None),
+        Some(identity) => (
+            BackOffice::new(store, identity).with_authority(authority),
+            None,
+        ),
         None => {
             let init = initialise(
                 store,
+                authority,
                 data_dir,
                 &config.name,
                 config.role,
@@ -397,18 +426,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         shutdown.subscribe(),
     ));
     let mut tasks = vec![api_task, storage_task];
-    let (peer_addr, sync) = match credentials {
+    let (peer_addr, sync, peer_tls) = match credentials {
         Some(credentials) => {
-            let (peer_addr, sync, mut sync_tasks) =
+            let (peer_addr, sync, mut sync_tasks, tls) =
                 start_sync(&config, &office, credentials, &peers, &shutdown).await?;
             tasks.append(&mut sync_tasks);
-            (Some(peer_addr), Some(sync))
+            (Some(peer_addr), Some(sync), Some(tls))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     Ok(RunningNode {
         api_addr,
         peer_addr,
+        peer_tls,
         office,
         peers,
         first_start,
@@ -426,9 +456,14 @@ async fn start_sync(
     credentials: pki::NodeCredentials,
     peers: &PeerTable,
     shutdown: &watch::Sender<bool>,
-) -> anyhow::Result<(std::net::SocketAddr, SyncManager, Vec<JoinHandle<()>>)> {
+) -> anyhow::Result<(
+    std::net::SocketAddr,
+    SyncManager,
+    Vec<JoinHandle<()>>,
+    PeerTls,
+)> {
     let identity = &office.identity;
-    let tls = PeerTls::new(&credentials)?;
+    let tls = PeerTls::for_node(&credentials, &config.data_dir, office.authority_handle())?;
     let listener = TcpListener::bind(config.peer_listen)
         .await
         .with_context(|| format!("cannot listen for peers on {}", config.peer_listen))?;
@@ -439,11 +474,16 @@ async fn start_sync(
         name: identity.name.clone(),
         role: identity.role.to_string(),
         peer_port: peer_addr.port(),
+        revocations: 0,
+        revocation_list: None,
+        certificates: 0,
+        certificate_list: Vec::new(),
     };
     let (callers_tx, callers_rx) = tokio::sync::mpsc::unbounded_channel();
     let server = PeerServer {
         office: office.clone(),
         me: me.clone(),
+        tls: tls.clone(),
         durable: office.store.durable_seq(),
         peers: peers.clone(),
         callers: callers_tx,
@@ -457,7 +497,7 @@ async fn start_sync(
         tls.clone(),
         shutdown.subscribe(),
     ));
-    let client = PeerClient::new(tls);
+    let client = PeerClient::new(tls.clone());
     let sync = SyncManager::new(
         office.clone(),
         client,
@@ -468,7 +508,10 @@ async fn start_sync(
     for peer in &config.peers {
         sync.add(peer.clone(), FoundBy::Static);
     }
-    let mut tasks = vec![server_task];
+    let mut tasks = vec![
+        server_task,
+        tokio::spawn(reload_revocations(tls.clone(), shutdown.subscribe())),
+    ];
     if config.learn_peers {
         tasks.push(sync.learn_callers(callers_rx));
     }
@@ -482,7 +525,32 @@ async fn start_sync(
             shutdown.subscribe(),
         )?);
     }
-    Ok((peer_addr, sync, tasks))
+    Ok((peer_addr, sync, tasks, tls))
+}
+
+/// How often the node looks for a list `neiqin node revoke` wrote into its data directory.
+const REVOCATION_RELOAD: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn reload_revocations(tls: PeerTls, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(REVOCATION_RELOAD) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        match tls.reload_revocations() {
+            Ok(true) => tracing::warn!(
+                number = tls.revocation_number(),
+                "the admin's new revocation list is in force"
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "the revocation list in the data directory is not usable")
+            }
+        }
+    }
 }
 
 /// This node's certificate for the peer link. A node without one (a data directory made before

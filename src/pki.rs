@@ -68,6 +68,8 @@ pub enum PkiError {
     },
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
+    #[error("node {node_id} was revoked by the company's admin ({reason})")]
+    Revoked { node_id: String, reason: String },
 }
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> PkiError {
@@ -187,6 +189,23 @@ impl ClusterCa {
     /// The CA's private key as PEM: for a passphrase-encrypted export only.
     pub fn key_pem(&self) -> String {
         self.key.serialize_pem()
+    }
+
+    /// Signs `message` with the CA key (ECDSA P-256, ASN.1 signature): the revocation list.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
+        use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+        let rng = ring::rand::SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_ASN1_SIGNING,
+            &self.key.serialize_der(),
+            &rng,
+        )
+        .map_err(|e| invalid("CA key", e))?;
+        Ok(key
+            .sign(&rng, message)
+            .map_err(|e| invalid("signing", e))?
+            .as_ref()
+            .to_vec())
     }
 
     /// Announced on the LAN and printed at join: which company a node belongs to.
@@ -429,6 +448,23 @@ impl NodeCertificate {
         ca_der: &[u8],
         now: DateTime<Utc>,
     ) -> Result<NodeCertificate, PkiError> {
+        NodeCertificate::verify_der_at(cert_der, ca_der, Some(now))
+    }
+
+    /// As [`NodeCertificate::verify_der`] at any date: who signed facts of a time when the
+    /// certificate was valid.
+    pub fn verify_der_any_date(
+        cert_der: &[u8],
+        ca_der: &[u8],
+    ) -> Result<NodeCertificate, PkiError> {
+        NodeCertificate::verify_der_at(cert_der, ca_der, None)
+    }
+
+    fn verify_der_at(
+        cert_der: &[u8],
+        ca_der: &[u8],
+        now: Option<DateTime<Utc>>,
+    ) -> Result<NodeCertificate, PkiError> {
         let (_, ca) = x509_parser::parse_x509_certificate(ca_der)
             .map_err(|e| invalid("CA certificate", e))?;
         let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
@@ -464,13 +500,13 @@ impl NodeCertificate {
         let validity = cert.validity();
         let not_before = from_asn1(validity.not_before);
         let not_after = from_asn1(validity.not_after);
-        if now > not_after {
+        if now.is_some_and(|now| now > not_after) {
             return Err(PkiError::Expired {
                 node_id: node_id.clone(),
                 not_after,
             });
         }
-        if now < not_before {
+        if now.is_some_and(|now| now < not_before) {
             return Err(PkiError::NotYetValid {
                 node_id: node_id.clone(),
                 not_before,
@@ -494,6 +530,32 @@ impl NodeCertificate {
     }
 }
 
+/// The DER inside a PEM block (a certificate, or a PKCS#8 key).
+pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, PkiError> {
+    check_pem_size(pem, "the PEM block")?;
+    let (_, block) =
+        x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| invalid("not PEM", e))?;
+    Ok(block.contents)
+}
+
+/// The subject public key of a certificate (an uncompressed P-256 point for ours).
+pub fn public_key_of(cert_der: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+        .map_err(|e| invalid("not a certificate", e))?;
+    Ok(cert.public_key().subject_public_key.data.to_vec())
+}
+
+/// Checks that the CA of `ca_pem` signed `message` ([`ClusterCa::sign`]).
+pub fn verify_ca_signature(ca_pem: &str, message: &[u8], signature: &[u8]) -> Result<(), PkiError> {
+    let ca = parse_pem(ca_pem)?;
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_ASN1,
+        &ca.public_key,
+    )
+    .verify(message, signature)
+    .map_err(|_| PkiError::NotOurCa)
+}
+
 /// Parses `warehouse`, `finance,clerk`, or the shorthand `office` (clerk, supervisor, vp).
 pub fn parse_roles(text: &str) -> Result<Vec<Role>, PkiError> {
     let mut roles = Vec::new();
@@ -515,14 +577,19 @@ pub fn parse_roles(text: &str) -> Result<Vec<Role>, PkiError> {
 }
 
 pub fn read_file(path: &Path) -> Result<String, PkiError> {
+    read_file_limited(path, MAX_PEM_BYTES)
+}
+
+/// A text file of at most `max` bytes (checked before it is read).
+pub fn read_file_limited(path: &Path, max: usize) -> Result<String, PkiError> {
     let file_error = |message: String| PkiError::File {
         path: path.to_path_buf(),
         message,
     };
     let meta = std::fs::metadata(path).map_err(|e| file_error(e.to_string()))?;
-    if meta.len() > MAX_PEM_BYTES as u64 {
+    if meta.len() > max as u64 {
         return Err(file_error(format!(
-            "{} bytes; at most {MAX_PEM_BYTES} expected",
+            "{} bytes; at most {max} expected",
             meta.len()
         )));
     }
@@ -578,6 +645,17 @@ pub struct NodeCredentials {
 impl NodeCredentials {
     /// `None` when the node has no certificate yet (a request may be waiting for approval).
     pub fn load(dir: &Path, now: DateTime<Utc>) -> Result<Option<NodeCredentials>, PkiError> {
+        let Some(mut credentials) = NodeCredentials::load_any_date(dir)? else {
+            return Ok(None);
+        };
+        credentials.certificate =
+            NodeCertificate::verify(&credentials.cert_pem, &credentials.ca_pem, now)?;
+        Ok(Some(credentials))
+    }
+
+    /// As [`NodeCredentials::load`], whatever the date: an expired node still signs nothing new
+    /// but its certificate still names it.
+    pub fn load_any_date(dir: &Path) -> Result<Option<NodeCredentials>, PkiError> {
         let cert_path = dir.join(NODE_CERT_FILE);
         if !cert_path.exists() {
             return Ok(None);
@@ -585,7 +663,8 @@ impl NodeCredentials {
         let cert_pem = read_file(&cert_path)?;
         let ca_pem = read_file(&dir.join(CA_CERT_FILE))?;
         let key_pem = read_file(&dir.join(NODE_KEY_FILE))?;
-        let certificate = NodeCertificate::verify(&cert_pem, &ca_pem, now)?;
+        let certificate =
+            NodeCertificate::verify_der_any_date(&pem_to_der(&cert_pem)?, &pem_to_der(&ca_pem)?)?;
         Ok(Some(NodeCredentials {
             key_pem,
             cert_pem,

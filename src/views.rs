@@ -196,12 +196,20 @@ pub fn search_key(s: &str) -> String {
     s.trim().to_lowercase().replace('\0', "")
 }
 
-pub struct BackOfficeProjector;
+#[derive(Default)]
+pub struct BackOfficeProjector {
+    /// Which facts count (`authority`): the same check the use cases make.
+    pub authority: crate::authority::AuthorityHandle,
+}
 
 impl Projector for BackOfficeProjector {
     fn project(&self, doc_id: &str, record: &Record) -> Projection {
         match record.kind.as_str() {
-            ORDER_KIND => project_order(&Order::from_record(doc_id, record)),
+            ORDER_KIND => project_order(&Order::from_record_checked(
+                doc_id,
+                record,
+                &*self.authority.get(),
+            )),
             CUSTOMER_KIND => project_customer(&Customer::from_record(doc_id, record)),
             other => Projection {
                 index: vec![(KIND, other.to_string())],

@@ -32,6 +32,9 @@ pub enum AnomalyKind {
     OverInvoiced,
     /// More asked back on a line than shipped (two return requests made apart).
     OverReturned,
+    /// 越权或伪造的记录: a fact that does not count (unsigned, forged, by a revoked node, or
+    /// beyond what its node's certificate allows).
+    UnauthorizedFact,
 }
 
 impl AnomalyKind {
@@ -52,6 +55,7 @@ impl AnomalyKind {
             AnomalyKind::ShippedBeyondRelease => &[Role::Finance, Role::Warehouse],
             AnomalyKind::OverInvoiced => &[Role::Finance],
             AnomalyKind::OverReturned => &[Role::Vp],
+            AnomalyKind::UnauthorizedFact => &[Role::Supervisor, Role::Vp],
         }
     }
 
@@ -71,6 +75,7 @@ impl AnomalyKind {
             AnomalyKind::ShippedBeyondRelease => "shipped-beyond-release",
             AnomalyKind::OverInvoiced => "over-invoiced",
             AnomalyKind::OverReturned => "over-returned",
+            AnomalyKind::UnauthorizedFact => "unauthorized-fact",
         }
     }
 
@@ -135,6 +140,21 @@ fn anomaly(kind: AnomalyKind, id: String, detail: String) -> Anomaly {
 /// Every contradiction in the order, resolved ones included (with their resolution).
 pub fn detect(order: &Order) -> Vec<Anomaly> {
     let mut found = Vec::new();
+    for (fact, why) in &order.refused_facts {
+        let kind = serde_json::to_value(&fact.body)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        found.push(anomaly(
+            AnomalyKind::UnauthorizedFact,
+            format!("unauthorized-fact:{}", fact.id),
+            format!(
+                "越权或伪造的记录 / a record that does not count: {kind} by {} ({}) on node {} \
+                 at {}: {why}",
+                fact.user, fact.role, fact.node, fact.at
+            ),
+        ));
+    }
     let shipments: Vec<_> = order
         .facts
         .iter()

@@ -238,7 +238,24 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
     pub facts: Vec<Fact>,
     pub unreadable_facts: usize,
+    /// Facts that do not count (unsigned, forged, or beyond their author's authority), with
+    /// why: kept as evidence, each an anomaly.
+    pub refused_facts: Vec<(Fact, String)>,
     pub conflicts: Vec<FieldConflict>,
+}
+
+/// Whether a stored fact counts (`authority`): Err(why) when it must not.
+pub trait FactCheck {
+    fn check(&self, doc_id: &str, fact_id: &str, stored: &str) -> Result<(), String>;
+}
+
+/// Counts every readable fact (a store outside any node, unit tests).
+pub struct CountAll;
+
+impl FactCheck for CountAll {
+    fn check(&self, _: &str, _: &str, _: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 fn decimal_or_zero(value: Option<&str>) -> Decimal {
@@ -249,6 +266,11 @@ fn decimal_or_zero(value: Option<&str>) -> Decimal {
 
 impl Order {
     pub fn from_record(id: &str, record: &Record) -> Order {
+        Order::from_record_checked(id, record, &CountAll)
+    }
+
+    /// The order with only the facts `check` lets count; the others are `refused_facts`.
+    pub fn from_record_checked(id: &str, record: &Record, check: &dyn FactCheck) -> Order {
         let mut conflicts = Vec::new();
         let header = HEADER_FIELDS
             .iter()
@@ -296,13 +318,18 @@ impl Order {
             .collect();
         lines.sort_by(|a, b| (&a.0, &a.1.id).cmp(&(&b.0, &b.1.id)));
         let mut facts = Vec::new();
+        let mut refused_facts = Vec::new();
         let mut unreadable_facts = 0;
-        for json in record.facts.values() {
+        for (fact_id, json) in &record.facts {
             match serde_json::from_str::<Fact>(json) {
-                Ok(fact) => facts.push(fact),
+                Ok(fact) => match check.check(id, fact_id, json) {
+                    Ok(()) => facts.push(fact),
+                    Err(why) => refused_facts.push((fact, why)),
+                },
                 Err(_) => unreadable_facts += 1,
             }
         }
+        refused_facts.sort_by(|a, b| a.0.sort_key().cmp(&b.0.sort_key()));
         facts.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         let mut order = Order {
             id: id.to_string(),
@@ -310,6 +337,7 @@ impl Order {
             lines: lines.into_iter().map(|(_, l)| l).collect(),
             facts,
             unreadable_facts,
+            refused_facts,
             conflicts,
         };
         let shipped = order.shipped_per_line();

@@ -3,6 +3,8 @@
 //! certificate names.
 
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::tls::PeerTls;
@@ -31,6 +33,9 @@ pub enum ExchangeError {
 pub struct PeerClient {
     http: reqwest::Client,
     tls: PeerTls,
+    /// The revocation list number each address last told us, so ours is passed along only to
+    /// peers that lack it.
+    their_revocations: Arc<Mutex<HashMap<String, (u64, u64)>>>,
 }
 
 impl PeerClient {
@@ -44,10 +49,19 @@ impl PeerClient {
             .tls_info(true)
             .build()
             .expect("an HTTP client with a rustls configuration always builds");
-        PeerClient { http, tls }
+        PeerClient {
+            http,
+            tls,
+            their_revocations: Arc::default(),
+        }
     }
 
-    /// A pull, whose answer must come from the node the peer's certificate names.
+    pub fn tls(&self) -> &PeerTls {
+        &self.tls
+    }
+
+    /// A pull, whose answer must come from the node the peer's certificate names. Both sides
+    /// pass their revocation list along when the other's is older.
     pub async fn pull(
         &self,
         address: &str,
@@ -55,13 +69,49 @@ impl PeerClient {
         request: &PullRequest,
         timeout: Duration,
     ) -> Result<PullResponse, ExchangeError> {
+        let mut request = request.clone();
+        let mine = self.tls.revocation_number();
+        request.from.revocations = mine;
+        let theirs = self
+            .their_revocations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(address)
+            .copied();
+        request.from.revocation_list = if mine > 0 && theirs.is_none_or(|(n, _)| n < mine) {
+            self.tls.signed_revocations()
+        } else {
+            None
+        };
+        let certificates = self.tls.certificates_digest();
+        request.from.certificates = certificates;
+        request.from.certificate_list = if theirs.is_none_or(|(_, c)| c != certificates) {
+            self.tls.certificate_pems()
+        } else {
+            Vec::new()
+        };
         let (resp, peer): (PullResponse, _) =
-            self.exchange(address, path, request, timeout).await?;
+            self.exchange(address, path, &request, timeout).await?;
         if resp.from.node_id != peer.node_id {
             return Err(ExchangeError::Impostor {
                 claimed: resp.from.node_id,
                 certified: peer.node_id,
             });
+        }
+        self.their_revocations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                address.to_string(),
+                (resp.from.revocations, resp.from.certificates),
+            );
+        if !resp.from.certificate_list.is_empty() {
+            self.tls.learn_certificates(&resp.from.certificate_list);
+        }
+        if let Some(list) = &resp.from.revocation_list {
+            if let Err(e) = self.tls.offer_revocations(list) {
+                tracing::warn!(peer = %address, error = %e, "a revocation list from a peer was refused");
+            }
         }
         Ok(resp)
     }

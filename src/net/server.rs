@@ -53,6 +53,8 @@ const BUDGET_WAIT: Duration = Duration::from_secs(30);
 pub struct PeerServer {
     pub office: BackOffice,
     pub me: Hello,
+    /// The revocation list callers are checked against, and passed along to them.
+    pub tls: PeerTls,
     pub durable: watch::Receiver<u64>,
     pub peers: PeerTable,
     /// Tells the sync manager about callers, so this node pulls from them too.
@@ -250,6 +252,11 @@ async fn handle(
     let Some(peer) = parts.extensions.get::<Arc<NodeCertificate>>().cloned() else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
+    // A node revoked after its connection was opened is refused from its next request on.
+    if let Err(e) = server.tls.check_not_revoked(&peer.node_id) {
+        tracing::warn!(%remote, error = %e, "peer request refused");
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
     // The length the body declares (Content-Length, or none at all): a body of unknown length
     // (chunked) could not reserve its room in the budget, so it is refused.
     let declared = axum::body::HttpBody::size_hint(&body).exact();
@@ -311,24 +318,46 @@ async fn answer(
                     req.from.node_id, peer.node_id
                 ));
             }
+            if let Some(list) = &req.from.revocation_list {
+                if let Err(e) = server.tls.offer_revocations(list) {
+                    tracing::warn!(%remote, error = %e, "a revocation list from a peer was refused");
+                }
+            }
+            if !req.from.certificate_list.is_empty() {
+                server.tls.learn_certificates(&req.from.certificate_list);
+            }
             let caller = SocketAddr::new(remote.ip(), req.from.peer_port);
             if req.from.node_id != server.me.node_id && req.from.peer_port != 0 {
                 let _ = server.callers.send(caller);
             }
-            // Long poll: wait for the feed to move past the caller's cursor, or time out.
+            // Long poll: wait for the feed to move past the caller's cursor, or time out. A
+            // newer revocation list than the caller's answers at once, so it travels without
+            // waiting for a change.
             let mut durable = server.durable.clone();
-            if req.wait_ms > 0 && *durable.borrow() <= req.since {
+            let mut revocations = server.tls.revocations_changed();
+            let theirs = req.from.revocations;
+            if req.wait_ms > 0 && *durable.borrow() <= req.since && *revocations.borrow() <= theirs
+            {
                 let deadline = Duration::from_millis(req.wait_ms as u64);
                 let since = req.since;
                 let mut shutdown = server.shutdown.clone();
                 tokio::select! {
                     _ = tokio::time::timeout(deadline, durable.wait_for(|seq| *seq > since)) => {}
+                    _ = revocations.wait_for(|number| *number > theirs) => {}
                     _ = shutdown.wait_for(|stop| *stop) => {}
                 }
             }
             let durable_seq = *durable.borrow();
             let office = server.office.clone();
-            let me = server.me.clone();
+            let mut me = server.me.clone();
+            me.revocations = server.tls.revocation_number();
+            if req.from.revocations < me.revocations {
+                me.revocation_list = server.tls.signed_revocations();
+            }
+            me.certificates = server.tls.certificates_digest();
+            if req.from.certificates != me.certificates {
+                me.certificate_list = server.tls.certificate_pems();
+            }
             let resp = tokio::task::spawn_blocking(move || {
                 exchange::answer_pull(&office.store, &me, &req, durable_seq).map(|r| (r, req))
             })

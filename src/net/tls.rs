@@ -12,9 +12,12 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
+use crate::authority::AuthorityHandle;
 use crate::pki::{NodeCertificate, NodeCredentials, PkiError};
+use crate::revocation::{RevocationList, SignedRevocations};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -22,12 +25,27 @@ pub enum TlsError {
     Credentials(String),
 }
 
-/// This node's TLS settings for both ends of a peer link.
+/// This node's TLS settings for both ends of a peer link, and the newest revocation list it
+/// holds (shared by every connection, replaced when a newer one arrives).
 #[derive(Clone)]
 pub struct PeerTls {
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
     ca_der: Arc<Vec<u8>>,
+    ca_pem: Arc<String>,
+    revocations: Arc<RwLock<Revocations>>,
+    /// The number of the list in force, for long polls to wake on.
+    revocation_number: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Where a newer list is kept, so it holds after a restart (None: kept in memory only).
+    data_dir: Option<Arc<PathBuf>>,
+    /// Which facts count: learns the certificates peers pass along, and the revocations.
+    authority: AuthorityHandle,
+}
+
+#[derive(Default)]
+struct Revocations {
+    list: RevocationList,
+    signed: Option<SignedRevocations>,
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -41,6 +59,28 @@ fn pem_certificate(pem: &str, what: &str) -> Result<CertificateDer<'static>, Tls
 }
 
 impl PeerTls {
+    /// With the revocation list kept in `data_dir`, if any, and the node's authority.
+    pub fn for_node(
+        credentials: &NodeCredentials,
+        data_dir: &Path,
+        authority: AuthorityHandle,
+    ) -> Result<PeerTls, TlsError> {
+        let mut tls = PeerTls::new(credentials)?;
+        tls.data_dir = Some(Arc::new(data_dir.to_path_buf()));
+        tls.authority = authority;
+        match SignedRevocations::load(data_dir, &credentials.ca_pem) {
+            Ok(Some((list, signed))) => tls.install(list, signed),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(TlsError::Credentials(format!(
+                    "the revocation list in {} is not usable: {e}",
+                    data_dir.display()
+                )))
+            }
+        }
+        Ok(tls)
+    }
+
     pub fn new(credentials: &NodeCredentials) -> Result<PeerTls, TlsError> {
         use rustls::pki_types::pem::PemObject;
         let ca = pem_certificate(&credentials.ca_pem, "cluster CA certificate")?;
@@ -83,7 +123,108 @@ impl PeerTls {
             server: Arc::new(server),
             client: Arc::new(client),
             ca_der: Arc::new(ca.to_vec()),
+            ca_pem: Arc::new(credentials.ca_pem.clone()),
+            revocations: Arc::default(),
+            revocation_number: Arc::new(tokio::sync::watch::Sender::new(0)),
+            data_dir: None,
+            authority: AuthorityHandle::default(),
         })
+    }
+
+    fn install(&self, list: RevocationList, signed: SignedRevocations) {
+        let mut held = self.revocations.write().unwrap_or_else(|e| e.into_inner());
+        let number = list.number;
+        self.authority.get().set_revocations(&list);
+        held.list = list;
+        held.signed = Some(signed);
+        self.revocation_number.send_replace(number);
+    }
+
+    /// Changes whenever a newer revocation list comes into force.
+    pub fn revocations_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocation_number.subscribe()
+    }
+
+    /// The number of the newest revocation list this node holds (0: none).
+    pub fn revocation_number(&self) -> u64 {
+        self.revocations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .list
+            .number
+    }
+
+    /// The list this node holds, as signed, to pass along.
+    pub fn signed_revocations(&self) -> Option<SignedRevocations> {
+        self.revocations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .signed
+            .clone()
+    }
+
+    /// Takes a list a peer passed along (or the admin wrote) if the CA signed it and it is newer
+    /// than ours; keeps it in the data directory. Ok(true) when it replaced ours.
+    pub fn offer_revocations(&self, signed: &SignedRevocations) -> Result<bool, PkiError> {
+        let list = signed.verify(&self.ca_pem)?;
+        if list.number <= self.revocation_number() {
+            return Ok(false);
+        }
+        if let Some(dir) = &self.data_dir {
+            signed.save(dir)?;
+        }
+        tracing::warn!(
+            number = list.number,
+            revoked = list.revoked.len(),
+            "a newer revocation list arrived; revoked nodes are refused from now on"
+        );
+        self.install(list, signed.clone());
+        Ok(true)
+    }
+
+    /// Re-reads the list in the data directory (`neiqin node revoke` writes it while the node
+    /// runs). Ok(true) when it was newer.
+    pub fn reload_revocations(&self) -> Result<bool, PkiError> {
+        let Some(dir) = &self.data_dir else {
+            return Ok(false);
+        };
+        match SignedRevocations::load(dir, &self.ca_pem)? {
+            Some((list, signed)) if list.number > self.revocation_number() => {
+                self.install(list, signed);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// A digest of the node certificates this node knows.
+    pub fn certificates_digest(&self) -> u64 {
+        self.authority.get().known_digest()
+    }
+
+    /// The node certificates this node knows, to pass along.
+    pub fn certificate_pems(&self) -> Vec<String> {
+        self.authority.get().known_pems()
+    }
+
+    /// Takes the certificates a peer passed along (only the cluster CA's count).
+    pub fn learn_certificates(&self, pems: &[String]) {
+        let added = self.authority.get().learn(pems, true);
+        if added > 0 {
+            tracing::info!(added, "learned the certificates of other nodes");
+        }
+    }
+
+    /// Refuses a node the list revokes.
+    pub fn check_not_revoked(&self, node_id: &str) -> Result<(), PkiError> {
+        let held = self.revocations.read().unwrap_or_else(|e| e.into_inner());
+        match held.list.revoked.iter().find(|r| r.node_id == node_id) {
+            Some(r) => Err(PkiError::Revoked {
+                node_id: node_id.to_string(),
+                reason: r.reason.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// For the peer endpoint: accepts only clients with a certificate of the cluster CA.
@@ -99,7 +240,9 @@ impl PeerTls {
     /// Who the certificate a peer presented names. The handshake has already checked the chain;
     /// this reads the node id and roles, and refuses what the handshake cannot know about.
     pub fn identify(&self, certificate: &[u8]) -> Result<NodeCertificate, PkiError> {
-        NodeCertificate::verify_der(certificate, &self.ca_der, chrono::Utc::now())
+        let node = NodeCertificate::verify_der(certificate, &self.ca_der, chrono::Utc::now())?;
+        self.check_not_revoked(&node.node_id)?;
+        Ok(node)
     }
 }
 

@@ -1386,18 +1386,14 @@ fn append_fact(
     what: &str,
     build: impl FnOnce(&Order) -> Result<FactBody, ServiceError>,
 ) -> Result<OrderView, ServiceError> {
-    let node = office.identity.node_id.clone();
     let written = office
         .store
         .update(order_id, &user.author(what), |current| {
             let Some(record) = current.filter(|r| r.kind == ORDER_KIND) else {
                 return Err(ServiceError::NotFound(format!("order {order_id}")));
             };
-            let order = Order::from_record(order_id, record);
-            Ok(vec![user.fact_op(&node, build(&order)?)?])
+            let order = office.order_from(order_id, record);
+            Ok(vec![office.fact_op(user, order_id, build(&order)?)?])
         })?;
-    Ok(OrderView::of(&Order::from_record(
-        order_id,
-        &written.record,
-    )))
+    Ok(OrderView::of(&office.order_from(order_id, &written.record)))
 }

@@ -35,25 +35,6 @@ impl User {
         }
     }
 
-    /// The op that appends a new fact recorded by this user on `node`, now.
-    pub fn fact_op(
-        &self,
-        node: &str,
-        body: crate::domain::facts::FactBody,
-    ) -> Result<crate::domain::record::RecordOp, ServiceError> {
-        let fact = crate::domain::facts::Fact {
-            id: new_id(),
-            at: chrono::Utc::now(),
-            user: self.name.clone(),
-            role: self.role,
-            node: node.to_string(),
-            body,
-        };
-        let json = serde_json::to_string(&fact)
-            .map_err(|e| ServiceError::Rule(format!("fact could not be encoded: {e}")))?;
-        Ok(crate::domain::record::RecordOp::AddFact { id: fact.id, json })
-    }
-
     pub fn require(&self, action: Action) -> Result<(), ServiceError> {
         if self.role.may(action) {
             Ok(())
@@ -104,6 +85,9 @@ pub struct BackOffice {
     /// This node's verified certificate (`pki`), once one is installed: the roles whose users
     /// it may have. Shared by every clone, so installing one applies at once.
     certificate: Arc<std::sync::RwLock<Option<crate::pki::NodeCertificate>>>,
+    /// Signs the facts this node writes and decides which facts count (`authority`); the same
+    /// handle the store's projector holds.
+    authority: crate::authority::AuthorityHandle,
 }
 
 /// A new unique id (documents, lines, facts): a UUID v7, the time in ms then 74 random bits, so
@@ -121,7 +105,53 @@ impl BackOffice {
             store,
             identity,
             certificate: Arc::default(),
+            authority: Default::default(),
         }
+    }
+
+    /// With the authority the store's projector uses (`node::open_store_with_authority`).
+    pub fn with_authority(mut self, authority: crate::authority::AuthorityHandle) -> Self {
+        self.authority = authority;
+        self
+    }
+
+    pub fn authority(&self) -> Arc<crate::authority::Authority> {
+        self.authority.get()
+    }
+
+    pub fn authority_handle(&self) -> crate::authority::AuthorityHandle {
+        self.authority.clone()
+    }
+
+    /// The order in `record` with only the facts that count.
+    pub fn order_from(
+        &self,
+        id: &str,
+        record: &crate::domain::record::Record,
+    ) -> crate::domain::order::Order {
+        crate::domain::order::Order::from_record_checked(id, record, &*self.authority.get())
+    }
+
+    /// The op that appends a new fact recorded by `user` on this node, now, to document
+    /// `doc_id`, signed with this node's key.
+    pub fn fact_op(
+        &self,
+        user: &User,
+        doc_id: &str,
+        body: crate::domain::facts::FactBody,
+    ) -> Result<crate::domain::record::RecordOp, ServiceError> {
+        let fact = crate::domain::facts::Fact {
+            id: new_id(),
+            at: chrono::Utc::now(),
+            user: user.name.clone(),
+            role: user.role,
+            node: self.identity.node_id.clone(),
+            body,
+        };
+        let json = serde_json::to_string(&fact)
+            .map_err(|e| ServiceError::Rule(format!("fact could not be encoded: {e}")))?;
+        let json = self.authority.get().seal(doc_id, &fact.id, json);
+        Ok(crate::domain::record::RecordOp::AddFact { id: fact.id, json })
     }
 
     /// The node's certificate, as installed.

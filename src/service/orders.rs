@@ -155,7 +155,7 @@ impl BackOffice {
         let written =
             self.store
                 .create(&id, &user.author(format!("create order {number}")), &ops)?;
-        Ok(OrderView::of(&Order::from_record(&id, &written.record)))
+        Ok(OrderView::of(&self.order_from(&id, &written.record)))
     }
 
     /// Writes an order imported with its original number and time (fixtures, migrations).
@@ -196,7 +196,7 @@ impl BackOffice {
 
     pub fn order(&self, id: &str) -> Result<Order, ServiceError> {
         match self.store.record(id)? {
-            Some(record) if record.kind == ORDER_KIND => Ok(Order::from_record(id, &record)),
+            Some(record) if record.kind == ORDER_KIND => Ok(self.order_from(id, &record)),
             _ => Err(ServiceError::NotFound(format!("order {id}"))),
         }
     }
@@ -256,7 +256,6 @@ impl BackOffice {
         if let Some(customer) = patch.fields.get("customer_id") {
             self.refuse_if_customer_closed(customer)?;
         }
-        let node = self.identity.node_id.clone();
         // The author's action names every old -> new value; it is computed inside the update
         // (from the order as it is under the write lock), so it is filled in there.
         let described = std::cell::RefCell::new(String::from("change order"));
@@ -265,7 +264,7 @@ impl BackOffice {
             let Some(record) = current.filter(|r| r.kind == ORDER_KIND) else {
                 return Err(ServiceError::NotFound(format!("order {id}")));
             };
-            let order = Order::from_record(id, record);
+            let order = self.order_from(id, record);
             match order.status() {
                 Status::Archived => {
                     return Err(rule(
@@ -411,7 +410,7 @@ impl BackOffice {
                 )
                 .into());
             }
-            let after = Order::from_record(id, &record.with_ops(&ops));
+            let after = self.order_from(id, &record.with_ops(&ops));
             let (gross_before, gross_after) = (order.totals().gross, after.totals().gross);
             let deposit: Decimal = after.get("deposit").parse().unwrap_or_default();
             if deposit > gross_after {
@@ -452,8 +451,9 @@ impl BackOffice {
                 summary.join("; "),
                 if patch.reason.trim().is_empty() { String::new() } else { format!(" ({})", patch.reason.trim()) }
             );
-            ops.push(user.fact_op(
-                &node,
+            ops.push(self.fact_op(
+                user,
+                id,
                 FactBody::Changed {
                     changes,
                     reason: patch.reason.trim().to_string(),
@@ -464,7 +464,7 @@ impl BackOffice {
             )?);
             Ok(ops)
         }, || author_for(&described.borrow()))?;
-        Ok(OrderView::of(&Order::from_record(id, &written.record)))
+        Ok(OrderView::of(&self.order_from(id, &written.record)))
     }
 
     /// Lists order summaries, newest first, through the most selective index for the filters.
@@ -630,7 +630,7 @@ impl BackOffice {
             let Some(record) = current.filter(|r| r.kind == ORDER_KIND) else {
                 return Err(ServiceError::NotFound(format!("order {id}")));
             };
-            let order = Order::from_record(id, record);
+            let order = self.order_from(id, record);
             let Some(conflict) = order.conflicts.iter().find(|c| c.field == field) else {
                 return Err(ServiceError::Rule(format!(
                     "field {field} is not in conflict"
@@ -650,7 +650,7 @@ impl BackOffice {
             };
             Ok(vec![op])
         })?;
-        Ok(OrderView::of(&Order::from_record(id, &written.record)))
+        Ok(OrderView::of(&self.order_from(id, &written.record)))
     }
 }
 
@@ -672,7 +672,9 @@ mod tests {
     #[test]
     fn the_date_filter_reads_business_days_in_china() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), Arc::new(BackOfficeProjector), 10).unwrap());
+        let store = Arc::new(
+            Store::open(dir.path(), Arc::new(BackOfficeProjector::default()), 10).unwrap(),
+        );
         let identity = NodeIdentity::generate(store.node_id(), "总部", Role::Clerk);
         let office = BackOffice::new(store, identity);
         let author = ChangeAuthor {

@@ -55,14 +55,17 @@ impl BackOffice {
         if !METHODS.contains(&follow_up.method.as_str()) {
             return Err(FieldErrors::single("method", "phone, sms, email or visit").into());
         }
-        let node = self.identity.node_id.clone();
         let written = self
             .store
             .update(id, &user.author("prospect follow-up"), |current| {
                 if current.is_none_or(|r| r.kind != PROSPECT_KIND) {
                     return Err(ServiceError::NotFound(format!("prospect {id}")));
                 }
-                Ok(vec![user.fact_op(&node, FactBody::FollowedUp(follow_up))?])
+                Ok(vec![self.fact_op(
+                    user,
+                    id,
+                    FactBody::FollowedUp(follow_up),
+                )?])
             })?;
         Ok(Prospect::from_record(id, &written.record))
     }

@@ -250,6 +250,10 @@ mod join_tests {
             name: "n".into(),
             role: "clerk".into(),
             peer_port: 7781,
+            revocations: 0,
+            revocation_list: None,
+            certificates: 0,
+            certificate_list: Vec::new(),
         };
         let first = PullResponse {
             from: from.clone(),
@@ -291,6 +295,10 @@ mod answer_bound_tests {
             name: "n".into(),
             role: "clerk".into(),
             peer_port: 7781,
+            revocations: 0,
+            revocation_list: None,
+            certificates: 0,
+            certificate_list: Vec::new(),
         };
         let req = PullRequest {
             from: me.clone(),

@@ -311,3 +311,78 @@ async fn a_data_directory_from_before_certificates_is_refused_with_the_commands_
     assert_eq!(status, StatusCode::OK, "{body}");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_revokes_a_node_with_the_cli_and_each_revocation_numbers_the_list_higher() {
+    use neiqin::revocation::SignedRevocations;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let admin = tmp.path().join("admin");
+    let admin_s = admin.to_str().expect("utf-8");
+    let (ok, out) = neiqin(&[
+        "init", "--data", admin_s, "--name", "总部", "--role", "clerk",
+    ]);
+    assert!(ok, "{out}");
+    let lost = "0123456789abcdef0123456789abcdef";
+    let (ok, out) = neiqin(&[
+        "node",
+        "revoke",
+        "--data",
+        admin_s,
+        lost,
+        "--reason",
+        "笔记本丢失",
+    ]);
+    assert!(ok && out.contains("revocation list 1"), "{out}");
+    let (ok, out) = neiqin(&["node", "revoke", "--data", admin_s, "ffff0000"]);
+    assert!(ok && out.contains("revocation list 2"), "{out}");
+    let ca = pki::ClusterCa::load(&admin).unwrap().unwrap();
+    let (list, _) = SignedRevocations::load(&admin, ca.cert_pem())
+        .unwrap()
+        .expect("written");
+    assert_eq!(list.number, 2);
+    assert!(list.is_revoked(lost) && list.is_revoked("ffff0000"));
+    assert_eq!(list.revoked[0].reason, "笔记本丢失");
+    // Bad input is named; the admin node cannot revoke itself; a non-admin node cannot revoke.
+    let (ok, out) = neiqin(&["node", "revoke", "--data", admin_s, "not-an-id"]);
+    assert!(!ok && out.contains("is not a node id"), "{out}");
+    let own = pki::NodeCredentials::load(&admin, chrono::Utc::now())
+        .unwrap()
+        .unwrap()
+        .certificate
+        .node_id;
+    let (ok, out) = neiqin(&["node", "revoke", "--data", admin_s, &own]);
+    assert!(!ok && out.contains("cannot revoke itself"), "{out}");
+    let other = tmp.path().join("other");
+    let other_s = other.to_str().expect("utf-8");
+    let (ok, out) = neiqin(&[
+        "init",
+        "--data",
+        other_s,
+        "--name",
+        "仓库",
+        "--role",
+        "warehouse",
+        "--join",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = neiqin(&["node", "revoke", "--data", other_s, lost]);
+    assert!(!ok && out.contains("no cluster CA"), "{out}");
+}
+
+#[tokio::test]
+async fn an_office_node_refuses_to_import_history_of_roles_it_may_not_author() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("office");
+    let dir_s = dir.to_str().expect("utf-8");
+    let (ok, out) = neiqin(&["init", "--data", dir_s, "--name", "总部", "--role", "clerk"]);
+    assert!(ok, "{out}");
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json");
+    let (ok, out) = neiqin(&["import", "--data", dir_s, fixtures]);
+    assert!(
+        !ok && out.contains("does not allow the role") && out.contains("--roles"),
+        "{out}"
+    );
+    // Nothing was written.
+    let office = neiqin::node::open_office(&dir, 10).expect("open");
+    assert!(office.store.doc_ids(None).expect("ids").is_empty());
+}

@@ -244,6 +244,8 @@ async fn cli_init_user_export_restore_round_trip() {
         "clerk-a",
         "--role",
         "clerk",
+        "--roles",
+        "office,warehouse,finance",
     ]);
     assert!(ok, "{err}");
     let (ok, _, err) = run(&[
@@ -438,6 +440,8 @@ async fn a_node_killed_mid_sync_restarts_and_converges() {
         "a",
         "--role",
         "clerk",
+        "--roles",
+        "office,warehouse,finance",
     ]);
     for _ in 0..4 {
         run(&["import", "--data", a.to_str().unwrap(), fixtures]);

@@ -23,6 +23,10 @@ fn hello(node_id: &str) -> Hello {
         name: "probe".into(),
         role: "clerk".into(),
         peer_port: 0,
+        revocations: 0,
+        revocation_list: None,
+        certificates: 0,
+        certificate_list: Vec::new(),
     }
 }
 

@@ -340,6 +340,8 @@ fn the_cli_prints_a_readable_daily_table() {
         "n",
         "--role",
         "clerk",
+        "--roles",
+        "office,warehouse,finance",
     ]);
     run(&[
         "import",

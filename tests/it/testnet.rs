@@ -173,6 +173,16 @@ impl TestNet {
         }
     }
 
+    /// Only the links between the given pairs of nodes are up (both ways); every other is cut.
+    pub fn connect_only(&self, pairs: &[(usize, usize)]) {
+        for link in &self.links {
+            let up = pairs
+                .iter()
+                .any(|&(a, b)| (link.from, link.to) == (a, b) || (link.from, link.to) == (b, a));
+            let _ = link.up.send(up);
+        }
+    }
+
     pub fn heal(&self) {
         for link in &self.links {
             let _ = link.up.send(true);
