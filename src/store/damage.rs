@@ -467,6 +467,37 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_sled_snapshot_file_is_named_and_a_locked_store_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        set(&store, "d", "x", "1");
+        // Opened again by another handle meanwhile: the lock is held.
+        let err = match Store::open(dir.path(), Arc::new(NoIndex), 10) {
+            Err(e) => e,
+            Ok(_) => panic!("opened twice"),
+        };
+        assert!(matches!(err, StoreError::Locked { pid: Some(pid), .. } if pid == std::process::id()), "{err}");
+        assert!(err.to_string().contains("another neiqin is using"), "{err}");
+        store.flush().unwrap();
+        drop(store);
+        // sled writes its snapshot file when it opens a store.
+        drop(Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap());
+        let snap = super::super::newest_sled_snapshot(dir.path()).expect("a snapshot file");
+        let mut bytes = std::fs::read(&snap).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x10;
+        std::fs::write(&snap, bytes).unwrap();
+        let err = match Store::open(dir.path(), Arc::new(NoIndex), 10) {
+            Err(e) => e,
+            Ok(_) => panic!("a damaged snapshot file was opened"),
+        };
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::DamagedFiles { .. }), "{message}");
+        assert!(message.contains(&snap.display().to_string()), "{message}");
+        assert!(message.contains("neiqin restore"), "{message}");
+    }
+
+    #[test]
     fn a_store_of_a_newer_format_is_refused_with_both_versions() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
