@@ -573,9 +573,9 @@ fn check(data: &DataArg) -> anyhow::Result<ExitCode> {
     let mut damaged = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let (found, next) = store.scrub(after.as_deref(), 500)?;
-        damaged.extend(found);
-        match next {
+        let step = store.scrub(after.as_deref(), 500)?;
+        damaged.extend(step.damaged);
+        match step.next {
             Some(next) => after = Some(next),
             None => break,
         }
@@ -584,7 +584,10 @@ fn check(data: &DataArg) -> anyhow::Result<ExitCode> {
         println!("damaged: {doc}: {reason}");
     }
     if damaged.is_empty() {
-        println!("checked {total} documents in {}: none damaged", dir.display());
+        println!(
+            "checked {total} documents in {}: none damaged",
+            dir.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     println!(

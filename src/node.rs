@@ -359,9 +359,9 @@ async fn scrub(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
         match tokio::task::spawn_blocking(move || scrubbing.scrub(from.as_deref(), SCRUB_BATCH))
             .await
         {
-            Ok(Ok((damaged, next))) => {
-                found += damaged.len();
-                after = next;
+            Ok(Ok(step)) => {
+                found += step.damaged.len();
+                after = step.next;
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "the scrub could not read the store"),
             Err(e) => tracing::warn!(error = %e, "the scrub stopped"),

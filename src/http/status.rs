@@ -93,12 +93,8 @@ async fn status(
                 .iter()
                 .map(|s| {
                     let prefix = format!("{}|", s.as_str());
-                    let count = healthy(store.scan_index(
-                        crate::views::ORDER_STATUS,
-                        &prefix,
-                        None,
-                        false,
-                    ));
+                    let count =
+                        healthy(store.scan_index(crate::views::ORDER_STATUS, &prefix, None, false));
                     (s.as_str().to_string(), count)
                 })
                 .collect(),

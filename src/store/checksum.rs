@@ -31,7 +31,10 @@ pub fn open(value: &[u8]) -> Result<&[u8], String> {
         return Err(if value.starts_with(&AUTOMERGE_MAGIC) {
             "the value has no checksum".to_string()
         } else {
-            format!("the value does not start as a stored value ({} bytes)", value.len())
+            format!(
+                "the value does not start as a stored value ({} bytes)",
+                value.len()
+            )
         });
     }
     let stored = u32::from_le_bytes(value[1..HEADER].try_into().expect("4 bytes"));
@@ -94,7 +97,10 @@ mod tests {
             for bit in [0, 3, 7] {
                 let mut damaged = sealed.clone();
                 damaged[at] ^= 1 << bit;
-                assert!(open(&damaged).is_err(), "byte {at} bit {bit} went unnoticed");
+                assert!(
+                    open(&damaged).is_err(),
+                    "byte {at} bit {bit} went unnoticed"
+                );
             }
         }
         let cut = &sealed[..sealed.len() - 1];

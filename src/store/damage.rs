@@ -9,6 +9,15 @@ use tokio::sync::watch;
 
 use super::{checksum, hydrate, keys, lock, refused, Change, Store, StoreError, Written};
 
+/// What one step of the scrub found.
+#[derive(Debug, Default)]
+pub struct ScrubStep {
+    /// Damaged documents, with why.
+    pub damaged: Vec<(String, String)>,
+    /// The id to continue after; None once every document was checked.
+    pub next: Option<String>,
+}
+
 impl Store {
     /// Notes `doc_id` as damaged and returns the error that names it.
     pub(super) fn damaged(&self, doc_id: &str, reason: String) -> StoreError {
@@ -128,11 +137,7 @@ impl Store {
     /// Checks up to `limit` documents in id order after `after` (from the first when None);
     /// returns the damaged ones found with why, and the id to continue after (None once every
     /// document was checked).
-    pub fn scrub(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<(Vec<(String, String)>, Option<String>), StoreError> {
+    pub fn scrub(&self, after: Option<&str>, limit: usize) -> Result<ScrubStep, StoreError> {
         let start = match after {
             Some(id) => [keys::doc_meta(id).as_slice(), &[0]].concat(),
             None => keys::DOC_META_PREFIX.to_vec(),
@@ -155,7 +160,7 @@ impl Store {
             }
         }
         let next = (ids.len() >= limit).then(|| ids.pop()).flatten();
-        Ok((damaged, next))
+        Ok(ScrubStep { damaged, next })
     }
 
     /// Replaces damaged documents by whole copies received from a peer (the bytes a fetch
@@ -256,7 +261,10 @@ impl Store {
         for doc_id in staged {
             cache.pop(doc_id);
             damaged.remove(doc_id);
-            tracing::info!(doc = doc_id, "a damaged document was replaced by a peer's copy");
+            tracing::info!(
+                doc = doc_id,
+                "a damaged document was replaced by a peer's copy"
+            );
         }
         results
     }
@@ -341,11 +349,17 @@ mod tests {
         assert_eq!(store.last_seq(), seq);
         assert_eq!(store.record("a").unwrap().unwrap().field("x"), Some("1"));
         // The scrub finds it too, in pages.
-        let (found, next) = store.scrub(None, 2).unwrap();
+        let super::ScrubStep {
+            damaged: found,
+            next,
+        } = store.scrub(None, 2).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].0, "b");
         assert_eq!(next.as_deref(), Some("b"));
-        let (found, next) = store.scrub(next.as_deref(), 2).unwrap();
+        let super::ScrubStep {
+            damaged: found,
+            next,
+        } = store.scrub(next.as_deref(), 2).unwrap();
         assert!(found.is_empty());
         assert_eq!(next, None);
     }
@@ -405,11 +419,17 @@ mod tests {
         assert!(b.damaged_documents().is_empty());
         assert_eq!(b.check_document("d").unwrap(), None);
         let record = b.record("d").unwrap().unwrap();
-        assert_eq!((record.field("x"), record.field("y")), (Some("1"), Some("2")));
+        assert_eq!(
+            (record.field("x"), record.field("y")),
+            (Some("1"), Some("2"))
+        );
         assert_eq!(b.doc_meta("d").unwrap().unwrap().heads, heads_of(&a, "d"));
         // One feed entry per document still, the replaced one at its new place.
         let feed = b.feed_since(0, u64::MAX, 10).unwrap();
-        assert_eq!(feed, vec![(2, "e".to_string()), (before + 1, "d".to_string())]);
+        assert_eq!(
+            feed,
+            vec![(2, "e".to_string()), (before + 1, "d".to_string())]
+        );
         // Bad bytes are refused and change nothing.
         b.corrupt_for_test("e").unwrap();
         assert!(b.check_document("e").unwrap().is_some());
@@ -476,7 +496,10 @@ mod tests {
             Err(e) => e,
             Ok(_) => panic!("opened twice"),
         };
-        assert!(matches!(err, StoreError::Locked { pid: Some(pid), .. } if pid == std::process::id()), "{err}");
+        assert!(
+            matches!(err, StoreError::Locked { pid: Some(pid), .. } if pid == std::process::id()),
+            "{err}"
+        );
         assert!(err.to_string().contains("another neiqin is using"), "{err}");
         store.flush().unwrap();
         drop(store);

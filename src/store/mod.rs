@@ -34,6 +34,7 @@ use tokio::sync::watch;
 
 use crate::domain::record::{ChangeAuthor, Record, RecordOp};
 use codec::CodecError;
+pub use damage::ScrubStep;
 use durability::GroupCommit;
 pub use durability::WriteInFlight;
 
@@ -458,10 +459,9 @@ fn open_sled_named(path: &Path, page_cache_bytes: u64) -> Result<sled::Db, Store
                     path.join("db").display()
                 ),
                 None => match newest_sled_snapshot(path) {
-                    Some(snap) => format!(
-                        "sled found its snapshot file {} damaged",
-                        snap.display()
-                    ),
+                    Some(snap) => {
+                        format!("sled found its snapshot file {} damaged", snap.display())
+                    }
                     None => format!("sled found damaged data in {}", path.display()),
                 },
             };

@@ -103,7 +103,10 @@ async fn a_flipped_byte_is_named_by_check_and_the_node_and_healed_from_a_peer() 
     assert_eq!(out.status.code(), Some(2), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains(&format!("damaged: {id}")), "{stdout}");
     assert!(stdout.contains("checksum mismatch"), "{stdout}");
-    assert!(!stdout.contains(&customer), "only the order is damaged: {stdout}");
+    assert!(
+        !stdout.contains(&customer),
+        "only the order is damaged: {stdout}"
+    );
 
     // A copy of the damaged store, on a node with no peers: it names the document.
     let copy = tempfile::tempdir().unwrap();
@@ -111,14 +114,20 @@ async fn a_flipped_byte_is_named_by_check_and_the_node_and_healed_from_a_peer() 
     let alone = TestNode::start_with(Config::local(copy.path().join("data")), None).await;
     let status = status_when(&alone, |s| lists_damaged(s, &id)).await;
     assert_eq!(status["storage"], "damaged", "{status}");
-    assert_eq!(status["orders"], 0, "a damaged order is not counted: {status}");
+    assert_eq!(
+        status["orders"], 0,
+        "a damaged order is not counted: {status}"
+    );
     assert_eq!(status["customers"], 1);
     let (_, health) = alone.get("/api/health", "").await;
     assert_eq!(health["status"], "degraded");
     let (code, problem) = alone.get(&format!("/api/orders/{id}"), &alone.admin).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
     assert!(
-        problem["title"].as_str().unwrap().contains("Document damaged"),
+        problem["title"]
+            .as_str()
+            .unwrap()
+            .contains("Document damaged"),
         "{problem}"
     );
     assert!(
@@ -157,10 +166,12 @@ async fn a_store_from_before_checksums_is_migrated_and_a_newer_one_refused() {
     let customer = node.customer("迁移测试客户").await;
     let mut orders = Vec::new();
     for _ in 0..3 {
-        orders.push(node.order(&customer, three_lines()).await["id"]
-            .as_str()
-            .unwrap()
-            .to_string());
+        orders.push(
+            node.order(&customer, three_lines()).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let mut before = Vec::new();
     for id in &orders {
