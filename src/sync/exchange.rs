@@ -238,6 +238,16 @@ pub fn apply_heal(
             Ok(written) if written.changed => applied.merged += 1,
             Ok(_) => applied.unchanged += 1,
             Err(StoreError::BadChanges { doc, reason }) => applied.refused.push((doc, reason)),
+            // This one document cannot be replaced here (its metadata is damaged too): it stays
+            // listed as damaged, and the exchange goes on.
+            Err(
+                e @ (StoreError::Corrupt { .. }
+                | StoreError::Codec { .. }
+                | StoreError::Damaged { .. }),
+            ) => {
+                tracing::warn!(error = %e, "a damaged document could not be replaced");
+                applied.damaged += 1;
+            }
             Err(e) => return Err(e),
         }
     }
