@@ -72,7 +72,7 @@ pub enum StoreError {
     Corrupt { doc: String, reason: String },
     /// A stored value of the document failed its checksum or does not load: this node's copy
     /// is damaged. It is fetched again whole from a peer that has it.
-    #[error("document {doc} is damaged on this node's disk ({reason}); it is fetched again from a peer that has it")]
+    #[error("document {doc} is damaged on this node's disk ({reason})")]
     Damaged { doc: String, reason: String },
     /// Another process holds the store's lock.
     #[error("another neiqin is using {dir}{pid}; stop it or choose another --data directory", pid = .pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]

@@ -257,3 +257,34 @@ async fn a_second_node_on_a_data_directory_in_use_is_told_which_process_holds_it
     );
     first.kill9();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restored_replaces_a_damaged_document() {
+    let mut node = TestNode::start().await;
+    let customer = node.customer("备份恢复客户").await;
+    let id = node.order(&customer, three_lines()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, was) = node.get(&format!("/api/orders/{id}"), &node.admin).await;
+    stop_node(&mut node).await;
+    let dir = node.data_dir().to_path_buf();
+    let backup = dir.parent().unwrap().join("backup.jsonl");
+    let out = neiqin(&["export", backup.to_str().unwrap()], &dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    node::open_store(&dir, 10)
+        .unwrap()
+        .corrupt_for_test(&id)
+        .unwrap();
+    assert_eq!(neiqin(&["check"], &dir).status.code(), Some(2));
+
+    let out = neiqin(&["restore", backup.to_str().unwrap()], &dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = neiqin(&["check"], &dir);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    node.restart().await;
+    let (code, now) = node.get(&format!("/api/orders/{id}"), &node.admin).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(now, was);
+    node.stop().await;
+}
