@@ -288,3 +288,33 @@ async fn a_backup_restored_replaces_a_damaged_document() {
     assert_eq!(now, was);
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn damage_found_while_the_node_runs_is_healed_without_waiting_for_a_change() {
+    let mut net = TestNet::start(2).await;
+    let customer = net.nodes[0].customer("运行中损坏客户").await;
+    let id = net.nodes[0].order(&customer, three_lines()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    net.settle(SETTLE).await;
+    // Let node 1's exchange with node 0 settle into its long poll.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let one = &net.nodes[1];
+    let store = one.node.as_ref().unwrap().office.store.clone();
+    store.corrupt_for_test(&id).unwrap();
+    let started = tokio::time::Instant::now();
+    // A read finds it: the clear error, and sync is told at once.
+    let (code, problem) = one.get(&format!("/api/orders/{id}"), &one.admin).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    status_when(one, |s| {
+        s["damaged_documents"].as_array().is_some_and(Vec::is_empty) && s["orders"] == 1
+    })
+    .await;
+    // Well before the long poll (20 s) would have ended by itself.
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let (code, _) = one.get(&format!("/api/orders/{id}"), &one.admin).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(store.check_document(&id).unwrap(), None);
+    net.stop().await;
+}
