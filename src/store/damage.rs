@@ -114,16 +114,39 @@ impl Store {
     /// until it is replaced); one that reads well is taken off the damaged list. Damage is
     /// confirmed with the write lock held, so a batch written between two reads of one check
     /// is never taken for it.
+    ///
+    /// A damaged document still in the cache is written again from there at once: the cached
+    /// copy is what this node last wrote (`replace_damaged`).
     pub fn check_document(&self, doc_id: &str) -> Result<Option<String>, StoreError> {
         let mut found = self.inspect(doc_id)?;
+        let mut in_memory = None;
         if found.is_some() {
             let _writer = lock(&self.write_lock);
             found = self.inspect(doc_id)?;
+            if let Some(reason) = &found {
+                // Taken out under the write lock: no writer holds the document, and none can
+                // load it again before it is replaced.
+                in_memory = lock(&self.cache).pop(doc_id).map(|mut doc| doc.save());
+                self.note_damaged(doc_id, reason);
+            }
         }
         match &found {
-            Some(reason) => {
-                lock(&self.cache).pop(doc_id);
-                self.note_damaged(doc_id, reason);
+            Some(_) => {
+                if let Some(bytes) = in_memory {
+                    let replaced = self.replace_damaged(&[(doc_id.to_string(), bytes)]).pop();
+                    match replaced {
+                        Some(Ok(written)) if written.changed => {
+                            tracing::warn!(
+                                doc = doc_id,
+                                "a damaged document was written again from its copy in memory"
+                            );
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(doc = doc_id, error = %e, "a damaged document could not be written again from memory");
+                        }
+                        _ => {}
+                    }
+                }
             }
             None => {
                 if lock(&self.damaged).remove(doc_id).is_some() {
@@ -366,10 +389,13 @@ mod tests {
 
     #[test]
     fn a_flipped_byte_in_a_chunk_and_a_lost_chunk_are_found() {
-        let (_dir, store) = store();
+        let dir = tempfile::tempdir().unwrap();
+        // A cache of one document, and another written last: "d" is read from disk only.
+        let store = Store::open(dir.path(), Arc::new(NoIndex), 1).unwrap();
         make_large(&store, "d");
         set(&store, "d", "n", "1");
         set(&store, "d", "n", "2");
+        set(&store, "other", "n", "1");
         assert_eq!(chunk_count(&store, "d"), 2);
         assert_eq!(store.check_document("d").unwrap(), None);
         let db = store.db().unwrap();
@@ -393,6 +419,28 @@ mod tests {
         db.remove(&chunk).unwrap();
         let why = store.check_document("d").unwrap().expect("damage found");
         assert!(why.contains("heads"), "{why}");
+    }
+
+    #[test]
+    fn a_damaged_document_still_in_the_cache_is_written_again_from_it() {
+        let (_dir, store) = store();
+        set(&store, "d", "x", "1");
+        set(&store, "d", "y", "2");
+        // Bit rot under a copy the cache still holds.
+        let db = store.db().unwrap();
+        let mut value = db.get(keys::snapshot("d")).unwrap().unwrap().to_vec();
+        let middle = value.len() / 2;
+        value[middle] ^= 4;
+        db.insert(keys::snapshot("d"), value).unwrap();
+        let why = store.check_document("d").unwrap().expect("damage found");
+        assert!(why.contains("checksum mismatch"), "{why}");
+        assert!(store.damaged_documents().is_empty());
+        assert_eq!(store.check_document("d").unwrap(), None);
+        let record = store.record("d").unwrap().unwrap();
+        assert_eq!(
+            (record.field("x"), record.field("y")),
+            (Some("1"), Some("2"))
+        );
     }
 
     #[test]
