@@ -379,7 +379,7 @@ async fn store_figures(opts: &Opts, root: &Path, report: &mut Report) -> anyhow:
     let n = opts.orders;
     let dir = root.join("big");
     progress!("2-4. generating the big store: {n} orders");
-    let gen = generate(&dir, "big", n, None)?;
+    let gen = generate(&dir, "big", n)?;
     report.figure("generate_orders_rate", n as f64 / gen.secs, "orders/s");
     report.row(
         format!("   generate {n} orders in-process (setup)"),
@@ -606,7 +606,7 @@ async fn sync_figures(
     let a_dir = root.join("sync-a");
     let b_dir = root.join("sync-b");
     progress!("5-8. generating node A: {n} orders");
-    let gen = generate(&a_dir, "a", n, None)?;
+    let gen = generate(&a_dir, "a", n)?;
 
     // 7. In-process lower bound, from A's store while A is not running.
     progress!("7. in-process baseline: save + load_incremental of {n} order documents");
@@ -637,13 +637,7 @@ async fn sync_figures(
         if b_dir.exists() {
             std::fs::remove_dir_all(&b_dir)?;
         }
-        drop(neiqin::node::init_node(
-            &b_dir,
-            "b",
-            neiqin::domain::role::Role::Clerk,
-            Some(gen.cluster_key.clone()),
-            100,
-        )?);
+        support::data::join(&b_dir, "b", &a_dir)?;
         let b_admin = read_token(&b_dir)?;
         let a = spawn_node(&a_dir, &[])?;
         let a_cpu_before = a.cpu_secs();
@@ -760,19 +754,13 @@ async fn sync_figures(
         None => {
             let dir = root.join("big");
             progress!("6. generating the big store: {} orders", opts.orders);
-            let gen = generate(&dir, "big", opts.orders, None)?;
+            let gen = generate(&dir, "big", opts.orders)?;
             Big { dir, gen }
         }
     };
     let nb = opts.orders;
     let bb_dir = root.join("big-b");
-    drop(neiqin::node::init_node(
-        &bb_dir,
-        "big-b",
-        neiqin::domain::role::Role::Clerk,
-        Some(big.gen.cluster_key.clone()),
-        100,
-    )?);
+    support::data::join(&bb_dir, "big-b", &big.dir)?;
     let bb_admin = read_token(&bb_dir)?;
     let a = spawn_node(&big.dir, &[])?;
     progress!("6. full sync of {nb} orders to a second node (setup for incremental)");

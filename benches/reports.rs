@@ -91,7 +91,8 @@ fn main() -> anyhow::Result<()> {
     if data.join("store").exists() {
         eprintln!("[reports] reusing the store in {}", data.display());
     } else {
-        let init = neiqin::node::init_node(&data, "bench", Role::Clerk, None, 2000)?;
+        let init =
+            neiqin::node::init_node(&data, "bench", Role::Clerk, neiqin::node::Joining::No, 2000)?;
         let set = data_set(n);
         let t = Instant::now();
         let mut last = Instant::now();

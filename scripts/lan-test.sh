@@ -215,13 +215,17 @@ say "LAN up: bridge in $NS_BR, nodes in ${NS[a]} ${NS[b]} ${NS[c]}"
 for n in "${NODES[@]}"; do
     mkdir -p "$WORK/$n"
 done
-"$BIN" init --data "$WORK/a/data" --name node-a --role "${ROLE[a]}" >"$WORK/init-a.log" 2>&1 \
-    || { cat "$WORK/init-a.log"; fail "init node-a"; }
-"$BIN" export-key --data "$WORK/a/data" "$WORK/cluster.key" >>"$WORK/init-a.log" 2>&1 \
-    || { cat "$WORK/init-a.log"; fail "export-key"; }
+# node-a makes the company's cluster CA; b and c join: a request each, approved on node-a,
+# installed. Every node may hold users of every role here (the test adds a clerk everywhere).
+ALL_ROLES=office,warehouse,finance
+"$BIN" init --data "$WORK/a/data" --name node-a --role "${ROLE[a]}" --roles "$ALL_ROLES" \
+    >"$WORK/init-a.log" 2>&1 || { cat "$WORK/init-a.log"; fail "init node-a"; }
 for n in b c; do
-    "$BIN" init --data "$WORK/$n/data" --name "node-$n" --role "${ROLE[$n]}" --join "$WORK/cluster.key" \
-        >"$WORK/init-$n.log" 2>&1 || { cat "$WORK/init-$n.log"; fail "init node-$n"; }
+    { "$BIN" init --data "$WORK/$n/data" --name "node-$n" --role "${ROLE[$n]}" --join \
+        && "$BIN" node approve --data "$WORK/a/data" "$WORK/$n/data/node.csr" --roles "$ALL_ROLES" \
+            --out "$WORK/$n.crt" \
+        && "$BIN" node install --data "$WORK/$n/data" "$WORK/$n.crt"; } \
+        >"$WORK/init-$n.log" 2>&1 || { cat "$WORK/init-$n.log"; fail "join node-$n"; }
 done
 
 for n in "${NODES[@]}"; do
@@ -248,6 +252,15 @@ for n in "${NODES[@]}"; do
 done
 
 # --- 1. discovery and first sync ------------------------------------------------------------
+# What crosses the bridge is captured (where tcpdump is installed) and searched for the
+# customer's name and the price: the links are TLS, so neither may appear.
+CAPTURE=
+if command -v tcpdump >/dev/null 2>&1; then
+    ip netns exec "$NS_BR" tcpdump -i br0 -U -s 0 -w "$WORK/bridge.pcap" tcp \
+        >"$WORK/tcpdump.log" 2>&1 &
+    CAPTURE=$!
+    sleep 1
+fi
 expect a "${TOKEN[a]}" POST /api/customers \
     '{"name":"上海红星美凯龙真北店","code":"SH-001","city":"上海","region":"East","kind":"store"}'
 CUSTOMER=$(json 'd["id"]' <<<"$BODY")
@@ -312,6 +325,25 @@ fi
 for n in "${NODES[@]}"; do
     say "node-$n peers: $(peer_list "$n")"
 done
+if [[ -n "$CAPTURE" ]]; then
+    kill "$CAPTURE" 2>/dev/null || true
+    wait "$CAPTURE" 2>/dev/null || true
+    if python3 - "$WORK/bridge.pcap" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+secrets = ["上海红星美凯龙真北店", "三人位沙发", "1333.33", "SF-2108"]
+found = [s for s in secrets if s.encode() in data]
+print(f"captured {len(data)} bytes on the bridge; in clear: {found or 'nothing'}")
+sys.exit(1 if found or len(data) < 2000 else 0)
+PY
+    then
+        pass "wire: the bridge capture holds no customer name, product or price in clear"
+    else
+        fail "wire: the bridge capture is too small or holds data in clear"
+    fi
+else
+    say "tcpdump not installed: no capture of the bridge (the integration test reads the raw bytes)"
+fi
 
 # --- 2. cut node-c off, work on both sides ---------------------------------------------------
 if [[ "$CUT" == down ]]; then

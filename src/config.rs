@@ -73,8 +73,6 @@ pub struct Config {
     /// sled's page cache in MB, as sled counts pages (compressed): the memory it holds is
     /// larger, about 470 MB at rest after receiving 100,000 orders with the default 96.
     pub page_cache_mb: u64,
-    /// Cluster to join when this start initialises the node (None: a new cluster).
-    pub cluster_key: Option<String>,
     /// Pull from nodes that pull from us, so one-sided static config still syncs both ways.
     pub learn_peers: bool,
     /// Roles of the node's own certificate when this start creates a new cluster (its CA).
@@ -140,7 +138,6 @@ impl Config {
             role: Role::Clerk,
             cache_docs: 2000,
             page_cache_mb: DEFAULT_PAGE_CACHE_MB,
-            cluster_key: None,
             learn_peers: true,
             // Tests and embedding: one node plays every role.
             certificate_roles: Role::BUSINESS.to_vec(),

@@ -73,7 +73,8 @@ impl PassphraseArg {
 enum Command {
     /// Run the node: local API, and sync with peers. Initialises the data directory on first start.
     Serve(ServeArgs),
-    /// Initialise a data directory: node identity, cluster key and an admin user.
+    /// Initialise a data directory: node identity, an admin user, and either the company's cluster
+    /// CA (the first node) or a join request for the admin node to approve (`--join`).
     Init {
         #[command(flatten)]
         data: DataArg,
@@ -83,9 +84,10 @@ enum Command {
         /// Role of the people working on this node: clerk, supervisor, vp, warehouse, finance.
         #[arg(long, env = "NEIQIN_ROLE")]
         role: String,
-        /// Join an existing cluster with the key file exported by another node.
+        /// Join an existing company: make this node's key and a request file for the admin node
+        /// (`neiqin node approve`), instead of a new cluster CA.
         #[arg(long)]
-        join: Option<PathBuf>,
+        join: bool,
         /// First node only: roles of its own certificate (warehouse, finance, office =
         /// clerk,supervisor,vp; comma-separated). Default: from --role.
         #[arg(long)]
@@ -95,12 +97,6 @@ enum Command {
     Node {
         #[command(subcommand)]
         command: NodeCommand,
-    },
-    /// Write this node's cluster key to a file, for `neiqin init --join FILE` on the next machine.
-    ExportKey {
-        #[command(flatten)]
-        data: DataArg,
-        file: PathBuf,
     },
     /// Print a report from this node's store (stop the node first, or use the API's report routes).
     Report {
@@ -183,6 +179,15 @@ enum NodeCommand {
         #[command(flatten)]
         data: DataArg,
         certificate: PathBuf,
+    },
+    /// Make this node the company's admin node with a new cluster CA and give it a certificate:
+    /// for a data directory made before certificates (the node that will approve the others).
+    InitCa {
+        #[command(flatten)]
+        data: DataArg,
+        /// Roles of this node's own certificate (warehouse, finance, office = clerk,supervisor,vp).
+        #[arg(long)]
+        roles: String,
     },
     /// Print this node's certificate: node id, roles, expiry, fingerprints.
     Show {
@@ -371,7 +376,6 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
         page_cache_mb: config::check_page_cache_mb(
             file.page_cache_mb.unwrap_or(config::DEFAULT_PAGE_CACHE_MB),
         )?,
-        cluster_key: None,
         learn_peers: true,
     })
 }
@@ -460,6 +464,32 @@ fn node_command(command: NodeCommand) -> anyhow::Result<()> {
                 installed.node_id,
                 role_list(&installed.roles),
                 installed.not_after
+            );
+        }
+        NodeCommand::InitCa { data, roles } => {
+            let (dir, _) = data_dir_and_file(&data)?;
+            let roles = pki::parse_roles(&roles)?;
+            anyhow::ensure!(
+                pki::ClusterCa::load(&dir)?.is_none(),
+                "{} already holds a cluster CA",
+                dir.display()
+            );
+            anyhow::ensure!(
+                !dir.join(pki::NODE_CERT_FILE).exists(),
+                "{} already has a certificate (of another node's CA); it cannot make its own",
+                dir.display()
+            );
+            let office = node::open_office(&dir, 100)?;
+            let name = office.identity.name.clone();
+            let node_id = office.identity.node_id.clone();
+            drop(office);
+            let cert = node::create_cluster_ca(&dir, &name, &node_id, &roles)?;
+            println!(
+                "created the cluster CA (its key stays in {}) and this node's certificate \
+                 (roles {}); CA fingerprint {}. Approve the other nodes from here.",
+                dir.join(pki::CA_KEY_FILE).display(),
+                role_list(&cert.roles),
+                cert.ca_fingerprint
             );
         }
         NodeCommand::Show { data } => {
@@ -617,21 +647,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(text) => neiqin::pki::parse_roles(&text)?,
                 None => role.default_certificate_roles(),
             };
-            let cluster_key = match join {
-                Some(path) => Some(
-                    neiqin::identity::read_cluster_key(&path)
-                        .map_err(|e| anyhow::anyhow!("cannot join with {}: {e}", path.display()))?,
-                ),
-                None => None,
+            let joining = if join {
+                node::Joining::Yes
+            } else {
+                node::Joining::No
             };
-            let init = node::init_node_with_roles(
-                &dir,
-                &name,
-                role,
-                cluster_key,
-                &certificate_roles,
-                100,
-            )?;
+            let init =
+                node::init_node_with_roles(&dir, &name, role, joining, &certificate_roles, 100)?;
             println!(
                 "initialised node {name} ({}) in {}; admin token in {}",
                 init.office.identity.node_id,
@@ -679,17 +701,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 }
             }
-        }
-        Command::ExportKey { data, file } => {
-            let (dir, _) = data_dir_and_file(&data)?;
-            let office = node::open_office(&dir, 100)?;
-            node::write_secret(&file, &office.identity.cluster_key)?;
-            println!(
-                "cluster key (fingerprint {}) written to {}; keep it secret",
-                office.identity.cluster_fingerprint(),
-                file.display()
-            );
-            Ok(())
         }
         Command::User {
             command:

@@ -12,9 +12,7 @@ use crate::config::Config;
 use crate::domain::role::Role;
 use crate::http::{self, AppState};
 use crate::identity::NodeIdentity;
-use crate::net::{
-    self, auth::ClusterKey, client::PeerClient, server::PeerServer, syncer::SyncManager,
-};
+use crate::net::{self, client::PeerClient, server::PeerServer, syncer::SyncManager, tls::PeerTls};
 use crate::pki;
 use crate::service::BackOffice;
 use crate::store::{Store, StoreError};
@@ -130,27 +128,29 @@ pub struct Initialised {
     pub enrolment: Enrolment,
 }
 
-/// Initialises a node: identity (joining a cluster when a key is given) and an admin user whose
-/// token is written to `<data>/admin.token`, readable only by its owner.
+/// Initialises a node: identity and an admin user whose token is written to
+/// `<data>/admin.token`, readable only by its owner.
 ///
-/// The first node of a company (no cluster key given) also creates the cluster CA and its own
+/// The first node of a company (`Joining::No`) also creates the cluster CA and its own
 /// certificate, with every business role (benches and embedding; the CLI names the roles with
 /// [`init_node_with_roles`]). A joining node makes its key and a join request (`pki`).
 pub fn init_node(
     data_dir: &Path,
     name: &str,
     role: Role,
-    cluster_key: Option<String>,
+    joining: Joining,
     cache_docs: usize,
 ) -> anyhow::Result<Initialised> {
-    init_node_with_roles(
-        data_dir,
-        name,
-        role,
-        cluster_key,
-        &Role::BUSINESS,
-        cache_docs,
-    )
+    init_node_with_roles(data_dir, name, role, joining, &Role::BUSINESS, cache_docs)
+}
+
+/// Whether `init` joins an existing company or starts a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joining {
+    /// The company's first node: it makes the cluster CA.
+    No,
+    /// Another node: it makes a join request for the admin node to approve.
+    Yes,
 }
 
 /// [`init_node`], the first node's certificate naming `certificate_roles`.
@@ -158,7 +158,7 @@ pub fn init_node_with_roles(
     data_dir: &Path,
     name: &str,
     role: Role,
-    cluster_key: Option<String>,
+    joining: Joining,
     certificate_roles: &[Role],
     cache_docs: usize,
 ) -> anyhow::Result<Initialised> {
@@ -167,7 +167,7 @@ pub fn init_node_with_roles(
         data_dir,
         name,
         role,
-        cluster_key,
+        joining,
         certificate_roles,
     )
 }
@@ -177,7 +177,7 @@ fn initialise(
     data_dir: &Path,
     name: &str,
     role: Role,
-    cluster_key: Option<String>,
+    joining: Joining,
     certificate_roles: &[Role],
 ) -> anyhow::Result<Initialised> {
     if let Some(existing) = NodeIdentity::load(&store)? {
@@ -188,10 +188,9 @@ fn initialise(
             existing.node_id
         );
     }
-    let first_of_cluster = cluster_key.is_none();
-    let identity = NodeIdentity::generate(store.node_id(), name, role, cluster_key);
+    let identity = NodeIdentity::generate(store.node_id(), name, role);
     // Keys before the identity: a start that fails here leaves no half-made node behind.
-    let enrolment = if first_of_cluster {
+    let enrolment = if joining == Joining::No {
         Enrolment::Ca(create_cluster_ca(
             data_dir,
             name,
@@ -227,7 +226,9 @@ pub enum Enrolment {
 
 /// The first node of a company: a new CA (its key stays here, 0600) and this node's own
 /// certificate, signed at once.
-fn create_cluster_ca(
+/// Makes the cluster CA in `data_dir` and this node's certificate with `roles`: at a company's
+/// first `init`, and to migrate a data directory made before certificates (`node init-ca`).
+pub fn create_cluster_ca(
     data_dir: &Path,
     company: &str,
     node_id: &str,
@@ -285,7 +286,8 @@ pub struct RunningNode {
     /// Set when this start initialised the node: where its admin token is.
     pub first_start: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
-    sync: SyncManager,
+    /// None when the node works alone (its certificate expired).
+    sync: Option<SyncManager>,
     tasks: Vec<JoinHandle<()>>,
     data_dir: PathBuf,
 }
@@ -298,7 +300,9 @@ impl RunningNode {
     /// Stops every task, then flushes the store.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        self.sync.stop().await;
+        if let Some(sync) = &self.sync {
+            sync.stop().await;
+        }
         for task in self.tasks {
             let _ = task.await;
         }
@@ -412,13 +416,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                 data_dir,
                 &config.name,
                 config.role,
-                config.cluster_key.clone(),
+                Joining::No,
                 &config.certificate_roles,
             )?;
             (init.office, Some(init.admin_token_file))
         }
     };
     load_certificate(&office, data_dir);
+    let credentials = peer_credentials(data_dir)?;
     office.store.start_group_commit();
     let peers = PeerTable::default();
     let (shutdown, _) = watch::channel(false);
@@ -440,17 +445,24 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         }
     });
 
-    let (peer_addr, sync, mut sync_tasks) = start_sync(&config, &office, &peers, &shutdown).await?;
     let storage_task = tokio::spawn(recover_storage_when_space_is_back(
         office.store.clone(),
         shutdown.subscribe(),
     ));
     let scrub_task = tokio::spawn(scrub(office.store.clone(), shutdown.subscribe()));
     let mut tasks = vec![api_task, storage_task, scrub_task];
-    tasks.append(&mut sync_tasks);
+    let (peer_addr, sync) = match credentials {
+        Some(credentials) => {
+            let (peer_addr, sync, mut sync_tasks) =
+                start_sync(&config, &office, credentials, &peers, &shutdown).await?;
+            tasks.append(&mut sync_tasks);
+            (Some(peer_addr), Some(sync))
+        }
+        None => (None, None),
+    };
     Ok(RunningNode {
         api_addr,
-        peer_addr: Some(peer_addr),
+        peer_addr,
         office,
         peers,
         first_start,
@@ -465,12 +477,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
 async fn start_sync(
     config: &Config,
     office: &BackOffice,
+    credentials: pki::NodeCredentials,
     peers: &PeerTable,
     shutdown: &watch::Sender<bool>,
 ) -> anyhow::Result<(std::net::SocketAddr, SyncManager, Vec<JoinHandle<()>>)> {
     let identity = &office.identity;
-    let key = ClusterKey::from_hex(&identity.cluster_key)
-        .context("the node's cluster key is unreadable; re-initialise or restore it")?;
+    let tls = PeerTls::new(&credentials)?;
     let listener = TcpListener::bind(config.peer_listen)
         .await
         .with_context(|| format!("cannot listen for peers on {}", config.peer_listen))?;
@@ -485,8 +497,6 @@ async fn start_sync(
     let (callers_tx, callers_rx) = tokio::sync::mpsc::unbounded_channel();
     let server = PeerServer {
         office: office.clone(),
-        key: key.clone(),
-        nonces: Arc::default(),
         me: me.clone(),
         durable: office.store.durable_seq(),
         peers: peers.clone(),
@@ -495,8 +505,13 @@ async fn start_sync(
         body_budget: net::server::body_budget(),
     };
     let app = net::server::router(server);
-    let server_task = tokio::spawn(net::server::serve(listener, app, shutdown.subscribe()));
-    let client = PeerClient::new(key, identity.node_id.clone());
+    let server_task = tokio::spawn(net::server::serve(
+        listener,
+        app,
+        tls.clone(),
+        shutdown.subscribe(),
+    ));
+    let client = PeerClient::new(tls);
     let sync = SyncManager::new(
         office.clone(),
         client,
@@ -515,6 +530,7 @@ async fn start_sync(
         tasks.push(net::mdns::start(
             config,
             office,
+            &credentials.certificate.ca_fingerprint,
             peer_addr.port(),
             sync.clone(),
             shutdown.subscribe(),
@@ -522,3 +538,45 @@ async fn start_sync(
     }
     Ok((peer_addr, sync, tasks))
 }
+
+/// This node's certificate for the peer link. A node without one (a data directory made before
+/// certificates, or a join not yet approved) does not start, and is told the commands that give
+/// it one. A node whose certificate expired keeps working alone (None): its people keep their
+/// local work, and the log says how to renew.
+fn peer_credentials(data_dir: &Path) -> anyhow::Result<Option<pki::NodeCredentials>> {
+    let dir = data_dir.display();
+    match pki::NodeCredentials::load(data_dir, chrono::Utc::now()) {
+        Ok(Some(credentials)) => {
+            let left = credentials.certificate.not_after - chrono::Utc::now();
+            if left < chrono::Duration::days(RENEW_WARNING_DAYS) {
+                tracing::warn!(
+                    expires = %credentials.certificate.not_after,
+                    "this node's certificate expires soon; renew it: `neiqin node request --data {dir}`, \
+                     `neiqin node approve` on the admin node, `neiqin node install --data {dir} FILE`, restart"
+                );
+            }
+            Ok(Some(credentials))
+        }
+        Ok(None) => anyhow::bail!(
+            "{dir} has no node certificate, so it cannot talk to its peers (a data directory made \
+             before certificates, or a join not yet approved). On the company's first node, the one \
+             that approves others: `neiqin node init-ca --data {dir} --roles office` (roles of this \
+             node). On any other node: `neiqin node request --data {dir}`, then on the admin node \
+             `neiqin node approve REQUEST --roles ROLES`, then `neiqin node install --data {dir} \
+             CERTIFICATE`. Nothing in the store changes."
+        ),
+        Err(e @ pki::PkiError::Expired { .. }) => {
+            tracing::error!(
+                error = %e,
+                "this node works alone until its certificate is renewed (then restart it)"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!(e).context(format!(
+            "the certificate in {dir} is not usable; run `neiqin node show --data {dir}`"
+        ))),
+    }
+}
+
+/// A node warns in its log this long before its certificate expires.
+pub const RENEW_WARNING_DAYS: i64 = 30;

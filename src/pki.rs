@@ -388,6 +388,8 @@ pub struct NodeCertificate {
     /// Of the node's public key; the same as its join request's.
     pub fingerprint: String,
     pub serial_hex: String,
+    /// Of the cluster CA that signed it: which company the node belongs to (announced by mDNS).
+    pub ca_fingerprint: String,
 }
 
 struct Parsed {
@@ -481,6 +483,7 @@ impl NodeCertificate {
             not_after,
             fingerprint: short_fingerprint(&cert.public_key().subject_public_key.data),
             serial_hex: cert.raw_serial_as_string(),
+            ca_fingerprint: short_fingerprint(&ca.public_key().subject_public_key.data),
         })
     }
 

@@ -164,22 +164,17 @@ pub struct Generated {
     pub last_doc: String,
     pub admin_token: String,
     pub clerk_token: String,
-    pub cluster_key: String,
     pub verified: usize,
     pub approved: usize,
     pub secs: f64,
 }
 
-/// Initialises a node in `dir` (joining `cluster_key` if given) and writes `n` orders with 3
-/// lines each: a third verified (核单), a fifteenth of all also approved. Flushes and closes.
-pub fn generate(
-    dir: &Path,
-    name: &str,
-    n: usize,
-    cluster_key: Option<String>,
-) -> anyhow::Result<Generated> {
+/// Initialises a company's first node in `dir` (it holds the cluster CA) and writes `n` orders
+/// with 3 lines each: a third verified (核单), a fifteenth of all also approved. Flushes and
+/// closes.
+pub fn generate(dir: &Path, name: &str, n: usize) -> anyhow::Result<Generated> {
     let started = Instant::now();
-    let init = neiqin::node::init_node(dir, name, Role::Clerk, cluster_key, 2000)
+    let init = neiqin::node::init_node(dir, name, Role::Clerk, neiqin::node::Joining::No, 2000)
         .with_context(|| format!("init {}", dir.display()))?;
     let office = init.office;
     let admin_token = super::read_token(dir)?;
@@ -273,7 +268,6 @@ pub fn generate(
         .map(|(_, doc)| doc)
         .context("the feed has the last write")?;
     office.store.flush()?;
-    let cluster_key = office.identity.cluster_key.clone();
     drop(office);
     // As `neiqin import` does: checkpoint, so the node's first start does not replay the log.
     neiqin::node::checkpoint(dir)?;
@@ -287,9 +281,26 @@ pub fn generate(
         last_doc,
         admin_token,
         clerk_token,
-        cluster_key,
         verified,
         approved,
         secs,
     })
+}
+
+/// Initialises a node in `dir` that joins the company of the first node in `admin_dir`: its
+/// request approved there with every business role, and the certificate installed (as
+/// `init --join`, `node approve`, `node install` do).
+pub fn join(dir: &Path, name: &str, admin_dir: &Path) -> anyhow::Result<()> {
+    use neiqin::pki;
+    let init = neiqin::node::init_node(dir, name, Role::Clerk, neiqin::node::Joining::Yes, 100)
+        .with_context(|| format!("init {}", dir.display()))?;
+    let node_id = init.office.identity.node_id.clone();
+    drop(init);
+    let ca = pki::ClusterCa::load(admin_dir)?
+        .with_context(|| format!("no cluster CA in {}", admin_dir.display()))?;
+    let request = pki::read_file(&dir.join(pki::NODE_REQUEST_FILE))?;
+    let now = chrono::Utc::now();
+    let cert = ca.approve(&request, &Role::BUSINESS, now, pki::NODE_VALIDITY_DAYS)?;
+    pki::NodeCredentials::install(dir, &node_id, &cert, ca.cert_pem(), now)?;
+    Ok(())
 }

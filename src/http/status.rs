@@ -24,7 +24,11 @@ pub struct NodeStatus {
     pub node_id: String,
     pub name: String,
     pub role: String,
+    /// The cluster CA's fingerprint (which company this node belongs to); empty before the
+    /// node has a certificate.
     pub cluster_fingerprint: String,
+    /// When this node's certificate expires (renew before: `neiqin node request`).
+    pub certificate_expires: Option<chrono::DateTime<chrono::Utc>>,
     pub uptime_seconds: u64,
     /// "ok", "disk_full" while writes are refused for lack of disk space, or "damaged" while
     /// some documents' copies on this node's disk are damaged (`damaged_documents`).
@@ -83,7 +87,11 @@ async fn status(
             node_id: office.identity.node_id.clone(),
             name: office.identity.name.clone(),
             role: office.identity.role.to_string(),
-            cluster_fingerprint: office.identity.cluster_fingerprint(),
+            cluster_fingerprint: office
+                .certificate()
+                .map(|c| c.ca_fingerprint)
+                .unwrap_or_default(),
+            certificate_expires: office.certificate().map(|c| c.not_after),
             uptime_seconds: uptime,
             storage,
             orders: healthy(store.scan_index(crate::views::ORDER_STATUS, "", None, false)),

@@ -1,22 +1,26 @@
-//! Calls to a peer's endpoint: signed requests, answers checked (signature, size, shape) before
-//! anything is decoded for use.
+//! Calls to a peer's endpoint over mutual TLS (`tls.rs`): answers checked (size, shape) before
+//! anything is decoded for use, and a pull's answer must come from the node the peer's
+//! certificate names.
 
 use serde::Serialize;
 use std::time::Duration;
 
-use super::auth::{AuthError, ClusterKey, REQUEST_HEADER, RESPONSE_HEADER};
-use crate::sync::protocol::{self, ProtocolError, Validate, MAX_MESSAGE_BYTES};
+use super::tls::PeerTls;
+use crate::pki::NodeCertificate;
+use crate::sync::protocol::{
+    self, ProtocolError, PullRequest, PullResponse, Validate, MAX_MESSAGE_BYTES,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
     #[error("cannot reach peer: {0}")]
     Unreachable(String),
-    #[error("peer refused our membership proof (is it in another cluster?)")]
-    Refused,
     #[error("peer answered {status}: {message}")]
     Status { status: u16, message: String },
-    #[error("peer's answer is not signed by our cluster: {0}")]
-    Unsigned(AuthError),
+    #[error("peer's certificate is not usable: {0}")]
+    Certificate(String),
+    #[error("the answer names node {claimed} but the peer's certificate is node {certified}")]
+    Impostor { claimed: String, certified: String },
     #[error("peer's answer is too large")]
     TooLarge,
     #[error(transparent)]
@@ -26,19 +30,40 @@ pub enum ExchangeError {
 #[derive(Clone)]
 pub struct PeerClient {
     http: reqwest::Client,
-    key: ClusterKey,
-    node_id: String,
+    tls: PeerTls,
 }
 
 impl PeerClient {
-    pub fn new(key: ClusterKey, node_id: String) -> PeerClient {
+    pub fn new(tls: PeerTls) -> PeerClient {
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(3))
             .pool_idle_timeout(Duration::from_secs(60))
+            .use_preconfigured_tls(tls.client_config())
+            .https_only(true)
+            .tls_info(true)
             .build()
-            .expect("an HTTP client without TLS always builds");
-        PeerClient { http, key, node_id }
+            .expect("an HTTP client with a rustls configuration always builds");
+        PeerClient { http, tls }
+    }
+
+    /// A pull, whose answer must come from the node the peer's certificate names.
+    pub async fn pull(
+        &self,
+        address: &str,
+        path: &str,
+        request: &PullRequest,
+        timeout: Duration,
+    ) -> Result<PullResponse, ExchangeError> {
+        let (resp, peer): (PullResponse, _) =
+            self.exchange(address, path, request, timeout).await?;
+        if resp.from.node_id != peer.node_id {
+            return Err(ExchangeError::Impostor {
+                claimed: resp.from.node_id,
+                certified: peer.node_id,
+            });
+        }
+        Ok(resp)
     }
 
     /// Sends one message to `address` (`host:port`) and returns the checked answer.
@@ -49,29 +74,38 @@ impl PeerClient {
         request: &Req,
         timeout: Duration,
     ) -> Result<Resp, ExchangeError> {
+        Ok(self.exchange(address, path, request, timeout).await?.0)
+    }
+
+    /// The answer and who the peer's certificate names.
+    async fn exchange<Req: Serialize, Resp: for<'de> serde::Deserialize<'de> + Validate>(
+        &self,
+        address: &str,
+        path: &str,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<(Resp, NodeCertificate), ExchangeError> {
         let body = protocol::encode(request);
-        let now = chrono::Utc::now().timestamp_millis();
-        let (header, nonce) = self
-            .key
-            .sign_request(&self.node_id, "POST", path, &body, now);
         let mut resp = self
             .http
-            .post(format!("http://{address}{path}"))
-            .header(REQUEST_HEADER, header)
+            .post(format!("https://{address}{path}"))
             .body(body)
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| ExchangeError::Unreachable(e.to_string()))?;
+            .map_err(|e| ExchangeError::Unreachable(error_chain(&e)))?;
         let status = resp.status().as_u16();
-        if status == 401 {
-            return Err(ExchangeError::Refused);
-        }
-        let sig = resp
-            .headers()
-            .get(RESPONSE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        // The handshake checked the chain to our CA; this names the node.
+        let peer = resp
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate())
+            .ok_or_else(|| ExchangeError::Certificate("none presented".into()))
+            .and_then(|der| {
+                self.tls
+                    .identify(der)
+                    .map_err(|e| ExchangeError::Certificate(e.to_string()))
+            })?;
         if resp
             .content_length()
             .is_some_and(|n| n as usize > MAX_MESSAGE_BYTES)
@@ -89,15 +123,24 @@ impl PeerClient {
             }
             bytes.extend_from_slice(&chunk);
         }
-        self.key
-            .verify_response(&nonce, status, &bytes, sig.as_deref())
-            .map_err(ExchangeError::Unsigned)?;
         if status != 200 {
             return Err(ExchangeError::Status {
                 status,
                 message: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
             });
         }
-        Ok(protocol::decode(&bytes)?)
+        Ok((protocol::decode(&bytes)?, peer))
     }
+}
+
+/// An error with its causes: a refused TLS handshake says why only in its sources.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

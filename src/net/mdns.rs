@@ -1,6 +1,7 @@
-//! mDNS discovery (mdns-sd): announce this node as `_neiqin._tcp.local.` with its node id, role,
-//! peer port and cluster fingerprint (never the key), and add every peer of the same cluster that
-//! announces itself. The only file that touches mdns-sd.
+//! mDNS discovery (mdns-sd): announce this node as `_neiqin._tcp.local.` with only its node id
+//! and the cluster CA's fingerprint (the port is the service's own), and add every peer of the
+//! same CA that announces itself. An announcement is only a hint of where to connect: who a peer
+//! is comes from its certificate in the TLS handshake. The only file that touches mdns-sd.
 //!
 //! Interfaces: those named in config, or else every IPv4 interface except loopback and the
 //! virtual ones (docker, veth, bridges), where a LAN peer never is.
@@ -45,6 +46,7 @@ fn choose_interfaces(daemon: &ServiceDaemon, wanted: &[String]) -> anyhow::Resul
 pub fn start(
     config: &Config,
     office: &BackOffice,
+    ca_fingerprint: &str,
     peer_port: u16,
     sync: SyncManager,
     mut shutdown: watch::Receiver<bool>,
@@ -52,11 +54,9 @@ pub fn start(
     let identity = &office.identity;
     let daemon = ServiceDaemon::new()?;
     choose_interfaces(&daemon, &config.mdns_interfaces)?;
-    let fingerprint = identity.cluster_fingerprint();
+    let fingerprint = ca_fingerprint.to_string();
     let properties = [
         ("node", identity.node_id.as_str()),
-        ("role", identity.role.as_str()),
-        ("port", &peer_port.to_string()),
         ("fp", fingerprint.as_str()),
     ];
     let host = format!("{}.local.", identity.node_id);

@@ -2,8 +2,8 @@
 //! discovery. The only module that opens sockets to peers; the only file that touches mdns-sd
 //! is `mdns.rs`.
 
-pub mod auth;
 pub mod client;
 pub mod mdns;
 pub mod server;
 pub mod syncer;
+pub mod tls;

@@ -1,13 +1,13 @@
-//! The peer endpoint: its own port, separate from the local API, serving only what peers need.
-//! Every request must prove cluster membership first, from its headers alone, before any byte of
-//! its body is read; a caller that cannot gets a bare 401 and learns nothing (no ids, no counts,
-//! no names). Every answer is signed.
+//! The peer endpoint: its own port, separate from the local API, serving only what peers need,
+//! over TLS 1.3 only (`tls.rs`). A caller must present a node certificate of the cluster CA
+//! during the handshake; a stranger's connection is closed before a byte of HTTP is read, and
+//! learns nothing (no ids, no counts, no names). The caller's node id is its certificate's.
 //!
-//! Limits, all applied before a body is buffered: headers must arrive within
+//! Limits, all applied before a body is buffered: the handshake and headers must arrive within
 //! `HEADER_READ_TIMEOUT`, a body within `BODY_READ_TIMEOUT`; a body declares its length (at most
 //! `MAX_MESSAGE_BYTES`) and reserves it from a budget shared by every connection
 //! (`BODY_BUDGET_BYTES`); one address holds at most `MAX_CONNECTIONS_PER_ADDRESS` connections,
-//! the endpoint at most `MAX_CONNECTIONS`.
+//! the endpoint at most `MAX_CONNECTIONS`, counted from the moment a connection is accepted.
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -22,7 +22,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use super::auth::{ClusterKey, NonceCache, REQUEST_HEADER, RESPONSE_HEADER};
+use super::tls::PeerTls;
+use crate::pki::NodeCertificate;
 use crate::service::BackOffice;
 use crate::sync::exchange;
 use crate::sync::peers::PeerTable;
@@ -51,8 +52,6 @@ const BUDGET_WAIT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct PeerServer {
     pub office: BackOffice,
-    pub key: ClusterKey,
-    pub nonces: Arc<NonceCache>,
     pub me: Hello,
     pub durable: watch::Receiver<u64>,
     pub peers: PeerTable,
@@ -124,10 +123,17 @@ async fn until_true(flag: &mut watch::Receiver<bool>) {
     let _ = flag.wait_for(|set| *set).await;
 }
 
-/// Serves the peer endpoint on `listener` until `shutdown` turns true: HTTP/1.1 with a header
-/// read timeout, connections capped per address and in all (a connection over the cap is
-/// closed at once, before anything is read from it).
-pub async fn serve(listener: TcpListener, app: Router, mut shutdown: watch::Receiver<bool>) {
+/// Serves the peer endpoint on `listener` until `shutdown` turns true: TLS 1.3 with a client
+/// certificate of the cluster CA, then HTTP/1.1 with a header read timeout; connections capped
+/// per address and in all (a connection over the cap is closed at once, before anything is read
+/// from it).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: PeerTls,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = tls.acceptor();
     let counts: Arc<Mutex<ConnectionCount>> = Arc::default();
     let (closing_tx, closing_rx) = watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
@@ -151,11 +157,18 @@ pub async fn serve(listener: TcpListener, app: Router, mut shutdown: watch::Rece
         };
         let app = app.clone();
         let mut closing = closing_rx.clone();
+        let acceptor = acceptor.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
             let _slot = slot;
+            let Some((stream, peer)) = handshake(&acceptor, &tls, stream, remote).await else {
+                return;
+            };
+            let peer = Arc::new(peer);
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ConnectInfo(remote));
+                    req.extensions_mut().insert(peer.clone());
                     let app = app.clone();
                     async move {
                         use tower::ServiceExt;
@@ -184,8 +197,45 @@ pub async fn serve(listener: TcpListener, app: Router, mut shutdown: watch::Rece
     while connections.join_next().await.is_some() {}
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+/// The TLS handshake, within the header timeout, and who the caller's certificate names. A
+/// caller without a certificate of the cluster CA (none, another CA's, expired) is refused here,
+/// before any HTTP is read; the log says why, the caller learns nothing.
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    tls: &PeerTls,
+    stream: tokio::net::TcpStream,
+    remote: SocketAddr,
+) -> Option<(
+    tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    NodeCertificate,
+)> {
+    let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::warn!(%remote, error = %e, "peer refused during the TLS handshake");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!(%remote, "peer refused: TLS handshake too slow");
+            return None;
+        }
+    };
+    let certificate = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first());
+    let Some(certificate) = certificate else {
+        tracing::warn!(%remote, "peer refused: no certificate");
+        return None;
+    };
+    match tls.identify(certificate) {
+        Ok(peer) => Some((stream, peer)),
+        Err(e) => {
+            tracing::warn!(%remote, error = %e, "peer refused");
+            None
+        }
+    }
 }
 
 async fn handle(
@@ -195,20 +245,10 @@ async fn handle(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
-    let header = parts
-        .headers
-        .get(REQUEST_HEADER)
-        .and_then(|v| v.to_str().ok());
-    // The proof comes first, from the headers alone: a stranger never gets a body read.
-    let verified = match server
-        .key
-        .verify_header(header, "POST", &path, now_ms(), &server.nonces)
-    {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(%remote, error = %e, "peer request refused");
-            return StatusCode::UNAUTHORIZED.into_response();
-        }
+    // Set by `serve` from the caller's certificate; a request without it never passed the
+    // handshake (it cannot happen, and is refused if it does).
+    let Some(peer) = parts.extensions.get::<Arc<NodeCertificate>>().cloned() else {
+        return StatusCode::UNAUTHORIZED.into_response();
     };
     // The length the body declares (Content-Length, or none at all): a body of unknown length
     // (chunked) could not reserve its room in the budget, so it is refused.
@@ -246,32 +286,31 @@ async fn handle(
             return StatusCode::REQUEST_TIMEOUT.into_response();
         }
     };
-    if let Err(e) = verified.check_body(&body) {
-        tracing::warn!(%remote, error = %e, "peer request refused");
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    let (status, answer) = match answer(&server, remote, &path, &body).await {
-        Ok(bytes) => (StatusCode::OK, bytes),
+    match answer(&server, remote, &peer, &path, &body).await {
+        Ok(bytes) => (StatusCode::OK, bytes).into_response(),
         Err(message) => {
-            tracing::warn!(%remote, node = %verified.node_id, %path, error = %message, "peer exchange ended");
-            (StatusCode::BAD_REQUEST, message.into_bytes())
+            tracing::warn!(%remote, node = %peer.node_id, %path, error = %message, "peer exchange ended");
+            (StatusCode::BAD_REQUEST, message.into_bytes()).into_response()
         }
-    };
-    let sig = server
-        .key
-        .sign_response(&verified.nonce, status.as_u16(), &answer);
-    (status, [(RESPONSE_HEADER, sig)], answer).into_response()
+    }
 }
 
 async fn answer(
     server: &PeerServer,
     remote: SocketAddr,
+    peer: &NodeCertificate,
     path: &str,
     body: &[u8],
 ) -> Result<Vec<u8>, String> {
     match path {
         PULL => {
             let req: PullRequest = protocol::decode(body).map_err(|e| e.to_string())?;
+            if req.from.node_id != peer.node_id {
+                return Err(format!(
+                    "the request names node {} but its certificate is node {}",
+                    req.from.node_id, peer.node_id
+                ));
+            }
             let caller = SocketAddr::new(remote.ip(), req.from.peer_port);
             if req.from.node_id != server.me.node_id && req.from.peer_port != 0 {
                 let _ = server.callers.send(caller);

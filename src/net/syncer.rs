@@ -236,7 +236,7 @@ impl SyncManager {
         };
         let resp: PullResponse = self
             .client
-            .call(address, PULL, &req, Duration::from_secs(10))
+            .pull(address, PULL, &req, Duration::from_secs(10))
             .await?;
         let node = resp.from.node_id.clone();
         if node == self.me.node_id {
@@ -295,7 +295,7 @@ impl SyncManager {
         };
         let timeout = Duration::from_millis(session.wait_ms as u64) + Duration::from_secs(15);
         let first: PullResponse = tokio::select! {
-            first = self.client.call(address, PULL, &req, timeout) => first?,
+            first = self.client.pull(address, PULL, &req, timeout) => first?,
             Ok(()) = damage.changed() => return Ok(true),
         };
         let resp = self.pull_the_rest(address, &req, first).await?;
@@ -358,7 +358,7 @@ impl SyncManager {
         };
         let then: PullResponse = self
             .client
-            .call(address, PULL, &more, Duration::from_secs(15))
+            .pull(address, PULL, &more, Duration::from_secs(15))
             .await?;
         Ok(if then.from.node_id == first.from.node_id {
             exchange::join_pulls(first, then)

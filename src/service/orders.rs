@@ -673,7 +673,7 @@ mod tests {
     fn the_date_filter_reads_business_days_in_china() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path(), Arc::new(BackOfficeProjector), 10).unwrap());
-        let identity = NodeIdentity::generate(store.node_id(), "总部", Role::Clerk, None);
+        let identity = NodeIdentity::generate(store.node_id(), "总部", Role::Clerk);
         let office = BackOffice::new(store, identity);
         let author = ChangeAuthor {
             user: "李娜".into(),

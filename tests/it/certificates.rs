@@ -1,6 +1,6 @@
-//! Node certificates (issue 22, step 1): the first node creates the cluster CA, a joining node
-//! is approved with roles through the real CLI, and a node only has users of its certificate's
-//! roles.
+//! Node certificates: the first node creates the cluster CA, a joining node is approved with
+//! roles through the real CLI, a node only has users of its certificate's roles, and a data
+//! directory made before certificates is refused at start with the commands that migrate it.
 
 use crate::harness::TestNode;
 use crate::testnet::TestNet;
@@ -46,7 +46,6 @@ async fn first_node_creates_the_ca_and_approves_a_joining_warehouse_node() {
     let tmp = tempfile::tempdir().expect("tmp");
     let admin = tmp.path().join("admin");
     let warehouse = tmp.path().join("warehouse");
-    let key_file = tmp.path().join("cluster.key");
     let admin_s = admin.to_str().expect("utf-8");
     let warehouse_s = warehouse.to_str().expect("utf-8");
 
@@ -63,8 +62,6 @@ async fn first_node_creates_the_ca_and_approves_a_joining_warehouse_node() {
     let (ok, out) = neiqin(&["node", "show", "--data", admin_s]);
     assert!(ok && out.contains("roles: clerk,supervisor,vp"), "{out}");
 
-    let (ok, out) = neiqin(&["export-key", "--data", admin_s, key_file.to_str().unwrap()]);
-    assert!(ok, "{out}");
     let (ok, out) = neiqin(&[
         "init",
         "--data",
@@ -74,7 +71,6 @@ async fn first_node_creates_the_ca_and_approves_a_joining_warehouse_node() {
         "--role",
         "warehouse",
         "--join",
-        key_file.to_str().unwrap(),
     ]);
     assert!(ok, "{out}");
     let spoken = fingerprint(&out);
@@ -269,4 +265,49 @@ async fn testnet_nodes_carry_certificates_of_one_ca_with_their_roles() {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_data_directory_from_before_certificates_is_refused_with_the_commands_that_migrate_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("old");
+    let dir_s = dir.to_str().expect("utf-8");
+    let (ok, out) = neiqin(&["init", "--data", dir_s, "--name", "总部", "--role", "clerk"]);
+    assert!(ok, "{out}");
+    let mut node = TestNode::start_with(Config::local(&dir), None).await;
+    let customer = node.customer("老数据的客户").await;
+    node.stop().await;
+    // As a node made before certificates: an identity and a store, no key, CA or certificate.
+    for file in [
+        pki::CA_CERT_FILE,
+        pki::CA_KEY_FILE,
+        pki::NODE_KEY_FILE,
+        pki::NODE_CERT_FILE,
+        pki::NODE_REQUEST_FILE,
+    ] {
+        std::fs::remove_file(dir.join(file)).expect(file);
+    }
+    let refused = neiqin::node::start(Config::local(&dir))
+        .await
+        .err()
+        .expect("refused at start");
+    let message = format!("{refused:#}");
+    for command in [
+        "neiqin node init-ca",
+        "neiqin node request",
+        "neiqin node install",
+    ] {
+        assert!(message.contains(command), "{message}");
+    }
+    let (ok, out) = neiqin(&["node", "init-ca", "--data", dir_s, "--roles", "office"]);
+    assert!(ok && out.contains("created the cluster CA"), "{out}");
+    let (ok, out) = neiqin(&["node", "init-ca", "--data", dir_s, "--roles", "office"]);
+    assert!(!ok && out.contains("already holds a cluster CA"), "{out}");
+    // Migrated: it starts, and nothing in its store was lost.
+    let node = TestNode::start_with(Config::local(&dir), None).await;
+    let (status, body) = node
+        .get(&format!("/api/customers/{customer}"), &node.admin)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    node.stop().await;
 }

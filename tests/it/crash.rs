@@ -398,7 +398,38 @@ async fn a_node_killed_mid_sync_restarts_and_converges() {
         );
     };
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json");
-    let key = tmp.path().join("cluster.key");
+    // B joins A's company: init --join, approved on A, installed on B.
+    let join_b = || {
+        let cert = tmp.path().join("b.crt");
+        run(&[
+            "init",
+            "--data",
+            b.to_str().unwrap(),
+            "--name",
+            "b",
+            "--role",
+            "warehouse",
+            "--join",
+        ]);
+        run(&[
+            "node",
+            "approve",
+            "--data",
+            a.to_str().unwrap(),
+            b.join("node.csr").to_str().unwrap(),
+            "--roles",
+            "warehouse",
+            "--out",
+            cert.to_str().unwrap(),
+        ]);
+        run(&[
+            "node",
+            "install",
+            "--data",
+            b.to_str().unwrap(),
+            cert.to_str().unwrap(),
+        ]);
+    };
     run(&[
         "init",
         "--data",
@@ -411,23 +442,7 @@ async fn a_node_killed_mid_sync_restarts_and_converges() {
     for _ in 0..4 {
         run(&["import", "--data", a.to_str().unwrap(), fixtures]);
     }
-    run(&[
-        "export-key",
-        "--data",
-        a.to_str().unwrap(),
-        key.to_str().unwrap(),
-    ]);
-    run(&[
-        "init",
-        "--data",
-        b.to_str().unwrap(),
-        "--name",
-        "b",
-        "--role",
-        "warehouse",
-        "--join",
-        key.to_str().unwrap(),
-    ]);
+    join_b();
     let admin_a = std::fs::read_to_string(a.join("admin.token"))
         .unwrap()
         .trim()
@@ -463,19 +478,8 @@ async fn a_node_killed_mid_sync_restarts_and_converges() {
             break;
         }
         // Start again from nothing so the next try has a whole sync to interrupt.
-        std::fs::remove_dir_all(b.join("store")).unwrap();
-        std::fs::remove_file(b.join("admin.token")).ok();
-        run(&[
-            "init",
-            "--data",
-            b.to_str().unwrap(),
-            "--name",
-            "b",
-            "--role",
-            "warehouse",
-            "--join",
-            key.to_str().unwrap(),
-        ]);
+        std::fs::remove_dir_all(&b).unwrap();
+        join_b();
     }
     assert!(killed_mid_sync, "never caught the sync part-way");
     let admin_b = std::fs::read_to_string(b.join("admin.token"))

@@ -36,6 +36,30 @@ pub fn init_log() {
     }
 }
 
+/// Initialises `config`'s data directory as a node joining the company of `ca`, its request
+/// approved with `roles` and the certificate installed.
+pub fn join(config: &Config, ca: &neiqin::pki::ClusterCa, roles: &[Role]) {
+    use neiqin::pki;
+    let init = node::init_node_with_roles(
+        &config.data_dir,
+        &config.name,
+        config.role,
+        node::Joining::Yes,
+        roles,
+        100,
+    )
+    .expect("init --join");
+    let node_id = init.office.identity.node_id.clone();
+    drop(init);
+    let request = pki::read_file(&config.data_dir.join(pki::NODE_REQUEST_FILE)).expect("request");
+    let now = chrono::Utc::now();
+    let cert = ca
+        .approve(&request, roles, now, pki::NODE_VALIDITY_DAYS)
+        .expect("approve");
+    pki::NodeCredentials::install(&config.data_dir, &node_id, &cert, ca.cert_pem(), now)
+        .expect("install");
+}
+
 impl TestNode {
     pub async fn start() -> TestNode {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -61,22 +85,16 @@ impl TestNode {
         }
     }
 
-    /// Gives this node a certificate of `ca` with `roles`, as `neiqin node approve` and
-    /// `neiqin node install` do, and makes the running node use it at once.
-    pub fn enrol(&self, ca: &neiqin::pki::ClusterCa, roles: &[Role]) {
-        use neiqin::pki;
-        let dir = self.data_dir();
-        let office = &self.node.as_ref().expect("running").office;
-        let node_id = office.identity.node_id.clone();
-        let (request, _) = pki::NodeCredentials::request(dir, &node_id).expect("request");
-        let request = pki::read_file(&request).expect("request file");
-        let now = chrono::Utc::now();
-        let cert = ca
-            .approve(&request, roles, now, pki::NODE_VALIDITY_DAYS)
-            .expect("approve");
-        let installed = pki::NodeCredentials::install(dir, &node_id, &cert, ca.cert_pem(), now)
-            .expect("install");
-        office.set_certificate(installed);
+    /// A node that joined the company of `ca` with a certificate naming `roles` (as
+    /// `neiqin init --join`, `neiqin node approve` and `neiqin node install` do), started.
+    pub async fn start_joined(
+        config: Config,
+        tmp: Option<tempfile::TempDir>,
+        ca: &neiqin::pki::ClusterCa,
+        roles: &[Role],
+    ) -> TestNode {
+        join(&config, ca, roles);
+        TestNode::start_with(config, tmp).await
     }
 
     /// The node's data directory.

@@ -1,13 +1,20 @@
-//! The peer endpoint refuses anyone who cannot prove cluster membership and tells them nothing,
-//! survives malformed and hostile messages, and ignores nodes of another cluster.
+//! The peer endpoint speaks TLS 1.3 only and refuses, during the handshake, anyone without a
+//! valid certificate of the cluster CA (none, another company's, expired): they learn nothing.
+//! A member cannot speak for another node, malformed and hostile messages end the exchange while
+//! the node keeps serving, and nothing crosses the network in clear.
 
 use crate::harness::{client, three_lines};
-use crate::testnet::{hex_key, TestNet};
-use neiqin::net::auth::{ClusterKey, NonceCache, REQUEST_HEADER};
-use neiqin::net::client::{ExchangeError, PeerClient};
+use crate::testnet::TestNet;
+use chrono::{Duration as Days, Utc};
+use neiqin::domain::role::Role;
+use neiqin::net::client::PeerClient;
+use neiqin::net::tls::PeerTls;
+use neiqin::pki::{ClusterCa, JoinRequest, NodeCertificate, NodeCredentials};
 use neiqin::sync::protocol::{self, Hello, PullRequest, PullResponse, PROTOCOL_VERSION};
 use reqwest::StatusCode;
 use std::time::Duration;
+
+const NODE: &str = "abcdef0123456789abcdef0123456789";
 
 fn hello(node_id: &str) -> Hello {
     Hello {
@@ -21,108 +28,141 @@ fn hello(node_id: &str) -> Hello {
 
 fn pull() -> PullRequest {
     PullRequest {
-        from: hello("abcdef"),
+        from: hello(NODE),
         since: 0,
         limit: 100,
         wait_ms: 0,
     }
 }
 
-const ROUTES: [&str; 4] = [
-    "/peer/pull",
-    "/peer/fetch",
-    "/peer/attachments",
-    "/peer/anything",
-];
+/// Credentials for node `NODE`, signed by `ca`, valid over `[from, to]` from now (in days).
+fn credentials(ca: &ClusterCa, from: i64, to: i64) -> NodeCredentials {
+    let (key_pem, request_pem) = JoinRequest::create(NODE).expect("request");
+    let request = JoinRequest::parse(&request_pem).expect("parse");
+    let now = Utc::now();
+    let cert_pem = ca
+        .issue(
+            &request,
+            &[Role::Clerk],
+            now + Days::days(from),
+            now + Days::days(to),
+        )
+        .expect("issue");
+    let certificate = NodeCertificate::verify(
+        &cert_pem,
+        ca.cert_pem(),
+        now + Days::days(from) + Days::minutes(1),
+    )
+    .expect("valid in its own window");
+    NodeCredentials {
+        key_pem,
+        cert_pem,
+        ca_pem: ca.cert_pem().to_string(),
+        certificate,
+    }
+}
+
+fn peer_client(credentials: &NodeCredentials) -> PeerClient {
+    PeerClient::new(PeerTls::new(credentials).expect("tls"))
+}
+
+/// An HTTPS client presenting `credentials`, to send raw bodies a `PeerClient` never would.
+fn raw_client(credentials: &NodeCredentials) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .use_preconfigured_tls(PeerTls::new(credentials).expect("tls").client_config())
+        .build()
+        .expect("client")
+}
 
 #[tokio::test]
-async fn callers_without_the_key_get_a_bare_401() {
+async fn strangers_are_refused_in_the_handshake_and_learn_nothing() {
     let mut net = TestNet::start(1).await;
     let customer = net.nodes[0].customer("上海红星美凯龙真北店").await;
     net.nodes[0].order(&customer, three_lines()).await;
     let addr = net.nodes[0].node.as_ref().unwrap().peer_addr.unwrap();
     let body = protocol::encode(&pull());
-    for route in ROUTES {
-        // No proof at all, a malformed one, and a well-formed one under another cluster's key.
-        let other = ClusterKey::from_hex(&hex_key()).unwrap();
-        let (forged, _) = other.sign_request(
-            "abcdef",
-            "POST",
-            route,
-            &body,
-            chrono::Utc::now().timestamp_millis(),
+
+    // Plain HTTP: no answer at all, not even a status.
+    let plain = client()
+        .post(format!("http://{addr}/peer/pull"))
+        .body(body.clone())
+        .send()
+        .await;
+    assert!(
+        plain.is_err(),
+        "plain HTTP got {:?}",
+        plain.map(|r| r.status())
+    );
+
+    // TLS without a client certificate.
+    let anonymous = reqwest::Client::builder()
+        .no_proxy()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .post(format!("https://{addr}/peer/pull"))
+        .body(body.clone())
+        .send()
+        .await;
+    assert!(anonymous.is_err(), "no certificate got an answer");
+
+    // Another company's certificate, and an expired one of ours.
+    let other_ca = ClusterCa::generate("别的公司").unwrap();
+    let expired = credentials(&net.ca, -40, -5);
+    for (who, creds) in [
+        ("another CA", credentials(&other_ca, 0, 30)),
+        ("expired", expired),
+    ] {
+        let result: Result<PullResponse, _> = peer_client(&creds)
+            .call(
+                &addr.to_string(),
+                "/peer/pull",
+                &pull(),
+                Duration::from_secs(5),
+            )
+            .await;
+        let error = result.err().unwrap_or_else(|| panic!("{who}: answered"));
+        assert!(
+            error.to_string().to_lowercase().contains("certificate")
+                || error.to_string().contains("alert"),
+            "{who}: {error}"
         );
-        for header in [None, Some("v1 garbage".to_string()), Some(forged)] {
-            let mut req = client()
-                .post(format!("http://{addr}{route}"))
-                .body(body.clone());
-            if let Some(h) = &header {
-                req = req.header(REQUEST_HEADER, h);
-            }
-            let resp = req.send().await.unwrap();
-            assert_eq!(
-                resp.status(),
-                StatusCode::UNAUTHORIZED,
-                "{route} {header:?}"
-            );
-            assert!(resp.headers().get("x-neiqin-sig").is_none());
-            let text = resp.bytes().await.unwrap();
-            assert!(
-                text.is_empty(),
-                "{route}: a refused caller learns nothing, got {text:?}"
-            );
-        }
     }
-    let stranger = PeerClient::new(ClusterKey::from_hex(&hex_key()).unwrap(), "abcdef".into());
-    let result: Result<PullResponse, _> = stranger
-        .call(
+
+    // A member is answered, over TLS 1.3.
+    let member = credentials(&net.ca, 0, 30);
+    let resp: PullResponse = peer_client(&member)
+        .pull(
             &addr.to_string(),
             "/peer/pull",
             &pull(),
             Duration::from_secs(5),
         )
-        .await;
-    assert!(
-        matches!(result, Err(ExchangeError::Refused)),
-        "{:?}",
-        result.err()
-    );
+        .await
+        .unwrap();
+    assert_eq!(resp.entries.len(), 2);
     net.stop().await;
 }
 
 #[tokio::test]
-async fn a_replayed_request_is_refused() {
+async fn a_member_cannot_speak_for_another_node() {
     let net = TestNet::start(1).await;
-    let node = net.nodes[0].node.as_ref().unwrap();
-    let addr = node.peer_addr.unwrap();
-    let key = ClusterKey::from_hex(&node.office.identity.cluster_key).unwrap();
-    let body = protocol::encode(&pull());
-    let (header, _) = key.sign_request(
-        "abcdef",
-        "POST",
-        "/peer/pull",
-        &body,
-        chrono::Utc::now().timestamp_millis(),
-    );
-    let send = || {
-        client()
-            .post(format!("http://{addr}/peer/pull"))
-            .header(REQUEST_HEADER, header.clone())
-            .body(body.clone())
-            .send()
+    let addr = net.nodes[0].node.as_ref().unwrap().peer_addr.unwrap();
+    let member = credentials(&net.ca, 0, 30);
+    let other_node = PullRequest {
+        from: hello("0123456789abcdef0123456789abcdef"),
+        ..pull()
     };
-    assert_eq!(send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    // The key's own check agrees: the same nonce twice is a replay.
-    let nonces = NonceCache::default();
-    let now = chrono::Utc::now().timestamp_millis();
-    let (h, _) = key.sign_request("abcdef", "POST", "/p", b"", now);
-    assert!(key
-        .verify_request(Some(&h), "POST", "/p", b"", now, &nonces)
-        .is_ok());
-    assert!(key
-        .verify_request(Some(&h), "POST", "/p", b"", now, &nonces)
-        .is_err());
+    let resp = raw_client(&member)
+        .post(format!("https://{addr}/peer/pull"))
+        .body(protocol::encode(&other_node))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("certificate"), "{text}");
     net.stop().await;
 }
 
@@ -131,13 +171,9 @@ async fn malformed_and_hostile_messages_end_the_exchange_and_the_node_keeps_serv
     let mut net = TestNet::start(1).await;
     let customer = net.nodes[0].customer("杭州居然之家店").await;
     net.nodes[0].order(&customer, three_lines()).await;
-    let (addr, key) = {
-        let node = net.nodes[0].node.as_ref().unwrap();
-        (
-            node.peer_addr.unwrap(),
-            ClusterKey::from_hex(&node.office.identity.cluster_key).unwrap(),
-        )
-    };
+    let addr = net.nodes[0].node.as_ref().unwrap().peer_addr.unwrap();
+    let member = credentials(&net.ca, 0, 30);
+    let raw = raw_client(&member);
     let valid = protocol::encode(&pull());
     let mut bodies: Vec<Vec<u8>> = vec![
         Vec::new(),
@@ -179,16 +215,8 @@ async fn malformed_and_hostile_messages_end_the_exchange_and_the_node_keeps_serv
     }
     for route in ["/peer/pull", "/peer/fetch", "/peer/attachments"] {
         for body in &bodies {
-            let (header, _) = key.sign_request(
-                "abcdef",
-                "POST",
-                route,
-                body,
-                chrono::Utc::now().timestamp_millis(),
-            );
-            let resp = client()
-                .post(format!("http://{addr}{route}"))
-                .header(REQUEST_HEADER, header)
+            let resp = raw
+                .post(format!("https://{addr}{route}"))
                 .body(body.clone())
                 .send()
                 .await
@@ -204,25 +232,16 @@ async fn malformed_and_hostile_messages_end_the_exchange_and_the_node_keeps_serv
     }
     // Oversized body: refused before it is read whole.
     let big = vec![0u8; 40 * 1024 * 1024];
-    let (header, _) = key.sign_request(
-        "abcdef",
-        "POST",
-        "/peer/fetch",
-        &big,
-        chrono::Utc::now().timestamp_millis(),
-    );
-    let resp = client()
-        .post(format!("http://{addr}/peer/fetch"))
-        .header(REQUEST_HEADER, header)
+    let resp = raw
+        .post(format!("https://{addr}/peer/fetch"))
         .body(big)
         .send()
         .await;
     assert!(resp.map(|r| r.status() != StatusCode::OK).unwrap_or(true));
 
     // Still serving: a proper pull gets both documents, and the local API answers.
-    let member = PeerClient::new(key, "abcdef".into());
-    let resp: PullResponse = member
-        .call(
+    let resp: PullResponse = peer_client(&member)
+        .pull(
             &addr.to_string(),
             "/peer/pull",
             &pull(),
@@ -239,7 +258,7 @@ async fn malformed_and_hostile_messages_end_the_exchange_and_the_node_keeps_serv
 #[tokio::test]
 async fn a_node_of_another_cluster_is_ignored() {
     let mut net = TestNet::start(2).await;
-    // A stranger with its own key points at node 0 and keeps trying.
+    // A stranger with its own CA points at node 0 and keeps trying.
     let tmp = tempfile::tempdir().unwrap();
     let mut config = neiqin::config::Config::local(tmp.path().join("data"));
     config.peers = vec![net.nodes[0]
@@ -274,7 +293,7 @@ async fn a_node_of_another_cluster_is_ignored() {
         peer["last_error"]
             .as_str()
             .unwrap_or("")
-            .contains("refused"),
+            .contains("certificate"),
         "{status}"
     );
     stranger.stop().await;
@@ -299,7 +318,7 @@ async fn strangers_sending_large_bodies_are_refused_before_any_body_is_buffered(
     net.settle(Duration::from_secs(30)).await;
     let addr = net.nodes[0].node.as_ref().unwrap().peer_addr.unwrap();
     let idle = rss_mb();
-    // 64 connections at once, each declaring 31 MiB and sending it without any proof.
+    // 64 connections at once, each declaring 31 MiB and sending it without a TLS handshake.
     let attack: Vec<_> = (0..64)
         .map(|_| {
             tokio::spawn(async move {
@@ -362,9 +381,9 @@ async fn a_connection_that_stalls_in_its_headers_is_closed_and_one_address_holds
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let net = TestNet::start(1).await;
     let addr = net.nodes[0].node.as_ref().unwrap().peer_addr.unwrap();
-    // Half a request line, then nothing.
+    // Half a TLS record header, then nothing.
     let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stalled.write_all(b"POST /peer/pull HTT").await.unwrap();
+    stalled.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
     // Many idle connections from one address: those over the cap are closed at once.
     let cap = neiqin::net::server::MAX_CONNECTIONS_PER_ADDRESS;
     let mut idle = Vec::new();
@@ -396,5 +415,39 @@ async fn a_connection_that_stalls_in_its_headers_is_closed_and_one_address_holds
         matches!(waited, Ok(Ok(_)) | Ok(Err(_))),
         "the stalled connection was never closed"
     );
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn nothing_crosses_the_network_in_clear() {
+    let mut net = TestNet::start(2).await;
+    net.wire.record(true);
+    let customer = net.nodes[0].customer("上海真北家居有限公司").await;
+    net.nodes[0].order(&customer, three_lines()).await;
+    net.settle(Duration::from_secs(30)).await;
+    net.wire.record(false);
+    let wire = net.wire.bytes();
+    assert!(wire.len() > 4096, "only {} bytes crossed", wire.len());
+    // What an eavesdropper on the LAN would look for: names, phones, amounts.
+    for secret in [
+        "上海真北家居有限公司",
+        "真北路1108号",
+        "张伟",
+        "13812345678",
+        "91310000MA1FL12345",
+        "4580.00",
+        "SF-2108",
+    ] {
+        assert!(
+            !wire.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} crossed the network in clear"
+        );
+    }
+    // Yet it arrived.
+    let (status, body) = net.nodes[1]
+        .get(&format!("/api/customers/{customer}"), &net.nodes[1].admin)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.to_string().contains("13812345678"));
     net.stop().await;
 }

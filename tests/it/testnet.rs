@@ -21,13 +21,54 @@ struct Link {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// What crossed the links while recording was on: the bytes an eavesdropper on the LAN sees.
+#[derive(Clone, Default)]
+pub struct Wire {
+    on: Arc<std::sync::atomic::AtomicBool>,
+    bytes: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Wire {
+    pub fn record(&self, on: bool) {
+        self.on.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.bytes.lock().unwrap().clone()
+    }
+}
+
+/// Copies one direction of a connection, keeping a copy of the bytes while `wire` records.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    wire: Wire,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if wire.on.load(std::sync::atomic::Ordering::SeqCst) {
+            wire.bytes.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
 async fn proxy(
     listener: TcpListener,
     target: Arc<Mutex<Option<SocketAddr>>>,
     up: watch::Receiver<bool>,
+    wire: Wire,
 ) {
     loop {
-        let Ok((mut inbound, _)) = listener.accept().await else {
+        let Ok((inbound, _)) = listener.accept().await else {
             return;
         };
         let target = *target.lock().unwrap();
@@ -36,12 +77,21 @@ async fn proxy(
             continue; // dropped: the connection closes at once
         }
         let Some(target) = target else { continue };
+        let wire = wire.clone();
         tokio::spawn(async move {
-            let Ok(mut outbound) = TcpStream::connect(target).await else {
+            let Ok(outbound) = TcpStream::connect(target).await else {
                 return;
             };
+            let (in_read, in_write) = inbound.into_split();
+            let (out_read, out_write) = outbound.into_split();
+            let both = async {
+                tokio::join!(
+                    pump(in_read, out_write, wire.clone()),
+                    pump(out_read, in_write, wire.clone())
+                )
+            };
             tokio::select! {
-                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                _ = both => {}
                 // A cut link kills connections in flight too.
                 _ = up.wait_for(|u| !*u) => {}
             }
@@ -54,6 +104,8 @@ pub struct TestNet {
     links: Vec<Link>,
     /// The cluster CA every node's certificate comes from (the test plays the admin node).
     pub ca: neiqin::pki::ClusterCa,
+    /// Every link's traffic, when recording.
+    pub wire: Wire,
 }
 
 impl TestNet {
@@ -66,7 +118,7 @@ impl TestNet {
     pub async fn start_with_roles(roles: &[Vec<Role>]) -> TestNet {
         let n = roles.len();
         let ca = neiqin::pki::ClusterCa::generate("测试公司").expect("cluster CA");
-        let key = hex_key();
+        let wire = Wire::default();
         // Proxies first: their addresses are each node's static peers.
         let mut links = Vec::new();
         let mut peers: Vec<Vec<String>> = vec![Vec::new(); n];
@@ -79,7 +131,7 @@ impl TestNet {
                 peers_of_from.push(listener.local_addr().unwrap().to_string());
                 let target = Arc::new(Mutex::new(None));
                 let (up, up_rx) = watch::channel(true);
-                let task = tokio::spawn(proxy(listener, target.clone(), up_rx));
+                let task = tokio::spawn(proxy(listener, target.clone(), up_rx, wire.clone()));
                 links.push(Link {
                     from,
                     to,
@@ -90,24 +142,25 @@ impl TestNet {
             }
         }
         let mut nodes = Vec::new();
-        for (i, peers) in peers.into_iter().enumerate() {
+        for (i, (peers, roles)) in peers.into_iter().zip(roles).enumerate() {
             let tmp = tempfile::tempdir().unwrap();
             let mut config = Config::local(tmp.path().join("data"));
             config.name = format!("node-{i}");
             config.peers = peers;
-            config.cluster_key = Some(key.clone());
             // Links go through the proxies only; learning callers' real ports would bypass them.
             config.learn_peers = false;
-            nodes.push(TestNode::start_with(config, Some(tmp)).await);
-        }
-        for (node, roles) in nodes.iter().zip(roles) {
-            node.enrol(&ca, roles);
+            nodes.push(TestNode::start_joined(config, Some(tmp), &ca, roles).await);
         }
         for link in &links {
             let addr = nodes[link.to].node.as_ref().unwrap().peer_addr.unwrap();
             *link.target.lock().unwrap() = Some(addr);
         }
-        TestNet { nodes, links, ca }
+        TestNet {
+            nodes,
+            links,
+            ca,
+            wire,
+        }
     }
 
     /// Cuts every link between nodes in different groups; nodes in no group are cut from all.
@@ -168,8 +221,4 @@ impl TestNet {
             node.stop().await;
         }
     }
-}
-
-pub fn hex_key() -> String {
-    hex::encode(rand::random::<[u8; 32]>())
 }
