@@ -139,7 +139,20 @@ pub fn restore(office: &BackOffice, input: impl BufRead) -> Result<Counts, Backu
         });
     }
     for (doc, bytes) in &docs {
-        office.store.merge(doc, bytes)?;
+        match office.store.merge(doc, bytes) {
+            // This node's copy is damaged on disk: the backup's copy replaces it whole.
+            Err(crate::store::StoreError::Damaged { .. }) => {
+                let replaced = office
+                    .store
+                    .replace_damaged(&[(doc.clone(), bytes.clone())])
+                    .pop()
+                    .expect("one result per document");
+                replaced?;
+            }
+            merged => {
+                merged?;
+            }
+        }
     }
     for (hash, bytes) in &attachments {
         office.store.put_raw(&keys::attachment(hash), bytes)?;

@@ -16,7 +16,7 @@ use crate::identity::NodeIdentity;
 use crate::net::{self, client::PeerClient, server::PeerServer, syncer::SyncManager, tls::PeerTls};
 use crate::pki;
 use crate::service::BackOffice;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::sync::peers::FoundBy;
 use crate::sync::peers::PeerTable;
 use crate::sync::protocol::{Hello, PROTOCOL_VERSION};
@@ -28,7 +28,8 @@ pub fn store_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("store")
 }
 
-/// Opens the store in `data_dir`, with a clear message when another process holds it.
+/// Opens the store in `data_dir`. A failure says what failed and what to do: another process
+/// holds it, sled's files are damaged, or a newer neiqin wrote it (`StoreError`).
 pub fn open_store(data_dir: &Path, cache_docs: usize) -> anyhow::Result<Arc<Store>> {
     open_store_with_page_cache(data_dir, cache_docs, crate::store::DEFAULT_PAGE_CACHE_BYTES)
 }
@@ -62,11 +63,12 @@ pub fn open_store_with_authority(
         cache_docs,
         page_cache_bytes,
     )
-    .with_context(|| {
-        format!(
-            "cannot open the store in {} (is another neiqin using it?)",
-            data_dir.display()
-        )
+    .map_err(|e| match e {
+        StoreError::Locked { .. }
+        | StoreError::DamagedFiles { .. }
+        | StoreError::NewerFormat { .. } => anyhow::Error::new(e),
+        e => anyhow::Error::new(e)
+            .context(format!("cannot open the store in {}", data_dir.display())),
     })?;
     for index in crate::views::RETIRED_INDEXES {
         let removed = store
@@ -367,6 +369,57 @@ async fn recover_storage_when_space_is_back(store: Arc<Store>, mut stop: watch::
     }
 }
 
+/// Documents the scrub checks at a time, and the pause between two such steps: about 50
+/// documents a second, a few milliseconds of one core (a check reads and loads the document).
+const SCRUB_BATCH: usize = 50;
+const SCRUB_STEP: std::time::Duration = std::time::Duration::from_secs(1);
+/// The pause between two passes over the whole store.
+const SCRUB_PASS_PAUSE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Walks the whole store at a low rate from the start, over and over, checking every
+/// document's stored values (`Store::scrub`): a damaged one is listed in `/api/status` and
+/// fetched again whole from a peer by sync; one that reads well again is taken off the list.
+async fn scrub(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
+    let mut after: Option<String> = None;
+    let mut found = 0usize;
+    let mut checked_from = Instant::now();
+    loop {
+        let (scrubbing, from) = (store.clone(), after.clone());
+        match tokio::task::spawn_blocking(move || scrubbing.scrub(from.as_deref(), SCRUB_BATCH))
+            .await
+        {
+            Ok(Ok(step)) => {
+                found += step.damaged.len();
+                after = step.next;
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "the scrub could not read the store"),
+            Err(e) => tracing::warn!(error = %e, "the scrub stopped"),
+        }
+        let pause = if after.is_none() {
+            let elapsed_s = checked_from.elapsed().as_secs();
+            if found > 0 {
+                tracing::warn!(damaged = found, elapsed_s, "scrub pass done");
+            } else {
+                tracing::debug!(elapsed_s, "scrub pass done: nothing damaged");
+            }
+            found = 0;
+            SCRUB_PASS_PAUSE
+        } else {
+            SCRUB_STEP
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        if after.is_none() {
+            checked_from = Instant::now();
+        }
+    }
+}
+
 async fn until_shutdown(mut rx: watch::Receiver<bool>) {
     while !*rx.borrow() {
         if rx.changed().await.is_err() {
@@ -425,7 +478,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         office.store.clone(),
         shutdown.subscribe(),
     ));
-    let mut tasks = vec![api_task, storage_task];
+    let scrub_task = tokio::spawn(scrub(office.store.clone(), shutdown.subscribe()));
+    let mut tasks = vec![api_task, storage_task, scrub_task];
     let (peer_addr, sync, peer_tls) = match credentials {
         Some(credentials) => {
             let (peer_addr, sync, mut sync_tasks, tls) =

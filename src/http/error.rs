@@ -24,6 +24,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// The disk has no room: the write was not saved (507). Writes resume once space is freed.
     DiskFull,
+    /// The document's copy on this node's disk is damaged (503): it is fetched again from a peer.
+    Damaged(String),
     Internal(String),
 }
 
@@ -56,6 +58,10 @@ impl From<StoreError> for ApiError {
             StoreError::DiskFull(why) => {
                 tracing::error!(error = %why, "a write was refused: the disk is full");
                 ApiError::DiskFull
+            }
+            StoreError::Damaged { doc, reason } => {
+                tracing::error!(doc, reason, "a damaged document was asked for");
+                ApiError::Damaged(doc)
             }
             e => ApiError::Internal(e.to_string()),
         }
@@ -127,6 +133,17 @@ impl IntoResponse for ApiError {
                  The disk is full: this write was not saved. Writes resume by themselves once \
                  space is freed, without a restart."
                     .to_string(),
+                vec![],
+            ),
+            ApiError::Damaged(doc) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "damaged-document",
+                "文档已损坏 / Document damaged",
+                format!(
+                    "本节点磁盘上的文档 {doc} 已损坏，正在从其他节点重新获取。 / Document {doc} is \
+                     damaged on this node's disk; it is being fetched again from a peer that has \
+                     it. Until then it cannot be read or changed here."
+                ),
                 vec![],
             ),
             ApiError::Internal(e) => {

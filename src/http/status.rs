@@ -11,9 +11,10 @@ use crate::sync::peers::PeerInfo;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// "ok", or "degraded" while the disk is full (reads work, writes answer 507).
+    /// "ok", or "degraded" while the disk is full (reads work, writes answer 507) or documents
+    /// are damaged.
     pub status: &'static str,
-    /// "ok" or "disk_full".
+    /// "ok", "disk_full", or "damaged" while some documents' copies on disk are damaged.
     pub storage: &'static str,
     pub version: &'static str,
 }
@@ -29,8 +30,13 @@ pub struct NodeStatus {
     /// When this node's certificate expires (renew before: `neiqin node request`).
     pub certificate_expires: Option<chrono::DateTime<chrono::Utc>>,
     pub uptime_seconds: u64,
-    /// "ok", or "disk_full" while writes are refused for lack of disk space.
+    /// "ok", "disk_full" while writes are refused for lack of disk space, or "damaged" while
+    /// some documents' copies on this node's disk are damaged (`damaged_documents`).
     pub storage: &'static str,
+    /// Documents whose stored copy failed its checksum (or does not load), by id: they cannot be
+    /// read or changed here until fetched again whole from a peer. Not counted in `orders`,
+    /// `customers` or `orders_by_status`.
+    pub damaged_documents: Vec<String>,
     pub orders: usize,
     pub customers: usize,
     pub feed_seq: u64,
@@ -50,6 +56,8 @@ pub fn routes() -> Router<AppState> {
 fn storage_state(state: &AppState) -> &'static str {
     if state.office.store.disk_full() {
         "disk_full"
+    } else if !state.office.store.damaged_documents().is_empty() {
+        "damaged"
     } else {
         "ok"
     }
@@ -73,6 +81,8 @@ async fn status(
     let storage = storage_state(&state);
     let status = read(&state, move |office| {
         let store = &office.store;
+        let damaged_documents = store.damaged_documents();
+        let healthy = |entries| count_healthy(&damaged_documents, entries);
         Ok(NodeStatus {
             node_id: office.identity.node_id.clone(),
             name: office.identity.name.clone(),
@@ -84,28 +94,20 @@ async fn status(
             certificate_expires: office.certificate().map(|c| c.not_after),
             uptime_seconds: uptime,
             storage,
-            orders: count_entries(store.scan_index(crate::views::ORDER_STATUS, "", None, false)),
-            customers: count_entries(store.scan_index(
-                crate::views::CUSTOMER_NAME,
-                "",
-                None,
-                false,
-            )),
+            orders: healthy(store.scan_index(crate::views::ORDER_STATUS, "", None, false)),
+            customers: healthy(store.scan_index(crate::views::CUSTOMER_NAME, "", None, false)),
             feed_seq: store.last_seq(),
             orders_by_status: crate::domain::order::Status::ALL
                 .iter()
                 .map(|s| {
                     let prefix = format!("{}|", s.as_str());
-                    let count = count_entries(store.scan_index(
-                        crate::views::ORDER_STATUS,
-                        &prefix,
-                        None,
-                        false,
-                    ));
+                    let count =
+                        healthy(store.scan_index(crate::views::ORDER_STATUS, &prefix, None, false));
                     (s.as_str().to_string(), count)
                 })
                 .collect(),
             open_anomalies: office.open_anomaly_count()?,
+            damaged_documents: damaged_documents.clone(),
             peers,
         })
     })
@@ -113,6 +115,12 @@ async fn status(
     Ok(Json(status))
 }
 
-fn count_entries<T, E>(entries: impl Iterator<Item = Result<T, E>>) -> usize {
-    entries.filter(Result::is_ok).count()
+/// Index entries of documents not known to be damaged.
+fn count_healthy<E>(
+    damaged: &[String],
+    entries: impl Iterator<Item = Result<(Vec<u8>, String), E>>,
+) -> usize {
+    entries
+        .filter(|e| e.as_ref().is_ok_and(|(_, doc)| !damaged.contains(doc)))
+        .count()
 }

@@ -280,8 +280,13 @@ impl SyncManager {
         }))
     }
 
-    /// One pull and everything it brings. Ok(true): carry on.
+    /// One pull and everything it brings. Ok(true): carry on. Documents damaged here are asked
+    /// for whole first; a long poll is given up as soon as another is found damaged, so that
+    /// it is asked for at once.
     async fn round(&self, address: &str, session: &mut Session) -> Result<bool, SyncError> {
+        let mut damage = self.office.store.damage_watch();
+        damage.borrow_and_update();
+        self.heal(address).await?;
         let req = PullRequest {
             from: self.me.clone(),
             since: session.progress.cursor,
@@ -289,7 +294,10 @@ impl SyncManager {
             wait_ms: session.wait_ms,
         };
         let timeout = Duration::from_millis(session.wait_ms as u64) + Duration::from_secs(15);
-        let first: PullResponse = self.client.pull(address, PULL, &req, timeout).await?;
+        let first: PullResponse = tokio::select! {
+            first = self.client.pull(address, PULL, &req, timeout) => first?,
+            Ok(()) = damage.changed() => return Ok(true),
+        };
         let resp = self.pull_the_rest(address, &req, first).await?;
         tracing::debug!(peer = %address, since = req.since, wait_ms = req.wait_ms, entries = resp.entries.len(), remaining = resp.remaining, "pulled");
         if resp.from.node_id != session.node_id {
@@ -357,6 +365,32 @@ impl SyncManager {
         } else {
             first
         })
+    }
+
+    /// Asks the peer for the documents damaged here, whole, and replaces them with its copies.
+    async fn heal(&self, address: &str) -> Result<(), SyncError> {
+        let asked = exchange::plan_heal(&self.office.store);
+        let Some((asked, answer)) = self.fetch(address, asked).await? else {
+            return Ok(());
+        };
+        let store = self.office.store.clone();
+        let applied =
+            tokio::task::spawn_blocking(move || exchange::apply_heal(&store, &asked, answer))
+                .await
+                .map_err(|e| SyncError::Store(e.to_string()))?
+                .map_err(|e| SyncError::Store(e.to_string()))?;
+        if let Some((doc, reason)) = applied.refused.first() {
+            return Err(SyncError::Refused(format!("document {doc}: {reason}")));
+        }
+        if applied.merged > 0 {
+            self.office
+                .store
+                .wait_durable()
+                .await
+                .map_err(|e| SyncError::Store(e.to_string()))?;
+            tracing::info!(peer = %address, replaced = applied.merged, "damaged documents fetched again whole");
+        }
+        Ok(())
     }
 
     /// Asks the peer for `asked` (None when there is nothing to ask).

@@ -3,15 +3,18 @@
 //!
 //! | prefix | key                              | value                                   |
 //! |--------|----------------------------------|-----------------------------------------|
-//! | `m/`   | meta name                        | node identity, counters                 |
-//! | `d/`   | doc id                           | the last compacted snapshot             |
-//! | `c/`   | doc id `/` seq (u64 BE)          | one incremental chunk of changes        |
+//! | `m/`   | meta name                        | node identity, counters, `format`       |
+//! | `d/`   | doc id                           | the last compacted snapshot (sealed)    |
+//! | `c/`   | doc id `/` seq (u64 BE)          | one incremental chunk of changes (sealed) |
 //! | `x/`   | doc id                           | `DocMeta`: kind, heads, index keys, summary |
 //! | `f/`   | seq (u64 BE)                     | doc id `\0` heads: the change feed, one entry per doc |
 //! | `i/`   | index `\0` value `\0` doc id     | empty                                   |
 //! | `u/`   | token hash                       | user                                    |
 //! | `p/`   | peer node id                     | sync cursor into that peer's feed       |
 //! | `a/`   | content hash                     | attachment bytes                        |
+//!
+//! Sealed: a tag and a CRC-32 before the Automerge bytes (`checksum`), since store format 2
+//! (`m/format`, `FORMAT_VERSION`).
 
 pub fn meta(name: &str) -> Vec<u8> {
     [b"m/", name.as_bytes()].concat()

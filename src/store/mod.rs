@@ -15,7 +15,9 @@
 //! This module knows nothing of orders: a `Projector` turns a record into index entries and a
 //! summary.
 
+pub mod checksum;
 pub mod codec;
+mod damage;
 pub mod durability;
 pub mod keys;
 mod reclaim;
@@ -23,7 +25,7 @@ mod reclaim;
 use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +34,7 @@ use tokio::sync::watch;
 
 use crate::domain::record::{ChangeAuthor, Record, RecordOp};
 use codec::CodecError;
+pub use damage::ScrubStep;
 use durability::GroupCommit;
 pub use durability::WriteInFlight;
 
@@ -44,6 +47,14 @@ const COMPACT_AFTER_CHUNKS: u32 = 16;
 /// of receiving a whole document in a full sync, and of every load from disk. Larger documents
 /// (a long-lived customer's archive) take chunks and are compacted every `COMPACT_AFTER_CHUNKS`.
 const SAVE_WHOLE_MAX_OPS: u64 = 1000;
+
+/// The layout of the values this code writes, kept under `m/format` from the store's creation.
+/// 1 (no key): values as Automerge bytes. 2: every snapshot and chunk carries a checksum
+/// (`checksum`). A store of a later format is refused; one of format 1 is migrated at open.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The meta name of the store's format version.
+const FORMAT_KEY: &str = "format";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -59,6 +70,23 @@ pub enum StoreError {
     },
     #[error("document {doc} could not be loaded: {reason}")]
     Corrupt { doc: String, reason: String },
+    /// A stored value of the document failed its checksum or does not load: this node's copy
+    /// is damaged. It is fetched again whole from a peer that has it.
+    #[error("document {doc} is damaged on this node's disk ({reason})")]
+    Damaged { doc: String, reason: String },
+    /// Another process holds the store's lock.
+    #[error("another neiqin is using {dir}{pid}; stop it or choose another --data directory", pid = .pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked { dir: String, pid: Option<u32> },
+    /// sled found its own files damaged when opening them.
+    #[error("the store in {dir} is damaged: {what}. Restore a backup into a new data directory (`neiqin restore --data NEW FILE`), or start a new data directory and let it sync from the peers")]
+    DamagedFiles { dir: String, what: String },
+    /// The store was written by a newer version of neiqin.
+    #[error("the store in {dir} has store format {found}, written by a newer neiqin; this neiqin reads store formats up to {supported}: upgrade neiqin to open it")]
+    NewerFormat {
+        dir: String,
+        found: u32,
+        supported: u32,
+    },
     #[error("changes for document {doc} were refused: {reason}")]
     BadChanges { doc: String, reason: String },
     #[error("data is not durable: {0}")]
@@ -304,6 +332,12 @@ pub struct Store {
     new_docs: Mutex<NewDocs>,
     /// Frees the tree nodes sled's writes replace (see `reclaim`).
     reclaimer: reclaim::Reclaimer,
+    /// Documents found damaged on disk (a value failed its checksum or does not load), with
+    /// why; each is fetched again whole from a peer (`replace_damaged`). Found by any read,
+    /// and by the scrub (`check_document`), which also takes a document off once it reads well.
+    damaged: Mutex<BTreeMap<String, String>>,
+    /// Counts documents newly found damaged, so that sync asks peers for them at once.
+    damage_found: watch::Sender<u64>,
 }
 
 /// A named counter (order numbers): handed out from memory, written with the next local batch,
@@ -394,6 +428,120 @@ fn persisted_segment_size(path: &Path) -> Option<usize> {
         .and_then(|size| size.trim().parse().ok())
 }
 
+/// The file in the store directory naming the process that opened it last, so that a second
+/// process refused the lock can say which one holds it.
+const PID_FILE: &str = "neiqin.pid";
+
+/// `open_sled`, its failures named: the lock held by another process, or sled's own files
+/// damaged.
+fn open_sled_named(path: &Path, page_cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    let dir = path
+        .parent()
+        .filter(|_| path.file_name() == Some(std::ffi::OsStr::new("store")))
+        .unwrap_or(path)
+        .display()
+        .to_string();
+    match open_sled(path, page_cache_bytes) {
+        Ok(db) => {
+            let _ = std::fs::write(path.join(PID_FILE), std::process::id().to_string());
+            Ok(db)
+        }
+        Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+            let pid = std::fs::read_to_string(path.join(PID_FILE))
+                .ok()
+                .and_then(|text| text.trim().parse().ok());
+            Err(StoreError::Locked { dir, pid })
+        }
+        Err(sled::Error::Corruption { at, .. }) => {
+            let what = match at {
+                Some(at) => format!(
+                    "sled found damaged data in its log file {} ({at})",
+                    path.join("db").display()
+                ),
+                None => match newest_sled_snapshot(path) {
+                    Some(snap) => {
+                        format!("sled found its snapshot file {} damaged", snap.display())
+                    }
+                    None => format!("sled found damaged data in {}", path.display()),
+                },
+            };
+            Err(StoreError::DamagedFiles { dir, what })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// sled's newest snapshot file (`snap.<lsn>`), the one it reads at open.
+fn newest_sled_snapshot(path: &Path) -> Option<std::path::PathBuf> {
+    let mut snaps: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("snap.") && !n.ends_with(".generating"))
+        })
+        .collect();
+    snaps.sort();
+    snaps.pop()
+}
+
+/// Brings a store to `FORMAT_VERSION`, or refuses one written by a newer version. A store
+/// without a format key (made before checksums, or new) has every snapshot and chunk sealed
+/// with its checksum, in batches, then the key written: an interrupted migration leaves the key
+/// unwritten and is finished at the next open (sealed values are recognised and skipped), and
+/// the store is not opened until it is done.
+fn migrate(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
+    let found = match db.get(keys::meta(FORMAT_KEY))? {
+        Some(bytes) => Some(
+            <[u8; 4]>::try_from(bytes.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Meta("the store's format key is unreadable".into()))?,
+        ),
+        None => None,
+    };
+    match found {
+        Some(found) if found > FORMAT_VERSION => Err(StoreError::NewerFormat {
+            dir: path.display().to_string(),
+            found,
+            supported: FORMAT_VERSION,
+        }),
+        Some(_) => Ok(()),
+        None => {
+            let started = std::time::Instant::now();
+            let mut sealed = 0usize;
+            for prefix in [&b"d/"[..], &b"c/"[..]] {
+                let mut batch = sled::Batch::default();
+                let mut in_batch = 0;
+                for entry in db.scan_prefix(prefix) {
+                    let (key, value) = entry?;
+                    if checksum::is_unsealed(&value) {
+                        batch.insert(key, checksum::seal(&value));
+                        in_batch += 1;
+                        sealed += 1;
+                    }
+                    if in_batch == 1000 {
+                        db.apply_batch(std::mem::take(&mut batch))?;
+                        in_batch = 0;
+                    }
+                }
+                db.apply_batch(batch)?;
+            }
+            db.flush()?;
+            db.insert(keys::meta(FORMAT_KEY), &FORMAT_VERSION.to_be_bytes())?;
+            db.flush()?;
+            if sealed > 0 {
+                tracing::info!(
+                    values = sealed,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "store migrated to format {FORMAT_VERSION}: every snapshot and chunk has a checksum"
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Opens sled, waiting briefly for the lock on the directory: a handle just dropped in this
 /// process (a checkpoint, a restart) releases it only once sled's background threads let go.
 fn open_sled(path: &Path, page_cache_bytes: u64) -> Result<sled::Db, sled::Error> {
@@ -443,7 +591,8 @@ impl Store {
         cache_docs: usize,
         page_cache_bytes: u64,
     ) -> Result<Store, StoreError> {
-        let db = open_sled(path, page_cache_bytes)?;
+        let db = open_sled_named(path, page_cache_bytes)?;
+        migrate(&db, path)?;
         if !path.join(RESERVE_FILE).exists() {
             // A node on a nearly full disk still starts; it only has no reserve to reopen with.
             if let Err(e) = write_reserve(path) {
@@ -483,6 +632,8 @@ impl Store {
             new_docs: Mutex::new(NewDocs::new(NEW_DOCS_REMEMBERED, last_seq)),
             reclaimer: reclaim::Reclaimer::start()
                 .map_err(|e| StoreError::Meta(format!("could not start a thread: {e}")))?,
+            damaged: Mutex::new(BTreeMap::new()),
+            damage_found: watch::channel(0).0,
         })
     }
 
@@ -743,21 +894,28 @@ impl Store {
     }
 
     /// Loads a document from disk (snapshot then chunks in order), with this node's actor set.
+    /// Every value's checksum is verified; a value that fails it, or does not load, makes the
+    /// document damaged (`StoreError::Damaged`, and noted for sync to fetch it again).
     fn load_from_disk(&self, doc_id: &str) -> Result<Option<Doc>, StoreError> {
-        let corrupt = |reason: String| StoreError::Corrupt {
-            doc: doc_id.to_string(),
-            reason,
-        };
-        let snapshot = self.db()?.get(keys::snapshot(doc_id))?;
+        let db = self.db()?;
+        let snapshot = db.get(keys::snapshot(doc_id))?;
         let mut doc = match &snapshot {
-            Some(bytes) => Box::new(AutoCommit::load(bytes).map_err(|e| corrupt(e.to_string()))?),
+            Some(value) => {
+                let bytes = checksum::open(value)
+                    .map_err(|why| self.damaged(doc_id, format!("its snapshot: {why}")))?;
+                Box::new(AutoCommit::load(bytes).map_err(|e| {
+                    self.damaged(doc_id, format!("its snapshot does not load: {e}"))
+                })?)
+            }
             None => Box::default(),
         };
         let mut any_chunk = false;
-        for entry in self.db()?.scan_prefix(keys::chunk_prefix(doc_id)) {
-            let (_, bytes) = entry?;
-            doc.load_incremental(&bytes)
-                .map_err(|e| corrupt(e.to_string()))?;
+        for entry in db.scan_prefix(keys::chunk_prefix(doc_id)) {
+            let (_, value) = entry?;
+            let bytes = checksum::open(&value)
+                .map_err(|why| self.damaged(doc_id, format!("a chunk: {why}")))?;
+            doc.load_incremental(bytes)
+                .map_err(|e| self.damaged(doc_id, format!("a chunk does not load: {e}")))?;
             any_chunk = true;
         }
         if snapshot.is_none() && !any_chunk {
@@ -1106,9 +1264,12 @@ impl Store {
             // Compaction: the snapshot replaces every earlier chunk. The chunk of this change is
             // never written, so no key written by this batch is also deleted by it.
             match saved {
-                Some(bytes) => batch.insert(keys::snapshot(doc_id), bytes),
+                Some(bytes) => batch.insert(keys::snapshot(doc_id), checksum::seal(bytes)),
                 // sled compresses its pages; compressing columns here too only costs time.
-                None => batch.insert(keys::snapshot(doc_id), doc.save_nocompress()),
+                None => batch.insert(
+                    keys::snapshot(doc_id),
+                    checksum::seal(&doc.save_nocompress()),
+                ),
             }
             // The metadata counts a document's chunks (a new one has none), so a document saved
             // whole each time is not searched for chunks each time.
@@ -1119,7 +1280,10 @@ impl Store {
             }
             0
         } else {
-            batch.insert(keys::chunk(doc_id, seq), doc.save_after(before));
+            batch.insert(
+                keys::chunk(doc_id, seq),
+                checksum::seal(&doc.save_after(before)),
+            );
             old.chunks + 1
         };
 
@@ -1406,13 +1570,20 @@ impl Store {
 
     /// The document as stored (snapshot then chunks, concatenated), without loading it: what a
     /// peer that has nothing of it needs. Automerge loads such a concatenation as one document.
+    /// A damaged document is `StoreError::Damaged`: it is never sent on.
     pub fn raw_document(&self, doc_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut out = match self.db()?.get(keys::snapshot(doc_id))? {
-            Some(bytes) => bytes.to_vec(),
+        let db = self.db()?;
+        let mut out = match db.get(keys::snapshot(doc_id))? {
+            Some(value) => checksum::open(&value)
+                .map_err(|why| self.damaged(doc_id, format!("its snapshot: {why}")))?
+                .to_vec(),
             None => Vec::new(),
         };
-        for entry in self.db()?.scan_prefix(keys::chunk_prefix(doc_id)) {
-            out.extend_from_slice(&entry?.1);
+        for entry in db.scan_prefix(keys::chunk_prefix(doc_id)) {
+            let (_, value) = entry?;
+            let bytes = checksum::open(&value)
+                .map_err(|why| self.damaged(doc_id, format!("a chunk: {why}")))?;
+            out.extend_from_slice(bytes);
         }
         Ok((!out.is_empty()).then_some(out))
     }
@@ -1551,8 +1722,12 @@ impl Store {
             let Some(old) = self.doc_meta(&doc_id)? else {
                 continue;
             };
-            let Some(record) = self.record(&doc_id)? else {
-                continue;
+            let record = match self.record(&doc_id) {
+                Ok(Some(record)) => record,
+                Ok(None) => continue,
+                // Fetched again from a peer, and projected then.
+                Err(StoreError::Damaged { .. }) => continue,
+                Err(e) => return Err(e),
             };
             let projection = self.projector.project(&doc_id, &record);
             let index: Vec<(String, String)> = projection
@@ -1795,7 +1970,7 @@ mod tests {
             .get(keys::snapshot("d"))
             .unwrap()
             .unwrap();
-        let mut doc = AutoCommit::load(&snapshot).unwrap();
+        let mut doc = AutoCommit::load(checksum::open(&snapshot).unwrap()).unwrap();
         assert_eq!(doc.get_changes(&[]).len(), 10);
         assert_eq!(store.record("d").unwrap().unwrap().field("n"), Some("4"));
     }

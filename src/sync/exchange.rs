@@ -98,7 +98,12 @@ fn answer_fetch_within(
                 deferred.push(have.doc.clone());
                 continue;
             }
-            if let Some(changes) = changes? {
+            // A document damaged here is never sent on: answered as one this node lacks.
+            let changes = match changes {
+                Err(StoreError::Damaged { .. }) => None,
+                changes => changes?,
+            };
+            if let Some(changes) = changes {
                 size += changes.len();
                 docs.push(DocChanges {
                     doc: have.doc.clone(),
@@ -146,6 +151,8 @@ pub struct Applied {
     pub refused: Vec<(String, String)>,
     /// Attachment hashes referenced by merged documents and missing here.
     pub missing_attachments: Vec<String>,
+    /// Documents damaged here, left out: they are fetched again whole (`plan_heal`).
+    pub damaged: usize,
 }
 
 /// Merges a fetch answer into the store. Only documents that were asked for are accepted.
@@ -185,6 +192,62 @@ pub fn apply_fetch(
             }
             Ok(_) => applied.unchanged += 1,
             Err(StoreError::BadChanges { doc, reason }) => applied.refused.push((doc, reason)),
+            Err(StoreError::Damaged { .. }) => applied.damaged += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(applied)
+}
+
+/// The most damaged documents asked for in one fetch.
+const HEAL_BATCH: usize = 125;
+
+/// The documents damaged here, asked for whole (no heads): a peer that has one answers with its
+/// stored bytes, and the damaged copy is replaced (`apply_heal`). Asked of every peer at every
+/// exchange until one has answered.
+pub fn plan_heal(store: &Store) -> Vec<DocHave> {
+    store
+        .damaged_documents()
+        .into_iter()
+        .take(HEAL_BATCH)
+        .map(|doc| DocHave {
+            doc,
+            heads: Vec::new(),
+        })
+        .collect()
+}
+
+/// Replaces damaged documents by the whole copies of a fetch answer (`Store::replace_damaged`).
+/// Only documents that were asked for are accepted.
+pub fn apply_heal(
+    store: &Store,
+    asked: &[DocHave],
+    resp: FetchResponse,
+) -> Result<Applied, StoreError> {
+    let mut applied = Applied::default();
+    let mut wanted = Vec::with_capacity(resp.docs.len());
+    for DocChanges { doc, changes } in resp.docs {
+        if asked.iter().any(|h| h.doc == doc) {
+            wanted.push((doc, changes));
+        } else {
+            applied.refused.push((doc, "not asked for".into()));
+        }
+    }
+    for result in store.replace_damaged(&wanted) {
+        match result {
+            Ok(written) if written.changed => applied.merged += 1,
+            Ok(_) => applied.unchanged += 1,
+            Err(StoreError::BadChanges { doc, reason }) => applied.refused.push((doc, reason)),
+            // This one document cannot be replaced here (its metadata is damaged too): it stays
+            // listed as damaged, and the exchange goes on.
+            Err(
+                e @ (StoreError::Corrupt { .. }
+                | StoreError::Codec { .. }
+                | StoreError::Damaged { .. }),
+            ) => {
+                tracing::warn!(error = %e, "a damaged document could not be replaced");
+                applied.damaged += 1;
+            }
             Err(e) => return Err(e),
         }
     }

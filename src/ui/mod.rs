@@ -235,6 +235,9 @@ impl From<ApiError> for PageError {
             ApiError::DiskFull => PageError::Refused(
                 "磁盘空间不足，本次提交没有保存；释放磁盘空间后会自动恢复，无需重启".into(),
             ),
+            ApiError::Damaged(doc) => PageError::Refused(format!(
+                "本节点磁盘上的文档 {doc} 已损坏，正在从其他节点重新获取；获取之前无法查看或修改"
+            )),
             ApiError::Internal(detail) => PageError::Internal(detail),
         }
     }

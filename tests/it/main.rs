@@ -14,6 +14,7 @@ mod browser;
 mod certificates;
 mod convergence;
 mod crash;
+mod damage;
 mod delays;
 mod disk_full;
 mod flow;

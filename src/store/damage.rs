@@ -1,0 +1,592 @@
+//! Damage found and named: which documents' stored values fail their checksum or do not load,
+//! the scrub and the offline check that look for them, and their replacement by a whole copy
+//! from a peer (`replace_damaged`, called by sync).
+
+use automerge::{AutoCommit, ChangeHash, ReadDoc};
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use tokio::sync::watch;
+
+use super::{checksum, hydrate, keys, lock, refused, Change, Store, StoreError, Written};
+
+/// What one step of the scrub found.
+#[derive(Debug, Default)]
+pub struct ScrubStep {
+    /// Damaged documents, with why.
+    pub damaged: Vec<(String, String)>,
+    /// The id to continue after; None once every document was checked.
+    pub next: Option<String>,
+}
+
+impl Store {
+    /// Notes `doc_id` as damaged and returns the error that names it.
+    pub(super) fn damaged(&self, doc_id: &str, reason: String) -> StoreError {
+        self.note_damaged(doc_id, &reason);
+        StoreError::Damaged {
+            doc: doc_id.to_string(),
+            reason,
+        }
+    }
+
+    fn note_damaged(&self, doc_id: &str, reason: &str) {
+        let new = lock(&self.damaged)
+            .insert(doc_id.to_string(), reason.to_string())
+            .is_none();
+        if new {
+            tracing::error!(
+                doc = doc_id,
+                reason,
+                "a document is damaged on disk; it is fetched again whole from a peer that has it"
+            );
+            self.damage_found.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// The documents found damaged and not yet replaced, by id.
+    pub fn damaged_documents(&self) -> Vec<String> {
+        lock(&self.damaged).keys().cloned().collect()
+    }
+
+    /// Whether `doc_id` is known to be damaged.
+    pub fn is_damaged(&self, doc_id: &str) -> bool {
+        lock(&self.damaged).contains_key(doc_id)
+    }
+
+    /// Changes whenever a document is newly found damaged.
+    pub fn damage_watch(&self) -> watch::Receiver<u64> {
+        self.damage_found.subscribe()
+    }
+
+    /// What is wrong with a document's stored values, if anything: every checksum, that they
+    /// load (strictly: no damaged tail skipped), and that they end at the heads its metadata
+    /// names (a chunk lost or left over). Ok(None) when it reads well or does not exist.
+    fn inspect(&self, doc_id: &str) -> Result<Option<String>, StoreError> {
+        let meta = match self.doc_meta(doc_id) {
+            Ok(Some(meta)) => meta,
+            Ok(None) => return Ok(None),
+            Err(StoreError::Corrupt { reason, .. }) => {
+                return Ok(Some(format!("its metadata does not decode: {reason}")))
+            }
+            Err(e) => return Err(e),
+        };
+        let db = self.db()?;
+        let strict =
+            || automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
+        let mut doc = AutoCommit::new();
+        if let Some(value) = db.get(keys::snapshot(doc_id))? {
+            let bytes = match checksum::open(&value) {
+                Ok(bytes) => bytes,
+                Err(why) => return Ok(Some(format!("its snapshot: {why}"))),
+            };
+            doc = match AutoCommit::load_with_options(bytes, strict()) {
+                Ok(doc) => doc,
+                Err(e) => return Ok(Some(format!("its snapshot does not load: {e}"))),
+            };
+        }
+        for entry in db.scan_prefix(keys::chunk_prefix(doc_id)) {
+            let (_, value) = entry?;
+            let bytes = match checksum::open(&value) {
+                Ok(bytes) => bytes,
+                Err(why) => return Ok(Some(format!("a chunk: {why}"))),
+            };
+            if let Err(e) = codec_check(bytes).and_then(|()| {
+                doc.load_incremental(bytes)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }) {
+                return Ok(Some(format!("a chunk does not load: {e}")));
+            }
+        }
+        let mut heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        let mut expected = meta.heads;
+        heads.sort_unstable();
+        expected.sort_unstable();
+        if heads != expected {
+            return Ok(Some(
+                "its stored changes do not end at the heads its metadata names".into(),
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Checks one document's stored values (see `inspect`); returns why it is damaged, if it
+    /// is. A damaged document is noted (and dropped from the cache, so that every read says so
+    /// until it is replaced); one that reads well is taken off the damaged list. Damage is
+    /// confirmed with the write lock held, so a batch written between two reads of one check
+    /// is never taken for it.
+    ///
+    /// A damaged document still in the cache is written again from there at once: the cached
+    /// copy is what this node last wrote (`replace_damaged`).
+    pub fn check_document(&self, doc_id: &str) -> Result<Option<String>, StoreError> {
+        let mut found = self.inspect(doc_id)?;
+        let mut in_memory = None;
+        if found.is_some() {
+            let _writer = lock(&self.write_lock);
+            found = self.inspect(doc_id)?;
+            if let Some(reason) = &found {
+                // Taken out under the write lock: no writer holds the document, and none can
+                // load it again before it is replaced.
+                in_memory = lock(&self.cache).pop(doc_id).map(|mut doc| doc.save());
+                self.note_damaged(doc_id, reason);
+            }
+        }
+        match &found {
+            Some(_) => {
+                if let Some(bytes) = in_memory {
+                    let replaced = self.replace_damaged(&[(doc_id.to_string(), bytes)]).pop();
+                    match replaced {
+                        Some(Ok(written)) if written.changed => {
+                            tracing::warn!(
+                                doc = doc_id,
+                                "a damaged document was written again from its copy in memory"
+                            );
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(doc = doc_id, error = %e, "a damaged document could not be written again from memory");
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            None => {
+                if lock(&self.damaged).remove(doc_id).is_some() {
+                    tracing::info!(doc = doc_id, "a document found damaged reads well again");
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Checks up to `limit` documents in id order after `after` (from the first when None);
+    /// returns the damaged ones found with why, and the id to continue after (None once every
+    /// document was checked).
+    pub fn scrub(&self, after: Option<&str>, limit: usize) -> Result<ScrubStep, StoreError> {
+        let start = match after {
+            Some(id) => [keys::doc_meta(id).as_slice(), &[0]].concat(),
+            None => keys::DOC_META_PREFIX.to_vec(),
+        };
+        let mut ids = Vec::new();
+        for key in self.db()?.range(start..).keys() {
+            let key = key?;
+            let Some(id) = key.strip_prefix(keys::DOC_META_PREFIX) else {
+                break;
+            };
+            ids.push(String::from_utf8_lossy(id).into_owned());
+            if ids.len() >= limit {
+                break;
+            }
+        }
+        let mut damaged = Vec::new();
+        for id in &ids {
+            if let Some(reason) = self.check_document(id)? {
+                damaged.push((id.clone(), reason));
+            }
+        }
+        let next = (ids.len() >= limit).then(|| ids.pop()).flatten();
+        Ok(ScrubStep { damaged, next })
+    }
+
+    /// Replaces damaged documents by whole copies received from a peer (the bytes a fetch
+    /// with no heads answers), as one atomic batch: each is written as a new snapshot (its
+    /// chunks removed), with its feed entry, index entries and metadata, like a received
+    /// document. Documents no longer damaged are left alone (`changed: false`). Changes this
+    /// node had that the copy lacks are lost with the damaged bytes (logged), unless another
+    /// peer brings them again.
+    pub fn replace_damaged(&self, docs: &[(String, Vec<u8>)]) -> Vec<Result<Written, StoreError>> {
+        let prepared = crate::parallel::map_on_cores(docs, 16, |(doc_id, bytes)| {
+            super::codec::check_chunks(bytes).map_err(|reason| refused(doc_id, reason))?;
+            let mut doc = self.load_received(doc_id, bytes)?;
+            let record = hydrate(doc_id, &mut doc)?;
+            let projection = self.projector.project(doc_id, &record);
+            Ok((doc, record, projection))
+        });
+        let _writer = lock(&self.write_lock);
+        let mut batch = sled::Batch::default();
+        let mut seq = self.last_seq.load(Ordering::SeqCst);
+        let mut results = Vec::with_capacity(docs.len());
+        let mut staged = Vec::new();
+        let mut failure = None;
+        let mut seen = HashSet::new();
+        for ((doc_id, bytes), prepared) in docs.iter().zip(prepared) {
+            if failure.is_some() {
+                results.push(Err(StoreError::Durability("not written".into())));
+                continue;
+            }
+            if !seen.insert(doc_id.as_str()) {
+                results.push(Err(refused(doc_id, "sent twice in one batch".into())));
+                continue;
+            }
+            let (mut doc, record, projection) = match prepared {
+                Ok(prepared) => prepared,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
+            if !self.is_damaged(doc_id) {
+                results.push(Ok(Written {
+                    record,
+                    changed: false,
+                    seq: 0,
+                }));
+                continue;
+            }
+            let old = match self.doc_meta(doc_id) {
+                Ok(old) => old.unwrap_or_default(),
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
+            let lost = old
+                .heads
+                .iter()
+                .filter(|h| doc.get_change_by_hash(&ChangeHash(**h)).is_none())
+                .count();
+            if lost > 0 {
+                tracing::warn!(
+                    doc = doc_id.as_str(),
+                    heads_lost = lost,
+                    "the copy replacing a damaged document lacks changes this node had; another peer may bring them"
+                );
+            }
+            let change = Change {
+                seq: seq + 1,
+                before: &[],
+                saved: Some(bytes),
+                projection,
+                record: &record,
+            };
+            match self.stage(&mut batch, doc_id, &mut doc, old, change) {
+                Ok(()) => {
+                    seq += 1;
+                    staged.push(doc_id.as_str());
+                    results.push(Ok(Written {
+                        record,
+                        changed: true,
+                        seq,
+                    }));
+                }
+                // Part of this document may be in the batch: write none of it.
+                Err(e) => {
+                    failure = Some(e.repeated());
+                    results.push(Err(e));
+                }
+            }
+        }
+        if let Err(reason) = self.apply_unless_failed(batch, failure) {
+            return docs.iter().map(|_| Err(reason.repeated())).collect();
+        }
+        self.reclaimer.wrote(staged.len());
+        self.last_seq.store(seq, Ordering::SeqCst);
+        let mut cache = lock(&self.cache);
+        let mut damaged = lock(&self.damaged);
+        for doc_id in staged {
+            cache.pop(doc_id);
+            damaged.remove(doc_id);
+            tracing::info!(
+                doc = doc_id,
+                "a damaged document was replaced by a peer's copy"
+            );
+        }
+        results
+    }
+
+    /// Test only: flips one byte in the middle of a document's stored snapshot (or first
+    /// chunk), leaving its checksum as it was, and flushes; as bit rot on disk would.
+    #[doc(hidden)]
+    pub fn corrupt_for_test(&self, doc_id: &str) -> Result<(), StoreError> {
+        let db = self.db()?;
+        let key = match db.get(keys::snapshot(doc_id))? {
+            Some(_) => keys::snapshot(doc_id).into(),
+            None => match db.scan_prefix(keys::chunk_prefix(doc_id)).keys().next() {
+                Some(key) => key?,
+                None => return Err(StoreError::Meta(format!("{doc_id} is not stored"))),
+            },
+        };
+        let mut value = db.get(&key)?.expect("read just now").to_vec();
+        let at = checksum::HEADER + (value.len() - checksum::HEADER) / 2;
+        value[at] ^= 0x20;
+        db.insert(key, value)?;
+        lock(&self.cache).pop(doc_id);
+        db.flush()?;
+        Ok(())
+    }
+
+    /// Test only: turns the store back into the layout written before checksums (format 1):
+    /// every snapshot and chunk without its checksum, no format key. Flushes.
+    #[doc(hidden)]
+    pub fn downgrade_for_test(&self) -> Result<usize, StoreError> {
+        let db = self.db()?;
+        let mut stripped = 0;
+        for prefix in [&b"d/"[..], &b"c/"[..]] {
+            for entry in db.scan_prefix(prefix) {
+                let (key, value) = entry?;
+                let payload = checksum::open(&value).map_err(StoreError::Meta)?.to_vec();
+                db.insert(key, payload)?;
+                stripped += 1;
+            }
+        }
+        db.remove(keys::meta(super::FORMAT_KEY))?;
+        db.flush()?;
+        Ok(stripped)
+    }
+}
+
+/// Whether `bytes` is whole Automerge chunks (Automerge skips a damaged tail when loading
+/// incrementally).
+fn codec_check(bytes: &[u8]) -> Result<(), String> {
+    super::codec::check_chunks(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests_support::*;
+    use super::super::{checksum, keys, Store, StoreError, FORMAT_VERSION};
+    use std::sync::Arc;
+
+    fn is_damaged<T: std::fmt::Debug>(result: Result<T, StoreError>, id: &str) -> bool {
+        matches!(result, Err(StoreError::Damaged { doc, .. }) if doc == id)
+    }
+
+    #[test]
+    fn a_flipped_byte_in_a_snapshot_is_found_named_and_refused_on_read() {
+        let (_dir, store) = store();
+        set(&store, "a", "x", "1");
+        set(&store, "b", "x", "2");
+        set(&store, "c", "x", "3");
+        store.corrupt_for_test("b").unwrap();
+        let err = store.record("b").unwrap_err();
+        assert!(err.to_string().contains("document b is damaged"), "{err}");
+        assert!(err.to_string().contains("checksum mismatch"), "{err}");
+        assert_eq!(store.damaged_documents(), ["b"]);
+        assert!(is_damaged(store.raw_document("b"), "b"));
+        assert!(is_damaged(store.changes_for("b", &[]), "b"));
+        // A write to it is refused the same way, and writes nothing.
+        let seq = store.last_seq();
+        let written = store.update("b", &author(), |_| Ok::<_, ()>(vec![]));
+        assert!(matches!(
+            written,
+            Err(super::super::UpdateError::Store(StoreError::Damaged { .. }))
+        ));
+        assert_eq!(store.last_seq(), seq);
+        assert_eq!(store.record("a").unwrap().unwrap().field("x"), Some("1"));
+        // The scrub finds it too, in pages.
+        let super::ScrubStep {
+            damaged: found,
+            next,
+        } = store.scrub(None, 2).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "b");
+        assert_eq!(next.as_deref(), Some("b"));
+        let super::ScrubStep {
+            damaged: found,
+            next,
+        } = store.scrub(next.as_deref(), 2).unwrap();
+        assert!(found.is_empty());
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn a_flipped_byte_in_a_chunk_and_a_lost_chunk_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        // A cache of one document, and another written last: "d" is read from disk only.
+        let store = Store::open(dir.path(), Arc::new(NoIndex), 1).unwrap();
+        make_large(&store, "d");
+        set(&store, "d", "n", "1");
+        set(&store, "d", "n", "2");
+        set(&store, "other", "n", "1");
+        assert_eq!(chunk_count(&store, "d"), 2);
+        assert_eq!(store.check_document("d").unwrap(), None);
+        let db = store.db().unwrap();
+        let chunk = db
+            .scan_prefix(keys::chunk_prefix("d"))
+            .keys()
+            .next()
+            .unwrap()
+            .unwrap();
+        let value = db.get(&chunk).unwrap().unwrap();
+        let mut flipped = value.to_vec();
+        *flipped.last_mut().unwrap() ^= 1;
+        db.insert(&chunk, flipped).unwrap();
+        let why = store.check_document("d").unwrap().expect("damage found");
+        assert!(why.contains("a chunk: checksum mismatch"), "{why}");
+        // Put back as it was: the document reads well and is taken off the list.
+        db.insert(&chunk, value).unwrap();
+        assert_eq!(store.check_document("d").unwrap(), None);
+        assert!(store.damaged_documents().is_empty());
+        // A chunk lost: the document no longer ends at the heads its metadata names.
+        db.remove(&chunk).unwrap();
+        let why = store.check_document("d").unwrap().expect("damage found");
+        assert!(why.contains("heads"), "{why}");
+    }
+
+    #[test]
+    fn a_damaged_document_still_in_the_cache_is_written_again_from_it() {
+        let (_dir, store) = store();
+        set(&store, "d", "x", "1");
+        set(&store, "d", "y", "2");
+        // Bit rot under a copy the cache still holds.
+        let db = store.db().unwrap();
+        let mut value = db.get(keys::snapshot("d")).unwrap().unwrap().to_vec();
+        let middle = value.len() / 2;
+        value[middle] ^= 4;
+        db.insert(keys::snapshot("d"), value).unwrap();
+        let why = store.check_document("d").unwrap().expect("damage found");
+        assert!(why.contains("checksum mismatch"), "{why}");
+        assert!(store.damaged_documents().is_empty());
+        assert_eq!(store.check_document("d").unwrap(), None);
+        let record = store.record("d").unwrap().unwrap();
+        assert_eq!(
+            (record.field("x"), record.field("y")),
+            (Some("1"), Some("2"))
+        );
+    }
+
+    #[test]
+    fn a_damaged_document_is_replaced_whole_by_a_peers_copy() {
+        let (_da, a) = store();
+        let (_db, b) = store();
+        set(&a, "d", "x", "1");
+        set(&a, "e", "x", "1");
+        for doc in ["d", "e"] {
+            b.merge(doc, &raw(&a, doc)).unwrap();
+        }
+        set(&a, "d", "y", "2");
+        b.corrupt_for_test("d").unwrap();
+        assert!(b.check_document("d").unwrap().is_some());
+        let before = b.last_seq();
+        let copy = vec![
+            ("d".to_string(), raw(&a, "d")),
+            ("e".to_string(), raw(&a, "e")),
+        ];
+        let results = b.replace_damaged(&copy);
+        assert!(results[0].as_ref().is_ok_and(|w| w.changed));
+        // Not damaged: left alone.
+        assert!(results[1].as_ref().is_ok_and(|w| !w.changed));
+        assert!(b.damaged_documents().is_empty());
+        assert_eq!(b.check_document("d").unwrap(), None);
+        let record = b.record("d").unwrap().unwrap();
+        assert_eq!(
+            (record.field("x"), record.field("y")),
+            (Some("1"), Some("2"))
+        );
+        assert_eq!(b.doc_meta("d").unwrap().unwrap().heads, heads_of(&a, "d"));
+        // One feed entry per document still, the replaced one at its new place.
+        let feed = b.feed_since(0, u64::MAX, 10).unwrap();
+        assert_eq!(
+            feed,
+            vec![(2, "e".to_string()), (before + 1, "d".to_string())]
+        );
+        // Bad bytes are refused and change nothing.
+        b.corrupt_for_test("e").unwrap();
+        assert!(b.check_document("e").unwrap().is_some());
+        let results = b.replace_damaged(&[("e".to_string(), vec![0u8; 40])]);
+        assert!(matches!(results[0], Err(StoreError::BadChanges { .. })));
+        assert_eq!(b.damaged_documents(), ["e"]);
+    }
+
+    fn heads_of(store: &Store, doc: &str) -> Vec<[u8; 32]> {
+        store.doc_meta(doc).unwrap().unwrap().heads
+    }
+
+    #[test]
+    fn a_store_from_before_checksums_is_migrated_at_open_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        let store = open();
+        for i in 0..30 {
+            set(&store, &format!("d{i}"), "x", &i.to_string());
+        }
+        make_large(&store, "big");
+        set(&store, "big", "n", "1");
+        set(&store, "big", "n", "2");
+        let stripped = store.downgrade_for_test().unwrap();
+        assert_eq!(stripped, 30 + 1 + 2);
+        assert_eq!(store.meta_get("format").unwrap(), None);
+        // Interrupted half-way through a migration: one value already sealed.
+        let db = store.db().unwrap();
+        let first = db.get(keys::snapshot("d0")).unwrap().unwrap();
+        assert!(checksum::is_unsealed(&first));
+        db.insert(keys::snapshot("d0"), checksum::seal(&first))
+            .unwrap();
+        db.flush().unwrap();
+        drop(db);
+        drop(store);
+
+        let store = open();
+        assert_eq!(
+            store.meta_get("format").unwrap().as_deref(),
+            Some(&FORMAT_VERSION.to_be_bytes()[..])
+        );
+        let db = store.db().unwrap();
+        for entry in db.scan_prefix(b"d/").chain(db.scan_prefix(b"c/")) {
+            let (key, value) = entry.unwrap();
+            assert!(checksum::open(&value).is_ok(), "{key:?} not sealed");
+        }
+        for i in 0..30 {
+            let id = format!("d{i}");
+            assert_eq!(store.check_document(&id).unwrap(), None);
+            let record = store.record(&id).unwrap().unwrap();
+            assert_eq!(record.field("x"), Some(i.to_string().as_str()));
+        }
+        assert_eq!(store.record("big").unwrap().unwrap().field("n"), Some("2"));
+        assert_eq!(store.check_document("big").unwrap(), None);
+    }
+
+    #[test]
+    fn a_damaged_sled_snapshot_file_is_named_and_a_locked_store_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        set(&store, "d", "x", "1");
+        // Opened again by another handle meanwhile: the lock is held.
+        let err = match Store::open(dir.path(), Arc::new(NoIndex), 10) {
+            Err(e) => e,
+            Ok(_) => panic!("opened twice"),
+        };
+        assert!(
+            matches!(err, StoreError::Locked { pid: Some(pid), .. } if pid == std::process::id()),
+            "{err}"
+        );
+        assert!(err.to_string().contains("another neiqin is using"), "{err}");
+        store.flush().unwrap();
+        drop(store);
+        // sled writes its snapshot file when it opens a store.
+        drop(Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap());
+        let snap = super::super::newest_sled_snapshot(dir.path()).expect("a snapshot file");
+        let mut bytes = std::fs::read(&snap).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x10;
+        std::fs::write(&snap, bytes).unwrap();
+        let err = match Store::open(dir.path(), Arc::new(NoIndex), 10) {
+            Err(e) => e,
+            Ok(_) => panic!("a damaged snapshot file was opened"),
+        };
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::DamagedFiles { .. }), "{message}");
+        assert!(message.contains(&snap.display().to_string()), "{message}");
+        assert!(message.contains("neiqin restore"), "{message}");
+    }
+
+    #[test]
+    fn a_store_of_a_newer_format_is_refused_with_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        set(&store, "d", "x", "1");
+        store
+            .meta_put("format", &(FORMAT_VERSION + 1).to_be_bytes())
+            .unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let err = match Store::open(dir.path(), Arc::new(NoIndex), 10) {
+            Err(e) => e,
+            Ok(_) => panic!("a newer store was opened"),
+        };
+        assert!(
+            matches!(err, StoreError::NewerFormat { found, supported, .. }
+                if found == FORMAT_VERSION + 1 && supported == FORMAT_VERSION),
+            "{err}"
+        );
+        assert!(err.to_string().contains("upgrade neiqin"), "{err}");
+    }
+}
