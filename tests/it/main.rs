@@ -20,6 +20,7 @@ mod lifecycle;
 mod peer_security;
 mod permissions;
 mod prospects;
+mod receivables;
 mod reports;
 mod rules;
 mod single_node;
