@@ -184,7 +184,9 @@ impl Ledger {
                 continue;
             }
             f.aging_shipped.add((as_of - day).num_days(), open);
-            let due = day + chrono::Days::new(u64::from(terms_days));
+            let due = day
+                .checked_add_days(chrono::Days::new(u64::from(terms_days)))
+                .unwrap_or(NaiveDate::MAX);
             let overdue = (as_of - due).num_days();
             if overdue <= 0 {
                 f.aging_due.not_due += open;
@@ -300,7 +302,11 @@ impl Figures {
 /// The last day of `today`'s week (Monday to Sunday): "due this week" is due from today to it.
 pub fn week_end(today: NaiveDate) -> NaiveDate {
     use chrono::Datelike;
-    today + chrono::Days::new(u64::from(6 - today.weekday().num_days_from_monday()))
+    today
+        .checked_add_days(chrono::Days::new(u64::from(
+            6 - today.weekday().num_days_from_monday(),
+        )))
+        .unwrap_or(NaiveDate::MAX)
 }
 
 #[cfg(test)]
