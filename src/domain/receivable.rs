@@ -272,10 +272,8 @@ pub struct Figures {
     /// Outstanding by days past the due date (shipment + payment terms).
     pub aging_due: Buckets,
     /// The due date of the oldest amount still owed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub oldest_due: Option<NaiveDate>,
     /// The day the oldest amount still owed shipped.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_open_shipment: Option<NaiveDate>,
 }
 

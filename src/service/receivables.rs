@@ -521,7 +521,7 @@ impl BackOffice {
             }
         }
         errors.into_result()?;
-        if self.summary_of::<CustomerSummary>(&p.customer)?.is_none() {
+        if !self.customer_exists(&p.customer)? {
             return Err(FieldErrors::single("customer", "no such customer").into());
         }
         let sum: Decimal = p.allocations.iter().map(|a| a.amount).sum();
@@ -579,18 +579,21 @@ impl BackOffice {
             }
             Ok(())
         };
+        let mut orders = Vec::with_capacity(p.allocations.len());
         let mut unknown = FieldErrors::default();
         for (i, a) in p.allocations.iter().enumerate() {
-            if self.summary_of::<OrderSummary>(&a.order)?.is_none() {
-                unknown.push(
+            match self.order(&a.order) {
+                Ok(order) => orders.push(order),
+                Err(ServiceError::NotFound(_)) => unknown.push(
                     format!("allocations[{i}].order"),
                     "no such order on this node",
-                );
+                ),
+                Err(e) => return Err(e),
             }
         }
         unknown.into_result()?;
-        for a in &p.allocations {
-            check(&self.order(&a.order)?, a.amount)?;
+        for (order, a) in orders.iter().zip(&p.allocations) {
+            check(order, a.amount)?;
         }
         let payment_id = new_id();
         let mut recorded = Vec::with_capacity(p.allocations.len());
