@@ -211,7 +211,7 @@ fn main() -> anyhow::Result<()> {
     for group_by in [GroupBy::Customer, GroupBy::Region, GroupBy::Salesperson] {
         let aging = office.receivables_aging(group_by, as_of)?;
         rows.push((
-            format!("receivables aging by {group_by:?} (JSON)").to_lowercase(),
+            format!("receivables_aging by {group_by:?} (JSON)").to_lowercase(),
             time(runs, || office.receivables_aging(group_by, as_of).unwrap()),
             format!(
                 "{} rows, {} orders, outstanding {}, over 90 days past shipment {}",
@@ -223,7 +223,7 @@ fn main() -> anyhow::Result<()> {
         ));
     }
     rows.push((
-        "receivables aging by customer (XLSX)".into(),
+        "receivables_aging by customer (XLSX)".into(),
         time(runs, || {
             Table::aging(&office.receivables_aging(GroupBy::Customer, as_of).unwrap())
                 .to_xlsx()
@@ -232,7 +232,7 @@ fn main() -> anyhow::Result<()> {
         String::new(),
     ));
     rows.push((
-        "receivables per customer (JSON)".into(),
+        "receivables per_customer (JSON)".into(),
         time(runs, || {
             office
                 .receivables(&ReceivableQuery {
