@@ -481,7 +481,8 @@ impl BackOffice {
     /// carrying the bank reference and one payment id (so the reference is not a duplicate
     /// between them). Allocations add up to the amount, each at most what its order owes on
     /// goods shipped, all orders of that customer. Everything is checked before the first
-    /// order is written, and each order again as it is written.
+    /// order is written, and each order again as it is written; should that second check fail,
+    /// the allocations already written are voided.
     pub fn record_customer_payment(
         &self,
         user: &User,
@@ -596,13 +597,13 @@ impl BackOffice {
             check(order, a.amount)?;
         }
         let payment_id = new_id();
-        let mut recorded = Vec::with_capacity(p.allocations.len());
+        let mut recorded: Vec<AllocationRecorded> = Vec::with_capacity(p.allocations.len());
         for a in &p.allocations {
             let what = format!(
                 "payment (回款) {} of {}, bank reference {}, payment {payment_id}",
                 a.amount, p.amount, p.bank_reference
             );
-            let view = self.record_fact(user, &a.order, Action::RecordPayment, &what, |order| {
+            let written = self.record_fact(user, &a.order, Action::RecordPayment, &what, |order| {
                 check(order, a.amount)?;
                 Ok(FactBody::Payment {
                     amount: a.amount,
@@ -612,7 +613,23 @@ impl BackOffice {
                     bank_ref: p.bank_reference.clone(),
                     payment_id: Some(payment_id.clone()),
                 })
-            })?;
+            });
+            let view = match written {
+                Ok(view) => view,
+                Err(e) => {
+                    // An order changed between the checks and its write (another writer on
+                    // this node): the allocations already written are voided, so the payment
+                    // is recorded whole or not at all (the voids stay in their history).
+                    for done in &recorded {
+                        let reason = format!(
+                            "payment {payment_id} could not be allocated in full (order {}): {e}",
+                            a.order
+                        );
+                        self.void_payment(user, &done.order, &done.fact, reason)?;
+                    }
+                    return Err(e);
+                }
+            };
             let fact = view
                 .facts
                 .iter()
