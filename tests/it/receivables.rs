@@ -192,6 +192,23 @@ async fn receivables_aging_reminders_and_a_payment_over_several_orders() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    let supervisor = node.token(Role::Supervisor).await;
+    let (status, _) = node
+        .post(
+            &format!("/api/orders/{a}/reminders"),
+            &supervisor,
+            json!({"note": "主管已致电客户财务"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = node
+        .post(
+            &format!("/api/orders/{a}/reminders"),
+            &clerk,
+            json!({"note": "已电话催款，客户答应月底付", "next_date": plus(35)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let warehouse = node.token(Role::Warehouse).await;
     let (status, _) = node
         .post(
