@@ -335,6 +335,7 @@ fn facts_of(entry: &OrderEntry, order: &Order, node: &str) -> Result<Vec<Fact>, 
                 method: method.clone(),
                 payer: payer.clone(),
                 bank_ref: bank_ref.clone(),
+                payment_id: None,
             },
             EventKind::ShippingDoc {
                 lines,

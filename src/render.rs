@@ -128,6 +128,55 @@ impl Table {
         }
     }
 
+    /// 应收账龄: receivables and their aging since shipment and past due, one row per group.
+    pub fn aging(r: &crate::service::receivables::AgingReport) -> Table {
+        let row = |key: &str, f: &crate::domain::receivable::Figures| {
+            vec![
+                text(key),
+                Cell::Count(f.orders),
+                Cell::Money(f.shipped),
+                Cell::Money(f.invoiced),
+                Cell::Money(f.paid),
+                Cell::Money(f.outstanding),
+                Cell::Money(f.aging_shipped.d0_30),
+                Cell::Money(f.aging_shipped.d31_60),
+                Cell::Money(f.aging_shipped.d61_90),
+                Cell::Money(f.aging_shipped.over_90),
+                Cell::Money(f.aging_due.not_due),
+                Cell::Money(f.aging_due.d0_30),
+                Cell::Money(f.aging_due.d31_60),
+                Cell::Money(f.aging_due.d61_90),
+                Cell::Money(f.aging_due.over_90),
+            ]
+        };
+        let mut headers = vec![r.group_by.label().to_string()];
+        headers.extend(
+            [
+                "订单数",
+                "发货额",
+                "开票额",
+                "回款额",
+                "应收余额",
+                "发货0-30天",
+                "发货31-60天",
+                "发货61-90天",
+                "发货90天以上",
+                "未到期",
+                "逾期0-30天",
+                "逾期31-60天",
+                "逾期61-90天",
+                "逾期90天以上",
+            ]
+            .map(String::from),
+        );
+        Table {
+            title: format!("应收账龄 按{} 截至 {}", r.group_by.label(), r.as_of),
+            headers,
+            rows: r.rows.iter().map(|g| row(&g.label, &g.figures)).collect(),
+            total: Some(row("合计", &r.total)),
+        }
+    }
+
     fn all_rows(&self) -> impl Iterator<Item = &Vec<Cell>> {
         self.rows.iter().chain(self.total.iter())
     }

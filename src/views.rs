@@ -71,8 +71,45 @@ pub const REPORT_INTAKE: &str = "rpt_intake";
 /// whose span ends after it.
 pub const REPORT_OPEN: &str = "rpt_open";
 pub const OPEN_FOREVER: &str = "9999-12-31";
-/// Bank references (流水号) of an order's live payments: one reference once in the company.
+/// Bank references (流水号) of an order's live payments, `ref\u{1}payment`: one reference once
+/// in the company, except on the allocations of one payment over several orders, which share
+/// the payment (its `payment_id`; a payment of one order is its fact id).
 pub const PAYMENT_BANK_REF: &str = "payment_bank_ref";
+/// Separates the bank reference from the payment in a `payment_bank_ref` value.
+pub const BANK_REF_SEP: char = '\u{1}';
+/// Receivables (回款, `domain::receivable`): one entry per order with money events, not
+/// cancelled: `customer|salesperson|number|ledger`, so receivables, their aging and the
+/// reminder queue are read from here (and customer summaries for terms and region).
+pub const REPORT_RECEIVABLE: &str = "rpt_receivable";
+
+/// One `rpt_receivable` value, its fields borrowed from the stored key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivableEntry<'a> {
+    pub customer: &'a str,
+    pub salesperson: &'a str,
+    pub number: &'a str,
+    pub ledger: &'a str,
+}
+
+impl<'a> ReceivableEntry<'a> {
+    pub fn parse(value: &'a str) -> Option<Self> {
+        let mut fields = value.splitn(4, '|');
+        Some(ReceivableEntry {
+            customer: fields.next()?,
+            salesperson: fields.next()?,
+            number: fields.next()?,
+            ledger: fields.next()?,
+        })
+    }
+}
+
+/// The `payment_bank_ref` value of a live payment.
+pub fn bank_ref_value(bank_ref: &str, payment: &str) -> String {
+    format!(
+        "{}{BANK_REF_SEP}{payment}",
+        search_key(bank_ref).replace(BANK_REF_SEP, "")
+    )
+}
 /// Invoice numbers of an order's live invoices (a number on two orders is an anomaly until one
 /// is voided) and of every invoice ever issued (a number is never given twice).
 pub const INVOICE_NUMBER: &str = "invoice_number";
@@ -130,7 +167,7 @@ impl DueEntry {
 
 /// Bumped whenever what the projector writes changes (index values, summary fields, status
 /// names): a store projected by an older version is projected again when it opens.
-pub const PROJECTION_VERSION: u32 = 3;
+pub const PROJECTION_VERSION: u32 = 4;
 /// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
 pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
@@ -156,6 +193,17 @@ pub struct OrderSummary {
     pub shipped_value: Decimal,
     pub open_anomalies: usize,
     pub conflicts: usize,
+    /// The latest payment reminder (催款), if any.
+    pub last_reminder: Option<LastReminder>,
+}
+
+/// The latest 催款 on an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LastReminder {
+    pub at: String,
+    pub user: String,
+    pub note: String,
+    pub next_date: Option<chrono::NaiveDate>,
 }
 
 impl OrderSummary {
@@ -174,6 +222,15 @@ impl OrderSummary {
             shipped_value: order.shipped_value(),
             open_anomalies: anomaly::open(order).len(),
             conflicts: order.conflicts.len(),
+            last_reminder: order.facts.iter().rev().find_map(|f| match &f.body {
+                FactBody::PaymentReminder { note, next_date } => Some(LastReminder {
+                    at: f.at.to_rfc3339(),
+                    user: f.user.clone(),
+                    note: note.clone(),
+                    next_date: *next_date,
+                }),
+                _ => None,
+            }),
         }
     }
 }
@@ -189,6 +246,8 @@ pub struct CustomerSummary {
     pub region: String,
     pub channel: String,
     pub status: String,
+    /// 付款条件 as typed (`domain::receivable::terms_days` reads it).
+    pub payment_terms: String,
 }
 
 /// Lower-cased text used for search keys; index values must not contain the NUL separator.
@@ -251,9 +310,15 @@ fn project_order(order: &Order) -> Projection {
         }
     }
     for payment in order.live_payments() {
-        if let FactBody::Payment { bank_ref, .. } = &payment.body {
+        if let FactBody::Payment {
+            bank_ref,
+            payment_id,
+            ..
+        } = &payment.body
+        {
             if !bank_ref.trim().is_empty() {
-                index.push((PAYMENT_BANK_REF, search_key(bank_ref)));
+                let key = payment_id.as_deref().unwrap_or(&payment.id);
+                index.push((PAYMENT_BANK_REF, bank_ref_value(bank_ref, key)));
             }
         }
     }
@@ -283,6 +348,7 @@ fn project_customer(customer: &Customer) -> Projection {
         region: customer.get("region").to_string(),
         channel: customer.get("channel").to_string(),
         status: customer.get("status").to_string(),
+        payment_terms: customer.get("payment_terms").to_string(),
     };
     let mut index = vec![
         (CUSTOMER_NAME, search_key(&summary.name)),
@@ -377,6 +443,15 @@ fn report_entries(order: &Order, summary: &OrderSummary) -> Vec<(&'static str, S
         field(&summary.number),
     );
     let mut out = Vec::new();
+    if summary.status != Status::Cancelled {
+        let ledger = crate::domain::receivable::Ledger::with_shipped(order, &rows.shipped);
+        if !ledger.is_empty() {
+            out.push((
+                REPORT_RECEIVABLE,
+                format!("{customer}|{salesperson}|{number}|{}", ledger.encode()),
+            ));
+        }
+    }
     for r in rows.shipped {
         out.push((
             REPORT_SHIPPED,

@@ -115,6 +115,13 @@ pub enum FactBody {
         #[serde(default)]
         delay_reason: Option<String>,
     },
+    /// 催款: a clerk (or supervisor) reminded the customer to pay; `next_date` is when to
+    /// follow up.
+    PaymentReminder {
+        note: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_date: Option<NaiveDate>,
+    },
     /// The VP saw that the order is late against `promised_date` (上报销售副总). A later
     /// revised date is a new delay to acknowledge.
     DelayAcknowledged {
@@ -179,6 +186,11 @@ pub enum FactBody {
         method: String,
         payer: String,
         bank_ref: String,
+        /// One payment allocated over several orders of a customer (`POST /api/payments`):
+        /// every allocation carries the same id and bank reference, so the reference on those
+        /// orders is one payment, not a duplicate. Absent for a payment of one order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payment_id: Option<String>,
     },
     PaymentVoid {
         payment: String,

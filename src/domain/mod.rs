@@ -9,6 +9,7 @@ pub mod facts;
 pub mod money;
 pub mod order;
 pub mod prospect;
+pub mod receivable;
 pub mod record;
 pub mod report;
 pub mod role;

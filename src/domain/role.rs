@@ -107,6 +107,8 @@ pub enum Action {
     Correct,
     /// The VP acknowledging an order's delay (上报销售副总).
     AcknowledgeDelay,
+    /// 催款: recording a payment reminder on an order.
+    RemindPayment,
 }
 
 impl Role {
@@ -126,8 +128,12 @@ impl Role {
                     | ShippingDoc
                     | Archive
                     | RequestReturn
+                    | RemindPayment
             ),
-            Role::Supervisor => matches!(action, Approve | ReassignOwnership | Correct),
+            Role::Supervisor => matches!(
+                action,
+                Approve | ReassignOwnership | Correct | RemindPayment
+            ),
             Role::Vp => matches!(action, CancelOrReinstate | DecideReturn | AcknowledgeDelay),
             Role::Warehouse => matches!(action, Ship | ReceiveReturn | ReturnToCustomer),
             Role::Finance => matches!(

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod openapi;
 pub mod orders;
 pub mod prospects;
+pub mod receivables;
 pub mod reports;
 pub mod status;
 pub mod users;
@@ -79,6 +80,7 @@ pub fn app(state: AppState) -> Router {
         .merge(orders::routes())
         .merge(prospects::routes())
         .merge(reports::routes())
+        .merge(receivables::routes())
         .merge(users::routes())
         .merge(backup::routes())
         .merge(openapi::routes())

@@ -75,6 +75,10 @@ pub enum Query {
     Monthly,
     Sales,
     Late,
+    Receivables,
+    AsOf,
+    Reminders,
+    Aging,
 }
 
 pub const ROUTES: &[Route] = &[
@@ -579,6 +583,66 @@ pub const ROUTES: &[Route] = &[
         response: Resp::Report,
         query: Query::Sales,
     },
+    Route {
+        method: "get",
+        path: "/api/receivables",
+        who: "any role",
+        summary: "receivables (回款) per customer with totals: shipped, invoiced, paid, outstanding, aging",
+        body: Body::None,
+        ok: 200,
+        response: Resp::Schema("Receivables"),
+        query: Query::Receivables,
+    },
+    Route {
+        method: "get",
+        path: "/api/receivables/reminders",
+        who: "any role",
+        summary: "催款 queue: overdue orders and those due this week, with the last reminder",
+        body: Body::None,
+        ok: 200,
+        response: Resp::Schema("ReminderQueue"),
+        query: Query::Reminders,
+    },
+    Route {
+        method: "get",
+        path: "/api/customers/{id}/receivables",
+        who: "any role",
+        summary: "a customer's orders with shipped, invoiced, paid, outstanding and aging",
+        body: Body::None,
+        ok: 200,
+        response: Resp::Schema("CustomerReceivables"),
+        query: Query::AsOf,
+    },
+    Route {
+        method: "post",
+        path: "/api/orders/{id}/reminders",
+        who: "clerk or supervisor",
+        summary: "催款: record a payment reminder on the order (note, next follow-up date)",
+        body: Body::Json("ReminderBody"),
+        ok: 200,
+        response: Resp::Object,
+        query: Query::None,
+    },
+    Route {
+        method: "post",
+        path: "/api/payments",
+        who: "finance",
+        summary: "one payment of a customer allocated over several of its orders (one bank reference)",
+        body: Body::Json("CustomerPaymentBody"),
+        ok: 201,
+        response: Resp::Schema("PaymentRecorded"),
+        query: Query::None,
+    },
+    Route {
+        method: "get",
+        path: "/api/reports/receivables",
+        who: "any role",
+        summary: "receivables aging (应收账龄) by customer, region or salesperson; JSON, CSV or XLSX",
+        body: Body::None,
+        ok: 200,
+        response: Resp::Report,
+        query: Query::Aging,
+    },
 ];
 
 #[derive(utoipa::OpenApi)]
@@ -630,6 +694,21 @@ pub const ROUTES: &[Route] = &[
     crate::service::delays::LateOrder,
     crate::views::OrderSummary,
     crate::views::CustomerSummary,
+    crate::views::LastReminder,
+    super::receivables::ReminderBody,
+    super::receivables::AllocationBody,
+    super::receivables::CustomerPaymentBody,
+    crate::service::receivables::Receivables,
+    crate::service::receivables::CustomerReceivable,
+    crate::service::receivables::CustomerReceivables,
+    crate::service::receivables::OrderReceivable,
+    crate::service::receivables::ReminderQueue,
+    crate::service::receivables::ReminderItem,
+    crate::service::receivables::PaymentRecorded,
+    crate::service::receivables::AllocationRecorded,
+    crate::service::receivables::GroupBy,
+    crate::domain::receivable::Figures,
+    crate::domain::receivable::Buckets,
 )))]
 struct Components;
 
@@ -781,6 +860,10 @@ fn query_parameters(query: Query) -> Vec<Parameter> {
         Query::Monthly => super::reports::MonthlyParams::into_params(query_in),
         Query::Sales => super::reports::SalesParams::into_params(query_in),
         Query::Late => super::orders::LateParams::into_params(query_in),
+        Query::Receivables => super::receivables::ReceivableParams::into_params(query_in),
+        Query::AsOf => super::receivables::AsOfParams::into_params(query_in),
+        Query::Reminders => super::receivables::ReminderParams::into_params(query_in),
+        Query::Aging => super::receivables::AgingParams::into_params(query_in),
     };
     for p in &mut params {
         // `status` is read as text (empty means any) and parsed by `Status::parse`: its values

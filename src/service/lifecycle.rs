@@ -621,11 +621,7 @@ impl BackOffice {
         // One bank reference once in the company: refused when this node can see it on any
         // order; recorded on two nodes apart, it becomes an anomaly after the merge.
         if !bank_ref.trim().is_empty() {
-            if let Some(other) = self
-                .docs_with(views::PAYMENT_BANK_REF, &bank_ref)?
-                .into_iter()
-                .next()
-            {
+            if let Some((other, _)) = self.payments_with_ref(&bank_ref)?.into_iter().next() {
                 return Err(rule(
                     &format!("流水号 {bank_ref} 已登记过（订单 {other}）"),
                     format!("bank reference {bank_ref} is already recorded (order {other})"),
@@ -655,6 +651,7 @@ impl BackOffice {
                 method,
                 payer,
                 bank_ref,
+                payment_id: None,
             })
         })
     }
@@ -1160,6 +1157,24 @@ impl BackOffice {
         Ok(docs)
     }
 
+    /// The live payments carrying `bank_ref`: (order, payment) pairs, the payment being a
+    /// multi-order payment's id or the payment fact's id.
+    pub fn payments_with_ref(&self, bank_ref: &str) -> Result<Vec<(String, String)>, ServiceError> {
+        let prefix = views::bank_ref_value(bank_ref, "");
+        let prefix_len = crate::store::keys::index_prefix(views::PAYMENT_BANK_REF).len();
+        let mut out = Vec::new();
+        for entry in self
+            .store
+            .scan_index(views::PAYMENT_BANK_REF, &prefix, None, false)
+        {
+            let (key, doc) = entry?;
+            let value = String::from_utf8_lossy(&key[prefix_len..key.len() - doc.len() - 1]);
+            let payment = value[prefix.len()..].to_string();
+            out.push((doc, payment));
+        }
+        Ok(out)
+    }
+
     /// One bank reference on live payments of two orders, or one invoice number on live
     /// invoices of two orders: found from the indexes, so every node holding the same documents
     /// lists the same ones. Each leaves the inbox only when finance voids a payment or an
@@ -1178,18 +1193,28 @@ impl BackOffice {
                 "invoice number",
             ),
         ] {
-            let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            // Value -> (orders, payments). The allocations of one payment over several orders
+            // share their payment, so a reference is a duplicate only when two payments carry it.
+            let mut groups: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
             let prefix_len = crate::store::keys::index_prefix(index).len();
             for entry in self.store.scan_index(index, "", None, false) {
                 let (key, doc) = entry?;
                 let value = String::from_utf8_lossy(&key[prefix_len..key.len() - doc.len() - 1])
                     .to_string();
-                groups.entry(value).or_default().push(doc);
+                let (value, payment) = match value.split_once(views::BANK_REF_SEP) {
+                    Some((v, p)) => (v.to_string(), p.to_string()),
+                    None => (value, doc.clone()),
+                };
+                let group = groups.entry(value).or_default();
+                group.0.push(doc);
+                group.1.push(payment);
             }
-            for (value, mut docs) in groups {
+            for (value, (mut docs, mut payments)) in groups {
                 docs.sort();
                 docs.dedup();
-                if docs.len() < 2 {
+                payments.sort();
+                payments.dedup();
+                if docs.len() < 2 || payments.len() < 2 {
                     continue;
                 }
                 let local = format!("{}:{value}:{}", kind.slug(), docs.join("+"));

@@ -8,6 +8,7 @@ pub mod delays;
 pub mod lifecycle;
 pub mod orders;
 pub mod prospects;
+pub mod receivables;
 pub mod reports;
 pub mod users;
 

@@ -109,7 +109,7 @@ impl BackOffice {
     }
 
     /// Customer id -> (name, region, channel), from the customer summaries (customers are few).
-    fn customer_owners(&self) -> Result<HashMap<String, CustomerSummary>, ServiceError> {
+    pub(crate) fn customer_owners(&self) -> Result<HashMap<String, CustomerSummary>, ServiceError> {
         let mut out = HashMap::new();
         for entry in self.store.scan_index(views::CUSTOMER_NAME, "", None, false) {
             let (_, doc) = entry?;

@@ -125,6 +125,7 @@ fn describe_fact(body: &FactBody) -> String {
         FactBody::Shipment { .. } => "发货".into(),
         FactBody::Payment { amount, .. } => format!("收款 {}", money(*amount)),
         FactBody::PaymentVoid { .. } => "作废收款".into(),
+        FactBody::PaymentReminder { note, .. } => format!("催款：{note}"),
         FactBody::Invoice { amount, .. } => format!("开票 {}", money(*amount)),
         FactBody::InvoiceVoided { .. } => "作废发票".into(),
         FactBody::Cancelled { .. } => "取消订单".into(),

@@ -22,6 +22,7 @@ mod lifecycle;
 mod peer_security;
 mod permissions;
 mod prospects;
+mod receivables;
 mod reports;
 mod revocation;
 mod rules;
