@@ -72,6 +72,7 @@ fn required_action(body: &FactBody) -> Option<Action> {
         FinanceRelease { .. } => Action::FinanceRelease,
         Shipment { .. } => Action::Ship,
         Payment { .. } => Action::RecordPayment,
+        PaymentReminder { .. } => Action::RemindPayment,
         PaymentVoid { .. } => Action::VoidPayment,
         Invoice { .. } | InvoiceVoided { .. } => Action::Invoice,
         Cancelled { .. } | Reinstated { .. } | RemainderCancelled { .. } => {
