@@ -12,7 +12,10 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::format::{business_today, day_of, minute_of, money, quantity, role_label, unit_price};
+use super::anomalies::instruction;
+use super::format::{
+    anomaly_label, business_today, day_of, minute_of, money, quantity, role_label, unit_price,
+};
 use super::session::SignedIn;
 use super::{render, Chrome, PageError};
 use crate::domain::facts::{FactBody, Party, ShipLine};
@@ -20,7 +23,7 @@ use crate::domain::order::Order;
 use crate::domain::role::Action;
 use crate::http::error::ApiError;
 use crate::http::{read, write, AppState};
-use crate::service::lifecycle::ShippingDocInput;
+use crate::service::lifecycle::{public_anomaly_id, ShippingDocInput};
 use crate::service::orders::{HistoryEntry, OrderView};
 use crate::views::CustomerSummary;
 
@@ -54,8 +57,15 @@ pub struct ConflictChoice {
 }
 
 pub struct AnomalyRow {
+    /// The public id the resolve form posts.
+    pub id: String,
+    pub kind: &'static str,
     pub detail: String,
     pub resolvers: String,
+    /// What removes it, when a text cannot close it.
+    pub instruction: String,
+    /// A text may close it and this user's role may write it.
+    pub may_resolve: bool,
 }
 
 /// One action form: which `action` it posts, its button, and which inputs it asks for.
@@ -249,7 +259,7 @@ async fn load(state: &AppState, id: &str) -> Result<Loaded, PageError> {
     .await?)
 }
 
-async fn order_page(
+pub(super) async fn order_page(
     state: &AppState,
     signed: &SignedIn,
     id: &str,
@@ -346,6 +356,8 @@ async fn order_page(
             .iter()
             .filter(|a| a.resolution.is_none())
             .map(|a| AnomalyRow {
+                id: public_anomaly_id(id, &a.id),
+                kind: anomaly_label(a.kind),
                 detail: a.detail.clone(),
                 resolvers: a
                     .resolvers
@@ -353,6 +365,9 @@ async fn order_page(
                     .map(|r| role_label(*r))
                     .collect::<Vec<_>>()
                     .join("、"),
+                instruction: instruction(a.kind),
+                may_resolve: a.kind.removed_only_by().is_none()
+                    && a.resolvers.contains(&signed.user.role),
             })
             .collect(),
         actions: action_forms(signed, &view),
@@ -416,7 +431,7 @@ pub struct ActForm {
 }
 
 /// A refusal as the page says it: the Chinese half of a rule, or what was wrong with an input.
-fn reason_in_chinese(e: ApiError) -> Result<String, PageError> {
+pub(super) fn reason_in_chinese(e: ApiError) -> Result<String, PageError> {
     match e {
         ApiError::Conflict(rule) => Ok(chinese_half(&rule).to_string()),
         ApiError::Forbidden(_) => Ok("您的角色不能进行这项操作".into()),
@@ -430,7 +445,7 @@ fn reason_in_chinese(e: ApiError) -> Result<String, PageError> {
 }
 
 /// Rules and field messages are written "中文 / English"; the page says the Chinese.
-fn chinese_half(message: &str) -> &str {
+pub(super) fn chinese_half(message: &str) -> &str {
     message
         .split_once(" / ")
         .map(|(zh, _)| zh)

@@ -916,3 +916,267 @@ async fn the_order_page_offers_each_role_its_actions_and_says_a_refusal_in_chine
     assert_eq!(api["status"], "shipped", "{api}");
     node.stop().await;
 }
+
+/// The public id of the open anomaly of `kind` on `order`, from the API's inbox.
+async fn anomaly_id(node: &TestNode, order: &str, kind: &str) -> String {
+    let (status, inbox) = node.get("/api/anomalies", &node.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    inbox
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|a| a["order_id"] == order && a["anomaly"]["kind"] == kind)
+        .and_then(|a| a["id"].as_str())
+        .unwrap_or_else(|| panic!("no {kind} on {order}: {inbox}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_anomaly_inbox_shows_each_role_its_own_and_closes_them_by_form_or_says_what_to_do() {
+    use crate::flow::{act, ship_all};
+    let mut node = TestNode::start().await;
+    for (name, role) in [
+        ("李娜", "clerk"),
+        ("赵财务", "finance"),
+        ("钱仓库", "warehouse"),
+        ("陈副总", "vp"),
+        ("王主任", "admin"),
+    ] {
+        user_with_password(&node, name, role, "正确的密码-2026").await;
+    }
+    let customer = node.customer("上海真北家居有限公司").await;
+    // A: goods that left without a finance release (finance or a clerk closes it with a text).
+    let a = node.order(&customer, three_lines()).await;
+    let a_id = a["id"].as_str().expect("id").to_string();
+    let left = json!({"lines": ship_all(&a), "carrier": "佳吉快运", "waybill": "JJ-1", "cartons": 1, "already_left": true});
+    act(&mut node, Role::Warehouse, &a_id, "shipments", left.clone()).await;
+    // B: cancelled, then goods left anyway (the VP's), and without a release too.
+    let b = node.order(&customer, three_lines()).await;
+    let b_id = b["id"].as_str().expect("id").to_string();
+    act(
+        &mut node,
+        Role::Vp,
+        &b_id,
+        "cancel",
+        json!({"reason": "客户撤单"}),
+    )
+    .await;
+    let left_b = json!({"lines": ship_all(&b), "carrier": "佳吉快运", "waybill": "JJ-2", "cartons": 1, "already_left": true});
+    act(&mut node, Role::Warehouse, &b_id, "shipments", left_b).await;
+    // C: invoiced under a title the clerk then changed: only a 红冲 removes it (finance's).
+    let c = node.order(&customer, three_lines()).await;
+    let c_id = c["id"].as_str().expect("id").to_string();
+    act(
+        &mut node,
+        Role::Finance,
+        &c_id,
+        "invoices",
+        json!({"number": "04400999", "title": "上海真北家居有限公司", "amount": "9828.49"}),
+    )
+    .await;
+    let clerk_token = node.token(Role::Clerk).await;
+    let (status, body) = node
+        .send(
+            "PATCH",
+            &format!("/api/orders/{c_id}"),
+            &clerk_token,
+            Some(json!({"invoice_title": "上海真北家居销售有限公司"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let a_anomaly = anomaly_id(&node, &a_id, "shipped_without_release").await;
+    let cancelled_anomaly = anomaly_id(&node, &b_id, "shipped_while_cancelled").await;
+    let title_anomaly = anomaly_id(&node, &c_id, "invoice_title_mismatch").await;
+
+    let kinds = |body: &str, kind: &str| body.matches(&format!("data-kind=\"{kind}\"")).count();
+    let mut pages = Vec::new();
+    for (name, without, invoice_title, cancelled) in [
+        ("李娜", 2, 0, 0),
+        ("赵财务", 2, 1, 0),
+        ("钱仓库", 0, 0, 0),
+        ("陈副总", 0, 0, 1),
+        ("王主任", 2, 1, 1),
+    ] {
+        let mut page = PageClient::new(&node);
+        page.sign_in(name, "正确的密码-2026").await;
+        let inbox = page.get("/ui/anomalies").await;
+        assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.body);
+        assert!(inbox.body.contains("异常收件箱"));
+        assert_eq!(
+            kinds(&inbox.body, "shipped-without-release"),
+            without,
+            "{name}: {}",
+            inbox.body
+        );
+        assert_eq!(kinds(&inbox.body, "invoice-title"), invoice_title, "{name}");
+        assert_eq!(
+            kinds(&inbox.body, "shipped-while-cancelled"),
+            cancelled,
+            "{name}"
+        );
+        if without + invoice_title + cancelled == 0 {
+            assert!(inbox.body.contains("没有需要处理的异常"), "{name}");
+        }
+        pages.push(page);
+    }
+    let (mut clerk, mut finance, mut vp) = {
+        let mut it = pages.into_iter();
+        let clerk = it.next().expect("clerk");
+        let finance = it.next().expect("finance");
+        let _warehouse = it.next();
+        (clerk, finance, it.next().expect("vp"))
+    };
+
+    // The clerk's inbox: the order linked, the kind in Chinese, a form for the text.
+    let inbox = clerk.get("/ui/anomalies").await;
+    assert!(inbox.body.contains(&format!("href=\"/ui/orders/{a_id}\"")));
+    assert!(inbox.body.contains(a["number"].as_str().expect("number")));
+    assert!(inbox.body.contains("未经财务放行发货"), "{}", inbox.body);
+    assert!(inbox.body.contains("action=\"/ui/anomalies/resolve\""));
+    // The home page's anomaly count and the nav lead here.
+    let home = clerk.get("/").await;
+    assert!(home
+        .body
+        .contains("<a href=\"/ui/anomalies\"><span class=\"count\">"));
+    assert!(home.body.contains("异常收件箱"));
+
+    let csrf = inbox.csrf();
+    let blank = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[("csrf", &csrf), ("id", &a_anomaly), ("resolution", " ")],
+        )
+        .await;
+    assert!(blank.body.contains("请写明处理结果"), "{}", blank.body);
+    let no_token = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[("id", &a_anomaly), ("resolution", "已补放行")],
+        )
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let done = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &csrf),
+                ("id", &a_anomaly),
+                ("resolution", "客户现款提货，财务已确认"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("已记录处理结果"), "{}", done.body);
+    assert_eq!(
+        kinds(&done.body, "shipped-without-release"),
+        1,
+        "{}",
+        done.body
+    );
+    let api = node
+        .get(&format!("/api/orders/{a_id}"), &node.admin)
+        .await
+        .1;
+    assert!(
+        api["anomalies"]
+            .to_string()
+            .contains("客户现款提货，财务已确认"),
+        "{api}"
+    );
+    // Twice: already closed.
+    let again = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &csrf),
+                ("id", &a_anomaly),
+                ("resolution", "再来一次"),
+            ],
+        )
+        .await;
+    assert!(again.body.contains("可能已被别人处理"), "{}", again.body);
+    // Not the clerk's: refused in Chinese.
+    let not_mine = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &csrf),
+                ("id", &cancelled_anomaly),
+                ("resolution", "我来"),
+            ],
+        )
+        .await;
+    assert!(
+        not_mine.body.contains("您的角色不能进行这项操作"),
+        "{}",
+        not_mine.body
+    );
+
+    // Only a fact removes the wrong title: instructions, no form, and a text is refused.
+    let inbox = finance.get("/ui/anomalies").await;
+    let row_start = inbox
+        .body
+        .find(&format!("id=\"anomaly-{title_anomaly}\""))
+        .expect("the title row");
+    let row = &inbox.body[row_start..];
+    let row = &row[..row.find("</tr>").expect("row end")];
+    assert!(row.contains("财务须红冲抬头不符的发票并重开"), "{row}");
+    assert!(row.contains("不能以文字说明关闭"), "{row}");
+    assert!(
+        row.contains(&format!("href=\"/ui/orders/{c_id}\"")),
+        "{row}"
+    );
+    assert!(!row.contains("<form"), "{row}");
+    let csrf = inbox.csrf();
+    let refused = finance
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &csrf),
+                ("id", &title_anomaly),
+                ("resolution", "已知悉"),
+            ],
+        )
+        .await;
+    assert!(
+        refused
+            .body
+            .contains("此异常不能以文字关闭：财务须红冲抬头不符的发票并重开"),
+        "{}",
+        refused.body
+    );
+    assert!(!refused.body.contains("cannot be closed"), "Chinese only");
+
+    // The order page has the same form; the VP closes the cancelled order's there.
+    let order_page = vp.get(&format!("/ui/orders/{b_id}")).await;
+    assert!(
+        order_page.body.contains("取消后仍有发货"),
+        "{}",
+        order_page.body
+    );
+    assert!(order_page
+        .body
+        .contains(&format!("name=\"order\" value=\"{b_id}\"")));
+    let csrf = order_page.csrf();
+    let closed = vp
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &csrf),
+                ("id", &cancelled_anomaly),
+                ("resolution", "货已由客户签收，恢复订单处理"),
+                ("order", &b_id),
+            ],
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::OK);
+    assert!(closed.body.contains("已记录处理结果"), "{}", closed.body);
+    assert!(
+        closed.body.contains("id=\"order-lines\""),
+        "back on the order page"
+    );
+    assert!(!closed
+        .body
+        .contains(&format!("id=\"anomaly-{cancelled_anomaly}\"")));
+    node.stop().await;
+}
