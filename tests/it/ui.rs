@@ -449,6 +449,8 @@ async fn every_page_and_asset_sends_the_self_only_policy_and_assets_are_cached_l
         "/ui/orders".into(),
         "/ui/users".into(),
         "/ui/password".into(),
+        "/ui/anomalies".into(),
+        "/ui/orders/new".into(),
         format!("/ui/orders/{id}/print?form=a4"),
         "/ui/orders/no-such-order/print".into(),
     ] {
@@ -1178,5 +1180,141 @@ async fn the_anomaly_inbox_shows_each_role_its_own_and_closes_them_by_form_or_sa
     assert!(!closed
         .body
         .contains(&format!("id=\"anomaly-{cancelled_anomaly}\"")));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_clerk_takes_an_order_on_the_entry_form_finding_the_customer_by_pinyin_initials() {
+    let mut node = TestNode::start().await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    user_with_password(&node, "吴仓管", "warehouse", "正确的密码-2026").await;
+    let xinhua = node.customer("北京鑫华家具有限公司").await;
+    node.customer("上海真北家居有限公司").await;
+    let mut page = PageClient::new(&node);
+    page.sign_in("李娜", "正确的密码-2026").await;
+
+    for q in ["bjxh", "BJXH", "xhjj", "鑫华", "北京"] {
+        let lookup = page
+            .get(&format!(
+                "/ui/customers/lookup{}",
+                neiqin::ui::format::query_string(&[("q", q)])
+            ))
+            .await;
+        assert_eq!(lookup.status, StatusCode::OK, "{}", lookup.body);
+        let found: serde_json::Value = serde_json::from_str(&lookup.body).expect("JSON");
+        let found = found.as_array().expect("a list");
+        assert_eq!(found.len(), 1, "{q}: {found:?}");
+        assert_eq!(found[0]["id"], xinhua.as_str(), "{q}");
+        assert!(
+            found[0]["label"]
+                .as_str()
+                .is_some_and(|l| l.contains("北京鑫华家具有限公司")),
+            "{q}: {found:?}"
+        );
+    }
+    let nobody = page.get("/ui/customers/lookup?q=zzzz").await;
+    assert_eq!(nobody.body, "[]");
+
+    let form = page.get("/ui/orders/new").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("新建订单"));
+    assert!(
+        form.body.contains("name=\"sku_4\"") && !form.body.contains("name=\"sku_5\""),
+        "five blank lines without script"
+    );
+    let csrf = form.csrf();
+    let typed = |quantity: &'static str| {
+        vec![
+            ("customer_q", "bjxh"),
+            ("customer_id", ""),
+            ("project", "国贸三期"),
+            ("salesperson", "刘强"),
+            ("sku_0", "SF-2108"),
+            ("spec_0", "三人位沙发"),
+            ("unit_0", "套"),
+            ("quantity_0", quantity),
+            ("unit_price_0", "1333.33"),
+            ("sku_1", "CT-09"),
+            ("spec_1", "茶几"),
+            ("unit_1", "张"),
+            ("quantity_1", "2"),
+            ("unit_price_1", "4,580"),
+            ("sku_2", ""),
+            ("quantity_2", ""),
+        ]
+    };
+
+    let no_token = page.post("/ui/orders/new", &typed("3")).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    assert!(no_token.body.contains("安全校验失败"));
+    assert_eq!(node.order_count().await, 0);
+
+    let with_token = |quantity: &'static str| {
+        let mut form = typed(quantity);
+        form.push(("csrf", csrf.as_str()));
+        form
+    };
+    let bad = page.post("/ui/orders/new", &with_token("三")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("数量“三”不是数字"), "{}", bad.body);
+    for kept in [
+        "value=\"三\"",
+        "value=\"国贸三期\"",
+        "value=\"刘强\"",
+        "value=\"CT-09\"",
+        "value=\"4,580\"",
+        "value=\"bjxh\"",
+    ] {
+        assert!(bad.body.contains(kept), "{kept} kept: {}", bad.body);
+    }
+    assert!(
+        bad.body.contains(&format!("value=\"{xinhua}\"")),
+        "the customer found is kept"
+    );
+    assert!(
+        bad.body.contains("¥9,160.00"),
+        "the line that reads has its amount"
+    );
+    let zero = page.post("/ui/orders/new", &with_token("0")).await;
+    assert_eq!(zero.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(zero.body.contains("数量须大于零"), "{}", zero.body);
+    assert!(!zero.body.contains("greater than zero"), "Chinese only");
+    assert_eq!(node.order_count().await, 0);
+
+    let done = page.post("/ui/orders/new", &with_token("3")).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let id = done
+        .location()
+        .strip_prefix("/ui/orders/")
+        .expect("the new order's page")
+        .to_string();
+    let (status, order) = node.get(&format!("/api/orders/{id}"), &node.admin).await;
+    assert_eq!(status, StatusCode::OK, "{order}");
+    assert_eq!(order["customer_id"], xinhua.as_str());
+    assert_eq!(order["project"], "国贸三期");
+    assert_eq!(
+        order["store"], "SH-001",
+        "the customer's code, as the API does"
+    );
+    assert_eq!(order["status"], "taken");
+    assert_eq!(order["totals"]["gross"], "13159.99", "{order}");
+    assert_eq!(order["lines"].as_array().map(Vec::len), Some(2));
+    let shown = page.get(done.location()).await;
+    assert!(shown.body.contains("北京鑫华家具有限公司"));
+
+    // Two customers match: the form asks which one, without script too.
+    node.customer("北京鑫华家具二店").await;
+    let two = page.post("/ui/orders/new", &with_token("3")).await;
+    assert_eq!(two.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(two.body.contains("有多个客户符合“bjxh”"), "{}", two.body);
+    assert!(two.body.contains("type=\"radio\" name=\"customer_id\""));
+
+    let mut warehouse = PageClient::new(&node);
+    warehouse.sign_in("吴仓管", "正确的密码-2026").await;
+    assert_eq!(
+        warehouse.get("/ui/orders/new").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(!warehouse.get("/").await.body.contains("新建订单"));
     node.stop().await;
 }
