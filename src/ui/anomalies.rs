@@ -258,7 +258,7 @@ pub async fn resolve(
         Err(e) => (reason_in_chinese(e)?, String::new()),
     };
     if form.order.is_empty() {
-        let typed = (!error.is_empty()).then(|| (form.id, form.resolution));
+        let typed = (!error.is_empty()).then_some((form.id, form.resolution));
         inbox(&state, &signed, error, notice, typed).await
     } else {
         order_page(&state, &signed, &form.order, error, notice).await
