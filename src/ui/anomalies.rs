@@ -13,11 +13,12 @@ use axum::response::Html;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::format::{anomaly_label, minute_of, role_label};
+use super::format::{anomaly_label, minute_of, money, quantity, role_label};
 use super::order_page::{order_page, reason_in_chinese};
 use super::session::SignedIn;
 use super::{render, Chrome, PageError};
 use crate::domain::anomaly::{Anomaly, AnomalyKind};
+use crate::domain::facts::FactBody;
 use crate::domain::order::Order;
 use crate::domain::role::Role;
 use crate::http::error::ApiError;
@@ -103,6 +104,132 @@ pub fn found_at(order: &Order, a: &Anomaly) -> Option<DateTime<Utc>> {
         .or_else(|| order.facts.iter().map(|f| f.at).max())
 }
 
+/// What an anomaly is about, said in Chinese from the order it is on (the service's `detail`
+/// is English, for the API); the service's text when the order does not say more.
+pub fn detail_in_chinese(order: Option<&Order>, item: &InboxAnomaly) -> String {
+    let a = &item.anomaly;
+    let rest = a.id.split_once(':').map(|(_, r)| r).unwrap_or("");
+    let fact = |id: &str| order.and_then(|o| o.facts.iter().find(|f| f.id == id));
+    let by_whom = |id: &str| {
+        fact(id)
+            .map(|f| {
+                format!(
+                    "{}（{}）{} 在节点 {} 记录的发货",
+                    f.user,
+                    role_label(f.role),
+                    minute_of(&f.at.to_rfc3339()),
+                    f.node
+                )
+            })
+            .unwrap_or_else(|| "一次发货".to_string())
+    };
+    let line = |id: &str| order.and_then(|o| o.lines.iter().find(|l| l.id == id));
+    // One value on several orders: `<slug>:<value>:<orders>`.
+    let shared_value = || rest.rsplit_once(':').map_or(rest, |(v, _)| v);
+    match (a.kind, order) {
+        (AnomalyKind::ShippedWhileCancelled, _) => {
+            let count = rest.split('+').count();
+            if a.id.starts_with("shipped-after-rest-cancelled") {
+                format!("订单余量取消之后仍记录了 {count} 次发货")
+            } else {
+                format!("订单已取消，却记录了 {count} 次发货")
+            }
+        }
+        (AnomalyKind::ShippedWithoutRelease, Some(_)) => {
+            format!("{}，当时该节点没有看到财务放行", by_whom(rest))
+        }
+        (AnomalyKind::ShippedBeyondRelease, Some(_)) => {
+            format!("{}超出了放行出货单上的货品或数量", by_whom(rest))
+        }
+        (AnomalyKind::StaleRelease, Some(_)) => {
+            let shipment = rest.split(':').next().unwrap_or("");
+            format!(
+                "{}按旧版出货单的放行发出，新版出货单没有经过财务放行",
+                by_whom(shipment)
+            )
+        }
+        (AnomalyKind::OverShipped, Some(_)) => {
+            let id = rest.split(':').next().unwrap_or("");
+            match line(id) {
+                Some(l) => format!(
+                    "{} 订购 {}，已发 {}，超过订购数量",
+                    l.sku,
+                    quantity(l.quantity),
+                    quantity(l.shipped)
+                ),
+                None => return a.detail.clone(),
+            }
+        }
+        (AnomalyKind::OverReturned, Some(o)) => {
+            let id = rest.split(':').next().unwrap_or("");
+            let back = o.requested_back().get(id).copied().unwrap_or_default();
+            match line(id) {
+                Some(l) => format!(
+                    "{} 申请退货 {}，超过已发的 {}",
+                    l.sku,
+                    quantity(back),
+                    quantity(l.shipped)
+                ),
+                None => return a.detail.clone(),
+            }
+        }
+        (AnomalyKind::DuplicateBankRef, None) => format!(
+            "银行流水号 {} 登记在 {} 张订单的收款上",
+            shared_value(),
+            item.orders.len()
+        ),
+        (AnomalyKind::DuplicateBankRef, Some(_)) => {
+            format!("银行流水号 {rest} 在本订单登记了不止一笔收款")
+        }
+        (AnomalyKind::DuplicateInvoiceNumber, None) => format!(
+            "发票号 {} 开在 {} 张订单上",
+            shared_value(),
+            item.orders.len()
+        ),
+        (AnomalyKind::DuplicateInvoiceNumber, Some(_)) => {
+            format!("发票号 {rest} 在本订单开了不止一张")
+        }
+        (AnomalyKind::OverPaid, Some(o)) => format!(
+            "已收款 {}，超过订单应收 {}",
+            money(o.paid()),
+            money(o.due_total())
+        ),
+        (AnomalyKind::OverInvoiced, Some(o)) => format!(
+            "已开票 {}，超过订单应收 {}",
+            money(o.invoiced()),
+            money(o.due_total())
+        ),
+        (AnomalyKind::ReturnWithoutApproval, Some(_)) => "退货未经销售副总审批就已入库".to_string(),
+        (AnomalyKind::InvoiceTitleMismatch, Some(o)) => match fact(rest).map(|f| &f.body) {
+            Some(FactBody::Invoice { number, title, .. }) => format!(
+                "发票 {number} 的抬头是“{title}”，与核单的开票名称“{}”不符",
+                o.get("invoice_title")
+            ),
+            _ => return a.detail.clone(),
+        },
+        (AnomalyKind::FieldConflict, Some(o)) => {
+            let values = o
+                .conflicts
+                .iter()
+                .find(|c| c.field == rest)
+                .map(|c| {
+                    c.values
+                        .iter()
+                        .map(|v| format!("“{}”（{}）", v.value, v.written_by.user))
+                        .collect::<Vec<_>>()
+                        .join("、")
+                })
+                .unwrap_or_default();
+            format!("字段 {rest} 在不同节点上被改成了不同的值：{values}")
+        }
+        (AnomalyKind::DuplicateCustomer, _) => format!(
+            "{} 份客户档案看来是同一个客户（税号、手机或名称加城市相同）",
+            item.customers.len()
+        ),
+        _ => a.detail.clone(),
+    }
+}
+
 /// The inbox rows for `signed`'s role, read in one blocking step.
 fn rows_for(
     office: &crate::service::BackOffice,
@@ -155,11 +282,12 @@ fn rows_for(
             );
         }
         let instruction = instruction(a.kind);
+        let order = item.order_id.as_ref().and_then(|id| orders.get(id));
         rows.push(InboxRow {
             id: item.id.clone(),
             slug: a.kind.slug(),
             kind: anomaly_label(a.kind),
-            detail: a.detail.clone(),
+            detail: detail_in_chinese(order, &item),
             found,
             orders: links,
             customers: customers.join("；"),

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::anomalies::instruction;
+use super::anomalies::{detail_in_chinese, instruction};
 use super::format::{
     anomaly_label, business_today, day_of, minute_of, money, quantity, role_label, unit_price,
 };
@@ -23,7 +23,7 @@ use crate::domain::order::Order;
 use crate::domain::role::Action;
 use crate::http::error::ApiError;
 use crate::http::{read, write, AppState};
-use crate::service::lifecycle::{public_anomaly_id, ShippingDocInput};
+use crate::service::lifecycle::{public_anomaly_id, InboxAnomaly, ShippingDocInput};
 use crate::service::orders::{HistoryEntry, OrderView};
 use crate::views::CustomerSummary;
 
@@ -358,7 +358,17 @@ pub(super) async fn order_page(
             .map(|a| AnomalyRow {
                 id: public_anomaly_id(id, &a.id),
                 kind: anomaly_label(a.kind),
-                detail: a.detail.clone(),
+                detail: detail_in_chinese(
+                    Some(&order),
+                    &InboxAnomaly {
+                        id: String::new(),
+                        order_id: Some(id.to_string()),
+                        order_number: None,
+                        customers: Vec::new(),
+                        orders: Vec::new(),
+                        anomaly: a.clone(),
+                    },
+                ),
                 resolvers: a
                     .resolvers
                     .iter()

@@ -1034,6 +1034,12 @@ async fn the_anomaly_inbox_shows_each_role_its_own_and_closes_them_by_form_or_sa
     assert!(inbox.body.contains(&format!("href=\"/ui/orders/{a_id}\"")));
     assert!(inbox.body.contains(a["number"].as_str().expect("number")));
     assert!(inbox.body.contains("未经财务放行发货"), "{}", inbox.body);
+    assert!(
+        inbox.body.contains("warehouse-user（仓库）")
+            && inbox.body.contains("当时该节点没有看到财务放行"),
+        "the detail in Chinese: {}",
+        inbox.body
+    );
     assert!(inbox.body.contains("action=\"/ui/anomalies/resolve\""));
     // The home page's anomaly count and the nav lead here.
     let home = clerk.get("/").await;
@@ -1124,6 +1130,10 @@ async fn the_anomaly_inbox_shows_each_role_its_own_and_closes_them_by_form_or_sa
     let row = &row[..row.find("</tr>").expect("row end")];
     assert!(row.contains("财务须红冲抬头不符的发票并重开"), "{row}");
     assert!(row.contains("不能以文字说明关闭"), "{row}");
+    assert!(
+        row.contains("发票 04400999 的抬头是“上海真北家居有限公司”，与核单的开票名称“上海真北家居销售有限公司”不符"),
+        "{row}"
+    );
     assert!(
         row.contains(&format!("href=\"/ui/orders/{c_id}\"")),
         "{row}"
