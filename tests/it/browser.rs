@@ -550,10 +550,14 @@ async fn keyboard_scenario(
         "after the customer, 项目",
     )?;
     press(browser, "国贸三期").await?;
-    // Enter walks the header fields to the first cell of the grid.
+    // Enter walks the header fields to the first cell of the grid; Space ticks 含税, which
+    // needs the 开票名称.
     for _ in 0..12 {
-        if focused(browser).await? == "sku_0" {
-            break;
+        match focused(browser).await?.as_str() {
+            "sku_0" => break,
+            "tax_included" => press(browser, " ").await?,
+            "invoice_title" => press(browser, "北京鑫华家具有限公司").await?,
+            _ => {}
         }
         press(browser, &enter).await?;
     }
@@ -593,6 +597,9 @@ async fn keyboard_scenario(
     press(browser, "4580").await?;
     let total = text_of(browser, "#total-gross").await?;
     check(total == "¥13,159.99", format!("total {total}"))?;
+    // 13% included, split per line: 3999.99 / 1.13 = 3539.81, 9160.00 / 1.13 = 8106.19.
+    let tax = text_of(browser, "#total-tax").await?;
+    check(tax == "¥1,513.99", format!("tax {tax}"))?;
     shoot(browser, "10-order-entry-typed").await?;
 
     // Tab to 保存订单, Enter: the order's page.
@@ -618,6 +625,11 @@ async fn keyboard_scenario(
     check(order["customer_id"] == customer_id, format!("{order}"))?;
     check(order["project"] == "国贸三期", format!("{order}"))?;
     check(order["totals"]["gross"] == "13159.99", format!("{order}"))?;
+    check(order["totals"]["tax"] == "1513.99", format!("{order}"))?;
+    check(
+        order["invoice_title"] == "北京鑫华家具有限公司",
+        format!("{order}"),
+    )?;
     let skus: Vec<&str> = order["lines"]
         .as_array()
         .map(|l| l.iter().filter_map(|l| l["sku"].as_str()).collect())
