@@ -157,7 +157,7 @@ pub fn detail_in_chinese(order: Option<&Order>, item: &InboxAnomaly) -> String {
                     quantity(l.quantity),
                     quantity(l.shipped)
                 ),
-                None => return a.detail.clone(),
+                None => a.detail.clone(),
             }
         }
         (AnomalyKind::OverReturned, Some(o)) => {
@@ -170,7 +170,7 @@ pub fn detail_in_chinese(order: Option<&Order>, item: &InboxAnomaly) -> String {
                     quantity(back),
                     quantity(l.shipped)
                 ),
-                None => return a.detail.clone(),
+                None => a.detail.clone(),
             }
         }
         (AnomalyKind::DuplicateBankRef, None) => format!(
@@ -205,7 +205,7 @@ pub fn detail_in_chinese(order: Option<&Order>, item: &InboxAnomaly) -> String {
                 "发票 {number} 的抬头是“{title}”，与核单的开票名称“{}”不符",
                 o.get("invoice_title")
             ),
-            _ => return a.detail.clone(),
+            _ => a.detail.clone(),
         },
         (AnomalyKind::FieldConflict, Some(o)) => {
             let values = o
