@@ -577,3 +577,105 @@ pub async fn lookup(
             .collect(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).expect("decimal")
+    }
+
+    #[test]
+    fn a_tax_rate_reads_as_a_fraction_a_percentage_or_nothing() {
+        for typed in ["0.13", "13", "13%", " 13 ％ "] {
+            assert_eq!(parse_rate(typed), Ok(Some(d("0.13"))), "{typed}");
+        }
+        assert_eq!(parse_rate(""), Ok(None));
+        assert!(parse_rate("十三")
+            .expect_err("not a number")
+            .contains("不是数字"));
+    }
+
+    #[test]
+    fn numbers_may_carry_thousands_separators_and_the_yuan_sign() {
+        assert_eq!(parse_number("4,580"), Ok(d("4580")));
+        assert_eq!(parse_number("¥1,333.33"), Ok(d("1333.33")));
+        assert!(parse_number("三").is_err());
+        assert!(parse_number("-1").is_ok(), "the sign is the domain's rule");
+        assert!(parse_number("1e3").is_err());
+    }
+
+    #[test]
+    fn the_grid_is_read_back_in_order_and_renumbered() {
+        let pairs = [
+            ("csrf", "t"),
+            ("customer_q", "bjxh"),
+            ("sku_7", "B"),
+            ("quantity_7", "2"),
+            ("sku_2", "A"),
+            ("unit_price_2", "1.5"),
+            ("sku_999", "ignored"),
+            ("tax_included", "1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+        let (csrf, form) = read_form(pairs);
+        assert_eq!(csrf, "t");
+        assert_eq!(form.customer_q, "bjxh");
+        assert!(form.tax_included);
+        let skus: Vec<(usize, &str)> = form
+            .lines
+            .iter()
+            .map(|l| (l.index, l.sku.as_str()))
+            .collect();
+        assert_eq!(skus, [(0, "A"), (1, "B")]);
+        assert_eq!(form.lines[0].unit_price, "1.5");
+        assert_eq!(form.lines[1].quantity, "2");
+    }
+
+    #[test]
+    fn totals_are_split_per_line_as_the_order_computes_them() {
+        let mut form = Typed {
+            tax_included: true,
+            tax_rate: "13%".into(),
+            lines: vec![
+                LineRow {
+                    quantity: "3".into(),
+                    unit_price: "1333.33".into(),
+                    ..LineRow::default()
+                },
+                LineRow {
+                    quantity: "2".into(),
+                    unit_price: "4580".into(),
+                    ..LineRow::default()
+                },
+                LineRow {
+                    quantity: "三".into(),
+                    unit_price: "1".into(),
+                    ..LineRow::default()
+                },
+            ],
+            ..Typed::default()
+        };
+        let (gross, net) = totals(&mut form);
+        assert_eq!(gross, d("13159.99"));
+        assert_eq!(gross - net, d("1513.99"));
+        assert_eq!(form.lines[0].amount, "¥3,999.99");
+        assert_eq!(
+            form.lines[2].amount, "",
+            "a line that does not read has no amount"
+        );
+    }
+
+    #[test]
+    fn the_services_field_messages_are_said_in_chinese() {
+        assert_eq!(chinese_message("must be greater than zero"), "须大于零");
+        assert_eq!(chinese_message("at most 3 decimal places"), "最多 3 位小数");
+        assert_eq!(
+            chinese_message("含税订单须填写税率 / required when the order is tax-included"),
+            "含税订单须填写税率"
+        );
+    }
+}
