@@ -1,7 +1,9 @@
 //! 订单详情, `/ui/orders/{id}`: the order's lines, its amounts (ordered / shipped / invoiced /
 //! paid / outstanding), the timeline of its facts (who, role, node, when), its change history,
-//! field conflicts with one-click resolution, open anomalies, and, as forms, only the actions
-//! this user's role may take. The forms post to `/ui/orders/{id}/act`, which calls the same
+//! field conflicts with one-click resolution, open anomalies (each with the resolve form of the
+//! 异常收件箱 where a text may close it), and, as forms, only the actions this user's role may
+//! take, 作废 of a payment and 红冲 of an invoice among them (the facts that remove a duplicate
+//! bank reference, a duplicate invoice number or a wrong title). The forms post to `/ui/orders/{id}/act`, which calls the same
 //! service use cases as the API; a refused action re-renders the page with the server's reason
 //! in Chinese (the service still enforces every rule, the page only hides what the role cannot do).
 
@@ -39,11 +41,15 @@ pub struct LineRow {
 }
 
 pub struct FactRow {
+    pub id: String,
     pub at: String,
     pub user: String,
     pub role: &'static str,
     pub node: String,
     pub what: String,
+    /// The form that takes it back, `(action, button)`: 作废 a live payment, 红冲 a live
+    /// invoice, for the role that may; the facts that remove a duplicate or a wrong title.
+    pub undo: Option<(&'static str, &'static str)>,
 }
 
 pub struct ConflictRow {
@@ -273,6 +279,18 @@ pub(super) async fn order_page(
         history,
     } = load(state, id).await?;
     let shipped = order.shipped_per_line();
+    let role = signed.user.role;
+    let live_payments: Vec<String> = order.live_payments().iter().map(|f| f.id.clone()).collect();
+    let live_invoices: Vec<String> = order.live_invoices().iter().map(|f| f.id.clone()).collect();
+    let undo = |fact: &str| {
+        if role.may(Action::VoidPayment) && live_payments.iter().any(|p| p == fact) {
+            Some(("void-payment", "作废收款"))
+        } else if role.may(Action::Invoice) && live_invoices.iter().any(|i| i == fact) {
+            Some(("void-invoice", "红冲发票"))
+        } else {
+            None
+        }
+    };
     render(&OrderPage {
         chrome: Chrome::new(state, signed, "/ui/orders"),
         id: id.to_string(),
@@ -316,11 +334,13 @@ pub(super) async fn order_page(
             .facts
             .iter()
             .map(|f| FactRow {
+                id: f.id.clone(),
                 at: minute_of(&f.at.to_rfc3339()),
                 user: f.user.clone(),
                 role: role_label(f.role),
                 node: f.node.clone(),
                 what: describe_fact(&f.body),
+                undo: undo(&f.id),
             })
             .collect(),
         history: history
@@ -438,6 +458,9 @@ pub struct ActForm {
     field: String,
     #[serde(default)]
     value: String,
+    /// The payment or invoice a 作废 or 红冲 takes back.
+    #[serde(default)]
+    fact: String,
 }
 
 /// A refusal as the page says it: the Chinese half of a rule, or what was wrong with an input.
@@ -633,6 +656,20 @@ async fn perform(
         "cancel" => {
             write(state, move |o| o.cancel(&user, &id, form.reason)).await?;
             "已取消订单"
+        }
+        "void-payment" => {
+            write(state, move |o| {
+                o.void_payment(&user, &id, &form.fact, form.reason)
+            })
+            .await?;
+            "已作废收款"
+        }
+        "void-invoice" => {
+            write(state, move |o| {
+                o.void_invoice(&user, &id, &form.fact, form.reason)
+            })
+            .await?;
+            "已红冲发票"
         }
         "resolve-conflict" => {
             write(state, move |o| {

@@ -1158,6 +1158,32 @@ async fn the_anomaly_inbox_shows_each_role_its_own_and_closes_them_by_form_or_sa
         refused.body
     );
     assert!(!refused.body.contains("cannot be closed"), "Chinese only");
+    // The fact it asks for is on the order page: finance 红冲 the invoice, and it is gone.
+    let c_now = node
+        .get(&format!("/api/orders/{c_id}"), &node.admin)
+        .await
+        .1;
+    let invoice = c_now["facts"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["kind"] == "invoice"))
+        .and_then(|f| f["id"].as_str())
+        .expect("the invoice fact")
+        .to_string();
+    let order_page = finance.get(&format!("/ui/orders/{c_id}")).await;
+    assert!(order_page.body.contains("红冲发票"), "{}", order_page.body);
+    assert!(order_page
+        .body
+        .contains(&format!("name=\"fact\" value=\"{invoice}\"")));
+    let voided = act_on_page(
+        &mut finance,
+        &c_id,
+        "void-invoice",
+        &[("fact", &invoice), ("reason", "抬头错误，红冲重开")],
+    )
+    .await;
+    assert!(voided.body.contains("已红冲发票"), "{}", voided.body);
+    let inbox = finance.get("/ui/anomalies").await;
+    assert_eq!(kinds(&inbox.body, "invoice-title"), 0, "{}", inbox.body);
 
     // The order page has the same form; the VP closes the cancelled order's there.
     let order_page = vp.get(&format!("/ui/orders/{b_id}")).await;
