@@ -2,7 +2,8 @@
 //! every role's), each with its order, its kind in Chinese, the detail, when it arose, and how it
 //! is closed: a text (处理说明) posted to `/ui/anomalies/resolve`, which calls the same service
 //! use case as `POST /api/anomalies/{id}/resolve`, or, for a contradiction only a fact removes,
-//! what to do and a link to the order. A refused resolution re-renders the page (or the order
+//! what to do and a link to the order; duplicate customer archives are merged there (the clerk
+//! picks the one to keep), as the API's resolve with `keep` does. A refused resolution re-renders the page (or the order
 //! page it came from) with the reason in Chinese.
 
 use std::collections::HashMap;
@@ -51,6 +52,8 @@ pub struct InboxRow {
     pub may_resolve: bool,
     /// The resolution typed before a refusal, kept for this row.
     pub typed: String,
+    /// Duplicate customers, to the clerk: the archives one of which is kept, `(id, label)`.
+    pub keep: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -76,7 +79,7 @@ pub fn instruction(kind: AnomalyKind) -> String {
     let where_ = match kind {
         AnomalyKind::FieldConflict => "请在订单页的「字段冲突」中点「采用此值」选定一个。",
         AnomalyKind::DuplicateCustomer => {
-            "合并时指定保留的档案，其余档案并入它（合并后此异常自动消失）。"
+            "选定保留的档案，其余档案并入它（合并后此异常自动消失）。"
         }
         _ => "请打开订单记录相应的事实，记录后此异常自动消失。",
     };
@@ -281,6 +284,15 @@ fn rows_for(
                     .unwrap_or_else(|| id.clone()),
             );
         }
+        let keep = if a.kind == AnomalyKind::DuplicateCustomer && a.resolvers.contains(&role) {
+            item.customers
+                .iter()
+                .cloned()
+                .zip(customers.iter().cloned())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let instruction = instruction(a.kind);
         let order = item.order_id.as_ref().and_then(|id| orders.get(id));
         rows.push(InboxRow {
@@ -300,6 +312,7 @@ fn rows_for(
             may_resolve: instruction.is_empty() && a.resolvers.contains(&role),
             instruction,
             typed: String::new(),
+            keep,
         });
     }
     Ok(rows)
@@ -347,6 +360,9 @@ pub struct ResolveForm {
     /// The order page the form was on, to go back to; empty from the inbox.
     #[serde(default)]
     order: String,
+    /// Duplicate customers: the archive to keep, the others merged into it.
+    #[serde(default)]
+    keep: String,
 }
 
 /// Closes an anomaly with a text, through the same use cases as the API; a refusal is said in
@@ -358,23 +374,31 @@ pub async fn resolve(
 ) -> Result<Html<String>, PageError> {
     signed.check_csrf(&form.csrf)?;
     let user = signed.user.clone();
-    let (id, resolution) = (form.id.clone(), form.resolution.clone());
+    let (id, resolution, keep) = (form.id.clone(), form.resolution.clone(), form.keep.clone());
+    let merging = id.starts_with("customers-");
     let outcome = write(&state, move |o| {
         if id.starts_with("shared-") {
             // Always refused: it names the fact that removes it.
             o.resolve_shared(&user, &id)
-        } else if id.starts_with("customers-") {
-            Err(crate::service::lifecycle::rule(
-                "此异常不能以文字关闭：内勤须合并重复的客户档案",
-                "this anomaly cannot be closed with a text: a clerk merges the archives",
-            ))
+        } else if merging {
+            if keep.is_empty() {
+                return Err(crate::service::lifecycle::rule(
+                    "请选择要保留的客户档案，其余档案将并入它",
+                    "name the customer archive to keep",
+                ));
+            }
+            o.merge_customers(&user, &id, &keep, &resolution)
         } else {
             o.resolve_anomaly(&user, &id, resolution).map(|_| ())
         }
     })
     .await;
     let (error, notice) = match outcome {
+        Ok(()) if merging => (String::new(), "已合并客户档案，此异常已关闭".to_string()),
         Ok(()) => (String::new(), "已记录处理结果，此异常已关闭".to_string()),
+        Err(ApiError::Invalid(errors)) if errors.iter().any(|e| e.field == "keep") => {
+            ("要保留的档案须是重复档案之一".to_string(), String::new())
+        }
         Err(ApiError::NotFound(_)) => (
             "找不到这条未处理的异常，它可能已被别人处理".to_string(),
             String::new(),

@@ -1354,3 +1354,74 @@ async fn a_clerk_takes_an_order_on_the_entry_form_finding_the_customer_by_pinyin
     assert!(!warehouse.get("/").await.body.contains("新建订单"));
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_clerk_merges_duplicate_customer_archives_from_the_inbox() {
+    let mut node = TestNode::start().await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    user_with_password(&node, "赵财务", "finance", "正确的密码-2026").await;
+    let kept = node.customer("北京鑫华家具有限公司").await;
+    let twin = node.customer("北京鑫华家具有限公司").await;
+    let mut finance = PageClient::new(&node);
+    finance.sign_in("赵财务", "正确的密码-2026").await;
+    let theirs = finance.get("/ui/anomalies").await;
+    assert!(!theirs.body.contains("data-kind=\"duplicate-customer\""));
+
+    let mut clerk = PageClient::new(&node);
+    clerk.sign_in("李娜", "正确的密码-2026").await;
+    let inbox = clerk.get("/ui/anomalies").await;
+    assert_eq!(
+        inbox
+            .body
+            .matches("data-kind=\"duplicate-customer\"")
+            .count(),
+        1,
+        "{}",
+        inbox.body
+    );
+    assert!(inbox.body.contains("重复的客户档案"));
+    assert!(inbox.body.contains("内勤须合并重复的客户档案"));
+    assert!(inbox
+        .body
+        .contains(&format!("name=\"keep\" value=\"{twin}\"")));
+    let (_, listed) = node.get("/api/anomalies", &node.admin).await;
+    let id = listed
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|a| a["anomaly"]["kind"] == "duplicate_customer")
+        })
+        .and_then(|a| a["id"].as_str())
+        .expect("the duplicate")
+        .to_string();
+    let csrf = inbox.csrf();
+    let unpicked = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[("csrf", &csrf), ("id", &id), ("resolution", "同一客户")],
+        )
+        .await;
+    assert!(
+        unpicked.body.contains("请选择要保留的客户档案"),
+        "{}",
+        unpicked.body
+    );
+    let merged = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &csrf),
+                ("id", &id),
+                ("keep", &kept),
+                ("resolution", "同一客户，两台电脑各建了一份"),
+            ],
+        )
+        .await;
+    assert!(merged.body.contains("已合并客户档案"), "{}", merged.body);
+    assert!(!merged.body.contains("data-kind=\"duplicate-customer\""));
+    let (_, other) = node
+        .get(&format!("/api/customers/{twin}"), &node.admin)
+        .await;
+    assert_eq!(other["merged_into"], kept.as_str(), "{other}");
+    node.stop().await;
+}
