@@ -167,7 +167,7 @@ impl DueEntry {
 
 /// Bumped whenever what the projector writes changes (index values, summary fields, status
 /// names): a store projected by an older version is projected again when it opens.
-pub const PROJECTION_VERSION: u32 = 4;
+pub const PROJECTION_VERSION: u32 = 5;
 /// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
 pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
@@ -253,6 +253,48 @@ pub struct CustomerSummary {
 /// Lower-cased text used for search keys; index values must not contain the NUL separator.
 pub fn search_key(s: &str) -> String {
     s.trim().to_lowercase().replace('\0', "")
+}
+
+/// Readings of a name's initials an archive is indexed under, at most this many (a polyphone
+/// doubles them).
+pub const INITIALS_READINGS: usize = 4;
+
+/// The pinyin initials of a name, lower case: 北京鑫华家具 is `bjxhjj`. A polyphone gives one
+/// spelling per initial it may take (重庆: `zq`, `cq`), the commonest reading first, at most
+/// `INITIALS_READINGS`; letters and digits stand for themselves, anything else is skipped.
+pub fn pinyin_initials(name: &str) -> Vec<String> {
+    use pinyin::ToPinyinMulti;
+    let mut spellings = vec![String::new()];
+    for c in name.chars() {
+        let mut initials: Vec<char> = Vec::new();
+        if let Some(readings) = c.to_pinyin_multi() {
+            for reading in readings {
+                if let Some(first) = reading.first_letter().chars().next() {
+                    if !initials.contains(&first) {
+                        initials.push(first);
+                    }
+                }
+            }
+        } else if c.is_ascii_alphanumeric() {
+            initials.push(c.to_ascii_lowercase());
+        }
+        if initials.is_empty() {
+            continue;
+        }
+        spellings = spellings
+            .iter()
+            .flat_map(|s| {
+                initials.iter().map(move |i| {
+                    let mut next = s.clone();
+                    next.push(*i);
+                    next
+                })
+            })
+            .take(INITIALS_READINGS)
+            .collect();
+    }
+    spellings.retain(|s| !s.is_empty());
+    spellings
 }
 
 #[derive(Default)]
@@ -356,12 +398,21 @@ fn project_customer(customer: &Customer) -> Projection {
         (CUSTOMER_REGION, search_key(&summary.region)),
     ];
     // Search terms, each matched by prefix: every suffix of the name (so any part of a Chinese
-    // name finds it), the code and every phone number.
+    // name finds it), every suffix of its pinyin initials (bjxh, xh for 北京鑫华), the code and
+    // every phone number.
     let name = search_key(&summary.name);
     let mut terms: Vec<String> = name
         .char_indices()
         .map(|(at, _)| name[at..].to_string())
         .collect();
+    for initials in pinyin_initials(&summary.name) {
+        terms.extend(
+            initials
+                .char_indices()
+                .map(|(at, _)| initials[at..].to_string())
+                .filter(|t| t.len() >= 2 || t.len() == initials.len()),
+        );
+    }
     terms.push(search_key(&summary.code));
     terms.extend(customer.phones().into_iter().map(search_key));
     terms.sort();
@@ -485,4 +536,19 @@ fn report_entries(order: &Order, summary: &OrderSummary) -> Vec<(&'static str, S
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod initials_tests {
+    use super::pinyin_initials;
+
+    #[test]
+    fn a_name_is_found_by_its_pinyin_initials() {
+        assert_eq!(pinyin_initials("北京鑫华家具")[0], "bjxhjj");
+        assert!(pinyin_initials("重庆").iter().any(|s| s == "cq"));
+        assert_eq!(pinyin_initials("A3 家居（东区）")[0], "a3jjdq");
+        assert!(pinyin_initials("（）").is_empty());
+        let many = pinyin_initials("重重重重重");
+        assert!(many.len() <= super::INITIALS_READINGS);
+    }
 }

@@ -95,7 +95,8 @@ impl From<CustomerBody> for CustomerInput {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerSearch {
-    /// Part of the name, or the start of a code or phone number.
+    /// Part of the name, the start of a code or phone number, or part of the name's pinyin
+    /// initials (`bjxh` finds 北京鑫华).
     pub q: Option<String>,
     pub city: Option<String>,
     pub region: Option<String>,

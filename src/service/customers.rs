@@ -138,7 +138,8 @@ impl BackOffice {
             .is_some_and(|m| m.kind == CUSTOMER_KIND))
     }
 
-    /// Search by name (any part), code or phone (prefix), then filter by city and region.
+    /// Search by name (any part), pinyin initials (any part), code or phone (prefix), then filter
+    /// by city and region.
     pub fn search_customers(
         &self,
         query: &CustomerQuery,

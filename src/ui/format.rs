@@ -5,6 +5,7 @@
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use crate::domain::anomaly::AnomalyKind;
 use crate::domain::money::round_cents;
 use crate::domain::order::Status;
 use crate::domain::role::Role;
@@ -102,6 +103,27 @@ pub fn status_label(status: Status) -> &'static str {
         "archived" => "已归档",
         "cancelled" => "已取消",
         _ => status.as_str(),
+    }
+}
+
+/// An anomaly's kind in Chinese, as the inbox names it.
+pub fn anomaly_label(kind: AnomalyKind) -> &'static str {
+    match kind {
+        AnomalyKind::ShippedWhileCancelled => "取消后仍有发货",
+        AnomalyKind::ShippedWithoutRelease => "未经财务放行发货",
+        AnomalyKind::StaleRelease => "按旧版出货单放行发货",
+        AnomalyKind::OverShipped => "发货超过订购数量",
+        AnomalyKind::DuplicateBankRef => "银行流水号重复",
+        AnomalyKind::OverPaid => "收款超过订单金额",
+        AnomalyKind::ReturnWithoutApproval => "退货未经审批入库",
+        AnomalyKind::InvoiceTitleMismatch => "发票抬头与核单不符",
+        AnomalyKind::FieldConflict => "字段冲突",
+        AnomalyKind::DuplicateCustomer => "重复的客户档案",
+        AnomalyKind::DuplicateInvoiceNumber => "发票号重复",
+        AnomalyKind::ShippedBeyondRelease => "发货超出放行范围",
+        AnomalyKind::OverInvoiced => "开票超过订单金额",
+        AnomalyKind::OverReturned => "退货超过已发数量",
+        AnomalyKind::UnauthorizedFact => "越权或伪造的记录",
     }
 }
 

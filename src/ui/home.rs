@@ -24,7 +24,7 @@ pub const COUNT_CAP: usize = 500;
 pub enum QueueFilter {
     /// Orders in the status of this name (`Status::as_str`).
     Status(&'static str),
-    /// Orders with an open anomaly.
+    /// Orders with an open anomaly; the count links to the 异常收件箱.
     Anomalies,
 }
 
@@ -130,7 +130,7 @@ fn queue_query(filter: QueueFilter) -> Option<(OrderQuery, String)> {
         }
         QueueFilter::Anomalies => {
             query.anomalies_only = true;
-            "/ui/orders?anomalies=1".to_string()
+            "/ui/anomalies".to_string()
         }
     };
     Some((query, href))

@@ -7,10 +7,12 @@
 //! that allows only this node (no inline script, no inline style, no other origin), and its
 //! assets are embedded in the binary; every POST from a page carries its session's CSRF token.
 
+mod anomalies;
 pub mod assets;
 pub mod format;
 mod home;
 mod order_list;
+mod order_new;
 mod order_page;
 mod password;
 mod print;
@@ -50,7 +52,14 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/login", get(sign_in::form).post(sign_in::submit))
         .route("/ui/logout", post(sign_in::sign_out))
         .route("/ui/password", get(password::form).post(password::submit))
+        .route("/ui/anomalies", get(anomalies::page))
+        .route("/ui/anomalies/resolve", post(anomalies::resolve))
         .route("/ui/orders", get(order_list::page))
+        .route(
+            "/ui/orders/new",
+            get(order_new::form).post(order_new::submit),
+        )
+        .route("/ui/customers/lookup", get(order_new::lookup))
         .route("/ui/orders/{id}", get(order_page::page))
         .route("/ui/orders/{id}/act", post(order_page::act))
         .route("/ui/orders/{id}/print", get(print::page))
@@ -120,7 +129,14 @@ pub struct NavLink {
 impl Chrome {
     /// `active`: the href of the nav link for this page.
     pub fn new(state: &AppState, signed: &SignedIn, active: &str) -> Chrome {
-        let mut links = vec![("/", "工作台"), ("/ui/orders", "订单")];
+        let mut links = vec![
+            ("/", "工作台"),
+            ("/ui/orders", "订单"),
+            ("/ui/anomalies", "异常收件箱"),
+        ];
+        if signed.user.role.may(crate::domain::role::Action::TakeOrder) {
+            links.push(("/ui/orders/new", "新建订单"));
+        }
         if signed.user.role == crate::domain::role::Role::Admin {
             links.push(("/ui/users", "用户管理"));
         }

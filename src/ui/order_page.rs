@@ -1,7 +1,9 @@
 //! 订单详情, `/ui/orders/{id}`: the order's lines, its amounts (ordered / shipped / invoiced /
 //! paid / outstanding), the timeline of its facts (who, role, node, when), its change history,
-//! field conflicts with one-click resolution, open anomalies, and, as forms, only the actions
-//! this user's role may take. The forms post to `/ui/orders/{id}/act`, which calls the same
+//! field conflicts with one-click resolution, open anomalies (each with the resolve form of the
+//! 异常收件箱 where a text may close it), and, as forms, only the actions this user's role may
+//! take, 作废 of a payment and 红冲 of an invoice among them (the facts that remove a duplicate
+//! bank reference, a duplicate invoice number or a wrong title). The forms post to `/ui/orders/{id}/act`, which calls the same
 //! service use cases as the API; a refused action re-renders the page with the server's reason
 //! in Chinese (the service still enforces every rule, the page only hides what the role cannot do).
 
@@ -12,7 +14,10 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::format::{business_today, day_of, minute_of, money, quantity, role_label, unit_price};
+use super::anomalies::{detail_in_chinese, instruction};
+use super::format::{
+    anomaly_label, business_today, day_of, minute_of, money, quantity, role_label, unit_price,
+};
 use super::session::SignedIn;
 use super::{render, Chrome, PageError};
 use crate::domain::facts::{FactBody, Party, ShipLine};
@@ -20,7 +25,7 @@ use crate::domain::order::Order;
 use crate::domain::role::Action;
 use crate::http::error::ApiError;
 use crate::http::{read, write, AppState};
-use crate::service::lifecycle::ShippingDocInput;
+use crate::service::lifecycle::{public_anomaly_id, InboxAnomaly, ShippingDocInput};
 use crate::service::orders::{HistoryEntry, OrderView};
 use crate::views::CustomerSummary;
 
@@ -36,11 +41,15 @@ pub struct LineRow {
 }
 
 pub struct FactRow {
+    pub id: String,
     pub at: String,
     pub user: String,
     pub role: &'static str,
     pub node: String,
     pub what: String,
+    /// The form that takes it back, `(action, button)`: 作废 a live payment, 红冲 a live
+    /// invoice, for the role that may; the facts that remove a duplicate or a wrong title.
+    pub undo: Option<(&'static str, &'static str)>,
 }
 
 pub struct ConflictRow {
@@ -54,8 +63,15 @@ pub struct ConflictChoice {
 }
 
 pub struct AnomalyRow {
+    /// The public id the resolve form posts.
+    pub id: String,
+    pub kind: &'static str,
     pub detail: String,
     pub resolvers: String,
+    /// What removes it, when a text cannot close it.
+    pub instruction: String,
+    /// A text may close it and this user's role may write it.
+    pub may_resolve: bool,
 }
 
 /// One action form: which `action` it posts, its button, and which inputs it asks for.
@@ -250,7 +266,7 @@ async fn load(state: &AppState, id: &str) -> Result<Loaded, PageError> {
     .await?)
 }
 
-async fn order_page(
+pub(super) async fn order_page(
     state: &AppState,
     signed: &SignedIn,
     id: &str,
@@ -264,6 +280,18 @@ async fn order_page(
         history,
     } = load(state, id).await?;
     let shipped = order.shipped_per_line();
+    let role = signed.user.role;
+    let live_payments: Vec<String> = order.live_payments().iter().map(|f| f.id.clone()).collect();
+    let live_invoices: Vec<String> = order.live_invoices().iter().map(|f| f.id.clone()).collect();
+    let undo = |fact: &str| {
+        if role.may(Action::VoidPayment) && live_payments.iter().any(|p| p == fact) {
+            Some(("void-payment", "作废收款"))
+        } else if role.may(Action::Invoice) && live_invoices.iter().any(|i| i == fact) {
+            Some(("void-invoice", "红冲发票"))
+        } else {
+            None
+        }
+    };
     render(&OrderPage {
         chrome: Chrome::new(state, signed, "/ui/orders"),
         id: id.to_string(),
@@ -307,11 +335,13 @@ async fn order_page(
             .facts
             .iter()
             .map(|f| FactRow {
+                id: f.id.clone(),
                 at: minute_of(&f.at.to_rfc3339()),
                 user: f.user.clone(),
                 role: role_label(f.role),
                 node: f.node.clone(),
                 what: describe_fact(&f.body),
+                undo: undo(&f.id),
             })
             .collect(),
         history: history
@@ -347,13 +377,28 @@ async fn order_page(
             .iter()
             .filter(|a| a.resolution.is_none())
             .map(|a| AnomalyRow {
-                detail: a.detail.clone(),
+                id: public_anomaly_id(id, &a.id),
+                kind: anomaly_label(a.kind),
+                detail: detail_in_chinese(
+                    Some(&order),
+                    &InboxAnomaly {
+                        id: String::new(),
+                        order_id: Some(id.to_string()),
+                        order_number: None,
+                        customers: Vec::new(),
+                        orders: Vec::new(),
+                        anomaly: a.clone(),
+                    },
+                ),
                 resolvers: a
                     .resolvers
                     .iter()
                     .map(|r| role_label(*r))
                     .collect::<Vec<_>>()
                     .join("、"),
+                instruction: instruction(a.kind),
+                may_resolve: a.kind.removed_only_by().is_none()
+                    && a.resolvers.contains(&signed.user.role),
             })
             .collect(),
         actions: action_forms(signed, &view),
@@ -414,10 +459,13 @@ pub struct ActForm {
     field: String,
     #[serde(default)]
     value: String,
+    /// The payment or invoice a 作废 or 红冲 takes back.
+    #[serde(default)]
+    fact: String,
 }
 
 /// A refusal as the page says it: the Chinese half of a rule, or what was wrong with an input.
-fn reason_in_chinese(e: ApiError) -> Result<String, PageError> {
+pub(super) fn reason_in_chinese(e: ApiError) -> Result<String, PageError> {
     match e {
         ApiError::Conflict(rule) => Ok(chinese_half(&rule).to_string()),
         ApiError::Forbidden(_) => Ok("您的角色不能进行这项操作".into()),
@@ -431,7 +479,7 @@ fn reason_in_chinese(e: ApiError) -> Result<String, PageError> {
 }
 
 /// Rules and field messages are written "中文 / English"; the page says the Chinese.
-fn chinese_half(message: &str) -> &str {
+pub(super) fn chinese_half(message: &str) -> &str {
     message
         .split_once(" / ")
         .map(|(zh, _)| zh)
@@ -609,6 +657,20 @@ async fn perform(
         "cancel" => {
             write(state, move |o| o.cancel(&user, &id, form.reason)).await?;
             "已取消订单"
+        }
+        "void-payment" => {
+            write(state, move |o| {
+                o.void_payment(&user, &id, &form.fact, form.reason)
+            })
+            .await?;
+            "已作废收款"
+        }
+        "void-invoice" => {
+            write(state, move |o| {
+                o.void_invoice(&user, &id, &form.fact, form.reason)
+            })
+            .await?;
+            "已红冲发票"
         }
         "resolve-conflict" => {
             write(state, move |o| {

@@ -464,3 +464,245 @@ async fn the_workbench_in_a_real_browser() {
         panic!("{failure}");
     }
 }
+
+/// Sends keys to whichever element has the focus, as a person at the keyboard would.
+async fn press(browser: &Client, keys: &str) -> Result<(), String> {
+    browser
+        .active_element()
+        .await
+        .map_err(|e| e.to_string())?
+        .send_keys(keys)
+        .await
+        .map_err(|e| format!("typing {keys:?}: {e}"))
+}
+
+/// The name (else the id) of the element that has the focus.
+async fn focused(browser: &Client) -> Result<String, String> {
+    let name = browser
+        .execute(
+            "const e = document.activeElement; return e.name || e.id || e.tagName;",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(name.as_str().unwrap_or_default().to_string())
+}
+
+async fn script(browser: &Client, js: &str) -> Result<serde_json::Value, String> {
+    browser
+        .execute(js, vec![])
+        .await
+        .map_err(|e| format!("{js}: {e}"))
+}
+
+async fn keyboard_scenario(
+    browser: &Client,
+    node: &mut TestNode,
+    customer_id: &str,
+) -> Result<(), String> {
+    use fantoccini::key::Key;
+    let origin = node.base.clone();
+    let (enter, tab) = (Key::Enter.to_string(), Key::Tab.to_string());
+    sign_in(browser, &origin, "李娜", "正确的密码-2026").await?;
+    wait_for_url(browser, "sign-in", |path, _| path == "/").await?;
+    // The nav leads to the form.
+    browser
+        .find(Locator::LinkText("新建订单"))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for_url(browser, "新建订单", |path, _| path == "/ui/orders/new").await?;
+    wait_for(browser, "#new-order").await?;
+    assert_only_from(browser, &origin, "order entry").await?;
+    let lines = "return document.querySelectorAll('#entry-lines tr.entry-line').length;";
+    check(
+        script(browser, lines).await? == json!(1),
+        "with the script the grid starts with one line",
+    )?;
+
+    // The customer, by pinyin initials: the list, Enter picks the first, the focus moves on.
+    check(
+        focused(browser).await? == "customer_q",
+        "the customer box has the focus",
+    )?;
+    press(browser, "bjxh").await?;
+    wait_for(browser, "#customer-choices li[data-id]").await?;
+    let offered = text_of(browser, "#customer-choices").await?;
+    check(
+        offered.contains("北京鑫华家具有限公司"),
+        format!("lookup offered {offered}"),
+    )?;
+    shoot(browser, "09-order-entry-lookup").await?;
+    press(browser, &enter).await?;
+    let chosen = script(
+        browser,
+        "return document.getElementById('customer_id').value;",
+    )
+    .await?;
+    check(
+        chosen == json!(customer_id),
+        format!("customer chosen: {chosen}"),
+    )?;
+    check(
+        focused(browser).await? == "project",
+        "after the customer, 项目",
+    )?;
+    press(browser, "国贸三期").await?;
+    // Enter walks the header fields to the first cell of the grid; Space ticks 含税, which
+    // needs the 开票名称.
+    for _ in 0..12 {
+        match focused(browser).await?.as_str() {
+            "sku_0" => break,
+            "tax_included" => press(browser, " ").await?,
+            "invoice_title" => press(browser, "北京鑫华家具有限公司").await?,
+            _ => {}
+        }
+        press(browser, &enter).await?;
+    }
+    check(
+        focused(browser).await? == "sku_0",
+        "Enter through the header reaches the first cell",
+    )?;
+
+    // Line 1 with Tab and Enter mixed; its amount and the total appear as it is typed.
+    for (keys, next) in [
+        ("SF-2108", &tab),
+        ("三人位沙发", &enter),
+        ("套", &tab),
+        ("3", &enter),
+    ] {
+        press(browser, keys).await?;
+        press(browser, next).await?;
+    }
+    check(
+        focused(browser).await? == "unit_price_0",
+        "the cells in order",
+    )?;
+    press(browser, "1333.33").await?;
+    let first = text_of(browser, "#entry-lines tr.entry-line .line-amount").await?;
+    check(first == "¥3,999.99", format!("line amount {first}"))?;
+    // Enter on the last cell of the last line adds a line.
+    press(browser, &enter).await?;
+    check(
+        script(browser, lines).await? == json!(2),
+        "Enter on the last cell added a line",
+    )?;
+    check(focused(browser).await? == "sku_1", "on the new line")?;
+    for keys in ["CT-09", "茶几", "张", "2"] {
+        press(browser, keys).await?;
+        press(browser, &enter).await?;
+    }
+    press(browser, "4580").await?;
+    let total = text_of(browser, "#total-gross").await?;
+    check(total == "¥13,159.99", format!("total {total}"))?;
+    // 13% included, split per line: 3999.99 / 1.13 = 3539.81, 9160.00 / 1.13 = 8106.19.
+    let tax = text_of(browser, "#total-tax").await?;
+    check(tax == "¥1,513.99", format!("tax {tax}"))?;
+    shoot(browser, "10-order-entry-typed").await?;
+
+    // Tab to 保存订单, Enter: the order's page.
+    press(browser, &tab).await?;
+    check(
+        focused(browser).await? == "submit-order",
+        "Tab from the last cell reaches 保存订单",
+    )?;
+    press(browser, &enter).await?;
+    wait_for_url(browser, "the new order", |path, _| {
+        path.starts_with("/ui/orders/") && path != "/ui/orders/new"
+    })
+    .await?;
+    wait_for(browser, "#order-lines").await?;
+    let url = browser.current_url().await.map_err(|e| e.to_string())?;
+    let id = url.path().trim_start_matches("/ui/orders/").to_string();
+    shoot(browser, "11-order-created").await?;
+    let (status, order) = node.get(&format!("/api/orders/{id}"), &node.admin).await;
+    check(
+        status == reqwest::StatusCode::OK,
+        format!("{status}: {order}"),
+    )?;
+    check(order["customer_id"] == customer_id, format!("{order}"))?;
+    check(order["project"] == "国贸三期", format!("{order}"))?;
+    check(order["totals"]["gross"] == "13159.99", format!("{order}"))?;
+    check(order["totals"]["tax"] == "1513.99", format!("{order}"))?;
+    check(
+        order["invoice_title"] == "北京鑫华家具有限公司",
+        format!("{order}"),
+    )?;
+    let skus: Vec<&str> = order["lines"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|l| l["sku"].as_str()).collect())
+        .unwrap_or_default();
+    check(skus == ["SF-2108", "CT-09"], format!("lines {skus:?}"))?;
+
+    // Goods left without a release: the clerk's inbox lists it and a typed text closes it.
+    let warehouse = node.token(neiqin::domain::role::Role::Warehouse).await;
+    let lines_left: Vec<serde_json::Value> = order["lines"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .map(|l| json!({"line": l["id"], "quantity": l["quantity"]}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (status, got) = node
+        .post(
+            &format!("/api/orders/{id}/shipments"),
+            &warehouse,
+            json!({"lines": lines_left, "carrier": "佳吉快运", "waybill": "JJ-9", "cartons": 2, "already_left": true}),
+        )
+        .await;
+    check(
+        status == reqwest::StatusCode::OK,
+        format!("{status}: {got}"),
+    )?;
+    browser
+        .goto(&format!("{origin}/ui/anomalies"))
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#anomalies").await?;
+    let inbox = text_of(browser, "#anomalies").await?;
+    check(
+        inbox.contains("未经财务放行发货"),
+        format!("inbox: {inbox}"),
+    )?;
+    shoot(browser, "12-anomaly-inbox").await?;
+    assert_only_from(browser, &origin, "anomaly inbox").await?;
+    browser
+        .find(Locator::Css("#anomalies input[name=resolution]"))
+        .await
+        .map_err(|e| e.to_string())?
+        .send_keys(&format!("客户自提，财务已确认{enter}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#form-notice").await?;
+    let notice = text_of(browser, "#form-notice").await?;
+    check(
+        notice.contains("已记录处理结果"),
+        format!("notice: {notice}"),
+    )?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_order_typed_with_the_keyboard_alone_in_a_real_browser() {
+    let Some((chromium, driver_program)) = browser_programs() else {
+        return;
+    };
+    let mut node = TestNode::start().await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    let customer = node.customer("北京鑫华家具有限公司").await;
+    node.customer("上海真北家居有限公司").await;
+
+    let driver = start_chromedriver(&driver_program).await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let browser = open_browser(&driver, &chromium, profile.path()).await;
+    let outcome = keyboard_scenario(&browser, &mut node, &customer).await;
+    let _ = browser.close().await;
+    drop(driver);
+    node.stop().await;
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}

@@ -449,6 +449,8 @@ async fn every_page_and_asset_sends_the_self_only_policy_and_assets_are_cached_l
         "/ui/orders".into(),
         "/ui/users".into(),
         "/ui/password".into(),
+        "/ui/anomalies".into(),
+        "/ui/orders/new".into(),
         format!("/ui/orders/{id}/print?form=a4"),
         "/ui/orders/no-such-order/print".into(),
     ] {
@@ -914,5 +916,512 @@ async fn the_order_page_offers_each_role_its_actions_and_says_a_refusal_in_chine
     assert!(shipped.body.contains("已发货"), "{}", shipped.body);
     let api = node.get(&format!("/api/orders/{id}"), &node.admin).await.1;
     assert_eq!(api["status"], "shipped", "{api}");
+    node.stop().await;
+}
+
+/// The public id of the open anomaly of `kind` on `order`, from the API's inbox.
+async fn anomaly_id(node: &TestNode, order: &str, kind: &str) -> String {
+    let (status, inbox) = node.get("/api/anomalies", &node.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    inbox
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|a| a["order_id"] == order && a["anomaly"]["kind"] == kind)
+        .and_then(|a| a["id"].as_str())
+        .unwrap_or_else(|| panic!("no {kind} on {order}: {inbox}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_anomaly_inbox_shows_each_role_its_own_and_closes_them_by_form_or_says_what_to_do() {
+    use crate::flow::{act, ship_all};
+    let mut node = TestNode::start().await;
+    for (name, role) in [
+        ("李娜", "clerk"),
+        ("赵财务", "finance"),
+        ("钱仓库", "warehouse"),
+        ("陈副总", "vp"),
+        ("王主任", "admin"),
+    ] {
+        user_with_password(&node, name, role, "正确的密码-2026").await;
+    }
+    let customer = node.customer("上海真北家居有限公司").await;
+    // A: goods that left without a finance release (finance or a clerk closes it with a text).
+    let a = node.order(&customer, three_lines()).await;
+    let a_id = a["id"].as_str().expect("id").to_string();
+    let left = json!({"lines": ship_all(&a), "carrier": "佳吉快运", "waybill": "JJ-1", "cartons": 1, "already_left": true});
+    act(&mut node, Role::Warehouse, &a_id, "shipments", left.clone()).await;
+    // B: cancelled, then goods left anyway (the VP's), and without a release too.
+    let b = node.order(&customer, three_lines()).await;
+    let b_id = b["id"].as_str().expect("id").to_string();
+    act(
+        &mut node,
+        Role::Vp,
+        &b_id,
+        "cancel",
+        json!({"reason": "客户撤单"}),
+    )
+    .await;
+    let left_b = json!({"lines": ship_all(&b), "carrier": "佳吉快运", "waybill": "JJ-2", "cartons": 1, "already_left": true});
+    act(&mut node, Role::Warehouse, &b_id, "shipments", left_b).await;
+    // C: invoiced under a title the clerk then changed: only a 红冲 removes it (finance's).
+    let c = node.order(&customer, three_lines()).await;
+    let c_id = c["id"].as_str().expect("id").to_string();
+    act(
+        &mut node,
+        Role::Finance,
+        &c_id,
+        "invoices",
+        json!({"number": "04400999", "title": "上海真北家居有限公司", "amount": "9828.49"}),
+    )
+    .await;
+    let clerk_token = node.token(Role::Clerk).await;
+    let (status, body) = node
+        .send(
+            "PATCH",
+            &format!("/api/orders/{c_id}"),
+            &clerk_token,
+            Some(json!({"invoice_title": "上海真北家居销售有限公司"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let a_anomaly = anomaly_id(&node, &a_id, "shipped_without_release").await;
+    let cancelled_anomaly = anomaly_id(&node, &b_id, "shipped_while_cancelled").await;
+    let title_anomaly = anomaly_id(&node, &c_id, "invoice_title_mismatch").await;
+
+    let kinds = |body: &str, kind: &str| body.matches(&format!("data-kind=\"{kind}\"")).count();
+    let mut pages = Vec::new();
+    for (name, without, invoice_title, cancelled) in [
+        ("李娜", 2, 0, 0),
+        ("赵财务", 2, 1, 0),
+        ("钱仓库", 0, 0, 0),
+        ("陈副总", 0, 0, 1),
+        ("王主任", 2, 1, 1),
+    ] {
+        let mut page = PageClient::new(&node);
+        page.sign_in(name, "正确的密码-2026").await;
+        let inbox = page.get("/ui/anomalies").await;
+        assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.body);
+        assert!(inbox.body.contains("异常收件箱"));
+        assert_eq!(
+            kinds(&inbox.body, "shipped-without-release"),
+            without,
+            "{name}: {}",
+            inbox.body
+        );
+        assert_eq!(kinds(&inbox.body, "invoice-title"), invoice_title, "{name}");
+        assert_eq!(
+            kinds(&inbox.body, "shipped-while-cancelled"),
+            cancelled,
+            "{name}"
+        );
+        if without + invoice_title + cancelled == 0 {
+            assert!(inbox.body.contains("没有需要处理的异常"), "{name}");
+        }
+        pages.push(page);
+    }
+    let (mut clerk, mut finance, mut vp) = {
+        let mut it = pages.into_iter();
+        let clerk = it.next().expect("clerk");
+        let finance = it.next().expect("finance");
+        let _warehouse = it.next();
+        (clerk, finance, it.next().expect("vp"))
+    };
+
+    // The clerk's inbox: the order linked, the kind in Chinese, a form for the text.
+    let inbox = clerk.get("/ui/anomalies").await;
+    assert!(inbox.body.contains(&format!("href=\"/ui/orders/{a_id}\"")));
+    assert!(inbox.body.contains(a["number"].as_str().expect("number")));
+    assert!(inbox.body.contains("未经财务放行发货"), "{}", inbox.body);
+    assert!(
+        inbox.body.contains("warehouse-user（仓库）")
+            && inbox.body.contains("当时该节点没有看到财务放行"),
+        "the detail in Chinese: {}",
+        inbox.body
+    );
+    assert!(inbox.body.contains("action=\"/ui/anomalies/resolve\""));
+    // The home page's anomaly count and the nav lead here.
+    let home = clerk.get("/").await;
+    assert!(home
+        .body
+        .contains("<a href=\"/ui/anomalies\"><span class=\"count\">"));
+    assert!(home.body.contains("异常收件箱"));
+
+    let csrf = inbox.csrf();
+    let blank = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[("csrf", &csrf), ("id", &a_anomaly), ("resolution", " ")],
+        )
+        .await;
+    assert!(blank.body.contains("请写明处理结果"), "{}", blank.body);
+    let no_token = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[("id", &a_anomaly), ("resolution", "已补放行")],
+        )
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let done = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &csrf),
+                ("id", &a_anomaly),
+                ("resolution", "客户现款提货，财务已确认"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("已记录处理结果"), "{}", done.body);
+    assert_eq!(
+        kinds(&done.body, "shipped-without-release"),
+        1,
+        "{}",
+        done.body
+    );
+    let api = node
+        .get(&format!("/api/orders/{a_id}"), &node.admin)
+        .await
+        .1;
+    assert!(
+        api["anomalies"]
+            .to_string()
+            .contains("客户现款提货，财务已确认"),
+        "{api}"
+    );
+    // Twice: already closed.
+    let again = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &csrf),
+                ("id", &a_anomaly),
+                ("resolution", "再来一次"),
+            ],
+        )
+        .await;
+    assert!(again.body.contains("可能已被别人处理"), "{}", again.body);
+    // Not the clerk's: refused in Chinese.
+    let not_mine = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &csrf),
+                ("id", &cancelled_anomaly),
+                ("resolution", "我来"),
+            ],
+        )
+        .await;
+    assert!(
+        not_mine.body.contains("您的角色不能进行这项操作"),
+        "{}",
+        not_mine.body
+    );
+
+    // Only a fact removes the wrong title: instructions, no form, and a text is refused.
+    let inbox = finance.get("/ui/anomalies").await;
+    let row_start = inbox
+        .body
+        .find(&format!("id=\"anomaly-{title_anomaly}\""))
+        .expect("the title row");
+    let row = &inbox.body[row_start..];
+    let row = &row[..row.find("</tr>").expect("row end")];
+    assert!(row.contains("财务须红冲抬头不符的发票并重开"), "{row}");
+    assert!(row.contains("不能以文字说明关闭"), "{row}");
+    assert!(
+        row.contains("发票 04400999 的抬头是“上海真北家居有限公司”，与核单的开票名称“上海真北家居销售有限公司”不符"),
+        "{row}"
+    );
+    assert!(
+        row.contains(&format!("href=\"/ui/orders/{c_id}\"")),
+        "{row}"
+    );
+    assert!(!row.contains("<form"), "{row}");
+    let csrf = inbox.csrf();
+    let refused = finance
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &csrf),
+                ("id", &title_anomaly),
+                ("resolution", "已知悉"),
+            ],
+        )
+        .await;
+    assert!(
+        refused
+            .body
+            .contains("此异常不能以文字关闭：财务须红冲抬头不符的发票并重开"),
+        "{}",
+        refused.body
+    );
+    assert!(!refused.body.contains("cannot be closed"), "Chinese only");
+    // The fact it asks for is on the order page: finance 红冲 the invoice, and it is gone.
+    let c_now = node
+        .get(&format!("/api/orders/{c_id}"), &node.admin)
+        .await
+        .1;
+    let invoice = c_now["facts"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["kind"] == "invoice"))
+        .and_then(|f| f["id"].as_str())
+        .expect("the invoice fact")
+        .to_string();
+    let order_page = finance.get(&format!("/ui/orders/{c_id}")).await;
+    assert!(order_page.body.contains("红冲发票"), "{}", order_page.body);
+    assert!(order_page
+        .body
+        .contains(&format!("name=\"fact\" value=\"{invoice}\"")));
+    let voided = act_on_page(
+        &mut finance,
+        &c_id,
+        "void-invoice",
+        &[("fact", &invoice), ("reason", "抬头错误，红冲重开")],
+    )
+    .await;
+    assert!(voided.body.contains("已红冲发票"), "{}", voided.body);
+    let inbox = finance.get("/ui/anomalies").await;
+    assert_eq!(kinds(&inbox.body, "invoice-title"), 0, "{}", inbox.body);
+
+    // The order page has the same form; the VP closes the cancelled order's there.
+    let order_page = vp.get(&format!("/ui/orders/{b_id}")).await;
+    assert!(
+        order_page.body.contains("取消后仍有发货"),
+        "{}",
+        order_page.body
+    );
+    assert!(order_page
+        .body
+        .contains(&format!("name=\"order\" value=\"{b_id}\"")));
+    let csrf = order_page.csrf();
+    let closed = vp
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &csrf),
+                ("id", &cancelled_anomaly),
+                ("resolution", "货已由客户签收，恢复订单处理"),
+                ("order", &b_id),
+            ],
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::OK);
+    assert!(closed.body.contains("已记录处理结果"), "{}", closed.body);
+    assert!(
+        closed.body.contains("id=\"order-lines\""),
+        "back on the order page"
+    );
+    assert!(!closed
+        .body
+        .contains(&format!("id=\"anomaly-{cancelled_anomaly}\"")));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_clerk_takes_an_order_on_the_entry_form_finding_the_customer_by_pinyin_initials() {
+    let mut node = TestNode::start().await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    user_with_password(&node, "吴仓管", "warehouse", "正确的密码-2026").await;
+    let xinhua = node.customer("北京鑫华家具有限公司").await;
+    node.customer("上海真北家居有限公司").await;
+    let mut page = PageClient::new(&node);
+    page.sign_in("李娜", "正确的密码-2026").await;
+
+    for q in ["bjxh", "BJXH", "xhjj", "鑫华", "北京"] {
+        let lookup = page
+            .get(&format!(
+                "/ui/customers/lookup{}",
+                neiqin::ui::format::query_string(&[("q", q)])
+            ))
+            .await;
+        assert_eq!(lookup.status, StatusCode::OK, "{}", lookup.body);
+        let found: serde_json::Value = serde_json::from_str(&lookup.body).expect("JSON");
+        let found = found.as_array().expect("a list");
+        assert_eq!(found.len(), 1, "{q}: {found:?}");
+        assert_eq!(found[0]["id"], xinhua.as_str(), "{q}");
+        assert!(
+            found[0]["label"]
+                .as_str()
+                .is_some_and(|l| l.contains("北京鑫华家具有限公司")),
+            "{q}: {found:?}"
+        );
+    }
+    let nobody = page.get("/ui/customers/lookup?q=zzzz").await;
+    assert_eq!(nobody.body, "[]");
+
+    let form = page.get("/ui/orders/new").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("新建订单"));
+    assert!(
+        form.body.contains("name=\"sku_4\"") && !form.body.contains("name=\"sku_5\""),
+        "five blank lines without script"
+    );
+    let csrf = form.csrf();
+    let typed = |quantity: &'static str| {
+        vec![
+            ("customer_q", "bjxh"),
+            ("customer_id", ""),
+            ("project", "国贸三期"),
+            ("salesperson", "刘强"),
+            ("sku_0", "SF-2108"),
+            ("spec_0", "三人位沙发"),
+            ("unit_0", "套"),
+            ("quantity_0", quantity),
+            ("unit_price_0", "1333.33"),
+            ("sku_1", "CT-09"),
+            ("spec_1", "茶几"),
+            ("unit_1", "张"),
+            ("quantity_1", "2"),
+            ("unit_price_1", "4,580"),
+            ("sku_2", ""),
+            ("quantity_2", ""),
+        ]
+    };
+
+    let no_token = page.post("/ui/orders/new", &typed("3")).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    assert!(no_token.body.contains("安全校验失败"));
+    assert_eq!(node.order_count().await, 0);
+
+    let with_token = |quantity: &'static str| {
+        let mut form = typed(quantity);
+        form.push(("csrf", csrf.as_str()));
+        form
+    };
+    let bad = page.post("/ui/orders/new", &with_token("三")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("数量“三”不是数字"), "{}", bad.body);
+    for kept in [
+        "value=\"三\"",
+        "value=\"国贸三期\"",
+        "value=\"刘强\"",
+        "value=\"CT-09\"",
+        "value=\"4,580\"",
+        "value=\"bjxh\"",
+    ] {
+        assert!(bad.body.contains(kept), "{kept} kept: {}", bad.body);
+    }
+    assert!(
+        bad.body.contains(&format!("value=\"{xinhua}\"")),
+        "the customer found is kept"
+    );
+    assert!(
+        bad.body.contains("¥9,160.00"),
+        "the line that reads has its amount"
+    );
+    let zero = page.post("/ui/orders/new", &with_token("0")).await;
+    assert_eq!(zero.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(zero.body.contains("数量须大于零"), "{}", zero.body);
+    assert!(!zero.body.contains("greater than zero"), "Chinese only");
+    assert_eq!(node.order_count().await, 0);
+
+    let done = page.post("/ui/orders/new", &with_token("3")).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let id = done
+        .location()
+        .strip_prefix("/ui/orders/")
+        .expect("the new order's page")
+        .to_string();
+    let (status, order) = node.get(&format!("/api/orders/{id}"), &node.admin).await;
+    assert_eq!(status, StatusCode::OK, "{order}");
+    assert_eq!(order["customer_id"], xinhua.as_str());
+    assert_eq!(order["project"], "国贸三期");
+    assert_eq!(
+        order["store"], "SH-001",
+        "the customer's code, as the API does"
+    );
+    assert_eq!(order["status"], "taken");
+    assert_eq!(order["totals"]["gross"], "13159.99", "{order}");
+    assert_eq!(order["lines"].as_array().map(Vec::len), Some(2));
+    let shown = page.get(done.location()).await;
+    assert!(shown.body.contains("北京鑫华家具有限公司"));
+
+    // Two customers match: the form asks which one, without script too.
+    node.customer("北京鑫华家具二店").await;
+    let two = page.post("/ui/orders/new", &with_token("3")).await;
+    assert_eq!(two.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(two.body.contains("有多个客户符合“bjxh”"), "{}", two.body);
+    assert!(two.body.contains("type=\"radio\" name=\"customer_id\""));
+
+    let mut warehouse = PageClient::new(&node);
+    warehouse.sign_in("吴仓管", "正确的密码-2026").await;
+    assert_eq!(
+        warehouse.get("/ui/orders/new").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(!warehouse.get("/").await.body.contains("新建订单"));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_clerk_merges_duplicate_customer_archives_from_the_inbox() {
+    let mut node = TestNode::start().await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    user_with_password(&node, "赵财务", "finance", "正确的密码-2026").await;
+    let kept = node.customer("北京鑫华家具有限公司").await;
+    let twin = node.customer("北京鑫华家具有限公司").await;
+    let mut finance = PageClient::new(&node);
+    finance.sign_in("赵财务", "正确的密码-2026").await;
+    let theirs = finance.get("/ui/anomalies").await;
+    assert!(!theirs.body.contains("data-kind=\"duplicate-customer\""));
+
+    let mut clerk = PageClient::new(&node);
+    clerk.sign_in("李娜", "正确的密码-2026").await;
+    let inbox = clerk.get("/ui/anomalies").await;
+    assert_eq!(
+        inbox
+            .body
+            .matches("data-kind=\"duplicate-customer\"")
+            .count(),
+        1,
+        "{}",
+        inbox.body
+    );
+    assert!(inbox.body.contains("重复的客户档案"));
+    assert!(inbox.body.contains("内勤须合并重复的客户档案"));
+    assert!(inbox
+        .body
+        .contains(&format!("name=\"keep\" value=\"{twin}\"")));
+    let (_, listed) = node.get("/api/anomalies", &node.admin).await;
+    let id = listed
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|a| a["anomaly"]["kind"] == "duplicate_customer")
+        })
+        .and_then(|a| a["id"].as_str())
+        .expect("the duplicate")
+        .to_string();
+    let csrf = inbox.csrf();
+    let unpicked = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[("csrf", &csrf), ("id", &id), ("resolution", "同一客户")],
+        )
+        .await;
+    assert!(
+        unpicked.body.contains("请选择要保留的客户档案"),
+        "{}",
+        unpicked.body
+    );
+    let merged = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &csrf),
+                ("id", &id),
+                ("keep", &kept),
+                ("resolution", "同一客户，两台电脑各建了一份"),
+            ],
+        )
+        .await;
+    assert!(merged.body.contains("已合并客户档案"), "{}", merged.body);
+    assert!(!merged.body.contains("data-kind=\"duplicate-customer\""));
+    let (_, other) = node
+        .get(&format!("/api/customers/{twin}"), &node.admin)
+        .await;
+    assert_eq!(other["merged_into"], kept.as_str(), "{other}");
     node.stop().await;
 }
