@@ -70,25 +70,6 @@ mod tests {
         assert_eq!(open(&seal(b"")).unwrap(), b"");
     }
 
-    /// Rough cost of sealing and opening a value (`cargo test --lib checksum_cost -- --ignored
-    /// --nocapture`; crc32fast is built optimised in the test profile).
-    #[test]
-    #[ignore]
-    fn checksum_cost() {
-        for size in [2_000usize, 64_000] {
-            let payload: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
-            let rounds = 20_000;
-            let started = std::time::Instant::now();
-            let mut total = 0usize;
-            for _ in 0..rounds {
-                let sealed = seal(std::hint::black_box(&payload));
-                total += open(&sealed).map(<[u8]>::len).unwrap_or(0);
-            }
-            let per = started.elapsed().as_secs_f64() * 1e6 / rounds as f64;
-            eprintln!("{size} bytes: seal + open {per:.2} µs per value ({total})");
-        }
-    }
-
     #[test]
     fn any_flipped_bit_is_found() {
         let payload: Vec<u8> = (0..2000u32).map(|i| (i * 7 % 251) as u8).collect();
