@@ -21,6 +21,7 @@ use std::sync::{Mutex, RwLock};
 
 use crate::domain::facts::{Fact, FactBody};
 use crate::domain::order::FactCheck;
+use crate::domain::record::Record;
 use crate::domain::role::{Action, Role};
 use crate::pki::{NodeCertificate, PkiError};
 use crate::revocation::RevocationList;
@@ -105,11 +106,15 @@ struct Signer {
 /// Without a CA (a store opened outside a node, unit tests) every fact counts unsigned.
 pub struct Authority {
     ca_der: Option<Vec<u8>>,
+    ca_pem: Option<String>,
     signer: Option<Signer>,
     known: RwLock<HashMap<String, KnownCert>>,
     revoked: RwLock<HashMap<String, DateTime<Utc>>>,
     verified: Mutex<HashSet<[u8; 32]>>,
     data_dir: Option<PathBuf>,
+    /// Moves whenever what counts may have changed (a certificate learned, a revocation), so
+    /// the node projects its documents again (`node::reproject_when_authority_changes`).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Authority {
@@ -117,12 +122,23 @@ impl Authority {
     pub fn trust_all() -> Authority {
         Authority {
             ca_der: None,
+            ca_pem: None,
             signer: None,
             known: RwLock::default(),
             revoked: RwLock::default(),
             verified: Mutex::default(),
             data_dir: None,
+            changes: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Moves whenever a certificate is learned or the revocations change.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// The authority of the node in `data_dir`: its CA, key, certificate, the certificates it
@@ -144,6 +160,7 @@ impl Authority {
             key,
         });
         authority.ca_der = Some(ca);
+        authority.ca_pem = Some(credentials.ca_pem.clone());
         authority.data_dir = Some(data_dir.to_path_buf());
         authority.learn(std::slice::from_ref(&credentials.cert_pem), false);
         let known = data_dir.join(KNOWN_NODES_FILE);
@@ -190,6 +207,9 @@ impl Authority {
                 added.push(pem.clone());
             }
         }
+        if !added.is_empty() {
+            self.changed();
+        }
         if keep && !added.is_empty() {
             if let Some(dir) = &self.data_dir {
                 if let Err(e) =
@@ -228,21 +248,34 @@ impl Authority {
     }
 
     pub fn set_revocations(&self, list: &RevocationList) {
+        let fresh: HashMap<String, DateTime<Utc>> = list
+            .revoked
+            .iter()
+            .map(|r| (r.node_id.clone(), r.at))
+            .collect();
         let mut revoked = self.revoked.write().unwrap_or_else(|e| e.into_inner());
-        revoked.clear();
-        for r in &list.revoked {
-            revoked.insert(r.node_id.clone(), r.at);
+        if *revoked != fresh {
+            *revoked = fresh;
+            drop(revoked);
+            self.changed();
         }
     }
 
-    fn check_fact(&self, doc_id: &str, fact_id: &str, stored: &str) -> Result<(), String> {
+    fn check_fact(
+        &self,
+        doc_id: &str,
+        fact_id: &str,
+        stored: &str,
+        record: &Record,
+    ) -> Result<(), String> {
         if self.ca_der.is_none() {
             return Ok(());
         }
         let fact: Fact =
             serde_json::from_str(stored).map_err(|e| format!("unreadable fact: {e}"))?;
-        let (text, serial, signature) =
-            split_signature(stored).ok_or_else(|| "it carries no signature".to_string())?;
+        let Some((text, serial, signature)) = split_signature(stored) else {
+            return self.check_legacy(doc_id, fact_id, stored, &fact, record);
+        };
         let known = self.known.read().unwrap_or_else(|e| e.into_inner());
         let signer = known.get(serial).ok_or_else(|| {
             format!("it is signed by a certificate this node does not know ({serial})")
@@ -309,7 +342,88 @@ impl Authority {
     }
 }
 
+/// The record field holding the CA's attestation of the facts a document held, unsigned, when
+/// its company moved to signed facts (`neiqin node init-ca`).
+pub const LEGACY_FIELD: &str = "legacy_facts";
+const LEGACY_TAG: &[u8] = b"neiqin-legacy-facts-v1\n";
+
+fn text_hash(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The attestation of `record`'s unsigned facts, signed by `ca`: the field value to write, or
+/// None when it has no unsigned fact.
+pub fn attest_legacy_facts(
+    ca: &crate::pki::ClusterCa,
+    doc_id: &str,
+    record: &Record,
+) -> Result<Option<String>, PkiError> {
+    let unsigned: std::collections::BTreeMap<&str, String> = record
+        .facts
+        .iter()
+        .filter(|(_, text)| split_signature(text).is_none())
+        .map(|(id, text)| (id.as_str(), text_hash(text)))
+        .collect();
+    if unsigned.is_empty() {
+        return Ok(None);
+    }
+    let list = serde_json::to_string(&unsigned).map_err(|e| PkiError::Invalid(e.to_string()))?;
+    let signature = ca.sign(&[LEGACY_TAG, doc_id.as_bytes(), b"\n", list.as_bytes()].concat())?;
+    Ok(Some(format!(
+        "{list}\n{}",
+        base64::engine::general_purpose::STANDARD.encode(signature)
+    )))
+}
+
 impl Authority {
+    /// An unsigned fact counts only if the CA attested it (a fact from before signing), and its
+    /// role may record its kind.
+    fn check_legacy(
+        &self,
+        doc_id: &str,
+        fact_id: &str,
+        stored: &str,
+        fact: &Fact,
+        record: &Record,
+    ) -> Result<(), String> {
+        let unsigned = || "it carries no signature".to_string();
+        let attestation = record.field(LEGACY_FIELD).ok_or_else(unsigned)?;
+        let (list, signature) = attestation.rsplit_once('\n').ok_or_else(unsigned)?;
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(signature)
+            .map_err(|_| unsigned())?;
+        let facts: HashMap<String, String> = serde_json::from_str(list).map_err(|_| unsigned())?;
+        if facts.get(fact_id) != Some(&text_hash(stored)) {
+            return Err(unsigned());
+        }
+        let bytes = [LEGACY_TAG, doc_id.as_bytes(), b"\n", list.as_bytes()].concat();
+        let digest: [u8; 32] = {
+            use sha2::{Digest, Sha256};
+            Sha256::digest([&bytes[..], &signature].concat()).into()
+        };
+        let seen = self
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&digest);
+        if !seen {
+            let ca_pem = self.ca_pem.as_deref().ok_or_else(unsigned)?;
+            crate::pki::verify_ca_signature(ca_pem, &bytes, &signature)
+                .map_err(|_| "its attestation is not the cluster CA's".to_string())?;
+            self.verified
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(digest);
+        }
+        if let Some(action) = required_action(&fact.body) {
+            if !fact.role.may(action) {
+                return Err(format!("the role {} may not record it", fact.role));
+            }
+        }
+        Ok(())
+    }
+
     /// A new fact's text as this node stores it: signed with its key (unchanged without one).
     pub fn seal(&self, doc_id: &str, fact_id: &str, json: String) -> String {
         let Some(signer) = &self.signer else {
@@ -331,8 +445,14 @@ impl Authority {
 }
 
 impl FactCheck for Authority {
-    fn check(&self, doc_id: &str, fact_id: &str, stored: &str) -> Result<(), String> {
-        self.check_fact(doc_id, fact_id, stored)
+    fn check(
+        &self,
+        doc_id: &str,
+        fact_id: &str,
+        stored: &str,
+        record: &Record,
+    ) -> Result<(), String> {
+        self.check_fact(doc_id, fact_id, stored, record)
     }
 }
 

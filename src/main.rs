@@ -483,11 +483,16 @@ fn node_command(command: NodeCommand) -> anyhow::Result<()> {
         NodeCommand::InitCa { data, roles } => {
             let (dir, _) = data_dir_and_file(&data)?;
             let roles = pki::parse_roles(&roles)?;
-            anyhow::ensure!(
-                pki::ClusterCa::load(&dir)?.is_none(),
-                "{} already holds a cluster CA",
-                dir.display()
-            );
+            if pki::ClusterCa::load(&dir)?.is_some() {
+                // The admin node of a company made before signed facts: attest them only.
+                let attested = node::attest_legacy_facts(&dir)?;
+                println!(
+                    "{} already holds the cluster CA; the facts recorded before signing were \
+                     attested in {attested} document(s)",
+                    dir.display()
+                );
+                return Ok(());
+            }
             anyhow::ensure!(
                 !dir.join(pki::NODE_CERT_FILE).exists(),
                 "{} already has a certificate (of another node's CA); it cannot make its own",
@@ -498,9 +503,12 @@ fn node_command(command: NodeCommand) -> anyhow::Result<()> {
             let node_id = office.identity.node_id.clone();
             drop(office);
             let cert = node::create_cluster_ca(&dir, &name, &node_id, &roles)?;
+            let attested = node::attest_legacy_facts(&dir)?;
             println!(
                 "created the cluster CA (its key stays in {}) and this node's certificate \
-                 (roles {}); CA fingerprint {}. Approve the other nodes from here.",
+                 (roles {}); CA fingerprint {}. The facts recorded before signing were attested \
+                 in {attested} document(s), so they keep counting. Approve the other nodes from \
+                 here.",
                 dir.join(pki::CA_KEY_FILE).display(),
                 role_list(&cert.roles),
                 cert.ca_fingerprint

@@ -249,6 +249,47 @@ pub enum Enrolment {
 
 /// The first node of a company: a new CA (its key stays here, 0600) and this node's own
 /// certificate, signed at once.
+/// Moves a data directory made before signed facts onto them: the CA (held here) attests, in
+/// each document, the unsigned facts it holds, so they keep counting; every document is then
+/// projected again under the node's authority. Returns how many documents were attested.
+/// Unsigned facts this node does not hold now will not count when they arrive (an anomaly shows
+/// them). Run by `neiqin node init-ca`, on the node that holds the most complete store.
+pub fn attest_legacy_facts(data_dir: &Path) -> anyhow::Result<usize> {
+    let ca = pki::ClusterCa::load(data_dir)?
+        .with_context(|| format!("{} holds no cluster CA", data_dir.display()))?;
+    let office = open_office(data_dir, 100)?;
+    let author = crate::domain::record::ChangeAuthor {
+        user: "admin".into(),
+        role: Role::Admin.to_string(),
+        action: "attest the facts recorded before signing".into(),
+    };
+    let mut attested = 0;
+    for doc_id in office.store.doc_ids(None)? {
+        let Some(record) = office.store.record(&doc_id)? else {
+            continue;
+        };
+        if record.field(crate::authority::LEGACY_FIELD).is_some() {
+            continue;
+        }
+        let Some(value) = crate::authority::attest_legacy_facts(&ca, &doc_id, &record)? else {
+            continue;
+        };
+        office
+            .store
+            .update(&doc_id, &author, |_| {
+                Ok::<_, crate::store::StoreError>(vec![crate::domain::record::RecordOp::field(
+                    crate::authority::LEGACY_FIELD,
+                    value,
+                )])
+            })
+            .map_err(|e| anyhow::anyhow!("cannot attest the facts of {doc_id}: {e}"))?;
+        attested += 1;
+    }
+    office.store.reproject_all()?;
+    office.store.flush()?;
+    Ok(attested)
+}
+
 /// Makes the cluster CA in `data_dir` and this node's certificate with `roles`: at a company's
 /// first `init`, and to migrate a data directory made before certificates (`node init-ca`).
 pub fn create_cluster_ca(
@@ -565,6 +606,10 @@ async fn start_sync(
     let mut tasks = vec![
         server_task,
         tokio::spawn(reload_revocations(tls.clone(), shutdown.subscribe())),
+        tokio::spawn(reproject_when_authority_changes(
+            office.clone(),
+            shutdown.subscribe(),
+        )),
     ];
     if config.learn_peers {
         tasks.push(sync.learn_callers(callers_rx));
@@ -580,6 +625,36 @@ async fn start_sync(
         )?);
     }
     Ok((peer_addr, sync, tasks, tls))
+}
+
+/// When a certificate is learned or a revocation arrives, facts already projected may count
+/// differently (a signer now known, a node revoked before its fact): every document is
+/// projected again, in the background, a moment after the last change.
+async fn reproject_when_authority_changes(office: BackOffice, mut stop: watch::Receiver<bool>) {
+    let mut changes = office.authority().changes();
+    loop {
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            _ = stop.changed() => return,
+        }
+        // Several certificates arrive together at a first exchange: wait for the burst.
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_millis(300)) => {}
+            _ = stop.changed() => return,
+        }
+        changes.mark_unchanged();
+        let store = office.store.clone();
+        let started = Instant::now();
+        match tokio::task::spawn_blocking(move || store.reproject_all()).await {
+            Ok(Ok(changed)) => tracing::info!(
+                changed,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "documents projected again after the node's authority changed"
+            ),
+            Ok(Err(e)) => tracing::error!(error = %e, "documents could not be projected again"),
+            Err(e) => tracing::error!(error = %e, "documents could not be projected again"),
+        }
+    }
 }
 
 /// How often the node looks for a list `neiqin node revoke` wrote into its data directory.

@@ -244,16 +244,22 @@ pub struct Order {
     pub conflicts: Vec<FieldConflict>,
 }
 
-/// Whether a stored fact counts (`authority`): Err(why) when it must not.
+/// Whether a stored fact of `record` counts (`authority`): Err(why) when it must not.
 pub trait FactCheck {
-    fn check(&self, doc_id: &str, fact_id: &str, stored: &str) -> Result<(), String>;
+    fn check(
+        &self,
+        doc_id: &str,
+        fact_id: &str,
+        stored: &str,
+        record: &Record,
+    ) -> Result<(), String>;
 }
 
 /// Counts every readable fact (a store outside any node, unit tests).
 pub struct CountAll;
 
 impl FactCheck for CountAll {
-    fn check(&self, _: &str, _: &str, _: &str) -> Result<(), String> {
+    fn check(&self, _: &str, _: &str, _: &str, _: &Record) -> Result<(), String> {
         Ok(())
     }
 }
@@ -322,7 +328,7 @@ impl Order {
         let mut unreadable_facts = 0;
         for (fact_id, json) in &record.facts {
             match serde_json::from_str::<Fact>(json) {
-                Ok(fact) => match check.check(id, fact_id, json) {
+                Ok(fact) => match check.check(id, fact_id, json, record) {
                     Ok(()) => facts.push(fact),
                     Err(why) => refused_facts.push((fact, why)),
                 },

@@ -276,6 +276,12 @@ async fn a_data_directory_from_before_certificates_is_refused_with_the_commands_
     assert!(ok, "{out}");
     let mut node = TestNode::start_with(Config::local(&dir), None).await;
     let customer = node.customer("老数据的客户").await;
+    // An order whose 核单 was recorded before facts were signed.
+    let old_order = node.order(&customer, crate::harness::three_lines()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    write_unsigned_verification(&node, &old_order);
     node.stop().await;
     // As a node made before certificates: an identity and a store, no key, CA or certificate.
     for file in [
@@ -301,15 +307,65 @@ async fn a_data_directory_from_before_certificates_is_refused_with_the_commands_
     }
     let (ok, out) = neiqin(&["node", "init-ca", "--data", dir_s, "--roles", "office"]);
     assert!(ok && out.contains("created the cluster CA"), "{out}");
+    assert!(out.contains("attested in 1 document"), "{out}");
     let (ok, out) = neiqin(&["node", "init-ca", "--data", dir_s, "--roles", "office"]);
-    assert!(!ok && out.contains("already holds a cluster CA"), "{out}");
-    // Migrated: it starts, and nothing in its store was lost.
+    assert!(ok && out.contains("already holds the cluster CA"), "{out}");
+    // Migrated: it starts, nothing in its store was lost, and the old 核单 still counts.
     let node = TestNode::start_with(Config::local(&dir), None).await;
     let (status, body) = node
         .get(&format!("/api/customers/{customer}"), &node.admin)
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, order) = node
+        .get(&format!("/api/orders/{old_order}"), &node.admin)
+        .await;
+    assert_eq!(order["status"], "verified", "{order}");
+    assert_eq!(order["anomalies"], json!([]), "{order}");
+    // An unsigned fact written after the move does not count.
+    write_unsigned_verification(&node, &old_order);
+    let (_, order) = node
+        .get(&format!("/api/orders/{old_order}"), &node.admin)
+        .await;
+    assert!(
+        order["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "unauthorized_fact"),
+        "{order}"
+    );
     node.stop().await;
+}
+
+/// A 核单 fact written straight into the store without a signature, as nodes wrote facts
+/// before they were signed.
+fn write_unsigned_verification(node: &TestNode, order_id: &str) {
+    use neiqin::domain::facts::{Fact, FactBody, Party};
+    use neiqin::domain::record::{ChangeAuthor, RecordOp};
+    let office = &node.node.as_ref().unwrap().office;
+    let fact = Fact {
+        id: neiqin::service::new_id(),
+        at: chrono::Utc::now(),
+        user: "李娜".into(),
+        role: Role::Clerk,
+        node: office.identity.node_id.clone(),
+        body: FactBody::Verified {
+            parties: vec![Party::Salesperson, Party::Customer, Party::Workshop],
+            checked: Default::default(),
+        },
+    };
+    let json = serde_json::to_string(&fact).unwrap();
+    let author = ChangeAuthor {
+        user: "李娜".into(),
+        role: "clerk".into(),
+        action: "verify (before signing)".into(),
+    };
+    office
+        .store
+        .update(order_id, &author, |_| {
+            Ok::<_, neiqin::store::StoreError>(vec![RecordOp::AddFact { id: fact.id, json }])
+        })
+        .expect("written");
 }
 
 #[tokio::test]

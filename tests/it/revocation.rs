@@ -1,8 +1,12 @@
 //! Revocation travels offline: the admin's list reaches nodes through whichever nodes meet, and a
 //! node that holds it refuses the revoked node in both directions, without the admin node there.
 
+use crate::flow::{act, order, verify_body};
+use crate::harness::three_lines;
 use crate::testnet::TestNet;
+use neiqin::domain::role::Role;
 use neiqin::revocation::RevocationList;
+use serde_json::json;
 use std::time::Duration;
 
 fn revocation_number(net: &TestNet, i: usize) -> u64 {
@@ -85,14 +89,33 @@ async fn a_revocation_made_where_the_admin_is_reaches_a_node_it_never_meets_whic
     )
     .await;
     assert_eq!(revocation_number(&net, 2), 0, "node 2 met no holder yet");
-    // Until then node 2 still syncs with node 3.
+    // Until then node 2 still syncs with node 3, and counts what node 3 records after the
+    // revocation: node 2 does not know of it yet.
     let before = net.nodes[3].customer("吊销前同步的客户").await;
-    wait_for(
-        "node 3's write reaches node 2",
-        Duration::from_secs(15),
-        || has_doc(&net, 2, &before),
+    let o = net.nodes[3].order(&before, three_lines()).await;
+    let late_order = o["id"].as_str().unwrap().to_string();
+    act(
+        &mut net.nodes[3],
+        Role::Clerk,
+        &late_order,
+        "verify",
+        verify_body(),
     )
     .await;
+    let mut seen = json!(null);
+    for _ in 0..150 {
+        if has_doc(&net, 2, &late_order) {
+            seen = order(&mut net.nodes[2], &late_order).await;
+            if seen["status"] == "verified" {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen["status"], "verified",
+        "node 2 counts it before it knows: {seen}"
+    );
 
     // Node 2 meets node 1 (never the admin node) and still has its link to node 3.
     net.connect_only(&[(1, 2), (2, 3)]);
@@ -132,5 +155,30 @@ async fn a_revocation_made_where_the_admin_is_reaches_a_node_it_never_meets_whic
         "a revoked node learned something new"
     );
     assert!(has_doc(&net, 2, &early), "what came before stays");
+    // Once node 2 holds the list, node 3's 核单 made after its revocation no longer counts
+    // there: the order is projected again, back to 待核单, with the record as evidence.
+    let mut now = json!(null);
+    for _ in 0..100 {
+        now = order(&mut net.nodes[2], &late_order).await;
+        let listed = net.nodes[2]
+            .get("/api/orders?status=taken", &token)
+            .await
+            .1
+            .to_string();
+        if now["status"] == "taken" && listed.contains(&late_order) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(now["status"], "taken", "{now}");
+    assert!(
+        now["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "unauthorized_fact"
+                && a["detail"].as_str().unwrap_or("").contains("revoked")),
+        "{now}"
+    );
     net.stop().await;
 }
