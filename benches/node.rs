@@ -625,6 +625,16 @@ async fn sync_figures(
             base.mem_per_doc as f64 / 1024.0
         ),
     );
+    report.figure("verify_facts", ms(base.verify), "ms");
+    report.row(
+        format!("7b. signature and authority check of {} facts, once each", base.facts),
+        format!("{} ms", fmt_num(ms(base.verify))),
+        "— (cost on its own)",
+        format!(
+            "{:.1} µs per fact, single core, beyond deriving the orders unchecked",
+            base.verify.as_secs_f64() * 1e6 / base.facts.max(1) as f64
+        ),
+    );
 
     // 5. Full sync, FULL_SYNC_ROUNDS times from the same start: A freshly started, B's store
     // new. One run swings by ±15% on a virtual machine, as the lower bound does, which is the
@@ -812,6 +822,10 @@ struct Baseline {
     raw_bytes: usize,
     /// Growth of this process's RSS per loaded document (a loaded AutoCommit in memory).
     mem_per_doc: u64,
+    /// Signed facts in A's orders, and the time to check them all once (signature, certificate,
+    /// role) beyond deriving the orders unchecked: what verification costs on its own.
+    facts: usize,
+    verify: Duration,
 }
 
 /// The same documents moved with Automerge alone: `save()` from A's store, then
@@ -819,6 +833,25 @@ struct Baseline {
 fn baseline(dir: &Path) -> anyhow::Result<Baseline> {
     let store = neiqin::node::open_store(dir, 100)?;
     let ids = store.doc_ids(Some("order"))?;
+    let records = ids
+        .iter()
+        .map(|id| Ok((id, store.record(id)?.context("document")?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let facts: usize = records.iter().map(|(_, r)| r.facts.len()).sum();
+    let t = Instant::now();
+    for (id, record) in &records {
+        std::hint::black_box(neiqin::domain::order::Order::from_record(id, record));
+    }
+    let unchecked = t.elapsed();
+    // A fresh authority: no signature verified yet, as on a node receiving them.
+    let authority = neiqin::authority::Authority::load(dir)?;
+    let t = Instant::now();
+    for (id, record) in &records {
+        let order = neiqin::domain::order::Order::from_record_checked(id, record, &authority);
+        ensure!(order.refused_facts.is_empty(), "every fact of A counts");
+    }
+    let verify = t.elapsed().saturating_sub(unchecked);
+    drop(records);
     let t = Instant::now();
     let mut saved = Vec::with_capacity(ids.len());
     for id in &ids {
@@ -864,6 +897,8 @@ fn baseline(dir: &Path) -> anyhow::Result<Baseline> {
         saved_bytes: saved.iter().map(Vec::len).sum(),
         raw_bytes,
         mem_per_doc,
+        facts,
+        verify,
     })
 }
 
