@@ -627,7 +627,10 @@ async fn sync_figures(
     );
     report.figure("verify_facts", ms(base.verify), "ms");
     report.row(
-        format!("7b. signature and authority check of {} facts, once each", base.facts),
+        format!(
+            "7b. signature and authority check of {} facts, once each",
+            base.facts
+        ),
         format!("{} ms", fmt_num(ms(base.verify))),
         "— (cost on its own)",
         format!(

@@ -33,9 +33,9 @@ pub enum ExchangeError {
 pub struct PeerClient {
     http: reqwest::Client,
     tls: PeerTls,
-    /// The revocation list number each address last told us, so ours is passed along only to
-    /// peers that lack it.
-    their_revocations: Arc<Mutex<HashMap<String, (u64, u64)>>>,
+    /// What each address last told us it holds: its revocation list number and the digest of
+    /// the certificates it knows, so ours are passed along only to peers that lack them.
+    peer_holds: Arc<Mutex<HashMap<String, (u64, u64)>>>,
 }
 
 impl PeerClient {
@@ -52,7 +52,7 @@ impl PeerClient {
         PeerClient {
             http,
             tls,
-            their_revocations: Arc::default(),
+            peer_holds: Arc::default(),
         }
     }
 
@@ -73,7 +73,7 @@ impl PeerClient {
         let mine = self.tls.revocation_number();
         request.from.revocations = mine;
         let theirs = self
-            .their_revocations
+            .peer_holds
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(address)
@@ -98,7 +98,7 @@ impl PeerClient {
                 certified: peer.node_id,
             });
         }
-        self.their_revocations
+        self.peer_holds
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(

@@ -152,6 +152,9 @@ pub async fn serve(
             },
             _ = until_true(&mut shutdown) => break,
         };
+        // Answers are small TLS records written one after another: send each at once rather
+        // than holding it back for the previous one's acknowledgement (Nagle).
+        let _ = stream.set_nodelay(true);
         let Some(slot) = take_slot(&counts, remote.ip()) else {
             tracing::warn!(%remote, "peer connection refused: too many connections");
             drop(stream);
