@@ -112,9 +112,14 @@ pub struct Authority {
     revoked: RwLock<HashMap<String, DateTime<Utc>>>,
     verified: Mutex<HashSet<[u8; 32]>>,
     data_dir: Option<PathBuf>,
-    /// Moves whenever what counts may have changed (a certificate learned, a revocation), so
-    /// the node projects its documents again (`node::reproject_when_authority_changes`).
+    /// Moves whenever what counts may have changed (a certificate learned that a refused fact
+    /// was waiting for, a revocation), so the node projects its documents again
+    /// (`node::reproject_when_authority_changes`).
     changes: tokio::sync::watch::Sender<u64>,
+    /// Set when a fact was refused for want of its signer's certificate: only then does a newly
+    /// learned certificate call for projecting again (peers pass certificates before facts, so
+    /// usually nothing waits).
+    waiting_for_signer: std::sync::atomic::AtomicBool,
 }
 
 impl Authority {
@@ -129,6 +134,7 @@ impl Authority {
             verified: Mutex::default(),
             data_dir: None,
             changes: tokio::sync::watch::Sender::new(0),
+            waiting_for_signer: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -207,7 +213,11 @@ impl Authority {
                 added.push(pem.clone());
             }
         }
-        if !added.is_empty() {
+        if !added.is_empty()
+            && self
+                .waiting_for_signer
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
             self.changed();
         }
         if keep && !added.is_empty() {
@@ -278,6 +288,8 @@ impl Authority {
         };
         let known = self.known.read().unwrap_or_else(|e| e.into_inner());
         let signer = known.get(serial).ok_or_else(|| {
+            self.waiting_for_signer
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             format!("it is signed by a certificate this node does not know ({serial})")
         })?;
         let certificate = &signer.certificate;
