@@ -257,6 +257,19 @@ impl Authority {
         u64::from_be_bytes(hash.finalize()[..8].try_into().unwrap_or_default())
     }
 
+    /// The nodes revoked, with when, as the list in force says.
+    pub fn revoked_nodes(&self) -> Vec<(String, DateTime<Utc>)> {
+        let mut nodes: Vec<(String, DateTime<Utc>)> = self
+            .revoked
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(node, at)| (node.clone(), *at))
+            .collect();
+        nodes.sort();
+        nodes
+    }
+
     pub fn set_revocations(&self, list: &RevocationList) {
         let fresh: HashMap<String, DateTime<Utc>> = list
             .revoked

@@ -29,6 +29,9 @@ pub struct NodeStatus {
     pub cluster_fingerprint: String,
     /// When this node's certificate expires (renew before: `neiqin node request`).
     pub certificate_expires: Option<chrono::DateTime<chrono::Utc>>,
+    /// Nodes the company's revocation list shuts out, as this node holds it: refused as peers,
+    /// and their facts after that moment do not count.
+    pub revoked_nodes: Vec<String>,
     pub uptime_seconds: u64,
     /// "ok", "disk_full" while writes are refused for lack of disk space, or "damaged" while
     /// some documents' copies on this node's disk are damaged (`damaged_documents`).
@@ -92,6 +95,12 @@ async fn status(
                 .map(|c| c.ca_fingerprint)
                 .unwrap_or_default(),
             certificate_expires: office.certificate().map(|c| c.not_after),
+            revoked_nodes: office
+                .authority()
+                .revoked_nodes()
+                .into_iter()
+                .map(|(node, _)| node)
+                .collect(),
             uptime_seconds: uptime,
             storage,
             orders: healthy(store.scan_index(crate::views::ORDER_STATUS, "", None, false)),

@@ -202,6 +202,24 @@ pub async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
+/// What a refused handshake means for the people running the nodes.
+fn handshake_hint(error: &std::io::Error) -> &'static str {
+    use rustls::{CertificateError, Error};
+    match error.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+        Some(Error::InvalidCertificate(
+            CertificateError::Expired | CertificateError::ExpiredContext { .. },
+        )) => {
+            "its certificate expired: renew it (`neiqin node request` on that node, \
+             `neiqin node approve` on the admin node, `neiqin node install` there, restart)"
+        }
+        Some(Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+            "its certificate is not from this company's CA"
+        }
+        Some(Error::NoCertificatesPresented) => "it presented no certificate",
+        _ => "not a node of this company, or not speaking TLS",
+    }
+}
+
 /// The TLS handshake, within the header timeout, and who the caller's certificate names. A
 /// caller without a certificate of the cluster CA (none, another CA's, expired) is refused here,
 /// before any HTTP is read; the log says why, the caller learns nothing.
@@ -217,7 +235,7 @@ async fn handshake(
     let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
-            tracing::warn!(%remote, error = %e, "peer refused during the TLS handshake");
+            tracing::warn!(%remote, error = %e, hint = handshake_hint(&e), "peer refused during the TLS handshake");
             return None;
         }
         Err(_) => {

@@ -149,6 +149,8 @@ async fn a_revocation_made_where_the_admin_is_reaches_a_node_it_never_meets_whic
         refused.contains("revoked"),
         "node 2's peer errors: {refused}"
     );
+    let (_, status) = net.nodes[2].get("/api/status", &token).await;
+    assert_eq!(status["revoked_nodes"], json!([lost]), "{status}");
     assert!(!has_doc(&net, 2, &after), "a revoked node's write arrived");
     assert!(
         !has_doc(&net, 3, &ours),
