@@ -91,6 +91,16 @@ fn required_action(body: &FactBody) -> Option<Action> {
     })
 }
 
+/// The fact's role may record its kind (`Role::may`).
+fn check_kind(fact: &Fact) -> Result<(), String> {
+    match required_action(&fact.body) {
+        Some(action) if !fact.role.may(action) => {
+            Err(format!("the role {} may not record it", fact.role))
+        }
+        _ => Ok(()),
+    }
+}
+
 struct KnownCert {
     certificate: NodeCertificate,
     public_key: Vec<u8>,
@@ -289,15 +299,14 @@ impl Authority {
         doc_id: &str,
         fact_id: &str,
         stored: &str,
+        fact: &Fact,
         record: &Record,
     ) -> Result<(), String> {
         if self.ca_der.is_none() {
             return Ok(());
         }
-        let fact: Fact =
-            serde_json::from_str(stored).map_err(|e| format!("unreadable fact: {e}"))?;
         let Some((text, serial, signature)) = split_signature(stored) else {
-            return self.check_legacy(doc_id, fact_id, stored, &fact, record);
+            return self.check_legacy(doc_id, fact_id, stored, fact, record);
         };
         let known = self.known.read().unwrap_or_else(|e| e.into_inner());
         let signer = known.get(serial).ok_or_else(|| {
@@ -313,32 +322,14 @@ impl Authority {
             ));
         }
         let bytes = signing_bytes(doc_id, fact_id, &text);
-        let digest: [u8; 32] = {
-            use sha2::{Digest, Sha256};
-            let mut h = Sha256::new();
-            h.update(serial.as_bytes());
-            h.update(&signature);
-            h.update(&bytes);
-            h.finalize().into()
-        };
-        let seen = self
-            .verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&digest);
-        if !seen {
+        self.verify_once(&bytes, &signature, || {
             ring::signature::UnparsedPublicKey::new(
                 &ring::signature::ECDSA_P256_SHA256_ASN1,
                 &signer.public_key,
             )
             .verify(&bytes, &signature)
-            .map_err(|_| "its signature does not verify (forged or altered)".to_string())?;
-            let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-            if verified.len() >= VERIFIED_CACHE {
-                verified.clear();
-            }
-            verified.insert(digest);
-        }
+            .map_err(|_| "its signature does not verify (forged or altered)".to_string())
+        })?;
         if let Some(at) = self
             .revoked
             .read()
@@ -358,11 +349,37 @@ impl Authority {
                 certificate.node_id, fact.role
             ));
         }
-        if let Some(action) = required_action(&fact.body) {
-            if !fact.role.may(action) {
-                return Err(format!("the role {} may not record it", fact.role));
-            }
+        check_kind(fact)
+    }
+
+    /// Runs `verify` unless this signature over these bytes verified before: each fact is
+    /// verified once, not at every projection of its document.
+    fn verify_once(
+        &self,
+        bytes: &[u8],
+        signature: &[u8],
+        verify: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), String> {
+        use sha2::{Digest, Sha256};
+        let digest: [u8; 32] = Sha256::new()
+            .chain_update(bytes)
+            .chain_update(signature)
+            .finalize()
+            .into();
+        if self
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&digest)
+        {
+            return Ok(());
         }
+        verify()?;
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= VERIFIED_CACHE {
+            verified.clear();
+        }
+        verified.insert(digest);
         Ok(())
     }
 }
@@ -423,30 +440,12 @@ impl Authority {
             return Err(unsigned());
         }
         let bytes = [LEGACY_TAG, doc_id.as_bytes(), b"\n", list.as_bytes()].concat();
-        let digest: [u8; 32] = {
-            use sha2::{Digest, Sha256};
-            Sha256::digest([&bytes[..], &signature].concat()).into()
-        };
-        let seen = self
-            .verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&digest);
-        if !seen {
-            let ca_pem = self.ca_pem.as_deref().ok_or_else(unsigned)?;
+        let ca_pem = self.ca_pem.as_deref().ok_or_else(unsigned)?;
+        self.verify_once(&bytes, &signature, || {
             crate::pki::verify_ca_signature(ca_pem, &bytes, &signature)
-                .map_err(|_| "its attestation is not the cluster CA's".to_string())?;
-            self.verified
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(digest);
-        }
-        if let Some(action) = required_action(&fact.body) {
-            if !fact.role.may(action) {
-                return Err(format!("the role {} may not record it", fact.role));
-            }
-        }
-        Ok(())
+                .map_err(|_| "its attestation is not the cluster CA's".to_string())
+        })?;
+        check_kind(fact)
     }
 
     /// A new fact's text as this node stores it: signed with its key (unchanged without one).
@@ -475,9 +474,10 @@ impl FactCheck for Authority {
         doc_id: &str,
         fact_id: &str,
         stored: &str,
+        fact: &Fact,
         record: &Record,
     ) -> Result<(), String> {
-        self.check_fact(doc_id, fact_id, stored, record)
+        self.check_fact(doc_id, fact_id, stored, fact, record)
     }
 }
 

@@ -492,8 +492,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
             (init.office, Some(init.admin_token_file))
         }
     };
-    load_certificate(&office, data_dir);
     let credentials = peer_credentials(data_dir)?;
+    if let Some(credentials) = &credentials {
+        office.set_certificate(credentials.certificate.clone());
+    }
     office.store.start_group_commit();
     let peers = PeerTable::default();
     let (shutdown, _) = watch::channel(false);

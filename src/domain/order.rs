@@ -244,13 +244,15 @@ pub struct Order {
     pub conflicts: Vec<FieldConflict>,
 }
 
-/// Whether a stored fact of `record` counts (`authority`): Err(why) when it must not.
+/// Whether a stored fact of `record` (`stored` as written, `fact` as parsed from it) counts
+/// (`authority`): Err(why) when it must not.
 pub trait FactCheck {
     fn check(
         &self,
         doc_id: &str,
         fact_id: &str,
         stored: &str,
+        fact: &Fact,
         record: &Record,
     ) -> Result<(), String>;
 }
@@ -259,7 +261,7 @@ pub trait FactCheck {
 pub struct CountAll;
 
 impl FactCheck for CountAll {
-    fn check(&self, _: &str, _: &str, _: &str, _: &Record) -> Result<(), String> {
+    fn check(&self, _: &str, _: &str, _: &str, _: &Fact, _: &Record) -> Result<(), String> {
         Ok(())
     }
 }
@@ -328,7 +330,7 @@ impl Order {
         let mut unreadable_facts = 0;
         for (fact_id, json) in &record.facts {
             match serde_json::from_str::<Fact>(json) {
-                Ok(fact) => match check.check(id, fact_id, json, record) {
+                Ok(fact) => match check.check(id, fact_id, json, &fact, record) {
                     Ok(()) => facts.push(fact),
                     Err(why) => refused_facts.push((fact, why)),
                 },

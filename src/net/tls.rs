@@ -40,6 +40,9 @@ pub struct PeerTls {
     data_dir: Option<Arc<PathBuf>>,
     /// Which facts count: learns the certificates peers pass along, and the revocations.
     authority: AuthorityHandle,
+    /// Certificates already read, by the SHA-256 of their DER: a client sees the same one on
+    /// every answer, and parsing and checking it each time is a cost on every exchange.
+    identified: Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], NodeCertificate>>>,
 }
 
 #[derive(Default)]
@@ -128,6 +131,7 @@ impl PeerTls {
             revocation_number: Arc::new(tokio::sync::watch::Sender::new(0)),
             data_dir: None,
             authority: AuthorityHandle::default(),
+            identified: Arc::default(),
         })
     }
 
@@ -240,7 +244,30 @@ impl PeerTls {
     /// Who the certificate a peer presented names. The handshake has already checked the chain;
     /// this reads the node id and roles, and refuses what the handshake cannot know about.
     pub fn identify(&self, certificate: &[u8]) -> Result<NodeCertificate, PkiError> {
-        let node = NodeCertificate::verify_der(certificate, &self.ca_der, chrono::Utc::now())?;
+        use sha2::{Digest, Sha256};
+        let key: [u8; 32] = Sha256::digest(certificate).into();
+        let now = chrono::Utc::now();
+        let known = self
+            .identified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .filter(|node| node.not_before <= now && now <= node.not_after)
+            .cloned();
+        let node = match known {
+            Some(node) => node,
+            None => {
+                let node = NodeCertificate::verify_der(certificate, &self.ca_der, now)?;
+                let mut identified = self.identified.lock().unwrap_or_else(|e| e.into_inner());
+                // Peers are tens of nodes; a flood of strangers' certificates never gets here
+                // (the handshake refused them), so this only bounds renewals piling up.
+                if identified.len() >= 1024 {
+                    identified.clear();
+                }
+                identified.insert(key, node.clone());
+                node
+            }
+        };
         self.check_not_revoked(&node.node_id)?;
         Ok(node)
     }

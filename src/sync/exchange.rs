@@ -155,14 +155,8 @@ pub struct Applied {
     pub damaged: usize,
 }
 
-/// Merges a fetch answer into the store. Only documents that were asked for are accepted.
-/// `absent_as_of`: the `as_of` of the plan that asked for them.
-pub fn apply_fetch(
-    store: &Store,
-    asked: &[DocHave],
-    resp: FetchResponse,
-    absent_as_of: u64,
-) -> Result<Applied, StoreError> {
+/// The documents of `resp` that were asked for; the others are refused.
+fn only_asked(asked: &[DocHave], resp: FetchResponse) -> (Vec<(String, Vec<u8>)>, Applied) {
     let mut applied = Applied::default();
     let mut wanted = Vec::with_capacity(resp.docs.len());
     for DocChanges { doc, changes } in resp.docs {
@@ -172,6 +166,18 @@ pub fn apply_fetch(
             applied.refused.push((doc, "not asked for".into()));
         }
     }
+    (wanted, applied)
+}
+
+/// Merges a fetch answer into the store. Only documents that were asked for are accepted.
+/// `absent_as_of`: the `as_of` of the plan that asked for them.
+pub fn apply_fetch(
+    store: &Store,
+    asked: &[DocHave],
+    resp: FetchResponse,
+    absent_as_of: u64,
+) -> Result<Applied, StoreError> {
+    let (wanted, mut applied) = only_asked(asked, resp);
     let absent: std::collections::HashSet<&str> = asked
         .iter()
         .filter(|h| h.heads.is_empty())
@@ -224,15 +230,7 @@ pub fn apply_heal(
     asked: &[DocHave],
     resp: FetchResponse,
 ) -> Result<Applied, StoreError> {
-    let mut applied = Applied::default();
-    let mut wanted = Vec::with_capacity(resp.docs.len());
-    for DocChanges { doc, changes } in resp.docs {
-        if asked.iter().any(|h| h.doc == doc) {
-            wanted.push((doc, changes));
-        } else {
-            applied.refused.push((doc, "not asked for".into()));
-        }
-    }
+    let (wanted, mut applied) = only_asked(asked, resp);
     for result in store.replace_damaged(&wanted) {
         match result {
             Ok(written) if written.changed => applied.merged += 1,

@@ -432,6 +432,19 @@ async fn nothing_crosses_the_network_in_clear() {
     net.wire.record(false);
     let wire = net.wire.bytes();
     assert!(wire.len() > 4096, "only {} bytes crossed", wire.len());
+    // The documents themselves carry the name in clear, so a link without encryption would
+    // show it: the search below can find what it looks for.
+    let stored = net.nodes[0]
+        .node
+        .as_ref()
+        .unwrap()
+        .office
+        .store
+        .raw_document(&customer)
+        .unwrap()
+        .unwrap();
+    let name = "上海真北家居有限公司".as_bytes();
+    assert!(stored.windows(name.len()).any(|w| w == name));
     // What an eavesdropper on the LAN would look for: names, phones, amounts.
     for secret in [
         "上海真北家居有限公司",
