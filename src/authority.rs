@@ -19,8 +19,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
+use crate::domain::facts::FactCheck;
 use crate::domain::facts::{Fact, FactBody};
-use crate::domain::order::FactCheck;
 use crate::domain::record::Record;
 use crate::domain::role::{Action, Role};
 use crate::pki::{NodeCertificate, PkiError};

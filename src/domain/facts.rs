@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::record::Record;
 use super::role::Role;
 
 /// One recorded fact with who recorded it, where and when.
@@ -287,5 +288,60 @@ impl Fact {
     /// node sees the same order.
     pub fn sort_key(&self) -> (DateTime<Utc>, &str) {
         (self.at, self.id.as_str())
+    }
+}
+
+/// Whether a stored fact of `record` (`stored` as written, `fact` as parsed from it) counts
+/// (`authority`): Err(why) when it must not.
+pub trait FactCheck {
+    fn check(
+        &self,
+        doc_id: &str,
+        fact_id: &str,
+        stored: &str,
+        fact: &Fact,
+        record: &Record,
+    ) -> Result<(), String>;
+}
+
+/// Counts every readable fact (a store outside any node, unit tests).
+pub struct CountAll;
+
+impl FactCheck for CountAll {
+    fn check(&self, _: &str, _: &str, _: &str, _: &Fact, _: &Record) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A document's facts sorted as they happened, split into those that count and those `check`
+/// refused (kept as evidence, each an anomaly). Every kind of document reads its facts so.
+#[derive(Debug, Clone, Default)]
+pub struct CheckedFacts {
+    pub facts: Vec<Fact>,
+    /// Facts that do not count (unsigned, forged, or beyond their author's authority), with why.
+    pub refused_facts: Vec<(Fact, String)>,
+    /// Facts whose JSON this version cannot read (written by a newer one).
+    pub unreadable_facts: usize,
+}
+
+impl CheckedFacts {
+    pub fn of(doc_id: &str, record: &Record, check: &dyn FactCheck) -> CheckedFacts {
+        let mut checked = CheckedFacts::default();
+        for (fact_id, json) in &record.facts {
+            match serde_json::from_str::<Fact>(json) {
+                Ok(fact) => match check.check(doc_id, fact_id, json, &fact, record) {
+                    Ok(()) => checked.facts.push(fact),
+                    Err(why) => checked.refused_facts.push((fact, why)),
+                },
+                Err(_) => checked.unreadable_facts += 1,
+            }
+        }
+        checked
+            .refused_facts
+            .sort_by(|a, b| a.0.sort_key().cmp(&b.0.sort_key()));
+        checked
+            .facts
+            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        checked
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use super::facts::{Fact, FactBody};
+use super::facts::{CheckedFacts, Fact, FactBody};
 use super::money::{line_amount, net_of_tax, scale_of};
 use super::record::{ConflictingValue, Record, RecordOp};
 use super::validation::FieldErrors;
@@ -244,27 +244,7 @@ pub struct Order {
     pub conflicts: Vec<FieldConflict>,
 }
 
-/// Whether a stored fact of `record` (`stored` as written, `fact` as parsed from it) counts
-/// (`authority`): Err(why) when it must not.
-pub trait FactCheck {
-    fn check(
-        &self,
-        doc_id: &str,
-        fact_id: &str,
-        stored: &str,
-        fact: &Fact,
-        record: &Record,
-    ) -> Result<(), String>;
-}
-
-/// Counts every readable fact (a store outside any node, unit tests).
-pub struct CountAll;
-
-impl FactCheck for CountAll {
-    fn check(&self, _: &str, _: &str, _: &str, _: &Fact, _: &Record) -> Result<(), String> {
-        Ok(())
-    }
-}
+pub use super::facts::{CountAll, FactCheck};
 
 fn decimal_or_zero(value: Option<&str>) -> Decimal {
     value
@@ -325,20 +305,11 @@ impl Order {
             })
             .collect();
         lines.sort_by(|a, b| (&a.0, &a.1.id).cmp(&(&b.0, &b.1.id)));
-        let mut facts = Vec::new();
-        let mut refused_facts = Vec::new();
-        let mut unreadable_facts = 0;
-        for (fact_id, json) in &record.facts {
-            match serde_json::from_str::<Fact>(json) {
-                Ok(fact) => match check.check(id, fact_id, json, &fact, record) {
-                    Ok(()) => facts.push(fact),
-                    Err(why) => refused_facts.push((fact, why)),
-                },
-                Err(_) => unreadable_facts += 1,
-            }
-        }
-        refused_facts.sort_by(|a, b| a.0.sort_key().cmp(&b.0.sort_key()));
-        facts.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        let CheckedFacts {
+            facts,
+            refused_facts,
+            unreadable_facts,
+        } = CheckedFacts::of(id, record, check);
         let mut order = Order {
             id: id.to_string(),
             header,

@@ -133,6 +133,16 @@ impl BackOffice {
         crate::domain::order::Order::from_record_checked(id, record, &*self.authority.get())
     }
 
+    /// The facts of any document (complaint, contract, prospect…) split into those that count
+    /// and those refused by this node's authority, as `order_from` does for orders.
+    pub fn checked_facts(
+        &self,
+        id: &str,
+        record: &crate::domain::record::Record,
+    ) -> crate::domain::facts::CheckedFacts {
+        crate::domain::facts::CheckedFacts::of(id, record, &*self.authority.get())
+    }
+
     /// The op that appends a new fact recorded by `user` on this node, now, to document
     /// `doc_id`, signed with this node's key.
     pub fn fact_op(
