@@ -24,6 +24,10 @@ pub const ORDER_CUSTOMER: &str = "order_customer";
 pub const ORDER_STORE: &str = "order_store";
 pub const ORDER_ANOMALIES: &str = "order_anomalies";
 pub const ORDER_RETURN: &str = "order_return";
+/// Every return request by where it stands: `state|requested_at|request`
+/// (`domain::returns`), so each state's queue (the VP's 待审批, the warehouse's 退货待收) is a
+/// range of this index.
+pub const RETURN_STATE: &str = "return_state";
 pub const CUSTOMER_SEARCH: &str = "customer_search";
 pub const CUSTOMER_CITY: &str = "customer_city";
 pub const CUSTOMER_REGION: &str = "customer_region";
@@ -167,7 +171,7 @@ impl DueEntry {
 
 /// Bumped whenever what the projector writes changes (index values, summary fields, status
 /// names): a store projected by an older version is projected again when it opens.
-pub const PROJECTION_VERSION: u32 = 5;
+pub const PROJECTION_VERSION: u32 = 6;
 /// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
 pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
@@ -341,6 +345,17 @@ fn project_order(order: &Order) -> Projection {
         if let Some(due) = DueEntry::of(&delay::schedule(order)) {
             index.push((ORDER_DUE, due.value()));
         }
+    }
+    for case in crate::domain::returns::return_cases(order) {
+        index.push((
+            RETURN_STATE,
+            format!(
+                "{}|{}|{}",
+                case.state.as_str(),
+                case.requested_at.to_rfc3339(),
+                case.id
+            ),
+        ));
     }
     for fact in &order.facts {
         match &fact.body {

@@ -12,5 +12,6 @@ pub mod prospect;
 pub mod receivable;
 pub mod record;
 pub mod report;
+pub mod returns;
 pub mod role;
 pub mod validation;

@@ -13,6 +13,7 @@ pub mod orders;
 pub mod prospects;
 pub mod receivables;
 pub mod reports;
+pub mod returns;
 pub mod status;
 pub mod users;
 
@@ -81,6 +82,7 @@ pub fn app(state: AppState) -> Router {
         .merge(prospects::routes())
         .merge(reports::routes())
         .merge(receivables::routes())
+        .merge(returns::routes())
         .merge(users::routes())
         .merge(backup::routes())
         .merge(openapi::routes())

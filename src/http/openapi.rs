@@ -79,6 +79,7 @@ pub enum Query {
     AsOf,
     Reminders,
     Aging,
+    Returns,
 }
 
 pub const ROUTES: &[Route] = &[
@@ -403,6 +404,16 @@ pub const ROUTES: &[Route] = &[
         query: Query::None,
     },
     Route {
+        method: "get",
+        path: "/api/returns",
+        who: "any role",
+        summary: "returns by state (pending: the VP's 待审批; approved: the warehouse's 退货待收), newest first",
+        body: Body::None,
+        ok: 200,
+        response: Resp::Page("ReturnCase"),
+        query: Query::Returns,
+    },
+    Route {
         method: "post",
         path: "/api/returns/{rid}/approve",
         who: "vp",
@@ -709,6 +720,8 @@ pub const ROUTES: &[Route] = &[
     crate::service::receivables::GroupBy,
     crate::domain::receivable::Figures,
     crate::domain::receivable::Buckets,
+    crate::domain::returns::ReturnCase,
+    crate::domain::returns::ReturnState,
 )))]
 struct Components;
 
@@ -864,6 +877,7 @@ fn query_parameters(query: Query) -> Vec<Parameter> {
         Query::AsOf => super::receivables::AsOfParams::into_params(query_in),
         Query::Reminders => super::receivables::ReminderParams::into_params(query_in),
         Query::Aging => super::receivables::AgingParams::into_params(query_in),
+        Query::Returns => super::returns::ReturnListParams::into_params(query_in),
     };
     for p in &mut params {
         // `status` is read as text (empty means any) and parsed by `Status::parse`: its values

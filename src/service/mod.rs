@@ -10,6 +10,7 @@ pub mod orders;
 pub mod prospects;
 pub mod receivables;
 pub mod reports;
+pub mod returns;
 pub mod users;
 
 use std::sync::Arc;

@@ -438,6 +438,12 @@ async fn returns_with_photos_approval_and_receipt_sync_to_every_node() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let vp = net.nodes[1].token(Role::Vp).await;
+    // The request, made on node 0, waits in the VP's queue on node 1.
+    assert_eq!(
+        returns_in(&net.nodes[1], "pending").await,
+        vec![rid.clone()]
+    );
+    assert!(returns_in(&net.nodes[1], "approved").await.is_empty());
     let (status, _) = net.nodes[1]
         .post(
             &format!("/api/returns/{rid}/approve"),
@@ -446,6 +452,12 @@ async fn returns_with_photos_approval_and_receipt_sync_to_every_node() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    // Approved: out of the VP's queue, into the warehouse's 退货待收.
+    assert!(returns_in(&net.nodes[1], "pending").await.is_empty());
+    assert_eq!(
+        returns_in(&net.nodes[1], "approved").await,
+        vec![rid.clone()]
+    );
     let warehouse = net.nodes[1].token(Role::Warehouse).await;
     let (status, got) = net.nodes[1]
         .post(&format!("/api/returns/{rid}/receive"), &warehouse, json!({"lines": [{"line": line, "quantity": "1"}], "condition": "扶手破损", "disposition": "repair", "tag": "RT-2026-001"}))
@@ -465,5 +477,38 @@ async fn returns_with_photos_approval_and_receipt_sync_to_every_node() {
         .unwrap();
     assert_eq!(receipt["tag"], "RT-2026-001");
     assert_eq!(receipt["disposition"], "repair");
+    // The receipt made on node 1 moves the return on node 0 too.
+    assert_eq!(
+        returns_in(&net.nodes[0], "received").await,
+        vec![rid.clone()]
+    );
+    assert!(returns_in(&net.nodes[0], "approved").await.is_empty());
+    let (status, all) = net.nodes[0]
+        .get(&format!("/api/returns?customer={customer}"), &clerk)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(all["items"][0]["order_number"], got["number"]);
+    assert_eq!(all["items"][0]["return_kind"], "return");
+    let (status, _) = net.nodes[0]
+        .get("/api/returns?customer=someone-else", &clerk)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, bad) = net.nodes[0].get("/api/returns?state=lost", &clerk).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     net.stop().await;
+}
+
+/// The ids of the returns `node` lists in `state`.
+async fn returns_in(node: &crate::harness::TestNode, state: &str) -> Vec<String> {
+    let token = node.admin.clone();
+    let (status, page) = node
+        .get(&format!("/api/returns?state={state}"), &token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
 }
