@@ -9,6 +9,7 @@ use crate::domain::customer::{Customer, CUSTOMER_KIND};
 use crate::domain::delay;
 use crate::domain::facts::FactBody;
 use crate::domain::order::{Order, Status, ORDER_KIND};
+use crate::domain::prospect::{Prospect, ProspectSummary, PROSPECT_KIND};
 use crate::domain::record::Record;
 use crate::store::{Projection, Projector};
 
@@ -29,6 +30,9 @@ pub const ORDER_RETURN: &str = "order_return";
 /// range of this index.
 pub const RETURN_STATE: &str = "return_state";
 pub const CUSTOMER_SEARCH: &str = "customer_search";
+/// Prospects not yet customers with a next follow-up date: `date|name`, so the follow-ups due
+/// today, this week or overdue are ranges of it.
+pub const PROSPECT_DUE: &str = "prospect_due";
 pub const CUSTOMER_CITY: &str = "customer_city";
 pub const CUSTOMER_REGION: &str = "customer_region";
 pub const CUSTOMER_NAME: &str = "customer_name";
@@ -316,6 +320,11 @@ impl Projector for BackOfficeProjector {
                 &*self.authority.get(),
             )),
             CUSTOMER_KIND => project_customer(&Customer::from_record(doc_id, record)),
+            PROSPECT_KIND => project_prospect(&Prospect::from_record_checked(
+                doc_id,
+                record,
+                &*self.authority.get(),
+            )),
             other => Projection {
                 index: vec![(KIND, other.to_string())],
                 summary: Vec::new(),
@@ -389,6 +398,22 @@ fn project_order(order: &Order) -> Projection {
     index.sort();
     index.dedup();
     index.extend(report_entries(order, &summary));
+    Projection {
+        index,
+        summary: postcard::to_allocvec(&summary).unwrap_or_default(),
+    }
+}
+
+fn project_prospect(prospect: &Prospect) -> Projection {
+    let summary = ProspectSummary::of(prospect);
+    // Every prospect keeps its `kind` entry (all prospects, newest first by id).
+    let mut index = vec![(KIND, PROSPECT_KIND.to_string())];
+    if let (Some(next), true) = (summary.next_follow_up, summary.converted_to.is_empty()) {
+        index.push((
+            PROSPECT_DUE,
+            format!("{next}|{}", search_key(&summary.name)),
+        ));
+    }
     Projection {
         index,
         summary: postcard::to_allocvec(&summary).unwrap_or_default(),

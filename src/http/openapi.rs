@@ -80,6 +80,7 @@ pub enum Query {
     Reminders,
     Aging,
     Returns,
+    Prospects,
 }
 
 pub const ROUTES: &[Route] = &[
@@ -536,6 +537,16 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/api/prospects",
+        who: "any role",
+        summary: "prospects newest first, or the follow-ups due (overdue, today, this week) earliest first",
+        body: Body::None,
+        ok: 200,
+        response: Resp::Page("ProspectSummary"),
+        query: Query::Prospects,
+    },
+    Route {
+        method: "get",
         path: "/api/prospects/{id}",
         who: "any role",
         summary: "read a prospect with its follow-ups",
@@ -722,6 +733,7 @@ pub const ROUTES: &[Route] = &[
     crate::domain::receivable::Buckets,
     crate::domain::returns::ReturnCase,
     crate::domain::returns::ReturnState,
+    crate::domain::prospect::ProspectSummary,
 )))]
 struct Components;
 
@@ -878,6 +890,7 @@ fn query_parameters(query: Query) -> Vec<Parameter> {
         Query::Reminders => super::receivables::ReminderParams::into_params(query_in),
         Query::Aging => super::receivables::AgingParams::into_params(query_in),
         Query::Returns => super::returns::ReturnListParams::into_params(query_in),
+        Query::Prospects => super::prospects::ProspectListParams::into_params(query_in),
     };
     for p in &mut params {
         // `status` is read as text (empty means any) and parsed by `Status::parse`: its values

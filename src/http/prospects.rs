@@ -1,4 +1,4 @@
-//! Prospect routes: record, read, follow up, convert into a customer.
+//! Prospect routes: record, list (follow-ups due), read, follow up, convert into a customer.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -8,10 +8,13 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use super::error::ApiError;
-use super::extract::{ApiJson, Authed};
-use super::{read, write, AppState};
+use super::extract::{ApiJson, ApiQuery, Authed};
+use super::{decode_cursor, page_limit, read, write, AppState};
 use crate::domain::customer::Customer;
-use crate::domain::prospect::{FollowUp, Prospect};
+use crate::domain::prospect::{FollowUp, Prospect, ProspectSummary};
+use crate::domain::validation::FieldError;
+use crate::service::customers::Page;
+use crate::service::prospects::{Due, ProspectQuery};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -52,9 +55,26 @@ pub struct ConvertBody {
     pub province: Option<String>,
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProspectListParams {
+    /// Follow-ups due: overdue, today or week (today to Sunday), earliest first; every
+    /// prospect, newest first, when absent.
+    #[param(pattern = r"^(overdue|today|week)?$")]
+    pub due: Option<String>,
+    /// The business day counted on; the node's today (China, UTC+8) when absent.
+    pub today: Option<chrono::NaiveDate>,
+    /// Page size, 50 when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the page before.
+    #[param(pattern = r"^([0-9a-fA-F]{2})*$")]
+    pub cursor: Option<String>,
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/prospects", post(create))
+        .route("/api/prospects", post(create).get(list))
         .route("/api/prospects/{id}", get(fetch))
         .route("/api/prospects/{id}/follow-ups", post(follow_up))
         .route("/api/prospects/{id}/convert", post(convert))
@@ -85,6 +105,34 @@ async fn create(
     }
     let prospect = write(&state, move |o| o.create_prospect(&user, fields)).await?;
     Ok((StatusCode::CREATED, Json(prospect)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Authed(_u): Authed,
+    ApiQuery(p): ApiQuery<ProspectListParams>,
+) -> Result<Json<Page<ProspectSummary>>, ApiError> {
+    let due = match p.due.as_deref() {
+        None | Some("") => None,
+        Some("overdue") => Some(Due::Overdue),
+        Some("today") => Some(Due::Today),
+        Some("week") => Some(Due::ThisWeek),
+        Some(other) => {
+            return Err(ApiError::Invalid(vec![FieldError {
+                field: "due".into(),
+                message: format!("overdue, today or week, not {other:?}"),
+            }]))
+        }
+    };
+    let query = ProspectQuery {
+        due,
+        today: p
+            .today
+            .unwrap_or_else(|| crate::domain::report::business_day(chrono::Utc::now())),
+        cursor: decode_cursor(p.cursor.as_deref())?,
+        limit: page_limit(p.limit, 1000)?,
+    };
+    Ok(Json(read(&state, move |o| o.list_prospects(&query)).await?))
 }
 
 async fn fetch(

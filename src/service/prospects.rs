@@ -2,15 +2,37 @@
 
 use std::collections::BTreeMap;
 
+use super::customers::Page;
 use super::{new_id, BackOffice, ServiceError, User};
 use crate::domain::customer::{Customer, CustomerInput};
 use crate::domain::facts::FactBody;
-use crate::domain::prospect::{FollowUp, Prospect, FIELDS, PROSPECT_KIND};
+use crate::domain::prospect::{FollowUp, Prospect, ProspectSummary, FIELDS, PROSPECT_KIND};
+use crate::domain::record::Record;
 use crate::domain::record::RecordOp;
 use crate::domain::role::Action;
 use crate::domain::validation::FieldErrors;
+use crate::views;
 
 pub const METHODS: &[&str] = &["phone", "sms", "email", "visit"];
+
+/// Which follow-ups a list of prospects holds, counted on a business day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Next follow-up before today.
+    Overdue,
+    Today,
+    /// From today to the end of this week (Sunday).
+    ThisWeek,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProspectQuery {
+    /// Every prospect, newest first, when absent; else those due, earliest first.
+    pub due: Option<Due>,
+    pub today: chrono::NaiveDate,
+    pub cursor: Option<Vec<u8>>,
+    pub limit: usize,
+}
 
 impl BackOffice {
     pub fn create_prospect(
@@ -35,12 +57,70 @@ impl BackOffice {
         let written = self
             .store
             .create(&id, &user.author("create prospect"), &ops)?;
-        Ok(Prospect::from_record(&id, &written.record))
+        Ok(self.prospect_from(&id, &written.record))
+    }
+
+    /// The prospect in `record` with only the follow-ups that count.
+    fn prospect_from(&self, id: &str, record: &Record) -> Prospect {
+        Prospect::from_record_checked(id, record, &*self.authority.get())
+    }
+
+    /// Prospects from the indexes: all of them newest first, or the follow-ups due (overdue,
+    /// today, this week) earliest first; converted prospects are never due.
+    pub fn list_prospects(
+        &self,
+        query: &ProspectQuery,
+    ) -> Result<Page<ProspectSummary>, ServiceError> {
+        use chrono::Datelike;
+        let today = query.today;
+        let week_end =
+            today + chrono::Days::new(6 - u64::from(today.weekday().num_days_from_monday()));
+        let cursor = query.cursor.as_deref();
+        let (index, prefix, newest_first) = match query.due {
+            None => (views::KIND, PROSPECT_KIND.to_string(), true),
+            Some(Due::Today) => (views::PROSPECT_DUE, format!("{today}|"), false),
+            Some(Due::Overdue | Due::ThisWeek) => (views::PROSPECT_DUE, String::new(), false),
+        };
+        // A due entry's value starts with its date (`date|name`).
+        let date_of = |key: &[u8]| -> Option<chrono::NaiveDate> {
+            let value = String::from_utf8_lossy(key);
+            let value = value.rsplit('\0').nth(1)?;
+            value.split('|').next()?.parse().ok()
+        };
+        let in_range = |date: chrono::NaiveDate| match query.due {
+            Some(Due::Overdue) => date < today,
+            Some(Due::ThisWeek) => date >= today && date <= week_end,
+            _ => true,
+        };
+        let candidates = self
+            .store
+            .scan_index(index, &prefix, cursor, newest_first)
+            .map(|entry| entry.map_err(ServiceError::from))
+            // Due entries come earliest first: past the range, nothing further matches.
+            .take_while(|entry| match (entry, query.due) {
+                (Ok((key, _)), Some(Due::Overdue)) => date_of(key).is_some_and(in_range),
+                (Ok((key, _)), Some(Due::ThisWeek)) => date_of(key).is_none_or(|d| d <= week_end),
+                _ => true,
+            })
+            .filter(|entry| match entry {
+                Ok((key, _)) if query.due == Some(Due::ThisWeek) => {
+                    date_of(key).is_some_and(in_range)
+                }
+                _ => true,
+            })
+            .filter_map(|entry| match entry {
+                Ok((key, doc)) => self
+                    .summary_of::<ProspectSummary>(&doc)
+                    .transpose()
+                    .map(|summary| summary.map(|s| (key, s))),
+                Err(e) => Some(Err(e)),
+            });
+        Page::take(query.limit.clamp(1, 1000), candidates)
     }
 
     pub fn prospect(&self, id: &str) -> Result<Prospect, ServiceError> {
         match self.store.record(id)? {
-            Some(r) if r.kind == PROSPECT_KIND => Ok(Prospect::from_record(id, &r)),
+            Some(r) if r.kind == PROSPECT_KIND => Ok(self.prospect_from(id, &r)),
             _ => Err(ServiceError::NotFound(format!("prospect {id}"))),
         }
     }
@@ -67,7 +147,7 @@ impl BackOffice {
                     FactBody::FollowedUp(follow_up),
                 )?])
             })?;
-        Ok(Prospect::from_record(id, &written.record))
+        Ok(self.prospect_from(id, &written.record))
     }
 
     /// Turns a prospect into a customer archive carrying its name, city, region and contact.

@@ -57,3 +57,75 @@ async fn a_prospect_is_followed_up_and_converted_once() {
     assert_eq!(status, StatusCode::CONFLICT, "converted once");
     node.stop().await;
 }
+
+/// The follow-ups due, counted on Wednesday 2026-12-02: overdue before it, today, and this week
+/// up to Sunday; a converted prospect is never due.
+#[tokio::test]
+async fn follow_ups_due_are_listed_overdue_today_and_this_week() {
+    let mut node = TestNode::start().await;
+    let clerk = node.token(Role::Clerk).await;
+    let mut ids = std::collections::BTreeMap::new();
+    for (name, next) in [
+        ("逾期店", "2026-11-30"),
+        ("今天店", "2026-12-02"),
+        ("周日店", "2026-12-06"),
+        ("下周店", "2026-12-08"),
+        ("已转客户店", "2026-12-01"),
+    ] {
+        let (status, p) = node
+            .post("/api/prospects", &clerk, json!({"name": name}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{p}");
+        let id = p["id"].as_str().unwrap().to_string();
+        let (status, p) = node
+            .post(
+                &format!("/api/prospects/{id}/follow-ups"),
+                &clerk,
+                json!({"method": "phone", "next_date": next}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{p}");
+        ids.insert(name, id);
+    }
+    let (status, _) = node
+        .post(
+            &format!("/api/prospects/{}/convert", ids["已转客户店"]),
+            &clerk,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let names = |page: &serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (due, expected) in [
+        ("overdue", vec!["逾期店"]),
+        ("today", vec!["今天店"]),
+        ("week", vec!["今天店", "周日店"]),
+    ] {
+        let (status, page) = node
+            .get(
+                &format!("/api/prospects?due={due}&today=2026-12-02"),
+                &clerk,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(names(&page), expected, "due={due}");
+    }
+    // Every prospect, newest first, two to a page.
+    let (_, first) = node.get("/api/prospects?limit=2", &clerk).await;
+    assert_eq!(names(&first), vec!["已转客户店", "下周店"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = node
+        .get(&format!("/api/prospects?limit=2&cursor={cursor}"), &clerk)
+        .await;
+    assert_eq!(names(&second), vec!["周日店", "今天店"]);
+    let (status, _) = node.get("/api/prospects?due=someday", &clerk).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    node.stop().await;
+}
