@@ -5,12 +5,15 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::anomaly;
+use crate::domain::complaint::{Complaint, COMPLAINT_KIND};
 use crate::domain::customer::{Customer, CUSTOMER_KIND};
 use crate::domain::delay;
 use crate::domain::facts::FactBody;
 use crate::domain::order::{Order, Status, ORDER_KIND};
 use crate::domain::record::Record;
 use crate::store::{Projection, Projector};
+
+pub mod complaints;
 
 // Index names.
 
@@ -167,7 +170,7 @@ impl DueEntry {
 
 /// Bumped whenever what the projector writes changes (index values, summary fields, status
 /// names): a store projected by an older version is projected again when it opens.
-pub const PROJECTION_VERSION: u32 = 5;
+pub const PROJECTION_VERSION: u32 = 6;
 /// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
 pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
@@ -312,6 +315,11 @@ impl Projector for BackOfficeProjector {
                 &*self.authority.get(),
             )),
             CUSTOMER_KIND => project_customer(&Customer::from_record(doc_id, record)),
+            COMPLAINT_KIND => complaints::project(&Complaint::from_checked(
+                doc_id,
+                record,
+                crate::domain::facts::CheckedFacts::of(doc_id, record, &*self.authority.get()),
+            )),
             other => Projection {
                 index: vec![(KIND, other.to_string())],
                 summary: Vec::new(),
@@ -431,8 +439,12 @@ fn project_customer(customer: &Customer) -> Projection {
     }
 }
 
-/// Attachment hashes an order's facts refer to (return photos), so sync can fetch them too.
+/// Attachment hashes a document refers to (return photos on an order, a complaint's photos), so
+/// sync can fetch them too.
 pub fn attachments_of(record: &Record) -> Vec<String> {
+    if record.kind == COMPLAINT_KIND {
+        return crate::domain::complaint::photos_of(record.field("photos").unwrap_or_default());
+    }
     if record.kind != ORDER_KIND {
         return Vec::new();
     }
