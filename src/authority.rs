@@ -85,6 +85,11 @@ fn required_action(body: &FactBody) -> Option<Action> {
         ReturnDecided { .. } => Action::DecideReturn,
         ReturnReceived { .. } => Action::ReceiveReturn,
         ReturnedToCustomer { .. } => Action::ReturnToCustomer,
+        ComplaintAssigned { .. } => Action::AssignComplaint,
+        ComplaintHandled { .. } => Action::HandleComplaint,
+        ComplaintClosed { .. } | ComplaintReopened { .. } => Action::CloseComplaint,
+        ComplaintEscalationAcknowledged { .. } => Action::AcknowledgeComplaint,
+        ComplaintReturnLinked { .. } => Action::RequestReturn,
         // Field changes, resolutions and follow-ups are recorded by several roles; the
         // certificate must still allow the role that recorded them.
         Changed { .. } | AnomalyResolved { .. } | FollowedUp(_) => return None,

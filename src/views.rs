@@ -5,6 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::anomaly;
+use crate::domain::complaint::{Complaint, COMPLAINT_KIND};
 use crate::domain::customer::{Customer, CUSTOMER_KIND};
 use crate::domain::delay;
 use crate::domain::facts::FactBody;
@@ -12,6 +13,8 @@ use crate::domain::order::{Order, Status, ORDER_KIND};
 use crate::domain::prospect::{Prospect, ProspectSummary, PROSPECT_KIND};
 use crate::domain::record::Record;
 use crate::store::{Projection, Projector};
+
+pub mod complaints;
 
 // Index names.
 
@@ -325,6 +328,11 @@ impl Projector for BackOfficeProjector {
                 record,
                 &*self.authority.get(),
             )),
+            COMPLAINT_KIND => complaints::project(&Complaint::from_checked(
+                doc_id,
+                record,
+                crate::domain::facts::CheckedFacts::of(doc_id, record, &*self.authority.get()),
+            )),
             other => Projection {
                 index: vec![(KIND, other.to_string())],
                 summary: Vec::new(),
@@ -471,8 +479,12 @@ fn project_customer(customer: &Customer) -> Projection {
     }
 }
 
-/// Attachment hashes an order's facts refer to (return photos), so sync can fetch them too.
+/// Attachment hashes a document refers to (return photos on an order, a complaint's photos), so
+/// sync can fetch them too.
 pub fn attachments_of(record: &Record) -> Vec<String> {
+    if record.kind == COMPLAINT_KIND {
+        return crate::domain::complaint::photos_of(record.field("photos").unwrap_or_default());
+    }
     if record.kind != ORDER_KIND {
         return Vec::new();
     }

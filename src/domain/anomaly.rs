@@ -137,24 +137,31 @@ fn anomaly(kind: AnomalyKind, id: String, detail: String) -> Anomaly {
     }
 }
 
+/// 越权或伪造的记录: one anomaly per refused fact of any document (order, complaint…).
+pub fn unauthorized(refused: &[(super::facts::Fact, String)]) -> Vec<Anomaly> {
+    refused
+        .iter()
+        .map(|(fact, why)| {
+            let kind = serde_json::to_value(&fact.body)
+                .ok()
+                .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+                .unwrap_or_default();
+            anomaly(
+                AnomalyKind::UnauthorizedFact,
+                format!("unauthorized-fact:{}", fact.id),
+                format!(
+                    "越权或伪造的记录 / a record that does not count: {kind} by {} ({}) on node {} \
+                     at {}: {why}",
+                    fact.user, fact.role, fact.node, fact.at
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Every contradiction in the order, resolved ones included (with their resolution).
 pub fn detect(order: &Order) -> Vec<Anomaly> {
-    let mut found = Vec::new();
-    for (fact, why) in &order.refused_facts {
-        let kind = serde_json::to_value(&fact.body)
-            .ok()
-            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
-            .unwrap_or_default();
-        found.push(anomaly(
-            AnomalyKind::UnauthorizedFact,
-            format!("unauthorized-fact:{}", fact.id),
-            format!(
-                "越权或伪造的记录 / a record that does not count: {kind} by {} ({}) on node {} \
-                 at {}: {why}",
-                fact.user, fact.role, fact.node, fact.at
-            ),
-        ));
-    }
+    let mut found = unauthorized(&order.refused_facts);
     let shipments: Vec<_> = order
         .facts
         .iter()

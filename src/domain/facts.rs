@@ -281,6 +281,35 @@ pub enum FactBody {
     },
     /// A follow-up of a prospect.
     FollowedUp(super::prospect::FollowUp),
+    /// 客诉分派: who handles a complaint, a person or a department.
+    ComplaintAssigned {
+        to: String,
+        #[serde(default)]
+        note: String,
+    },
+    /// 客诉处理: what was done about a complaint; as many as it takes.
+    ComplaintHandled {
+        note: String,
+    },
+    /// 客诉结案: the result and the customer's satisfaction.
+    ComplaintClosed {
+        result: String,
+        satisfaction: super::complaint::Satisfaction,
+    },
+    /// A closed complaint is open again (the customer came back).
+    ComplaintReopened {
+        reason: String,
+    },
+    /// 上报主管: the supervisor saw a complaint open too long.
+    ComplaintEscalationAcknowledged {
+        #[serde(default)]
+        note: String,
+    },
+    /// The complaint led to a return (退换维修): the return request (fact id) on an order.
+    ComplaintReturnLinked {
+        order: String,
+        request: String,
+    },
 }
 
 impl Fact {

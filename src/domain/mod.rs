@@ -3,6 +3,7 @@
 
 pub mod anomaly;
 pub mod capitals;
+pub mod complaint;
 pub mod customer;
 pub mod delay;
 pub mod facts;

@@ -109,6 +109,16 @@ pub enum Action {
     AcknowledgeDelay,
     /// 催款: recording a payment reminder on an order.
     RemindPayment,
+    /// 客诉: recording a complaint.
+    RecordComplaint,
+    /// Assigning a complaint to a person or department.
+    AssignComplaint,
+    /// Recording what was done about a complaint (the department it was assigned to, too).
+    HandleComplaint,
+    /// Closing a complaint with its result, or reopening it.
+    CloseComplaint,
+    /// The supervisor acknowledging a complaint open too long (上报主管).
+    AcknowledgeComplaint,
 }
 
 impl Role {
@@ -129,16 +139,34 @@ impl Role {
                     | Archive
                     | RequestReturn
                     | RemindPayment
+                    | RecordComplaint
+                    | AssignComplaint
+                    | HandleComplaint
+                    | CloseComplaint
             ),
             Role::Supervisor => matches!(
                 action,
-                Approve | ReassignOwnership | Correct | RemindPayment
+                Approve
+                    | ReassignOwnership
+                    | Correct
+                    | RemindPayment
+                    | RecordComplaint
+                    | AssignComplaint
+                    | HandleComplaint
+                    | CloseComplaint
+                    | AcknowledgeComplaint
             ),
-            Role::Vp => matches!(action, CancelOrReinstate | DecideReturn | AcknowledgeDelay),
-            Role::Warehouse => matches!(action, Ship | ReceiveReturn | ReturnToCustomer),
+            Role::Vp => matches!(
+                action,
+                CancelOrReinstate | DecideReturn | AcknowledgeDelay | HandleComplaint
+            ),
+            Role::Warehouse => matches!(
+                action,
+                Ship | ReceiveReturn | ReturnToCustomer | HandleComplaint
+            ),
             Role::Finance => matches!(
                 action,
-                FinanceRelease | RecordPayment | VoidPayment | Invoice
+                FinanceRelease | RecordPayment | VoidPayment | Invoice | HandleComplaint
             ),
             Role::Admin => false,
         }

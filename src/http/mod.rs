@@ -4,6 +4,7 @@
 //! place errors become responses; a 2xx answer to a write is sent after the change is flushed.
 
 pub mod backup;
+pub mod complaints;
 pub mod customers;
 pub mod decimal;
 pub mod error;
@@ -85,6 +86,7 @@ pub fn app(state: AppState) -> Router {
         .merge(returns::routes())
         .merge(users::routes())
         .merge(backup::routes())
+        .merge(complaints::routes())
         .merge(openapi::routes())
         .merge(crate::ui::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -201,7 +201,7 @@ pub struct LineQuantity {
     pub unit_price: Option<Decimal>,
 }
 
-fn ship_lines(lines: Vec<LineQuantity>) -> Vec<ShipLine> {
+pub(super) fn ship_lines(lines: Vec<LineQuantity>) -> Vec<ShipLine> {
     lines
         .into_iter()
         .map(|l| ShipLine {

@@ -3,6 +3,7 @@
 //! API, the CLI importer and the tests share one path.
 
 pub mod attachments;
+pub mod complaints;
 pub mod customers;
 pub mod delays;
 pub mod lifecycle;

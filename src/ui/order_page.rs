@@ -127,7 +127,7 @@ const HEADER: [(&str, &str); 10] = [
 ];
 
 /// What a fact says, in Chinese, for the timeline.
-fn describe_fact(body: &FactBody) -> String {
+pub(crate) fn describe_fact(body: &FactBody) -> String {
     match body {
         FactBody::Verified { .. } => "核单".into(),
         FactBody::Approved { .. } => "审核通过".into(),
@@ -156,6 +156,15 @@ fn describe_fact(body: &FactBody) -> String {
         FactBody::ReturnedToCustomer { .. } => "退回客户".into(),
         FactBody::AnomalyResolved { .. } => "处理异常".into(),
         FactBody::FollowedUp(_) => "跟进".into(),
+        FactBody::ComplaintAssigned { to, .. } => format!("客诉分派给 {to}"),
+        FactBody::ComplaintHandled { note } => format!("客诉处理：{note}"),
+        FactBody::ComplaintClosed {
+            result,
+            satisfaction,
+        } => format!("客诉结案（{}）：{result}", satisfaction.label_zh()),
+        FactBody::ComplaintReopened { reason } => format!("客诉重新打开：{reason}"),
+        FactBody::ComplaintEscalationAcknowledged { .. } => "主管确认客诉上报".into(),
+        FactBody::ComplaintReturnLinked { .. } => "客诉转退换维修".into(),
     }
 }
 

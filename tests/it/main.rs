@@ -12,6 +12,7 @@ mod authority;
 mod backup;
 mod browser;
 mod certificates;
+mod complaints;
 mod convergence;
 mod crash;
 mod damage;
