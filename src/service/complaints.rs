@@ -72,38 +72,20 @@ impl LinkedReturnState {
 
     /// The state of return request `request` on `order`.
     pub fn of(order: &Order, request: &str) -> (Option<ReturnKind>, LinkedReturnState) {
-        let mut kind = None;
-        let mut state = LinkedReturnState::Unknown;
-        for fact in &order.facts {
-            state = match &fact.body {
-                FactBody::ReturnRequested { return_kind, .. } if fact.id == request => {
-                    kind = Some(*return_kind);
-                    LinkedReturnState::Requested
-                }
-                FactBody::ReturnDecided {
-                    request: r,
-                    approved,
-                    ..
-                } if r == request && state == LinkedReturnState::Requested => {
-                    if *approved {
-                        LinkedReturnState::Approved
-                    } else {
-                        LinkedReturnState::Rejected
-                    }
-                }
-                FactBody::ReturnReceived { request: r, .. } if r == request => {
-                    LinkedReturnState::Received
-                }
-                FactBody::ReturnedToCustomer { request: r, .. } if r == request => {
-                    LinkedReturnState::ReturnedToCustomer
-                }
-                _ => continue,
-            };
+        use crate::domain::returns::{return_cases, ReturnState};
+        match return_cases(order).into_iter().find(|c| c.id == request) {
+            None => (None, LinkedReturnState::Unknown),
+            Some(case) => (
+                Some(case.return_kind),
+                match case.state {
+                    ReturnState::Pending => LinkedReturnState::Requested,
+                    ReturnState::Approved => LinkedReturnState::Approved,
+                    ReturnState::Rejected => LinkedReturnState::Rejected,
+                    ReturnState::Received => LinkedReturnState::Received,
+                    ReturnState::ReturnedToCustomer => LinkedReturnState::ReturnedToCustomer,
+                },
+            ),
         }
-        if kind.is_none() {
-            state = LinkedReturnState::Unknown;
-        }
-        (kind, state)
     }
 }
 
