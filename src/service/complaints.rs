@@ -836,15 +836,24 @@ impl BackOffice {
         Page::take(limit, candidates)
     }
 
-    /// How many complaints are open, and how many of them wait for the supervisor (home pages).
-    pub fn complaint_counts(&self, today: NaiveDate) -> Result<(usize, usize), ServiceError> {
+    /// How many complaints are open, and how many of them wait for the supervisor (home pages),
+    /// reading at most `cap` open complaints (the counts then stop at `cap`).
+    pub fn complaint_counts(
+        &self,
+        today: NaiveDate,
+        cap: usize,
+    ) -> Result<(usize, usize), ServiceError> {
         let (mut open, mut escalated) = (0, 0);
-        for entry in self.store.scan_index(
-            index::COMPLAINT_STATE,
-            &format!("{}|", index::OPEN),
-            None,
-            false,
-        ) {
+        for entry in self
+            .store
+            .scan_index(
+                index::COMPLAINT_STATE,
+                &format!("{}|", index::OPEN),
+                None,
+                false,
+            )
+            .take(cap)
+        {
             let (_, doc) = entry?;
             if let Some(summary) = self.summary_of::<ComplaintSummary>(&doc)? {
                 open += 1;

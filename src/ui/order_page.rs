@@ -522,7 +522,7 @@ pub async fn act(
     order_page(&state, &signed, &id, error, notice).await
 }
 
-enum Refusal {
+pub(super) enum Refusal {
     /// An input the page could not read, said in Chinese.
     Said(String),
     Api(ApiError),
