@@ -54,16 +54,7 @@ pub struct ComplaintEntry {
     #[serde(default)]
     pub taken_by: String,
     #[serde(default)]
-    pub events: Vec<ComplaintEvent>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ComplaintEvent {
-    pub at: DateTime<chrono::FixedOffset>,
-    pub user: String,
-    pub role: Role,
-    #[serde(flatten)]
-    pub kind: ComplaintEventKind,
+    pub events: Vec<Event<ComplaintEventKind>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,13 +151,29 @@ pub struct EventLine {
     pub unit_price: Option<Decimal>,
 }
 
+/// One recorded step: when, by whom, and what (an order's `EventKind`, a complaint's
+/// `ComplaintEventKind`).
 #[derive(Debug, Deserialize)]
-pub struct Event {
+pub struct Event<K = EventKind> {
     pub at: DateTime<chrono::FixedOffset>,
     pub user: String,
     pub role: Role,
     #[serde(flatten)]
-    pub kind: EventKind,
+    pub kind: K,
+}
+
+impl<K> Event<K> {
+    /// The fact recording this step on `node`, by its original user and time.
+    fn fact(&self, id: String, node: &str, body: FactBody) -> Fact {
+        Fact {
+            id,
+            at: self.at.with_timezone(&Utc),
+            user: self.user.clone(),
+            role: self.role,
+            node: node.to_string(),
+            body,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -513,14 +520,7 @@ fn facts_of(entry: &OrderEntry, order: &Order, node: &str) -> Result<Vec<Fact>, 
             },
             EventKind::Archive => FactBody::Archived,
         };
-        facts.push(Fact {
-            id,
-            at: event.at.with_timezone(&Utc),
-            user: event.user.clone(),
-            role: event.role,
-            node: node.to_string(),
-            body,
-        });
+        facts.push(event.fact(id, node, body));
     }
     Ok(facts)
 }
@@ -566,14 +566,7 @@ fn complaint_facts(
                 }
             }
         };
-        facts.push(Fact {
-            id: new_id(),
-            at: event.at.with_timezone(&Utc),
-            user: event.user.clone(),
-            role: event.role,
-            node: node.to_string(),
-            body,
-        });
+        facts.push(event.fact(new_id(), node, body));
     }
     Ok(facts)
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::format::{day_of, minute_of, quantity, query_string, role_label};
 use super::order_list::Tab;
-use super::order_page::{chinese_half, describe_fact, reason_in_chinese, Refusal};
+use super::order_page::{chinese_half, describe_fact, reason_in_chinese, said, Refusal};
 use super::session::SignedIn;
 use super::{render, Chrome, PageError};
 use crate::domain::complaint::{Category, Channel, Satisfaction, Stage};
@@ -463,11 +463,8 @@ pub async fn act(
     Form(form): Form<ActForm>,
 ) -> Result<Html<String>, PageError> {
     signed.check_csrf(&form.csrf)?;
-    let (error, notice) = match perform(&state, &signed, &id, form).await {
-        Ok(done) => (String::new(), done.to_string()),
-        Err(Refusal::Said(why)) => (why, String::new()),
-        Err(Refusal::Api(e)) => (reason_in_chinese(e)?, String::new()),
-    };
+    let outcome = perform(&state, &signed, &id, form).await;
+    let (error, notice) = said(outcome.map(str::to_string))?;
     detail_page(&state, &signed, &id, error, notice).await
 }
 

@@ -794,24 +794,7 @@ async fn recorded_at_the_office_the_return_received_at_the_warehouse_both_see_th
     net.settle(SETTLE).await;
 
     // The photo travelled with the complaint.
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    loop {
-        let resp = client()
-            .get(format!("{}/api/attachments/{hash}", net.nodes[1].base))
-            .bearer_auth(&warehouse)
-            .send()
-            .await
-            .unwrap();
-        if resp.status() == StatusCode::OK {
-            assert_eq!(resp.bytes().await.unwrap().to_vec(), photo);
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "photo never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    assert_eq!(net.nodes[1].wait_for_attachment(&hash, SETTLE).await, photo);
 
     let mut seen = Vec::new();
     for node in net.nodes.iter_mut() {
@@ -893,12 +876,8 @@ async fn the_complaint_schemas_are_described_whole() {
 #[tokio::test]
 async fn the_demo_complaints_import_with_their_returns() {
     let mut node = TestNode::start().await;
-    let office = &node.node.as_ref().unwrap().office;
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json")).unwrap();
-    let set = neiqin::import::parse(&bytes).unwrap();
-    let expected = set.complaints.len();
+    let expected = node.import_demo().complaints.len();
     assert!(expected >= 15, "{expected} complaints in the demo");
-    neiqin::import::import(office, &set, |_, _| {}).unwrap();
     let page = get_ok(&mut node, "/api/complaints?limit=100").await;
     let rows = page["items"].as_array().unwrap();
     assert_eq!(rows.len(), expected);

@@ -171,10 +171,7 @@ async fn a_clerk_records_and_closes_a_complaint_in_the_workbench() {
 #[tokio::test]
 async fn the_supervisor_sees_the_escalated_complaints_and_acknowledges_one() {
     let node = TestNode::start().await;
-    let office = &node.node.as_ref().unwrap().office;
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json")).unwrap();
-    let set = neiqin::import::parse(&bytes).unwrap();
-    neiqin::import::import(office, &set, |_, _| {}).unwrap();
+    node.import_demo();
     let mut supervisor = signed_in(&node, "赵主管", "supervisor").await;
     let home = supervisor.get("/").await;
     assert!(home.body.contains("客诉上报主管"), "{}", home.body);
