@@ -65,6 +65,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/orders/{id}/act", post(order_page::act))
         .route("/ui/orders/{id}/print", get(print::page))
         .route("/ui/users", get(users::page).post(users::add))
+        .route("/ui/users/change", post(users::change))
         .route("/ui/complaints", get(complaints::list))
         .route(
             "/ui/complaints/new",
@@ -72,7 +73,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/ui/complaints/{id}", get(complaints::page))
         .route("/ui/complaints/{id}/act", post(complaints::act))
-        .route("/ui/users/change", post(users::change))
         .route("/ui/assets/{file}", get(assets::serve))
         .layer(middleware::from_fn(guard_pages))
 }
