@@ -571,6 +571,19 @@ fn complaint_facts(
     Ok(facts)
 }
 
+/// The clerk who took a record down (`taken_by`, else "import"), as its changes name them.
+fn clerk_author(taken_by: &str, action: String) -> ChangeAuthor {
+    ChangeAuthor {
+        user: if taken_by.is_empty() {
+            "import".into()
+        } else {
+            taken_by.to_string()
+        },
+        role: Role::Clerk.to_string(),
+        action,
+    }
+}
+
 /// Appends `facts`, signed by this node, to document `id`.
 fn write_facts(
     office: &BackOffice,
@@ -704,15 +717,7 @@ pub fn import(
     let mut order_ids: HashMap<&str, (String, Option<String>)> = HashMap::new();
     for entry in &data.orders {
         let customer_id = customer_ids[entry.customer_ref.as_str()].clone();
-        let author = ChangeAuthor {
-            user: if entry.taken_by.is_empty() {
-                "import".into()
-            } else {
-                entry.taken_by.clone()
-            },
-            role: Role::Clerk.to_string(),
-            action: format!("import order {}", entry.reference),
-        };
+        let author = clerk_author(&entry.taken_by, format!("import order {}", entry.reference));
         let number = format!("{}-{}", office.identity.order_prefix, entry.reference);
         let id = office.import_order(
             &author,
@@ -740,15 +745,10 @@ pub fn import(
         progress(done, total);
     }
     for entry in &data.complaints {
-        let author = ChangeAuthor {
-            user: if entry.taken_by.is_empty() {
-                "import".into()
-            } else {
-                entry.taken_by.clone()
-            },
-            role: Role::Clerk.to_string(),
-            action: format!("import complaint {}", entry.reference),
-        };
+        let author = clerk_author(
+            &entry.taken_by,
+            format!("import complaint {}", entry.reference),
+        );
         let new = NewComplaint {
             customer_id: customer_ids[entry.customer_ref.as_str()].clone(),
             store: entry.store.clone(),
