@@ -100,6 +100,7 @@ for st in status["orders_by_status"]:
                 facts[f["kind"]].append(f["id"])
 customers = [c["id"] for c in call("GET", "/api/customers?limit=20", admin)["items"]]
 anomalies = [a["id"] for a in call("GET", "/api/anomalies", admin)][:20]
+complaints = [r["complaint"]["id"] for r in call("GET", "/api/complaints?limit=20", admin)["items"]]
 def toml_list(xs):
     return "[" + ", ".join(json.dumps(x) for x in xs) + "]"
 with open(data + "/contract.toml", "w") as out:
@@ -117,6 +118,8 @@ values = {toml_list(facts["invoice"][:20] or ["none"])}
 values = {toml_list(facts["return_requested"][:20] or ["none"])}
 [dictionaries.anomalies]
 values = {toml_list(anomalies or ["none"])}
+[dictionaries.complaints]
+values = {toml_list(complaints or ["none"])}
 
 [parameters]
 "path.pid" = {{ dictionary = "payments", probability = 0.8 }}
@@ -134,8 +137,13 @@ parameters."path.id" = {{ dictionary = "customers", probability = 0.8 }}
 [[operations]]
 include-path-regex = "^/api/anomalies/"
 parameters."path.id" = {{ dictionary = "anomalies", probability = 0.8 }}
+
+[[operations]]
+include-path-regex = "^/api/complaints/"
+parameters."path.id" = {{ dictionary = "complaints", probability = 0.8 }}
 """)
 print(f"{len(orders)} orders, {len(customers)} customers, {len(anomalies)} anomalies, "
+      f"{len(complaints)} complaints, "
       + ", ".join(f"{len(v)} {k}" for k, v in facts.items()))
 PY
 

@@ -932,6 +932,174 @@ def simulate(o, order, gross, deposit, fate, lead, promised):
 
 
 # --------------------------------------------------------------------------------------------
+# Complaints (客诉)
+# --------------------------------------------------------------------------------------------
+
+# Generated after the orders, from the same random stream: the orders do not change.
+CHANNELS = ["phone", "wechat", "visit"]
+DELIVERY_HANDLING = "已与车间确认新交期, 电话告知门店并致歉"
+SERVICE_CASES = [
+    ("service", "送货师傅未按约定时间送货, 也未提前电话通知", "已与货运部沟通, 以后送货前一天电话确认",
+     "satisfied"),
+    ("service", "工作时间打内勤电话无人接听", "已调整值班安排, 内勤手机保持畅通", "fairly_satisfied"),
+    ("other", "要求补寄产品保养说明书和合格证", "已随下批货寄出保养说明书及合格证", "satisfied"),
+    ("service", "安装师傅上门迟到两小时", "已向门店致歉, 安装费减免", "fairly_satisfied"),
+    ("other", "咨询旧款沙发能否更换新面料", None, None),
+]
+
+
+class Complaint:
+    def __init__(self, taken_at):
+        self.t = taken_at
+        self.events = []
+
+    def ev(self, t, kind, user, role, **fields):
+        if t > NOW:
+            return False
+        assert t > self.t, (kind, t, self.t)
+        self.t = t
+        e = {"kind": kind, "at": t, "user": user, "role": role}
+        e.update(fields)
+        self.events.append(e)
+        return True
+
+
+def complaint_category(reason):
+    if "尺寸下错" in reason or "颜色与样板不符" in reason:
+        return "wrong_goods"
+    if "终端客户退货" in reason or "重复下单" in reason:
+        return "other"
+    return "quality"
+
+
+def make_complaints(customers, orders):
+    by_ref = {c["ref"]: c for c in customers}
+    out = []
+
+    def complaint(c, o, category, content, taken, clerk):
+        k = Complaint(taken)
+        row = {"ref": None, "customer_ref": c["ref"], "order_ref": o["ref"] if o else "",
+               "store": o["store"] if o else c["code"], "channel": rng.choices(CHANNELS, weights=[5, 4, 1])[0],
+               "category": category, "content": content, "taken_at": taken, "taken_by": clerk}
+        out.append((row, k))
+        return k
+
+    # Every return request began as a complaint from the store.
+    for o in orders:
+        evs = o["events"]
+        rq = next((e for e in evs if e["kind"] == "return_request"), None)
+        if rq is None:
+            continue
+        last_ship = max(e["at"] for e in evs if e["kind"] == "shipment" and e["at"] < rq["at"])
+        taken = rq["at"] - timedelta(minutes=rng.randint(20, 90))
+        if taken <= last_ship:
+            taken = last_ship + (rq["at"] - last_ship) / 2
+        taken = taken.replace(microsecond=0)
+        clerk = rq["user"]
+        reason = rq["reason"].split("(")[0]
+        k = complaint(by_ref[o["customer_ref"]], o, complaint_category(rq["reason"]), reason, taken, clerk)
+        to = "车间" if rq["return_kind"] == "repair" else "仓库"
+        k.ev(taken + timedelta(minutes=5), "assign", clerk, "clerk", to=to, note="请门店提供照片及报修表")
+        k.ev(rq["at"] + timedelta(minutes=2), "return_link", clerk, "clerk")
+        decision = next(e for e in evs if e["kind"] == "return_decision")
+        receipt = next((e for e in evs if e["kind"] == "return_receipt"), None)
+        if receipt is not None:
+            done = "已入库, 转维修车间" if receipt["disposition"] == "repair" else "已入库清点, 安排换货或退款"
+            k.ev(receipt["at"] + timedelta(minutes=10), "handle", receipt["user"], "warehouse", note=done)
+            k.ev(on_day(k.t, add_workdays(k.t.date(), rng.randint(2, 8))), "close", clerk, "clerk",
+                 result="退换维修已办结, 门店确认", satisfaction=rng.choice(["satisfied", "fairly_satisfied"]))
+        else:
+            k.ev(decision["at"] + timedelta(minutes=30), "handle", clerk, "clerk",
+                 note="销售副总未批准退货, 已向门店解释并安排上门处理")
+            k.ev(on_day(k.t, add_workdays(k.t.date(), rng.randint(1, 3))), "close", clerk, "clerk",
+                 result="上门处理, 门店勉强接受", satisfaction="dissatisfied")
+
+    # Delivery complaints on orders whose date was revised (交期延误).
+    revised = [(o, e) for o in orders for e in o["events"] if e["kind"] == "progress" and "revised_date" in e]
+    for o, e in rng.sample(revised, 4):
+        c = by_ref[o["customer_ref"]]
+        taken = later(e["at"], 60, 1200).replace(microsecond=0)
+        if taken > NOW:
+            continue
+        clerk = e["user"]
+        k = complaint(c, o, "delivery", f"交期推迟到 {e['revised_date']}, 终端客户催货", taken, clerk)
+        k.ev(later(k.t, 5, 40), "assign", clerk, "clerk", to="车间", note="")
+        k.ev(later(k.t, 30, 240), "handle", clerk, "clerk", note=DELIVERY_HANDLING)
+        shipped = [x["at"] for x in o["events"] if x["kind"] == "shipment" and x["at"] > k.t]
+        if shipped:
+            k.ev(later(shipped[0], 60, 600), "close", clerk, "clerk", result="货已发出, 门店确认收货",
+                 satisfaction="fairly_satisfied")
+
+    # Service and other complaints, without an order; one still open, acknowledged by the
+    # supervisor once it had been open too long (上报主管).
+    stores = [c for c in customers if c["kind"] in ("store", "dealer") and c["status"] == "active"]
+    for category, content, result, satisfaction in SERVICE_CASES:
+        c = rng.choice(stores)
+        clerk = CLERKS[c["region"]]
+        taken = on_day(datetime.combine(date(2026, 10, 8), time(0, 0), TZ),
+                       add_workdays(date(2026, 10, 8), rng.randint(0, 38))).replace(microsecond=0)
+        k = complaint(c, None, category, content, taken, clerk)
+        k.ev(later(k.t, 5, 60), "assign", clerk, "clerk", to=clerk, note="")
+        if result is None:
+            k.ev(later(k.t, 30, 240), "handle", clerk, "clerk", note="已询问车间面料库存, 待回复")
+            k.ev(on_day(k.t, add_workdays(k.t.date(), 8)), "acknowledge", SUPERVISOR, "supervisor",
+                 note="请车间三天内回复")
+            continue
+        k.ev(later(k.t, 30, 600), "handle", clerk, "clerk", note=result)
+        k.ev(on_day(k.t, add_workdays(k.t.date(), rng.randint(1, 4))), "close", clerk, "clerk",
+             result=result, satisfaction=satisfaction)
+
+    out.sort(key=lambda x: x[0]["taken_at"])
+    complaints = []
+    for i, (row, k) in enumerate(out):
+        row["ref"] = f"K{i + 1:03d}"
+        row["events"] = k.events
+        complaints.append(row)
+    return complaints
+
+
+def validate_complaints(data):
+    custs = {c["ref"]: c for c in data["customers"]}
+    orders = {o["ref"]: o for o in data["orders"]}
+    assert 15 <= len(data["complaints"]) <= 30
+    for k in data["complaints"]:
+        where = f"complaint {k['ref']}"
+        assert k["customer_ref"] in custs, where
+        assert k["channel"] in CHANNELS, where
+        assert k["category"] in ("quality", "delivery", "service", "wrong_goods", "other"), where
+        assert k["content"] and k["store"], where
+        o = orders.get(k["order_ref"]) if k["order_ref"] else None
+        if k["order_ref"]:
+            assert o is not None and o["customer_ref"] == k["customer_ref"], where
+        t = parse_at(k["taken_at"])
+        assert t <= NOW
+        assigned = handled = closed = False
+        for e in k["events"]:
+            at = parse_at(e["at"])
+            assert t < at <= NOW, where
+            t = at
+            kind = e["kind"]
+            assert e["role"] == {"acknowledge": "supervisor"}.get(kind, e["role"]), where
+            if kind == "assign":
+                assert e["to"] and not closed, where
+                assigned = True
+            elif kind == "handle":
+                assert assigned and e["note"] and not closed, where
+                handled = True
+            elif kind == "close":
+                assert handled and e["result"] and not closed, where
+                assert e["satisfaction"] in ("satisfied", "fairly_satisfied", "dissatisfied"), where
+                closed = True
+            elif kind == "return_link":
+                assert o is not None and any(x["kind"] == "return_request" and parse_at(x["at"]) < at
+                                             for x in o["events"]), where
+            elif kind == "acknowledge":
+                assert not closed, where
+            else:
+                raise AssertionError((where, kind))
+
+
+# --------------------------------------------------------------------------------------------
 # Validation: the rules tests rely on
 # --------------------------------------------------------------------------------------------
 
@@ -1172,8 +1340,20 @@ def main():
         row["taken_at"] = rfc3339(o["taken_at"])
         row["events"] = events
         out_orders.append(row)
-    data = {"products": products, "customers": customers, "orders": out_orders}
+    out_complaints = []
+    for k in make_complaints(customers, orders):
+        events = []
+        for e in k["events"]:
+            e = dict(e)
+            e["at"] = rfc3339(e["at"])
+            events.append(e)
+        k["taken_at"] = rfc3339(k["taken_at"])
+        k["events"] = events
+        out_complaints.append(k)
+    data = {"products": products, "customers": customers, "orders": out_orders,
+            "complaints": out_complaints}
     validate(data)
+    validate_complaints(data)
     text = to_json(data)
     assert len(text.encode("utf-8")) <= MAX_BYTES, len(text.encode("utf-8"))
     sys.stdout.write(text)
@@ -1187,6 +1367,7 @@ def summary(data):
             kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
     partial = sum(1 for o in data["orders"] if sum(e["kind"] == "shipment" for e in o["events"]) >= 2)
     print(f"products {len(data['products'])}, customers {len(data['customers'])}, orders {len(data['orders'])}, "
+          f"complaints {len(data['complaints'])}, "
           f"orders shipped in two parts {partial}; events: "
           + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())), file=sys.stderr)
 

@@ -1,17 +1,20 @@
 //! Imports a data set in the fixtures format (fixtures/README.md): customers, then orders with
-//! their recorded events as facts carrying the original users and times. Every order is checked
-//! before anything is written, so a bad file changes nothing.
+//! their recorded events as facts carrying the original users and times, then complaints with
+//! their steps. Every record is checked before anything is written, so a bad file changes
+//! nothing.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
+use crate::domain::complaint::{Category, Channel, Satisfaction};
 use crate::domain::customer::CustomerInput;
 use crate::domain::facts::{Disposition, Fact, FactBody, Party, ReturnKind, ShipLine};
 use crate::domain::order::{LineInput, NewOrder, Order};
 use crate::domain::record::{ChangeAuthor, RecordOp};
 use crate::domain::role::Role;
+use crate::service::complaints::NewComplaint;
 use crate::service::{new_id, BackOffice, ServiceError, User};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,54 @@ pub struct DataSet {
     pub products: Vec<serde_json::Value>,
     pub customers: Vec<CustomerEntry>,
     pub orders: Vec<OrderEntry>,
+    #[serde(default)]
+    pub complaints: Vec<ComplaintEntry>,
+}
+
+/// A complaint (客诉) with its recorded steps.
+#[derive(Debug, Deserialize)]
+pub struct ComplaintEntry {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub customer_ref: String,
+    #[serde(default)]
+    pub order_ref: String,
+    #[serde(default)]
+    pub store: String,
+    pub channel: String,
+    pub category: String,
+    pub content: String,
+    pub taken_at: DateTime<chrono::FixedOffset>,
+    #[serde(default)]
+    pub taken_by: String,
+    #[serde(default)]
+    pub events: Vec<Event<ComplaintEventKind>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ComplaintEventKind {
+    Assign {
+        to: String,
+        #[serde(default)]
+        note: String,
+    },
+    Handle {
+        note: String,
+    },
+    Close {
+        result: String,
+        satisfaction: Satisfaction,
+    },
+    Reopen {
+        reason: String,
+    },
+    Acknowledge {
+        #[serde(default)]
+        note: String,
+    },
+    /// Links the latest return request of the complaint's order.
+    ReturnLink,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,13 +151,29 @@ pub struct EventLine {
     pub unit_price: Option<Decimal>,
 }
 
+/// One recorded step: when, by whom, and what (an order's `EventKind`, a complaint's
+/// `ComplaintEventKind`).
 #[derive(Debug, Deserialize)]
-pub struct Event {
+pub struct Event<K = EventKind> {
     pub at: DateTime<chrono::FixedOffset>,
     pub user: String,
     pub role: Role,
     #[serde(flatten)]
-    pub kind: EventKind,
+    pub kind: K,
+}
+
+impl<K> Event<K> {
+    /// The fact recording this step on `node`, by its original user and time.
+    fn fact(&self, id: String, node: &str, body: FactBody) -> Fact {
+        Fact {
+            id,
+            at: self.at.with_timezone(&Utc),
+            user: self.user.clone(),
+            role: self.role,
+            node: node.to_string(),
+            body,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -453,21 +520,121 @@ fn facts_of(entry: &OrderEntry, order: &Order, node: &str) -> Result<Vec<Fact>, 
             },
             EventKind::Archive => FactBody::Archived,
         };
-        facts.push(Fact {
-            id,
-            at: event.at.with_timezone(&Utc),
-            user: event.user.clone(),
-            role: event.role,
-            node: node.to_string(),
-            body,
-        });
+        facts.push(event.fact(id, node, body));
     }
     Ok(facts)
+}
+
+/// The facts of a complaint's events; `order_return` is its order's id and that order's latest
+/// return request, as imported.
+fn complaint_facts(
+    entry: &ComplaintEntry,
+    node: &str,
+    order_return: Option<(&String, &String)>,
+) -> Result<Vec<Fact>, ImportError> {
+    let mut facts = Vec::new();
+    for (i, event) in entry.events.iter().enumerate() {
+        let body = match &event.kind {
+            ComplaintEventKind::Assign { to, note } => FactBody::ComplaintAssigned {
+                to: to.clone(),
+                note: note.clone(),
+            },
+            ComplaintEventKind::Handle { note } => {
+                FactBody::ComplaintHandled { note: note.clone() }
+            }
+            ComplaintEventKind::Close {
+                result,
+                satisfaction,
+            } => FactBody::ComplaintClosed {
+                result: result.clone(),
+                satisfaction: *satisfaction,
+            },
+            ComplaintEventKind::Reopen { reason } => FactBody::ComplaintReopened {
+                reason: reason.clone(),
+            },
+            ComplaintEventKind::Acknowledge { note } => {
+                FactBody::ComplaintEscalationAcknowledged { note: note.clone() }
+            }
+            ComplaintEventKind::ReturnLink => {
+                let (order, request) = order_return.ok_or_else(|| ImportError::Invalid {
+                    at: format!("complaint {} event {i}", entry.reference),
+                    message: "its order has no return request".into(),
+                })?;
+                FactBody::ComplaintReturnLinked {
+                    order: order.clone(),
+                    request: request.clone(),
+                }
+            }
+        };
+        facts.push(event.fact(new_id(), node, body));
+    }
+    Ok(facts)
+}
+
+/// The clerk who took a record down (`taken_by`, else "import"), as its changes name them.
+fn clerk_author(taken_by: &str, action: String) -> ChangeAuthor {
+    ChangeAuthor {
+        user: if taken_by.is_empty() {
+            "import".into()
+        } else {
+            taken_by.to_string()
+        },
+        role: Role::Clerk.to_string(),
+        action,
+    }
+}
+
+/// Appends `facts`, signed by this node, to document `id`.
+fn write_facts(
+    office: &BackOffice,
+    id: &str,
+    author: &ChangeAuthor,
+    facts: Vec<Fact>,
+) -> Result<(), ImportError> {
+    let ops = facts
+        .into_iter()
+        .map(|f| {
+            let json = serde_json::to_string(&f).unwrap_or_default();
+            let json = office.authority().seal(id, &f.id, json);
+            RecordOp::AddFact { id: f.id, json }
+        })
+        .collect::<Vec<_>>();
+    office
+        .store
+        .update(id, author, |_| Ok::<_, ServiceError>(ops))
+        .map_err(ServiceError::from)?;
+    Ok(())
+}
+
+/// Facts count only within the importing node's certificate (`authority`): history of roles it
+/// may not author would arrive as forged records.
+fn check_roles<'a>(
+    office: &BackOffice,
+    at: &str,
+    roles: impl Iterator<Item = &'a Role>,
+) -> Result<(), ImportError> {
+    let Some(certificate) = office.certificate() else {
+        return Ok(());
+    };
+    for (i, role) in roles.enumerate() {
+        if !certificate.allows(*role) {
+            return Err(ImportError::Invalid {
+                at: format!("{at} event {i}"),
+                message: format!(
+                    "this node's certificate does not allow the role {role}, so its records \
+                     would not count; import on a node whose certificate names every role \
+                     of the file (neiqin init --roles office,warehouse,finance)"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 pub struct ImportCounts {
     pub customers: usize,
     pub orders: usize,
+    pub complaints: usize,
     pub facts: usize,
 }
 
@@ -500,29 +667,39 @@ pub fn import(
                 at: format!("order {}", o.reference),
                 message: format!("{:?}", e.0),
             })?;
-        // Facts count only within the importing node's certificate (`authority`): history of
-        // roles it may not author would arrive as forged records.
-        if let Some(certificate) = office.certificate() {
-            if let Some((i, event)) = o
-                .events
-                .iter()
-                .enumerate()
-                .find(|(_, e)| !certificate.allows(e.role))
-            {
-                return Err(ImportError::Invalid {
-                    at: format!("order {} event {i}", o.reference),
-                    message: format!(
-                        "this node's certificate does not allow the role {}, so its records \
-                         would not count; import on a node whose certificate names every role \
-                         of the file (neiqin init --roles office,warehouse,finance)",
-                        event.role
-                    ),
-                });
-            }
+        check_roles(
+            office,
+            &format!("order {}", o.reference),
+            o.events.iter().map(|e| &e.role),
+        )?;
+    }
+    let order_refs: std::collections::HashSet<&str> =
+        data.orders.iter().map(|o| o.reference.as_str()).collect();
+    for k in &data.complaints {
+        let at = format!("complaint {}", k.reference);
+        let invalid = |message: String| ImportError::Invalid {
+            at: at.clone(),
+            message,
+        };
+        if !refs.contains(k.customer_ref.as_str()) {
+            return Err(invalid(format!("unknown customer_ref {}", k.customer_ref)));
         }
+        if !k.order_ref.is_empty() && !order_refs.contains(k.order_ref.as_str()) {
+            return Err(invalid(format!("unknown order_ref {}", k.order_ref)));
+        }
+        if k.content.trim().is_empty() {
+            return Err(invalid("content must not be empty".into()));
+        }
+        if Channel::parse(&k.channel).is_none() || Category::parse(&k.category).is_none() {
+            return Err(invalid(format!(
+                "channel {:?} or category {:?} unknown",
+                k.channel, k.category
+            )));
+        }
+        check_roles(office, &at, k.events.iter().map(|e| &e.role))?;
     }
 
-    let total = data.customers.len() + data.orders.len();
+    let total = data.customers.len() + data.orders.len() + data.complaints.len();
     let importer = User {
         name: "import".into(),
         role: Role::Clerk,
@@ -536,17 +713,11 @@ pub fn import(
         progress(done, total);
     }
     let mut fact_count = 0;
+    // Order ref -> (order id, its latest return request), for the complaints that led to one.
+    let mut order_ids: HashMap<&str, (String, Option<String>)> = HashMap::new();
     for entry in &data.orders {
         let customer_id = customer_ids[entry.customer_ref.as_str()].clone();
-        let author = ChangeAuthor {
-            user: if entry.taken_by.is_empty() {
-                "import".into()
-            } else {
-                entry.taken_by.clone()
-            },
-            role: Role::Clerk.to_string(),
-            action: format!("import order {}", entry.reference),
-        };
+        let author = clerk_author(&entry.taken_by, format!("import order {}", entry.reference));
         let number = format!("{}-{}", office.identity.order_prefix, entry.reference);
         let id = office.import_order(
             &author,
@@ -554,26 +725,49 @@ pub fn import(
             entry.taken_at.with_timezone(&Utc),
             new_order(entry, customer_id),
         )?;
+        let mut last_return = None;
         if !entry.events.is_empty() {
             let order = office.order(&id)?;
             let facts = facts_of(entry, &order, &office.identity.node_id)?;
             fact_count += facts.len();
-            let ops = facts
-                .into_iter()
-                .map(|f| {
-                    let json = serde_json::to_string(&f).unwrap_or_default();
-                    let json = office.authority().seal(&id, &f.id, json);
-                    RecordOp::AddFact { id: f.id, json }
-                })
-                .collect::<Vec<_>>();
+            last_return = facts
+                .iter()
+                .rfind(|f| matches!(f.body, FactBody::ReturnRequested { .. }))
+                .map(|f| f.id.clone());
             let author = ChangeAuthor {
                 action: format!("import events of order {}", entry.reference),
                 ..author
             };
-            office
-                .store
-                .update(&id, &author, |_| Ok::<_, ServiceError>(ops))
-                .map_err(ServiceError::from)?;
+            write_facts(office, &id, &author, facts)?;
+        }
+        order_ids.insert(&entry.reference, (id, last_return));
+        done += 1;
+        progress(done, total);
+    }
+    for entry in &data.complaints {
+        let author = clerk_author(
+            &entry.taken_by,
+            format!("import complaint {}", entry.reference),
+        );
+        let new = NewComplaint {
+            customer_id: customer_ids[entry.customer_ref.as_str()].clone(),
+            store: entry.store.clone(),
+            order_id: order_ids.get(entry.order_ref.as_str()).map(|o| o.0.clone()),
+            channel: entry.channel.clone(),
+            category: entry.category.clone(),
+            content: entry.content.clone(),
+            photos: Vec::new(),
+        };
+        let number = format!("{}-{}", office.identity.order_prefix, entry.reference);
+        let id =
+            office.import_complaint(&author, &number, entry.taken_at.with_timezone(&Utc), new)?;
+        let order_return = order_ids
+            .get(entry.order_ref.as_str())
+            .and_then(|(order, request)| Some((order, request.as_ref()?)));
+        let facts = complaint_facts(entry, &office.identity.node_id, order_return)?;
+        fact_count += facts.len();
+        if !facts.is_empty() {
+            write_facts(office, &id, &author, facts)?;
         }
         done += 1;
         progress(done, total);
@@ -582,6 +776,7 @@ pub fn import(
     Ok(ImportCounts {
         customers: data.customers.len(),
         orders: data.orders.len(),
+        complaints: data.complaints.len(),
         facts: fact_count,
     })
 }

@@ -510,7 +510,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "post",
         path: "/api/attachments",
-        who: "clerk",
+        who: "clerk (complaint photos: supervisor too)",
         summary: "upload a photo (raw bytes); returns its hash",
         body: Body::Bytes,
         ok: 201,

@@ -3,7 +3,7 @@
 //! escalation (上报主管), and the return it leads to (退换维修) on an order. Lists come from the
 //! complaint indexes and summaries (`views::complaints`), the monthly count from `rpt_complaint`.
 
-use chrono::{NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -17,7 +17,7 @@ use crate::domain::complaint::{
 };
 use crate::domain::facts::{Fact, FactBody, ReturnKind, ShipLine};
 use crate::domain::order::Order;
-use crate::domain::record::{Record, RecordOp};
+use crate::domain::record::{ChangeAuthor, Record, RecordOp};
 use crate::domain::report::business_day;
 use crate::domain::role::Action;
 use crate::domain::validation::FieldErrors;
@@ -293,6 +293,31 @@ impl BackOffice {
         new: NewComplaint,
     ) -> Result<ComplaintView, ServiceError> {
         user.require(Action::RecordComplaint)?;
+        let fields = self.check_complaint(new)?;
+        let seq = self.store.next_counter("complaint_number")?;
+        let number = format!("{}-KS{seq:05}", self.identity.order_prefix);
+        let author = user.author(format!("record complaint {number}"));
+        let (id, record) = self.write_complaint(&author, &number, Utc::now(), fields)?;
+        self.complaint_view(&self.complaint_from(&id, &record))
+    }
+
+    /// Writes a complaint imported with its original number and time (fixtures); returns its id.
+    pub fn import_complaint(
+        &self,
+        author: &ChangeAuthor,
+        number: &str,
+        created_at: DateTime<Utc>,
+        new: NewComplaint,
+    ) -> Result<String, ServiceError> {
+        let fields = self.check_complaint(new)?;
+        Ok(self.write_complaint(author, number, created_at, fields)?.0)
+    }
+
+    /// The complaint's fields, checked against what this node holds (customer, order, photos).
+    fn check_complaint(
+        &self,
+        new: NewComplaint,
+    ) -> Result<Vec<(&'static str, String)>, ServiceError> {
         let mut errors = FieldErrors::default();
         let channel = Channel::parse(&new.channel);
         if channel.is_none() {
@@ -341,11 +366,7 @@ impl BackOffice {
         .unwrap_or_default()
         .trim()
         .to_string();
-        let seq = self.store.next_counter("complaint_number")?;
-        let number = format!("{}-KS{seq:05}", self.identity.order_prefix);
-        let id = super::new_id();
-        let fields = [
-            ("number", number.clone()),
+        Ok(vec![
             ("customer_id", new.customer_id),
             ("customer_name", customer.name),
             ("store", store),
@@ -354,19 +375,28 @@ impl BackOffice {
             ("category", category.as_str().to_string()),
             ("content", new.content.trim().to_string()),
             ("photos", new.photos.join(" ")),
-            (
+        ])
+    }
+
+    fn write_complaint(
+        &self,
+        author: &ChangeAuthor,
+        number: &str,
+        created_at: DateTime<Utc>,
+        fields: Vec<(&'static str, String)>,
+    ) -> Result<(String, Record), ServiceError> {
+        let id = super::new_id();
+        let mut ops = vec![
+            RecordOp::SetKind(COMPLAINT_KIND.into()),
+            RecordOp::field("number", number),
+            RecordOp::field(
                 "created_at",
-                Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+                created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             ),
         ];
-        let mut ops = vec![RecordOp::SetKind(COMPLAINT_KIND.into())];
         ops.extend(fields.into_iter().map(|(k, v)| RecordOp::field(k, v)));
-        let written = self.store.create(
-            &id,
-            &user.author(format!("record complaint {number}")),
-            &ops,
-        )?;
-        self.complaint_view(&self.complaint_from(&id, &written.record))
+        let written = self.store.create(&id, author, &ops)?;
+        Ok((id, written.record))
     }
 
     /// Every photo names an attachment this node holds.
@@ -790,15 +820,24 @@ impl BackOffice {
         Page::take(limit, candidates)
     }
 
-    /// How many complaints are open, and how many of them wait for the supervisor (home pages).
-    pub fn complaint_counts(&self, today: NaiveDate) -> Result<(usize, usize), ServiceError> {
+    /// How many complaints are open, and how many of them wait for the supervisor (home pages),
+    /// reading at most `cap` open complaints (the counts then stop at `cap`).
+    pub fn complaint_counts(
+        &self,
+        today: NaiveDate,
+        cap: usize,
+    ) -> Result<(usize, usize), ServiceError> {
         let (mut open, mut escalated) = (0, 0);
-        for entry in self.store.scan_index(
-            index::COMPLAINT_STATE,
-            &format!("{}|", index::OPEN),
-            None,
-            false,
-        ) {
+        for entry in self
+            .store
+            .scan_index(
+                index::COMPLAINT_STATE,
+                &format!("{}|", index::OPEN),
+                None,
+                false,
+            )
+            .take(cap)
+        {
             let (_, doc) = entry?;
             if let Some(summary) = self.summary_of::<ComplaintSummary>(&doc)? {
                 open += 1;

@@ -1,5 +1,5 @@
 //! 工作台: the home page, one set of queues per role, each a count linking to the filtered order
-//! list. The queues are one table (`QUEUES`); a queue names its status by the status's name, so
+//! list (and, for the clerk and the supervisor, to the complaints, 客诉). The queues are one table (`QUEUES`); a queue names its status by the status's name, so
 //! a status added to `Status::ALL` slots in by adding a row, and a row naming a status this
 //! build does not have is left out rather than shown wrong.
 
@@ -144,6 +144,27 @@ fn count(office: &BackOffice, query: &OrderQuery) -> Result<String, ServiceError
     })
 }
 
+/// 客诉: the clerk's open complaints, the supervisor's escalated ones (上报主管).
+fn complaint_queues(office: &BackOffice, role: Role) -> Result<Vec<QueueCount>, ServiceError> {
+    let (label, href, open) = match role {
+        Clerk => ("客诉处理中", "/ui/complaints?state=open", true),
+        Supervisor => ("客诉上报主管", "/ui/complaints?state=escalated", false),
+        _ => return Ok(Vec::new()),
+    };
+    let today = crate::domain::report::business_day(chrono::Utc::now());
+    let (open_count, escalated) = office.complaint_counts(today, COUNT_CAP)?;
+    let n = if open { open_count } else { escalated };
+    Ok(vec![QueueCount {
+        label: label.into(),
+        count: if open_count >= COUNT_CAP {
+            format!("{n}+")
+        } else {
+            n.to_string()
+        },
+        href: href.into(),
+    }])
+}
+
 pub async fn page(
     State(state): State<AppState>,
     signed: SignedIn,
@@ -178,7 +199,9 @@ pub async fn page(
                 })
                 .collect::<Result<Vec<_>, ServiceError>>()
         };
-        Ok((counted(mine)?, counted(overview)?))
+        let mut queues = counted(mine)?;
+        queues.extend(complaint_queues(office, role)?);
+        Ok((queues, counted(overview)?))
     })
     .await?;
     render(&HomePage {

@@ -9,6 +9,7 @@
 
 mod anomalies;
 pub mod assets;
+mod complaints;
 pub mod format;
 mod home;
 mod order_list;
@@ -65,6 +66,13 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/orders/{id}/print", get(print::page))
         .route("/ui/users", get(users::page).post(users::add))
         .route("/ui/users/change", post(users::change))
+        .route("/ui/complaints", get(complaints::list))
+        .route(
+            "/ui/complaints/new",
+            get(complaints::new_form).post(complaints::create),
+        )
+        .route("/ui/complaints/{id}", get(complaints::page))
+        .route("/ui/complaints/{id}/act", post(complaints::act))
         .route("/ui/assets/{file}", get(assets::serve))
         .layer(middleware::from_fn(guard_pages))
 }
@@ -133,6 +141,7 @@ impl Chrome {
             ("/", "工作台"),
             ("/ui/orders", "订单"),
             ("/ui/anomalies", "异常收件箱"),
+            ("/ui/complaints", "客诉"),
         ];
         if signed.user.role.may(crate::domain::role::Action::TakeOrder) {
             links.push(("/ui/orders/new", "新建订单"));

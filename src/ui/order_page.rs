@@ -514,15 +514,20 @@ pub async fn act(
     Form(form): Form<ActForm>,
 ) -> Result<Html<String>, PageError> {
     signed.check_csrf(&form.csrf)?;
-    let (error, notice) = match perform(&state, &signed, &id, form).await {
-        Ok(done) => (String::new(), done),
-        Err(Refusal::Said(why)) => (why, String::new()),
-        Err(Refusal::Api(e)) => (reason_in_chinese(e)?, String::new()),
-    };
+    let (error, notice) = said(perform(&state, &signed, &id, form).await)?;
     order_page(&state, &signed, &id, error, notice).await
 }
 
-enum Refusal {
+/// What a page says after an action: `(error, notice)`, each in Chinese.
+pub(super) fn said(outcome: Result<String, Refusal>) -> Result<(String, String), PageError> {
+    Ok(match outcome {
+        Ok(done) => (String::new(), done),
+        Err(Refusal::Said(why)) => (why, String::new()),
+        Err(Refusal::Api(e)) => (reason_in_chinese(e)?, String::new()),
+    })
+}
+
+pub(super) enum Refusal {
     /// An input the page could not read, said in Chinese.
     Said(String),
     Api(ApiError),

@@ -794,24 +794,7 @@ async fn recorded_at_the_office_the_return_received_at_the_warehouse_both_see_th
     net.settle(SETTLE).await;
 
     // The photo travelled with the complaint.
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    loop {
-        let resp = client()
-            .get(format!("{}/api/attachments/{hash}", net.nodes[1].base))
-            .bearer_auth(&warehouse)
-            .send()
-            .await
-            .unwrap();
-        if resp.status() == StatusCode::OK {
-            assert_eq!(resp.bytes().await.unwrap().to_vec(), photo);
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "photo never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    assert_eq!(net.nodes[1].wait_for_attachment(&hash, SETTLE).await, photo);
 
     let mut seen = Vec::new();
     for node in net.nodes.iter_mut() {
@@ -885,5 +868,50 @@ async fn the_complaint_schemas_are_described_whole() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
+    node.stop().await;
+}
+
+/// The demo data's complaints import with their steps: those that led to a return show the
+/// return's state from its order, and the month counts them by category and store.
+#[tokio::test]
+async fn the_demo_complaints_import_with_their_returns() {
+    let mut node = TestNode::start().await;
+    let expected = node.import_demo().complaints.len();
+    assert!(expected >= 15, "{expected} complaints in the demo");
+    let page = get_ok(&mut node, "/api/complaints?limit=100").await;
+    let rows = page["items"].as_array().unwrap();
+    assert_eq!(rows.len(), expected);
+    let with_returns: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["complaint"]["returns"] == 1)
+        .collect();
+    assert_eq!(with_returns.len(), 12, "one per return request");
+    let mut states = Vec::new();
+    for row in with_returns {
+        let id = row["complaint"]["id"].as_str().unwrap();
+        let view = get_ok(&mut node, &format!("/api/complaints/{id}")).await;
+        assert_eq!(view["anomalies"], json!([]), "{view}");
+        states.push(view["returns"][0]["state"].as_str().unwrap().to_string());
+    }
+    assert_eq!(states.iter().filter(|s| *s == "received").count(), 11);
+    assert_eq!(states.iter().filter(|s| *s == "rejected").count(), 1);
+    // The open complaint the supervisor acknowledged is not in the queue; nothing else open is
+    // acknowledged.
+    let open = get_ok(&mut node, "/api/complaints?state=open&limit=100").await;
+    let acknowledged = open["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["complaint"]["escalation_acknowledged"] == true)
+        .count();
+    assert_eq!(acknowledged, 1);
+    let queue = listed(&mut node, "state=escalated&today=2026-12-31&limit=100").await;
+    assert_eq!(queue.len(), open["items"].as_array().unwrap().len() - 1);
+    let mut total = 0;
+    for month in ["2026-08", "2026-09", "2026-10", "2026-11"] {
+        let report = get_ok(&mut node, &format!("/api/reports/complaints?month={month}")).await;
+        total += report["total"].as_u64().unwrap();
+    }
+    assert_eq!(total as usize, expected);
     node.stop().await;
 }

@@ -291,7 +291,8 @@ async fn cli_init_user_export_restore_round_trip() {
         backup.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
-    assert!(out.contains("331 documents"), "{out}");
+    // 31 customers, 300 orders, 21 complaints.
+    assert!(out.contains("352 documents"), "{out}");
 
     // A damaged backup restores nothing.
     let (ok, _, _) = run(&[
@@ -315,7 +316,7 @@ async fn cli_init_user_export_restore_round_trip() {
         damaged.to_str().unwrap(),
     ]);
     assert!(!ok, "damaged backup refused");
-    assert!(err.contains("line 333"), "{err}");
+    assert!(err.contains("line 354"), "{err}");
     let (ok, out, err) = run(&[
         "restore",
         "--data",
@@ -323,7 +324,7 @@ async fn cli_init_user_export_restore_round_trip() {
         backup.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
-    assert!(out.contains("restored 331 documents"), "{out}");
+    assert!(out.contains("restored 352 documents"), "{out}");
 
     // The restored node serves the same orders.
     let mut node = spawn_node(&b, &[]);

@@ -223,6 +223,39 @@ impl TestNode {
         status["orders"].as_u64().unwrap_or(0)
     }
 
+    /// Imports `fixtures/demo.json` into this running node.
+    pub fn import_demo(&self) -> neiqin::import::DataSet {
+        let office = &self.node.as_ref().expect("running").office;
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json"))
+            .expect("demo data");
+        let set = neiqin::import::parse(&bytes).expect("demo data parses");
+        neiqin::import::import(office, &set, |_, _| {}).expect("demo data imports");
+        set
+    }
+
+    /// Waits until this node holds attachment `hash` (fetched from a peer after a sync), at most
+    /// `timeout`; returns its bytes.
+    pub async fn wait_for_attachment(&self, hash: &str, timeout: std::time::Duration) -> Vec<u8> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let resp = self
+                .client
+                .get(format!("{}/api/attachments/{hash}", self.base))
+                .bearer_auth(&self.admin)
+                .send()
+                .await
+                .expect("request reaches the node");
+            if resp.status() == StatusCode::OK {
+                return resp.bytes().await.expect("body").to_vec();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "attachment {hash} never arrived"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(running) = self.node.take() {
             running.shutdown().await.expect("clean shutdown");

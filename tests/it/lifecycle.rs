@@ -418,25 +418,7 @@ async fn returns_with_photos_approval_and_receipt_sync_to_every_node() {
         .to_string();
     net.settle(SETTLE).await;
     // The photo travelled with the order.
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    loop {
-        let token = net.nodes[1].admin.clone();
-        let resp = crate::harness::client()
-            .get(format!("{}/api/attachments/{hash}", net.nodes[1].base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        if resp.status() == StatusCode::OK {
-            assert_eq!(resp.bytes().await.unwrap().to_vec(), photo);
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "photo never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    assert_eq!(net.nodes[1].wait_for_attachment(&hash, SETTLE).await, photo);
     let vp = net.nodes[1].token(Role::Vp).await;
     // The request, made on node 0, waits in the VP's queue on node 1.
     assert_eq!(

@@ -30,3 +30,4 @@ mod rules;
 mod single_node;
 mod sync;
 mod ui;
+mod ui_complaints;

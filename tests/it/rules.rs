@@ -1370,10 +1370,7 @@ async fn every_amount_has_two_decimals() {
 #[tokio::test]
 async fn the_demo_data_tells_a_story_the_rules_accept() {
     let node = TestNode::start().await;
-    let office = &node.node.as_ref().unwrap().office;
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json")).unwrap();
-    let set = neiqin::import::parse(&bytes).unwrap();
-    neiqin::import::import(office, &set, |_, _| {}).unwrap();
+    node.import_demo();
     let admin = node.admin.clone();
     let (_, inbox) = node.get("/api/anomalies", &admin).await;
     let kinds: Vec<&str> = inbox
