@@ -39,6 +39,8 @@ pub const PROSPECT_DUE: &str = "prospect_due";
 pub const CUSTOMER_CITY: &str = "customer_city";
 pub const CUSTOMER_REGION: &str = "customer_region";
 pub const CUSTOMER_NAME: &str = "customer_name";
+/// Stores by the dealer they belong to: `dealer id|name`, so a dealer's stores are one range.
+pub const CUSTOMER_DEALER: &str = "customer_dealer";
 /// Documents of kinds this version does not know, so a newer peer's documents stay findable.
 pub const KIND: &str = "kind";
 /// Report rows (see `domain::report`), one index entry each, the figures inside the key:
@@ -178,7 +180,7 @@ impl DueEntry {
 
 /// Bumped whenever what the projector writes changes (index values, summary fields, status
 /// names): a store projected by an older version is projected again when it opens.
-pub const PROJECTION_VERSION: u32 = 6;
+pub const PROJECTION_VERSION: u32 = 7;
 /// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
 pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
@@ -259,6 +261,8 @@ pub struct CustomerSummary {
     pub status: String,
     /// 付款条件 as typed (`domain::receivable::terms_days` reads it).
     pub payment_terms: String,
+    /// The dealer archive this store belongs to, empty if none.
+    pub dealer: String,
 }
 
 /// Lower-cased text used for search keys; index values must not contain the NUL separator.
@@ -439,6 +443,7 @@ fn project_customer(customer: &Customer) -> Projection {
         channel: customer.get("channel").to_string(),
         status: customer.get("status").to_string(),
         payment_terms: customer.get("payment_terms").to_string(),
+        dealer: customer.get("dealer").to_string(),
     };
     let mut index = vec![
         (CUSTOMER_NAME, search_key(&summary.name)),
@@ -471,6 +476,12 @@ fn project_customer(customer: &Customer) -> Projection {
     if customer.get("merged_into").is_empty() {
         for key in identity_keys(customer) {
             index.push((CUSTOMER_IDENTITY, key));
+        }
+        if !summary.dealer.is_empty() {
+            index.push((
+                CUSTOMER_DEALER,
+                format!("{}|{}", summary.dealer, search_key(&summary.name)),
+            ));
         }
     }
     Projection {

@@ -23,6 +23,8 @@ pub const HEADER_FIELDS: &[&str] = &[
     // 付款条件 (款到发货, 月结…) and the credit limit finance may extend (信用额度, CNY).
     "payment_terms",
     "credit_limit",
+    // 所属经销商: the id of the dealer archive a specialty store belongs to (经销商 → 专卖店).
+    "dealer",
     "note",
     // Set when a clerk merges this archive into another (duplicate customers); not typed by hand.
     "merged_into",

@@ -45,6 +45,10 @@ pub struct CustomerBody {
     )]
     #[serde(default, deserialize_with = "super::decimal::shape_option")]
     pub credit_limit: Option<String>,
+    /// 所属经销商: the id of the dealer archive (kind `dealer`) this store belongs to; only a
+    /// store may name one, empty to detach it.
+    #[schema(max_length = 64)]
+    pub dealer: Option<String>,
     pub note: Option<String>,
     /// name, role, mobile, landline, qq, wechat, fax, email
     pub contacts: Option<Vec<Item>>,
@@ -71,6 +75,7 @@ impl From<CustomerBody> for CustomerInput {
             ("tax_id", b.tax_id),
             ("payment_terms", b.payment_terms),
             ("credit_limit", b.credit_limit),
+            ("dealer", b.dealer),
             ("note", b.note),
         ]
         .into_iter()
@@ -100,6 +105,8 @@ pub struct CustomerSearch {
     pub q: Option<String>,
     pub city: Option<String>,
     pub region: Option<String>,
+    /// A dealer archive's id: its stores (专卖店), by name.
+    pub dealer: Option<String>,
     /// Page size, 50 when absent.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
@@ -158,6 +165,7 @@ async fn search(
         q: params.q,
         city: params.city,
         region: params.region,
+        dealer: params.dealer,
         cursor: decode_cursor(params.cursor.as_deref())?,
         limit: super::page_limit(params.limit, 500)?,
     };

@@ -160,7 +160,7 @@ pub const ROUTES: &[Route] = &[
         method: "get",
         path: "/api/customers",
         who: "any role",
-        summary: "search customers (q, city, region, limit, cursor)",
+        summary: "search customers (q, city, region, a dealer's stores, limit, cursor)",
         body: Body::None,
         ok: 200,
         response: Resp::Page("CustomerSummary"),

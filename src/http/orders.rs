@@ -137,6 +137,8 @@ pub struct OrderListParams {
     pub status: Option<String>,
     pub customer: Option<String>,
     pub store: Option<String>,
+    /// A dealer archive's id: its own orders and its stores' (经销商 → 专卖店).
+    pub dealer: Option<String>,
     /// First business day (China, UTC+8) the order was taken, inclusive.
     pub from: Option<NaiveDate>,
     /// Last business day (China, UTC+8) the order was taken, inclusive.
@@ -475,6 +477,7 @@ async fn list(
         status,
         customer: p.customer,
         store: p.store,
+        dealer: p.dealer,
         from: p.from,
         to: p.to,
         anomalies_only: p.anomalies.unwrap_or(false),

@@ -58,6 +58,8 @@ pub struct CustomerQuery {
     pub q: Option<String>,
     pub city: Option<String>,
     pub region: Option<String>,
+    /// A dealer's stores (经销商 → 专卖店).
+    pub dealer: Option<String>,
     pub cursor: Option<Vec<u8>>,
     pub limit: usize,
 }
@@ -71,6 +73,10 @@ impl BackOffice {
         user.require(Action::EditCustomer)?;
         input.validate(true)?;
         let id = new_id();
+        if let Some(dealer) = input.header.get("dealer") {
+            let kind = input.header.get("kind").map(String::as_str).unwrap_or("");
+            self.check_dealer(&id, kind, dealer)?;
+        }
         let ops = input.into_ops(true, new_id);
         let written = self
             .store
@@ -97,6 +103,19 @@ impl BackOffice {
             &user.author(format!("change customer: {}", fields.join(", "))),
             |current| match current {
                 Some(record) if record.kind == CUSTOMER_KIND => {
+                    let kind = input
+                        .header
+                        .get("kind")
+                        .cloned()
+                        .or_else(|| record.field("kind").map(str::to_string))
+                        .unwrap_or_default();
+                    let dealer = input
+                        .header
+                        .get("dealer")
+                        .cloned()
+                        .or_else(|| record.field("dealer").map(str::to_string))
+                        .unwrap_or_default();
+                    self.check_dealer(id, &kind, &dealer)?;
                     // Items named by id must exist: a typo must not create an empty contact.
                     for (collection, items) in &input.collections {
                         for item in items {
@@ -124,6 +143,31 @@ impl BackOffice {
         Ok(Customer::from_record(id, &written.record))
     }
 
+    /// A store may belong to a dealer (经销商 → 专卖店): the dealer named must be another archive
+    /// of kind dealer, as this node holds it, and only a store may name one. Empty detaches.
+    fn check_dealer(&self, id: &str, kind: &str, dealer: &str) -> Result<(), ServiceError> {
+        if dealer.is_empty() {
+            return Ok(());
+        }
+        if kind != "store" {
+            return Err(crate::service::lifecycle::rule(
+                "只有专卖店可以归属经销商",
+                "only a store (kind store) may belong to a dealer",
+            ));
+        }
+        let is_dealer = dealer != id
+            && self
+                .customer(dealer)
+                .is_ok_and(|d| d.get("kind") == "dealer" && d.get("merged_into").is_empty());
+        if !is_dealer {
+            return Err(crate::service::lifecycle::rule(
+                &format!("没有这个经销商档案: {dealer}"),
+                format!("no dealer archive {dealer} on this node"),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn customer(&self, id: &str) -> Result<Customer, ServiceError> {
         match self.store.record(id)? {
             Some(record) if record.kind == CUSTOMER_KIND => Ok(Customer::from_record(id, &record)),
@@ -146,6 +190,10 @@ impl BackOffice {
     ) -> Result<Page<CustomerSummary>, ServiceError> {
         let limit = query.limit.clamp(1, 500);
         let (index, value) = match (&query.q, &query.city, &query.region) {
+            _ if query.dealer.is_some() => (
+                views::CUSTOMER_DEALER,
+                format!("{}|", query.dealer.as_deref().unwrap_or_default()),
+            ),
             (Some(q), _, _) if !q.trim().is_empty() => (views::CUSTOMER_SEARCH, search_key(q)),
             (_, Some(city), _) => (views::CUSTOMER_CITY, format!("{}\0", search_key(city))),
             (_, _, Some(region)) => (views::CUSTOMER_REGION, format!("{}\0", search_key(region))),

@@ -119,6 +119,8 @@ pub struct OrderQuery {
     pub status: Option<Status>,
     pub customer: Option<String>,
     pub store: Option<String>,
+    /// A dealer's own orders and its stores' (经销商 → 专卖店).
+    pub dealer: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub anomalies_only: bool,
@@ -477,8 +479,15 @@ impl BackOffice {
                 .ok()
                 .map(|t| business_day(t.with_timezone(&Utc)))
         };
+        let dealer_customers = match &query.dealer {
+            Some(dealer) => Some(self.dealer_and_stores(dealer)?),
+            None => None,
+        };
         let matches = |summary: &OrderSummary| {
             query.status.is_none_or(|s| summary.status == s)
+                && dealer_customers
+                    .as_ref()
+                    .is_none_or(|c| c.contains(&summary.customer_id))
                 && query
                     .customer
                     .as_ref()
@@ -500,6 +509,9 @@ impl BackOffice {
             scan(views::ORDER_STATUS, format!("{}|", status.as_str()))
         } else if let Some(customer) = &query.customer {
             scan(views::ORDER_CUSTOMER, format!("{customer}|"))
+        } else if let Some(customers) = &dealer_customers {
+            let ranges = customers.iter().map(|c| format!("{c}|")).collect();
+            Box::new(self.newest_across(views::ORDER_CUSTOMER, ranges, cursor)?)
         } else if let Some(store) = &query.store {
             scan(views::ORDER_STORE, format!("{}|", search_key(store)))
         } else if query.anomalies_only {
@@ -531,7 +543,32 @@ impl BackOffice {
         &self,
         after: Option<&[u8]>,
     ) -> Result<impl Iterator<Item = IndexEntry> + '_, ServiceError> {
-        let index_prefix = keys::index_prefix(views::ORDER_STATUS);
+        let statuses = Status::ALL.iter().map(|s| format!("{}|", s.as_str()));
+        self.newest_across(views::ORDER_STATUS, statuses.collect(), after)
+    }
+
+    /// The dealer archive and its stores' (经销商 → 专卖店), as the customer index holds them.
+    fn dealer_and_stores(&self, dealer: &str) -> Result<Vec<String>, ServiceError> {
+        let mut customers = vec![dealer.to_string()];
+        for store in
+            self.store
+                .scan_index(views::CUSTOMER_DEALER, &format!("{dealer}|"), None, false)
+        {
+            customers.push(store?.1);
+        }
+        Ok(customers)
+    }
+
+    /// The ranges of `index` under each of `value_prefixes` (each ending in `|`), merged newest
+    /// first on what follows the prefix. `after`: a key of one of the ranges handed out as a
+    /// cursor; every range resumes below what follows its prefix.
+    fn newest_across(
+        &self,
+        index: &'static str,
+        value_prefixes: Vec<String>,
+        after: Option<&[u8]>,
+    ) -> Result<impl Iterator<Item = IndexEntry> + '_, ServiceError> {
+        let index_prefix = keys::index_prefix(index);
         let position = match after {
             None => None,
             Some(key) => Some(
@@ -540,16 +577,15 @@ impl BackOffice {
                     .ok_or_else(|| FieldErrors::single("cursor", "invalid cursor"))?,
             ),
         };
-        let mut ranges: Vec<_> = Status::ALL
-            .iter()
-            .map(|status| {
-                let value_prefix = format!("{}|", status.as_str());
+        let mut ranges: Vec<_> = value_prefixes
+            .into_iter()
+            .map(|value_prefix| {
                 let resume = position
                     .map(|p| [index_prefix.as_slice(), value_prefix.as_bytes(), p].concat());
                 let skip = index_prefix.len() + value_prefix.len();
                 let range = self
                     .store
-                    .scan_index(views::ORDER_STATUS, &value_prefix, resume.as_deref(), true)
+                    .scan_index(index, &value_prefix, resume.as_deref(), true)
                     .peekable();
                 (skip, range)
             })

@@ -16,6 +16,7 @@ mod complaints;
 mod convergence;
 mod crash;
 mod damage;
+mod dealers;
 mod delays;
 mod disk_full;
 mod flow;
