@@ -39,6 +39,10 @@ pub struct ConfigFile {
     pub role: Option<String>,
     pub cache_docs: Option<usize>,
     pub page_cache_mb: Option<u64>,
+    /// Days late after which an order goes to the VP's queue (上报销售副总), default 3.
+    pub delay_escalate_after_days: Option<u32>,
+    /// Days open after which a complaint goes to the supervisor's queue (上报主管), default 7.
+    pub complaint_escalate_after_days: Option<u32>,
 }
 
 impl ConfigFile {
@@ -77,6 +81,8 @@ pub struct Config {
     pub learn_peers: bool,
     /// Roles of the node's own certificate when this start creates a new cluster (its CA).
     pub certificate_roles: Vec<Role>,
+    /// When late orders and open complaints go up to the VP and the supervisor.
+    pub escalation: crate::service::Escalation,
 }
 
 pub fn parse_addr(field: &str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -107,6 +113,35 @@ pub fn check_peer(value: &str) -> Result<String, ConfigError> {
             message: format!("{value:?} is not HOST:PORT"),
         })
     }
+}
+
+/// Escalation days: a year at most, as the lists' `escalate_after_days` allow.
+pub fn check_escalation_days(field: &str, value: u32) -> Result<u32, ConfigError> {
+    if value <= 365 {
+        Ok(value)
+    } else {
+        Err(ConfigError::Value {
+            field: field.to_string(),
+            message: format!("{value} days is more than a year (at most 365)"),
+        })
+    }
+}
+
+/// The escalation days the config file gives, each checked, the defaults for the rest.
+pub fn escalation(file: &ConfigFile) -> Result<crate::service::Escalation, ConfigError> {
+    let defaults = crate::service::Escalation::default();
+    Ok(crate::service::Escalation {
+        late_order_days: check_escalation_days(
+            "delay_escalate_after_days",
+            file.delay_escalate_after_days
+                .unwrap_or(defaults.late_order_days),
+        )?,
+        open_complaint_days: check_escalation_days(
+            "complaint_escalate_after_days",
+            file.complaint_escalate_after_days
+                .unwrap_or(defaults.open_complaint_days),
+        )?,
+    })
 }
 
 pub fn check_page_cache_mb(value: u64) -> Result<u64, ConfigError> {
@@ -141,6 +176,7 @@ impl Config {
             learn_peers: true,
             // Tests and embedding: one node plays every role.
             certificate_roles: Role::BUSINESS.to_vec(),
+            escalation: crate::service::Escalation::default(),
         }
     }
 }

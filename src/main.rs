@@ -347,6 +347,7 @@ fn data_dir_and_file(data: &DataArg) -> anyhow::Result<(PathBuf, ConfigFile)> {
 
 fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
     let (data_dir, file) = data_dir_and_file(&args.data)?;
+    let escalation = config::escalation(&file)?;
     let listen = args
         .listen
         .clone()
@@ -391,6 +392,7 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
             file.page_cache_mb.unwrap_or(config::DEFAULT_PAGE_CACHE_MB),
         )?,
         learn_peers: true,
+        escalation,
     })
 }
 

@@ -492,6 +492,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
             (init.office, Some(init.admin_token_file))
         }
     };
+    let office = office.with_escalation(config.escalation);
     let credentials = peer_credentials(data_dir)?;
     if let Some(credentials) = &credentials {
         office.set_certificate(credentials.certificate.clone());

@@ -15,7 +15,7 @@ use super::extract::{ApiJson, ApiQuery, Authed, OptionalJson};
 use super::orders::{ship_lines, LineQuantity, NoteBody};
 use super::reports::{respond, Format};
 use super::{decode_cursor, read, write, AppState};
-use crate::domain::complaint::{Category, DEFAULT_ESCALATE_AFTER_DAYS};
+use crate::domain::complaint::Category;
 use crate::domain::facts::ReturnKind;
 use crate::domain::validation::FieldError;
 use crate::render::{Cell, Table};
@@ -125,7 +125,8 @@ pub struct ComplaintListParams {
     pub category: Option<Category>,
     /// The day escalation is counted on; today (China) when absent.
     pub today: Option<NaiveDate>,
-    /// Days open after which a complaint goes to the supervisor; 7 when absent.
+    /// Days open after which a complaint goes to the supervisor; the node's
+    /// `complaint_escalate_after_days` (default 7) when absent.
     #[param(minimum = 0, maximum = 365)]
     pub escalate_after_days: Option<u32>,
     /// Page size, 50 when absent.
@@ -199,7 +200,9 @@ async fn list(
     Authed(_user): Authed,
     ApiQuery(p): ApiQuery<ComplaintListParams>,
 ) -> Result<Json<Page<ComplaintRow>>, ApiError> {
-    let escalate_after_days = p.escalate_after_days.unwrap_or(DEFAULT_ESCALATE_AFTER_DAYS);
+    let escalate_after_days = p
+        .escalate_after_days
+        .unwrap_or(state.office.escalation.open_complaint_days);
     if escalate_after_days > 365 {
         return Err(invalid("escalate_after_days", "at most 365"));
     }

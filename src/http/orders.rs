@@ -158,7 +158,8 @@ pub struct OrderListParams {
 pub struct LateParams {
     /// The day lateness is counted on; the node's today when absent.
     pub today: Option<NaiveDate>,
-    /// Days late after which an order goes to the VP; 3 when absent.
+    /// Days late after which an order goes to the VP; the node's
+    /// `delay_escalate_after_days` (default 3) when absent.
     #[param(minimum = 0, maximum = 365)]
     pub escalate_after_days: Option<u32>,
     /// Only the VP's queue (上报销售副总): escalated, not acknowledged.
@@ -623,7 +624,7 @@ async fn late(
 ) -> Result<Json<Vec<LateOrder>>, ApiError> {
     let escalate_after_days = p
         .escalate_after_days
-        .unwrap_or(crate::domain::delay::DEFAULT_ESCALATE_AFTER_DAYS);
+        .unwrap_or(state.office.escalation.late_order_days);
     if escalate_after_days > 365 {
         return Err(ApiError::Invalid(vec![
             crate::domain::validation::FieldError {

@@ -429,7 +429,7 @@ impl BackOffice {
     /// their orders) and the records that do not count.
     pub fn complaint_view(&self, complaint: &Complaint) -> Result<ComplaintView, ServiceError> {
         let today = business_day(Utc::now());
-        let escalation = complaint.escalation(today, DEFAULT_ESCALATE_AFTER_DAYS);
+        let escalation = complaint.escalation(today, self.escalation.open_complaint_days);
         let mut returns = Vec::new();
         for (order_id, request) in complaint.returns() {
             let order = match self.order(order_id) {
@@ -841,7 +841,7 @@ impl BackOffice {
             let (_, doc) = entry?;
             if let Some(summary) = self.summary_of::<ComplaintSummary>(&doc)? {
                 open += 1;
-                let row = ComplaintRow::of(summary, today, DEFAULT_ESCALATE_AFTER_DAYS);
+                let row = ComplaintRow::of(summary, today, self.escalation.open_complaint_days);
                 if row.escalated && !row.complaint.escalation_acknowledged {
                     escalated += 1;
                 }

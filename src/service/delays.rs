@@ -94,8 +94,7 @@ impl BackOffice {
             |order| {
                 let schedule = delay::schedule(order);
                 let late = delay::still_to_ship(order.status())
-                    && delay::lateness(&schedule, today, delay::DEFAULT_ESCALATE_AFTER_DAYS)
-                        .is_some();
+                    && delay::lateness(&schedule, today, self.escalation.late_order_days).is_some();
                 let Some(promised_date) = schedule.current.filter(|_| late) else {
                     return Err(rule(
                         "该订单未延误，无需确认",

@@ -91,6 +91,25 @@ pub struct BackOffice {
     /// Signs the facts this node writes and decides which facts count (`authority`); the same
     /// handle the store's projector holds.
     authority: crate::authority::AuthorityHandle,
+    /// When late orders and open complaints go up (上报): the node's configuration.
+    pub escalation: Escalation,
+}
+
+/// After how many days a late order goes to the VP's queue (上报销售副总) and an open complaint
+/// to the supervisor's (上报主管). A list may ask for other days; queues and counts use these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Escalation {
+    pub late_order_days: u32,
+    pub open_complaint_days: u32,
+}
+
+impl Default for Escalation {
+    fn default() -> Self {
+        Escalation {
+            late_order_days: crate::domain::delay::DEFAULT_ESCALATE_AFTER_DAYS,
+            open_complaint_days: crate::domain::complaint::DEFAULT_ESCALATE_AFTER_DAYS,
+        }
+    }
 }
 
 /// A new unique id (documents, lines, facts): a UUID v7, the time in ms then 74 random bits, so
@@ -109,7 +128,13 @@ impl BackOffice {
             identity,
             certificate: Arc::default(),
             authority: Default::default(),
+            escalation: Escalation::default(),
         }
+    }
+
+    pub fn with_escalation(mut self, escalation: Escalation) -> Self {
+        self.escalation = escalation;
+        self
     }
 
     /// With the authority the store's projector uses (`node::open_store_with_authority`).

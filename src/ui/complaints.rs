@@ -93,6 +93,7 @@ pub async fn list(
     };
     let mut query = ComplaintQuery::all(PAGE_SIZE);
     query.state = StateFilter::parse(&tab);
+    query.escalate_after_days = state.office.escalation.open_complaint_days;
     query.cursor =
         decode_cursor(Some(&p.cursor)).map_err(|_| PageError::NotFound("这一页".into()))?;
     let page = read(&state, move |o| o.list_complaints(&query)).await?;

@@ -915,3 +915,36 @@ async fn the_demo_complaints_import_with_their_returns() {
     assert_eq!(total as usize, expected);
     node.stop().await;
 }
+
+/// The days after which an open complaint goes to the supervisor are the node's configuration
+/// (`complaint_escalate_after_days`); one request may still ask for other days.
+#[tokio::test]
+async fn the_supervisors_queue_counts_the_days_the_node_is_configured_with() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = neiqin::config::Config::local(tmp.path().join("data"));
+    config.escalation.open_complaint_days = 2;
+    let mut node = TestNode::start_with(config, Some(tmp)).await;
+    let customer = node.customer("长沙红星美凯龙开福店").await;
+    let complaint = record(
+        &mut node,
+        Role::Clerk,
+        json!({"customer_id": customer, "channel": "phone", "category": "service",
+               "content": "安装师傅迟到两小时"}),
+    )
+    .await;
+    let id = complaint["id"].as_str().unwrap();
+    // Open three days: more than the 2 configured, not than the default 7.
+    let escalated = format!("state=escalated&today={}", plus(3));
+    assert_eq!(listed(&mut node, &escalated).await, [id]);
+    assert!(
+        listed(&mut node, &format!("{escalated}&escalate_after_days=7"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        listed(&mut node, &format!("state=escalated&today={}", plus(2)))
+            .await
+            .is_empty()
+    );
+    node.stop().await;
+}

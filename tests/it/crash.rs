@@ -365,6 +365,10 @@ async fn cli_init_user_export_restore_round_trip() {
     // A page cache out of range is refused, naming the setting; one in range is used.
     let err = refused_with("page_cache_mb = 0\n");
     assert!(err.contains("page_cache_mb"), "{err}");
+    let err = refused_with("delay_escalate_after_days = 400\n");
+    assert!(err.contains("delay_escalate_after_days"), "{err}");
+    let err = refused_with("complaint_escalate_after_days = -1\n");
+    assert!(err.contains("complaint_escalate_after_days"), "{err}");
     let small = tmp.path().join("small-cache.toml");
     std::fs::write(&small, "page_cache_mb = 16\n").unwrap();
     let mut node = spawn_node(&b, &["--config", small.to_str().unwrap()]);

@@ -226,3 +226,34 @@ async fn revisions_made_on_two_nodes_apart_add_up_and_the_vp_acknowledges_on_eit
         .is_empty());
     net.stop().await;
 }
+
+/// The days after which a late order goes to the VP are the node's configuration
+/// (`delay_escalate_after_days`); one request may still ask for other days.
+#[tokio::test]
+async fn the_vp_queue_counts_the_days_the_node_is_configured_with() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = neiqin::config::Config::local(tmp.path().join("data"));
+    config.escalation.late_order_days = 10;
+    let mut node = TestNode::start_with(config, Some(tmp)).await;
+    let customer = node.customer("南京金盛卡子门店").await;
+    let created = node.order(&customer, three_lines()).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    into_production(&mut node, &id).await;
+
+    // Promised 2026-12-20: seven days late on the 27th, more than the default 3, not than 10.
+    let queue = |today: &str| format!("today={today}&vp_queue=true");
+    assert!(late(&mut node, &queue("2026-12-27")).await.is_empty());
+    assert_eq!(
+        ids(&late(
+            &mut node,
+            &format!("{}&escalate_after_days=3", queue("2026-12-27"))
+        )
+        .await),
+        [id.as_str()]
+    );
+    assert_eq!(
+        ids(&late(&mut node, &queue("2026-12-31")).await),
+        [id.as_str()]
+    );
+    node.stop().await;
+}
