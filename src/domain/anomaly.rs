@@ -427,8 +427,12 @@ pub fn detect(order: &Order) -> Vec<Anomaly> {
         ));
     }
 
-    let resolutions: BTreeMap<&str, &str> = order
-        .facts
+    with_resolutions(found, &order.facts)
+}
+
+/// The anomalies found on a document, each with the resolution its facts record, if any.
+pub fn with_resolutions(mut found: Vec<Anomaly>, facts: &[super::facts::Fact]) -> Vec<Anomaly> {
+    let resolutions: BTreeMap<&str, &str> = facts
         .iter()
         .filter_map(|f| match &f.body {
             FactBody::AnomalyResolved {

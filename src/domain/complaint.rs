@@ -206,6 +206,19 @@ impl Complaint {
         }
     }
 
+    /// 越权或伪造的记录 on this complaint, each with its resolution once someone recorded one.
+    pub fn anomalies(&self) -> Vec<super::anomaly::Anomaly> {
+        use super::anomaly::{unauthorized, with_resolutions};
+        with_resolutions(unauthorized(&self.refused_facts), &self.facts)
+    }
+
+    /// The anomalies still waiting for a person (the inbox lists them).
+    pub fn open_anomalies(&self) -> Vec<super::anomaly::Anomaly> {
+        let mut anomalies = self.anomalies();
+        anomalies.retain(|a| a.resolution.is_none());
+        anomalies
+    }
+
     pub fn get(&self, field: &str) -> &str {
         self.fields.get(field).map(String::as_str).unwrap_or("")
     }

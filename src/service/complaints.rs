@@ -8,10 +8,10 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
 use super::customers::Page;
-use super::lifecycle::rule;
+use super::lifecycle::{public_anomaly_id, rule, ComplaintRef, InboxAnomaly};
 use super::reports::{month_bounds, Reported};
 use super::{BackOffice, ServiceError, User};
-use crate::domain::anomaly::{self, Anomaly};
+use crate::domain::anomaly::Anomaly;
 use crate::domain::complaint::{
     Category, Channel, Complaint, Satisfaction, Stage, COMPLAINT_KIND, DEFAULT_ESCALATE_AFTER_DAYS,
 };
@@ -280,6 +280,18 @@ fn non_blank(errors: &mut FieldErrors, field: &str, value: &str) {
     }
 }
 
+/// Public ids of complaints' anomalies start with this, so the inbox's resolve route knows the
+/// document is a complaint.
+pub const COMPLAINT_ANOMALY_PREFIX: &str = "complaint-";
+
+/// An anomaly of a complaint as the inbox names it: `complaint-{complaint id}-{digest}`.
+pub fn complaint_anomaly_id(complaint_id: &str, local_id: &str) -> String {
+    public_anomaly_id(
+        &format!("{COMPLAINT_ANOMALY_PREFIX}{complaint_id}"),
+        local_id,
+    )
+}
+
 impl BackOffice {
     /// The complaint in `record` with only the facts that count.
     pub fn complaint_from(&self, id: &str, record: &Record) -> Complaint {
@@ -490,7 +502,73 @@ impl BackOffice {
             escalation_acknowledged: complaint.escalation_acknowledged(),
             returns,
             facts: complaint.facts.clone(),
-            anomalies: anomaly::unauthorized(&complaint.refused_facts),
+            anomalies: complaint.anomalies(),
+        })
+    }
+
+    /// The inbox's part: open anomalies (越权或伪造的记录) of complaints, newest complaint
+    /// first, at most `limit` complaints.
+    pub fn complaint_anomalies(&self, limit: usize) -> Result<Vec<InboxAnomaly>, ServiceError> {
+        let mut out = Vec::new();
+        for entry in self
+            .store
+            .scan_index(index::COMPLAINT_ANOMALIES, "", None, true)
+            .take(limit)
+        {
+            let (_, doc) = entry?;
+            let complaint = self.complaint(&doc)?;
+            for a in complaint.open_anomalies() {
+                out.push(InboxAnomaly {
+                    id: complaint_anomaly_id(&complaint.id, &a.id),
+                    order_id: None,
+                    order_number: None,
+                    complaint: Some(ComplaintRef {
+                        id: complaint.id.clone(),
+                        number: complaint.get("number").to_string(),
+                    }),
+                    customers: Vec::new(),
+                    orders: Vec::new(),
+                    anomaly: a,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Resolves an anomaly of a complaint with a text, by a role the anomaly names; recorded
+    /// as a fact on the complaint, so every node sees it resolved.
+    pub fn resolve_complaint_anomaly(
+        &self,
+        user: &User,
+        public_id: &str,
+        resolution: String,
+    ) -> Result<ComplaintView, ServiceError> {
+        let not_found = || ServiceError::NotFound(format!("open anomaly {public_id}"));
+        let complaint_id = public_id
+            .strip_prefix(COMPLAINT_ANOMALY_PREFIX)
+            .and_then(|rest| rest.rsplit_once('-'))
+            .map(|(id, _)| id)
+            .ok_or_else(not_found)?;
+        let complaint = self.complaint(complaint_id).map_err(|_| not_found())?;
+        let target = complaint
+            .open_anomalies()
+            .into_iter()
+            .find(|a| complaint_anomaly_id(complaint_id, &a.id) == public_id)
+            .ok_or_else(not_found)?;
+        if !target.resolvers.contains(&user.role) {
+            return Err(ServiceError::Forbidden(format!(
+                "anomaly {public_id} is resolved by {:?}, not {}",
+                target.resolvers, user.role
+            )));
+        }
+        if resolution.trim().is_empty() {
+            return Err(FieldErrors::single("resolution", "say how it was resolved").into());
+        }
+        self.append_complaint_fact(user, complaint_id, "resolve anomaly", move |_| {
+            Ok(FactBody::AnomalyResolved {
+                anomaly: target.id,
+                resolution,
+            })
         })
     }
 
@@ -504,6 +582,17 @@ impl BackOffice {
         build: impl FnOnce(&Complaint) -> Result<FactBody, ServiceError>,
     ) -> Result<ComplaintView, ServiceError> {
         user.require(action)?;
+        self.append_complaint_fact(user, id, what, build)
+    }
+
+    /// Appends one fact built from the current complaint, the permission already checked.
+    fn append_complaint_fact(
+        &self,
+        user: &User,
+        id: &str,
+        what: &str,
+        build: impl FnOnce(&Complaint) -> Result<FactBody, ServiceError>,
+    ) -> Result<ComplaintView, ServiceError> {
         let written = self.store.update(id, &user.author(what), |current| {
             let Some(record) = current.filter(|r| r.kind == COMPLAINT_KIND) else {
                 return Err(ServiceError::NotFound(format!("complaint {id}")));

@@ -133,11 +133,21 @@ pub struct InboxAnomaly {
     /// The order it is about, or None for duplicate customers.
     pub order_id: Option<String>,
     pub order_number: Option<String>,
+    /// The complaint it is about (越权或伪造的记录 on a complaint): its id and number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complaint: Option<ComplaintRef>,
     /// The customer archives it is about (duplicate customers).
     pub customers: Vec<String>,
     /// The orders it is about, when it spans orders (one bank reference on two orders).
     pub orders: Vec<String>,
     pub anomaly: anomaly::Anomaly,
+}
+
+/// A complaint an inbox anomaly is about.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ComplaintRef {
+    pub id: String,
+    pub number: String,
 }
 
 impl BackOffice {
@@ -1114,6 +1124,7 @@ impl BackOffice {
                     id: public_anomaly_id(&order.id, &a.id),
                     order_id: Some(order.id.clone()),
                     order_number: Some(order.get("number").to_string()),
+                    complaint: None,
                     customers: Vec::new(),
                     orders: Vec::new(),
                     anomaly: a,
@@ -1123,6 +1134,7 @@ impl BackOffice {
                 break;
             }
         }
+        out.extend(self.complaint_anomalies(limit)?);
         out.extend(self.shared_value_anomalies()?);
         out.extend(self.duplicate_customers()?);
         Ok(out)
@@ -1139,6 +1151,15 @@ impl BackOffice {
             let (_, doc) = entry?;
             if let Some(summary) = self.summary_of::<views::OrderSummary>(&doc)? {
                 count += summary.open_anomalies;
+            }
+        }
+        for entry in self
+            .store
+            .scan_index(views::complaints::COMPLAINT_ANOMALIES, "", None, false)
+        {
+            let (_, doc) = entry?;
+            if let Some(summary) = self.summary_of::<views::complaints::ComplaintSummary>(&doc)? {
+                count += summary.anomalies;
             }
         }
         Ok(count + self.shared_value_anomalies()?.len() + self.duplicate_customers()?.len())
@@ -1222,6 +1243,7 @@ impl BackOffice {
                     id: public_anomaly_id("shared", &local),
                     order_id: None,
                     order_number: None,
+                    complaint: None,
                     customers: Vec::new(),
                     anomaly: anomaly::Anomaly {
                         id: local,
@@ -1271,6 +1293,7 @@ impl BackOffice {
                     id: public_anomaly_id("customers", &local),
                     order_id: None,
                     order_number: None,
+                    complaint: None,
                     anomaly: anomaly::Anomaly {
                         id: local,
                         kind: anomaly::AnomalyKind::DuplicateCustomer,

@@ -262,6 +262,12 @@ fn rows_for(
                 number: item.order_number.clone().unwrap_or_default(),
             });
         }
+        if let Some(complaint) = &item.complaint {
+            links.push(OrderLink {
+                href: format!("/ui/complaints/{}", complaint.id),
+                number: format!("客诉 {}", complaint.number),
+            });
+        }
         for order_id in &item.orders {
             if !numbers.contains_key(order_id) {
                 let number = office
@@ -388,6 +394,9 @@ pub async fn resolve(
                 ));
             }
             o.merge_customers(&user, &id, &keep, &resolution)
+        } else if id.starts_with(crate::service::complaints::COMPLAINT_ANOMALY_PREFIX) {
+            o.resolve_complaint_anomaly(&user, &id, resolution)
+                .map(|_| ())
         } else {
             o.resolve_anomaly(&user, &id, resolution).map(|_| ())
         }

@@ -394,6 +394,7 @@ pub(super) async fn order_page(
                         id: String::new(),
                         order_id: Some(id.to_string()),
                         order_number: None,
+                        complaint: None,
                         customers: Vec::new(),
                         orders: Vec::new(),
                         anomaly: a.clone(),

@@ -19,6 +19,8 @@ pub const COMPLAINT_STORE: &str = "complaint_store";
 pub const COMPLAINT_CATEGORY: &str = "complaint_category";
 /// The monthly count: `day|category|store`, the day a business day in China.
 pub const REPORT_COMPLAINT: &str = "rpt_complaint";
+/// Complaints with open anomalies (越权或伪造的记录), by creation: the inbox lists them.
+pub const COMPLAINT_ANOMALIES: &str = "complaint_anomalies";
 
 pub const OPEN: &str = "open";
 pub const CLOSED: &str = "closed";
@@ -78,7 +80,7 @@ impl ComplaintSummary {
             }),
             escalation_acknowledged: complaint.escalation_acknowledged(),
             returns: complaint.returns().len(),
-            anomalies: complaint.refused_facts.len(),
+            anomalies: complaint.open_anomalies().len(),
         }
     }
 
@@ -107,6 +109,9 @@ pub fn project(complaint: &Complaint) -> Projection {
             format!("{}|{created}", summary.category.as_str()),
         ),
     ];
+    if summary.anomalies > 0 {
+        index.push((COMPLAINT_ANOMALIES, created.clone()));
+    }
     if let Some(day) = complaint.created_day() {
         index.push((
             REPORT_COMPLAINT,

@@ -823,6 +823,50 @@ async fn recorded_at_the_office_the_return_received_at_the_warehouse_both_see_th
     }
     assert_eq!(seen[0]["facts"], seen[1]["facts"]);
 
+    // The forged close is in each node's inbox and status count, under the same id, until the
+    // supervisor resolves it on the office node; then it is gone from both.
+    let mut inbox_ids = Vec::new();
+    for node in net.nodes.iter_mut() {
+        let (inbox, count) = complaint_inbox(node, &id).await;
+        assert_eq!(inbox.len(), 1, "{inbox:?}");
+        assert_eq!(count, 1);
+        assert_eq!(inbox[0]["complaint"]["number"], seen[0]["number"]);
+        assert_eq!(
+            inbox[0]["anomaly"]["resolvers"],
+            json!(["supervisor", "vp"])
+        );
+        inbox_ids.push(inbox[0]["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(inbox_ids[0], inbox_ids[1]);
+    let clerk = net.nodes[0].token(Role::Clerk).await;
+    let resolve = format!("/api/anomalies/{}/resolve", inbox_ids[0]);
+    let (status, _) = net.nodes[0]
+        .post(&resolve, &clerk, json!({"resolution": "已查明"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a clerk does not resolve it");
+    let (status, _) = net.nodes[0]
+        .post(&resolve, &supervisor, json!({"resolution": " "}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, view) = net.nodes[0]
+        .post(
+            &resolve,
+            &supervisor,
+            json!({"resolution": "仓库误操作，已提醒，不算结案"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(
+        view["anomalies"][0]["resolution"],
+        "仓库误操作，已提醒，不算结案"
+    );
+    net.settle(SETTLE).await;
+    for node in net.nodes.iter_mut() {
+        let (inbox, count) = complaint_inbox(node, &id).await;
+        assert!(inbox.is_empty(), "{inbox:?}");
+        assert_eq!(count, 0);
+    }
+
     // The office closes it; both nodes see it closed with the same result.
     step(
         &mut net.nodes[0],
@@ -841,6 +885,21 @@ async fn recorded_at_the_office_the_return_received_at_the_warehouse_both_see_th
         assert_eq!(listed(node, "state=closed").await, [id.as_str()]);
     }
     net.stop().await;
+}
+
+/// The inbox's entries about complaint `id`, and the node's count of open anomalies (the
+/// test's nodes have no other).
+async fn complaint_inbox(node: &mut TestNode, id: &str) -> (Vec<Value>, u64) {
+    let inbox = get_ok(node, "/api/anomalies").await;
+    let about: Vec<Value> = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["complaint"]["id"] == id)
+        .cloned()
+        .collect();
+    let status = get_ok(node, "/api/status").await;
+    (about, status["open_anomalies"].as_u64().unwrap())
 }
 
 /// Every `$ref` of the served document names a schema it describes.
