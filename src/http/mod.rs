@@ -1,7 +1,8 @@
 //! The local HTTP API (../shared/API.md) over axum: one router per resource, merged here.
 //!
 //! Invariants: only this module knows status codes and request shapes; `ApiError` is the only
-//! place errors become responses; a 2xx answer to a write is sent after the change is flushed.
+//! place errors become responses; a 2xx answer to a write is sent after the change is flushed,
+//! and an answer to a read only once everything it may have read is flushed (`durable_reads`).
 
 pub mod backup;
 pub mod complaints;
@@ -18,7 +19,10 @@ pub mod returns;
 pub mod status;
 pub mod users;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
@@ -90,7 +94,23 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::routes())
         .merge(crate::ui::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), durable_reads))
         .with_state(state)
+}
+
+/// Sends a read's answer only once what it may have read is on disk: documents merged from a
+/// peer are applied before they are flushed (a full sync flushes once per pull), and a person
+/// must not see an order that a kill -9 would then take back. Nothing pending: no wait.
+async fn durable_reads(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let reading = matches!(*request.method(), Method::GET | Method::HEAD);
+    let response = next.run(request).await;
+    if !reading {
+        return response;
+    }
+    match state.office.store.wait_seen_durable().await {
+        Ok(()) => response,
+        Err(e) => ApiError::from(ServiceError::Store(e)).into_response(),
+    }
 }
 
 /// Runs blocking store work off the async threads, then waits for the group commit, so the

@@ -794,6 +794,36 @@ impl Store {
         }
     }
 
+    /// Resolves once everything a reader may have seen is on disk: every write applied so far,
+    /// including one being applied right now (its batch and its feed position are published
+    /// under the write lock, so a reader takes the lock, briefly, only while a writer holds it).
+    /// Readers call it before they answer, so a document merged from a peer, like a local write,
+    /// is never shown before it is durable: a kill -9 cannot take back what someone saw.
+    pub async fn wait_seen_durable(self: &Arc<Self>) -> Result<(), StoreError> {
+        // The guard (not Send) must be gone before any await.
+        let free_now = match self.write_lock.try_lock() {
+            Ok(_free) => Some(self.last_seq()),
+            Err(std::sync::TryLockError::Poisoned(_)) => Some(self.last_seq()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        let seen = match free_now {
+            Some(seen) => seen,
+            None => {
+                let store = self.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _writer = lock(&store.write_lock);
+                    store.last_seq()
+                })
+                .await
+                .map_err(|e| StoreError::Durability(e.to_string()))?
+            }
+        };
+        if *self.durable_seq.borrow() >= seen {
+            return Ok(());
+        }
+        self.wait_durable().await
+    }
+
     /// Flushes synchronously (CLI commands, shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
         let covered = self.last_seq.load(Ordering::SeqCst);

@@ -466,8 +466,10 @@ async fn a_node_killed_mid_sync_restarts_and_converges() {
     assert_eq!(total, 1200);
     let peer_a = node_a.peer_addr.clone();
 
-    // Kill B while it is part-way; try a few times in case one sync finishes too fast to catch.
+    // Kill B while it is part-way, right after it showed how many orders it holds; try a few
+    // times in case one sync finishes too fast to catch.
     let mut killed_mid_sync = false;
+    let mut shown = 0;
     for _ in 0..5 {
         let mut node_b = spawn_node(&b, &["--peer", &peer_a]);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -476,6 +478,7 @@ async fn a_node_killed_mid_sync_restarts_and_converges() {
             if n > 0 && n < total {
                 node_b.kill9();
                 killed_mid_sync = true;
+                shown = n;
                 break;
             }
             if n == total || tokio::time::Instant::now() > deadline {
@@ -495,6 +498,16 @@ async fn a_node_killed_mid_sync_restarts_and_converges() {
         .unwrap()
         .trim()
         .to_string();
+
+    // Alone (no peer to sync from), B still holds every order it showed before the kill: a
+    // merged order is shown only once it is durable.
+    let mut alone = spawn_node(&b, &[]);
+    let held = order_count(&alone.base, &admin_b).await.unwrap();
+    assert!(
+        held >= shown,
+        "B showed {shown} orders before the kill -9 and holds {held} after"
+    );
+    alone.kill9();
 
     let mut node_b = spawn_node(&b, &["--peer", &peer_a]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
