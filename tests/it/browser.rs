@@ -2,7 +2,8 @@
 //! (WebDriver, fantoccini) against a real node on loopback. Signs in (a wrong password, then
 //! the right one), walks the order list's tabs, opens the print page, checks that no page asks
 //! another origin for anything, and saves a screenshot of each main page under
-//! `target/e2e-screenshots/` for review.
+//! `target/e2e-screenshots/` for review. One scenario takes an order through three nodes'
+//! workbenches (office, finance, warehouse), each person on their own node.
 //!
 //! Without chromium or chromedriver the test prints a notice and passes, except when `CI` is
 //! set: CI installs both (`.ci/run`), so there a missing browser is a failure.
@@ -16,7 +17,12 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use crate::harness::{three_lines, TestNode};
+use crate::testnet::TestNet;
 use crate::ui::user_with_password;
+use neiqin::domain::role::Role;
+
+/// How long a sync between the test's nodes may take.
+const SETTLE: Duration = Duration::from_secs(30);
 
 /// chromedriver, started by this test on a free loopback port, stopped by its pid on drop.
 struct Chromedriver {
@@ -702,6 +708,199 @@ async fn an_order_typed_with_the_keyboard_alone_in_a_real_browser() {
     let _ = browser.close().await;
     drop(driver);
     node.stop().await;
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}
+
+/// Opens the order's page on `origin` and takes the action `action` through its form, filling
+/// `inputs` (name, text) first; returns once the page says `done`.
+async fn act_in_page(
+    browser: &Client,
+    origin: &str,
+    order_id: &str,
+    action: &str,
+    inputs: &[(&str, &str)],
+    done: &str,
+) -> Result<(), String> {
+    browser
+        .goto(&format!("{origin}/ui/orders/{order_id}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#order-lines").await?;
+    for (name, text) in inputs {
+        let field = browser
+            .find(Locator::Css(&format!(
+                "form[data-action='{action}'] input[name='{name}']"
+            )))
+            .await
+            .map_err(|e| format!("{action} {name}: {e}"))?;
+        field.clear().await.map_err(|e| e.to_string())?;
+        field.send_keys(text).await.map_err(|e| e.to_string())?;
+    }
+    browser
+        .find(Locator::Id(&format!("act-{action}")))
+        .await
+        .map_err(|e| format!("no {action} button for this role: {e}"))?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#form-notice, #form-error").await?;
+    if let Ok(error) = text_of(browser, "#form-error").await {
+        return Err(format!("{action} refused: {error}"));
+    }
+    let notice = text_of(browser, "#form-notice").await?;
+    check(notice.contains(done), format!("{action}: {notice}"))?;
+    assert_only_from(browser, origin, action).await
+}
+
+/// Signs out of whatever session the browser holds on `origin` (nodes share 127.0.0.1, so a
+/// cookie of one node is sent to the others), then signs in as `name`.
+async fn sign_in_as(
+    browser: &Client,
+    origin: &str,
+    name: &str,
+    password: &str,
+) -> Result<(), String> {
+    browser
+        .delete_all_cookies()
+        .await
+        .map_err(|e| e.to_string())?;
+    sign_in(browser, origin, name, password).await?;
+    wait_for_url(browser, &format!("{name} signs in"), |path, _| path == "/").await
+}
+
+/// The order's way through three nodes, each person on their own node's workbench: 核单, 审核,
+/// 下单 and the 出货单 at the office; payment and 放行 at finance; 发货 at the warehouse; the
+/// clerk's page then shows it shipped. Then the office is cut off from every peer and its
+/// workbench still lists and opens orders.
+async fn three_nodes_scenario(
+    browser: &Client,
+    net: &mut TestNet,
+    order_id: &str,
+) -> Result<(), String> {
+    let origin: Vec<String> = net.nodes.iter().map(|n| n.base.clone()).collect();
+    let (office, finance, warehouse) = (&origin[0], &origin[1], &origin[2]);
+    let password = "三个节点的密码-2026";
+
+    sign_in_as(browser, office, "李娜", password).await?;
+    act_in_page(browser, office, order_id, "verify", &[], "已核单").await?;
+    sign_in_as(browser, office, "张主管", password).await?;
+    act_in_page(
+        browser,
+        office,
+        order_id,
+        "approve",
+        &[("note", "同意")],
+        "已审核",
+    )
+    .await?;
+    sign_in_as(browser, office, "李娜", password).await?;
+    act_in_page(browser, office, order_id, "release", &[], "已下单").await?;
+    act_in_page(
+        browser,
+        office,
+        order_id,
+        "shipping-doc",
+        &[("route", "佳吉快运上海普陀部")],
+        "已开出货单",
+    )
+    .await?;
+    net.settle(SETTLE).await;
+
+    sign_in_as(browser, finance, "陈会计", password).await?;
+    act_in_page(
+        browser,
+        finance,
+        order_id,
+        "payment",
+        &[
+            ("payer", "上海真北家居有限公司"),
+            ("bank_ref", "ICBC-E2E-0001"),
+        ],
+        "已登记收款",
+    )
+    .await?;
+    act_in_page(browser, finance, order_id, "finance-release", &[], "已放行").await?;
+    shoot(browser, "21-finance-released").await?;
+    net.settle(SETTLE).await;
+
+    sign_in_as(browser, warehouse, "赵仓管", password).await?;
+    act_in_page(
+        browser,
+        warehouse,
+        order_id,
+        "ship",
+        &[
+            ("carrier", "佳吉快运"),
+            ("waybill", "JJ-E2E-1"),
+            ("cartons", "3"),
+        ],
+        "已发货",
+    )
+    .await?;
+    shoot(browser, "22-warehouse-shipped").await?;
+    net.settle(SETTLE).await;
+
+    sign_in_as(browser, office, "李娜", password).await?;
+    browser
+        .goto(&format!("{office}/ui/orders/{order_id}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#order-status").await?;
+    let status = text_of(browser, "#order-status").await?;
+    check(
+        status == "已发货",
+        format!("the clerk's node shows {status}"),
+    )?;
+    shoot(browser, "23-office-sees-shipped").await?;
+
+    // Every peer down: the office's workbench still lists and opens its orders.
+    net.partition(&[&[0], &[1], &[2]]);
+    browser
+        .goto(&format!("{office}/ui/orders?status=shipped"))
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#status-tabs").await?;
+    let listed = browser
+        .source()
+        .await
+        .map_err(|e| e.to_string())?
+        .contains(order_id);
+    check(listed, "the shipped order is listed with every peer down")?;
+    browser
+        .goto(&format!("{office}/ui/orders/{order_id}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#order-status").await?;
+    shoot(browser, "24-office-cut-off").await?;
+    assert_only_from(browser, office, "the order page, cut off").await
+}
+
+#[tokio::test]
+async fn an_order_goes_through_three_nodes_workbenches_in_a_real_browser() {
+    let Some((chromium, driver_program)) = browser_programs() else {
+        return;
+    };
+    let office = vec![Role::Clerk, Role::Supervisor, Role::Vp];
+    let mut net =
+        TestNet::start_with_roles(&[office, vec![Role::Finance], vec![Role::Warehouse]]).await;
+    let password = "三个节点的密码-2026";
+    user_with_password(&net.nodes[0], "李娜", "clerk", password).await;
+    user_with_password(&net.nodes[0], "张主管", "supervisor", password).await;
+    user_with_password(&net.nodes[1], "陈会计", "finance", password).await;
+    user_with_password(&net.nodes[2], "赵仓管", "warehouse", password).await;
+    let customer = net.nodes[0].customer("上海真北家居有限公司").await;
+    let order = net.nodes[0].order(&customer, three_lines()).await;
+    let order_id = order["id"].as_str().expect("id").to_string();
+
+    let driver = start_chromedriver(&driver_program).await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let browser = open_browser(&driver, &chromium, profile.path()).await;
+    let outcome = three_nodes_scenario(&browser, &mut net, &order_id).await;
+    let _ = browser.close().await;
+    drop(driver);
+    net.stop().await;
     if let Err(failure) = outcome {
         panic!("{failure}");
     }
