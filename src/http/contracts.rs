@@ -24,11 +24,13 @@ use crate::service::customers::Page;
 #[serde(deny_unknown_fields)]
 pub struct NewContractBody {
     /// The contract number; this node's prefix and sequence (`SH-HT00001`) when absent.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub number: Option<String>,
     /// The customer archive (id) the contract is with.
     #[schema(min_length = 1, pattern = r"\S")]
     pub customer_id: String,
     /// 甲方; the customer's name when absent.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub party_a: Option<String>,
     /// 乙方
     #[schema(min_length = 1, pattern = r"\S")]
@@ -52,7 +54,9 @@ pub struct NewContractBody {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContractPatchBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub party_a: Option<String>,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub party_b: Option<String>,
     #[schema(value_type = Option<String>, pattern = r"^([1-9][0-9]{0,11}(\.[0-9]{1,2}0{0,6})?|0\.[0-9]?[1-9]0{0,6})$")]
     #[serde(default, with = "super::decimal::str_option")]
@@ -141,6 +145,15 @@ async fn create(
     Authed(user): Authed,
     ApiJson(b): ApiJson<NewContractBody>,
 ) -> Result<(StatusCode, Json<ContractView>), ApiError> {
+    // Absent means the default; given, it must say something.
+    for (field, value) in [("number", &b.number), ("party_a", &b.party_a)] {
+        if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
+            return Err(invalid(
+                field,
+                "must not be empty; leave it out for the default",
+            ));
+        }
+    }
     let new = NewContract {
         number: b.number.unwrap_or_default(),
         customer_id: b.customer_id,

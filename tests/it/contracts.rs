@@ -446,11 +446,13 @@ async fn bad_input_is_refused_naming_the_field_and_roles_are_checked() {
     let (status, got) = node.post("/api/contracts", &clerk, body).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{got}");
     assert_eq!(field_named(&got), "attachments[0]");
-    let mut body = draft_body(&customer, "1000", &plus(1), &plus(5));
-    body["party_b"] = json!("   ");
-    let (status, got) = node.post("/api/contracts", &clerk, body).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{got}");
-    assert_eq!(field_named(&got), "party_b");
+    for field in ["party_b", "party_a", "number"] {
+        let mut body = draft_body(&customer, "1000", &plus(1), &plus(5));
+        body[field] = json!("   ");
+        let (status, got) = node.post("/api/contracts", &clerk, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{got}");
+        assert_eq!(field_named(&got), field);
+    }
 
     // Only a clerk drafts; the number is one per node.
     let supervisor = node.token(Role::Supervisor).await;
