@@ -742,27 +742,6 @@ impl BackOffice {
             .filter(|c| c.as_ref().map_or(true, |(_, r)| matches(r)));
         Page::take(limit, candidates)
     }
-
-    /// Contracts waiting for the supervisor's review and for the VP's approval (home pages).
-    pub fn contract_queue_counts(&self) -> Result<(usize, usize), ServiceError> {
-        let count = |state: ContractState| -> Result<usize, ServiceError> {
-            let mut n = 0;
-            for entry in self.store.scan_index(
-                index::CONTRACT_STATE,
-                &format!("{}|", state.as_str()),
-                None,
-                false,
-            ) {
-                entry?;
-                n += 1;
-            }
-            Ok(n)
-        };
-        Ok((
-            count(ContractState::Submitted)?,
-            count(ContractState::Reviewed)?,
-        ))
-    }
 }
 
 /// A rejection needs a reason.

@@ -178,7 +178,9 @@ pub async fn page(
                 })
                 .collect::<Result<Vec<_>, ServiceError>>()
         };
-        Ok((counted(mine)?, counted(overview)?))
+        let mut queues = counted(mine)?;
+        queues.extend(super::contracts::home_queues(office, role, COUNT_CAP)?);
+        Ok((queues, counted(overview)?))
     })
     .await?;
     render(&HomePage {

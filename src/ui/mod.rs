@@ -9,6 +9,7 @@
 
 mod anomalies;
 pub mod assets;
+mod contracts;
 pub mod format;
 mod home;
 mod order_list;
@@ -66,6 +67,9 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/users", get(users::page).post(users::add))
         .route("/ui/users/change", post(users::change))
         .route("/ui/assets/{file}", get(assets::serve))
+        .route("/ui/contracts", get(contracts::list))
+        .route("/ui/contracts/{id}", get(contracts::page))
+        .route("/ui/contracts/{id}/act", post(contracts::act))
         .layer(middleware::from_fn(guard_pages))
 }
 
@@ -137,6 +141,7 @@ impl Chrome {
         if signed.user.role.may(crate::domain::role::Action::TakeOrder) {
             links.push(("/ui/orders/new", "新建订单"));
         }
+        links.push(("/ui/contracts", "合同"));
         if signed.user.role == crate::domain::role::Role::Admin {
             links.push(("/ui/users", "用户管理"));
         }

@@ -712,3 +712,113 @@ async fn approved_at_the_office_signed_and_used_at_the_branch_both_see_the_same_
     }
     net.stop().await;
 }
+
+/// The workbench: the supervisor's and the VP's home pages count the contracts waiting for them,
+/// the list's tabs hold them, and the contract page offers each role its step only.
+#[tokio::test]
+async fn the_workbench_shows_each_role_its_contract_queue_and_step() {
+    use crate::ui::{user_with_password, PageClient};
+    let mut node = TestNode::start().await;
+    let customer = node.customer("南京金盛家居").await;
+    let contract = draft(
+        &mut node,
+        draft_body(&customer, "12345.60", &minus(1), &plus(12)),
+    )
+    .await;
+    let id = id_of(&contract);
+    let number = contract["number"].as_str().unwrap().to_string();
+    step(&mut node, Role::Clerk, &id, "submit", json!({})).await;
+    let page_of = format!("/ui/contracts/{id}");
+    let act = format!("/ui/contracts/{id}/act");
+
+    let mut pages = std::collections::HashMap::new();
+    for (name, role) in [
+        ("周主管", "supervisor"),
+        ("钱总", "vp"),
+        ("李内勤", "clerk"),
+    ] {
+        user_with_password(&node, name, role, "mima-2026-contract").await;
+        let mut client = PageClient::new(&node);
+        client.sign_in(name, "mima-2026-contract").await;
+        pages.insert(role, client);
+    }
+    let supervisor = pages.get_mut("supervisor").unwrap();
+    let home = supervisor.get("/").await;
+    assert!(
+        home.body.contains("<span class=\"count\">1</span>待审合同"),
+        "{}",
+        home.body
+    );
+    let queue = supervisor.get("/ui/contracts?tab=submitted").await;
+    assert!(queue.body.contains(&number), "{}", queue.body);
+    assert!(queue.body.contains("¥12,345.60"));
+    let detail = supervisor.get(&page_of).await;
+    assert!(detail.body.contains("id=\"act-review-approve\""));
+    assert!(!detail.body.contains("id=\"act-approve\""));
+    let csrf = detail.csrf();
+    // A rejection without a reason is refused on the page, in Chinese.
+    let refused = supervisor
+        .post(&act, &[("csrf", &csrf), ("action", "review-reject")])
+        .await;
+    assert!(
+        refused.body.contains("id=\"form-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("待主管审核"));
+    let reviewed = supervisor
+        .post(&act, &[("csrf", &csrf), ("action", "review-approve")])
+        .await;
+    assert!(
+        reviewed.body.contains("主管审核已通过"),
+        "{}",
+        reviewed.body
+    );
+    assert!(reviewed.body.contains("待领导审批"));
+
+    let vp = pages.get_mut("vp").unwrap();
+    let home = vp.get("/").await;
+    assert!(
+        home.body
+            .contains("<span class=\"count\">1</span>待审批合同"),
+        "{}",
+        home.body
+    );
+    let detail = vp.get(&page_of).await;
+    let csrf = detail.csrf();
+    let approved = vp
+        .post(&act, &[("csrf", &csrf), ("action", "approve")])
+        .await;
+    assert!(
+        approved.body.contains("领导审批已通过"),
+        "{}",
+        approved.body
+    );
+
+    let clerk = pages.get_mut("clerk").unwrap();
+    let detail = clerk.get(&page_of).await;
+    assert!(detail.body.contains("id=\"act-sign\""));
+    let csrf = detail.csrf();
+    let today = today().to_string();
+    let signed = clerk
+        .post(
+            &act,
+            &[("csrf", &csrf), ("action", "sign"), ("signed_on", &today)],
+        )
+        .await;
+    assert!(signed.body.contains("已登记签订"), "{}", signed.body);
+    assert!(signed.body.contains("还有 12 天"));
+    let home = clerk.get("/").await;
+    assert!(
+        home.body
+            .contains("<span class=\"count\">1</span>即将到期合同"),
+        "{}",
+        home.body
+    );
+    let expiring = clerk.get("/ui/contracts?tab=expiring").await;
+    assert!(expiring.body.contains(&number), "{}", expiring.body);
+    assert!(expiring.body.contains("12 天"));
+    let expired = clerk.get("/ui/contracts?tab=expired").await;
+    assert!(expired.body.contains("id=\"no-contracts\""));
+    node.stop().await;
+}
