@@ -100,6 +100,9 @@ for st in status["orders_by_status"]:
                 facts[f["kind"]].append(f["id"])
 customers = [c["id"] for c in call("GET", "/api/customers?limit=20", admin)["items"]]
 anomalies = [a["id"] for a in call("GET", "/api/anomalies", admin)][:20]
+# Contracts of every state, so that each step meets one it may take and ones it may not.
+contracts = [r["contract"]["id"] for st in ["draft", "submitted", "reviewed", "approved", "signed", "archived", "rejected"]
+             for r in call("GET", f"/api/contracts?state={st}&limit=3", admin)["items"]]
 def toml_list(xs):
     return "[" + ", ".join(json.dumps(x) for x in xs) + "]"
 with open(data + "/contract.toml", "w") as out:
@@ -117,6 +120,8 @@ values = {toml_list(facts["invoice"][:20] or ["none"])}
 values = {toml_list(facts["return_requested"][:20] or ["none"])}
 [dictionaries.anomalies]
 values = {toml_list(anomalies or ["none"])}
+[dictionaries.contracts]
+values = {toml_list(contracts or ["none"])}
 
 [parameters]
 "path.pid" = {{ dictionary = "payments", probability = 0.8 }}
@@ -134,8 +139,12 @@ parameters."path.id" = {{ dictionary = "customers", probability = 0.8 }}
 [[operations]]
 include-path-regex = "^/api/anomalies/"
 parameters."path.id" = {{ dictionary = "anomalies", probability = 0.8 }}
+
+[[operations]]
+include-path-regex = "^/api/contracts/"
+parameters."path.id" = {{ dictionary = "contracts", probability = 0.8 }}
 """)
-print(f"{len(orders)} orders, {len(customers)} customers, {len(anomalies)} anomalies, "
+print(f"{len(orders)} orders, {len(customers)} customers, {len(anomalies)} anomalies, {len(contracts)} contracts, "
       + ", ".join(f"{len(v)} {k}" for k, v in facts.items()))
 PY
 

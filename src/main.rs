@@ -792,7 +792,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let set = import::parse(&bytes).with_context(|| format!("{}", file.display()))?;
             let office = node::open_office(&dir, 100)?;
-            let bar = indicatif::ProgressBar::new((set.customers.len() + set.orders.len()) as u64);
+            let bar = indicatif::ProgressBar::new(
+                (set.customers.len() + set.contracts.len() + set.orders.len()) as u64,
+            );
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -802,8 +804,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             drop(office);
             node::checkpoint(&dir)?;
             println!(
-                "imported {} customers, {} orders, {} facts",
-                counts.customers, counts.orders, counts.facts
+                "imported {} customers, {} contracts, {} orders, {} facts",
+                counts.customers, counts.contracts, counts.orders, counts.facts
             );
             Ok(())
         }

@@ -822,3 +822,43 @@ async fn the_workbench_shows_each_role_its_contract_queue_and_step() {
     assert!(expired.body.contains("id=\"no-contracts\""));
     node.stop().await;
 }
+
+/// The demo data's contracts: every order naming one finds it, filed or in the workflow, with
+/// the order's gross counted against its amount.
+#[tokio::test]
+async fn the_demo_contracts_hold_their_orders_and_fill_the_workflow_queues() {
+    let node = TestNode::start().await;
+    let office = &node.node.as_ref().unwrap().office;
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json")).unwrap();
+    let set = neiqin::import::parse(&bytes).unwrap();
+    let counts = neiqin::import::import(office, &set, |_, _| {}).unwrap();
+    assert_eq!(counts.contracts, set.contracts.len());
+    for state in ["draft", "submitted", "reviewed", "rejected"] {
+        assert_eq!(
+            listed(&node, &format!("state={state}")).await.len(),
+            1,
+            "{state}"
+        );
+    }
+    let filed = get_ok(&node, "/api/contracts?state=archived&limit=5").await;
+    let rows = filed["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    assert!(filed["next_cursor"].is_string());
+    for row in rows {
+        let id = row["contract"]["id"].as_str().unwrap();
+        let view = get_ok(&node, &format!("/api/contracts/{id}")).await;
+        let orders = view["orders"].as_array().unwrap();
+        assert_eq!(orders.len(), 1, "{view}");
+        let order = get_ok(
+            &node,
+            &format!("/api/orders/{}", orders[0]["id"].as_str().unwrap()),
+        )
+        .await;
+        assert_eq!(order["contract"], view["number"]);
+        if order["status"] != "cancelled" {
+            assert_eq!(view["used"], order["totals"]["gross"], "{view}");
+        }
+        assert_eq!(view["signed_version"], 1);
+    }
+    node.stop().await;
+}
