@@ -13,7 +13,9 @@ use super::customers::Page;
 use super::lifecycle::rule;
 use super::{BackOffice, ServiceError, User};
 use crate::domain::anomaly::{self, Anomaly};
-use crate::domain::contract::{expired, Contract, ContractContent, ContractState, CONTRACT_KIND};
+use crate::domain::contract::{
+    expired, version_of, Contract, ContractContent, ContractState, CONTRACT_KIND,
+};
 use crate::domain::facts::{Fact, FactBody};
 use crate::domain::money::scale_of;
 use crate::domain::order::{Status, AMOUNT_SCALE};
@@ -66,7 +68,8 @@ pub struct ContractVersion {
     pub content: ContractContent,
     /// Why this version was made (empty for the first).
     pub reason: String,
-    /// Its submission, reviews, approvals, signing and filing.
+    /// The revision that made it (from version 2 on), then its submission, reviews,
+    /// approvals, signing and filing.
     pub facts: Vec<Fact>,
 }
 
@@ -586,7 +589,13 @@ impl BackOffice {
                         .and_then(|i| reasons.get(i as usize))
                         .cloned()
                         .unwrap_or_default(),
-                    facts: contract.facts_of(v).cloned().collect(),
+                    // The revision that made it (who, when, why), then its steps.
+                    facts: contract
+                        .facts
+                        .iter()
+                        .filter(|f| version_of(&f.body) == Some(v))
+                        .cloned()
+                        .collect(),
                 })
             })
             .collect();

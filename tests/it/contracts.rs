@@ -365,7 +365,8 @@ async fn a_change_after_submission_is_a_new_version_reviewed_again_and_earlier_v
         ["contract_submitted", "contract_reviewed"]
     );
     assert_eq!(v2["versions"][1]["reason"], "按主管意见修改付款条款");
-    assert_eq!(v2["versions"][1]["facts"], json!([]));
+    assert_eq!(kinds(&v2["versions"][1]["facts"]), ["contract_revised"]);
+    assert_eq!(v2["versions"][1]["facts"][0]["user"], "clerk-user");
 
     let signed = through_to_signed(&mut node, &id).await;
     assert_eq!(signed["signed_version"], 2);
@@ -628,11 +629,16 @@ async fn approved_at_the_office_signed_and_used_at_the_branch_both_see_the_same_
     let branch = vec![Role::Clerk, Role::Finance];
     let mut net = TestNet::start_with_roles(&[office, branch]).await;
     let customer = net.nodes[0].customer("武汉居然之家店").await;
-    let contract = draft(
-        &mut net.nodes[0],
-        draft_body(&customer, "30000", &minus(5), &plus(15)),
-    )
-    .await;
+    let clerk = net.nodes[0].token(Role::Clerk).await;
+    let scan = b"%PDF-1.4 signed contract scan".to_vec();
+    let (status, uploaded, _) = net.nodes[0]
+        .post_raw("/api/attachments", &clerk, "application/pdf", scan.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded}");
+    let hash = uploaded["hash"].as_str().unwrap().to_string();
+    let mut body = draft_body(&customer, "30000", &minus(5), &plus(15));
+    body["attachments"] = json!([hash]);
+    let contract = draft(&mut net.nodes[0], body).await;
     let id = id_of(&contract);
     let number = contract["number"].as_str().unwrap().to_string();
     step(&mut net.nodes[0], Role::Clerk, &id, "submit", json!({})).await;
@@ -703,6 +709,26 @@ async fn approved_at_the_office_signed_and_used_at_the_branch_both_see_the_same_
         views.push(view);
     }
     assert_eq!(views[0]["versions"], views[1]["versions"]);
+    // The scan travelled with the contract.
+    let branch_clerk = net.nodes[1].token(Role::Clerk).await;
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let resp = crate::harness::client()
+            .get(format!("{}/api/attachments/{hash}", net.nodes[1].base))
+            .bearer_auth(&branch_clerk)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::OK {
+            assert_eq!(resp.bytes().await.unwrap().to_vec(), scan);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the scan never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 
     // The office files it; the branch sees it filed.
     step(&mut net.nodes[0], Role::Clerk, &id, "archive", json!({})).await;
