@@ -264,13 +264,19 @@ impl BackOffice {
         }
         let mut patch = patch;
         if let Some(text) = patch.fields.get("contract").cloned() {
-            // The contract is the order's customer's (the customer given here, else its own).
-            let customer = match patch.fields.get("customer_id") {
-                Some(c) => c.clone(),
-                None => self.order(id)?.get("customer_id").to_string(),
-            };
-            let stored = self.resolve_order_contract(&customer, &text, business_day(Utc::now()))?;
-            patch.fields.insert("contract".into(), stored);
+            // The contract is the order's customer's (the customer given here, else its own);
+            // the contract the order already names stays without being checked again.
+            let current = self.order(id)?;
+            if text.trim() != current.get("contract") {
+                let customer = patch
+                    .fields
+                    .get("customer_id")
+                    .map_or(current.get("customer_id"), String::as_str)
+                    .to_string();
+                let stored =
+                    self.resolve_order_contract(&customer, &text, business_day(Utc::now()))?;
+                patch.fields.insert("contract".into(), stored);
+            }
         }
         // The author's action names every old -> new value; it is computed inside the update
         // (from the order as it is under the write lock), so it is filled in there.

@@ -304,6 +304,16 @@ async fn a_contract_is_drafted_reviewed_approved_signed_and_filed_and_its_orders
     assert_eq!(page["items"][0]["expired"], true);
     assert_eq!(page["items"][0]["days_left"], -5);
     assert!(listed(&node, "state=expired").await.is_empty());
+    // An order already under it keeps it through other changes without a check again.
+    let (status, got) = node
+        .send(
+            "PATCH",
+            &format!("/api/orders/{later_id}"),
+            &clerk,
+            Some(json!({"contract": id, "note": "客户要求周末送货"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{got}");
     // A filed contract takes no change.
     let (status, got) = patch(&mut node, &id, json!({"amount": "60000", "reason": "加量"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{got}");
