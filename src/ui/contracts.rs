@@ -74,6 +74,31 @@ struct ContractListPage {
     note: String,
     next_href: String,
     first_href: String,
+    /// The 起草合同 form, for a role that drafts; the values typed when it was refused.
+    draft: Option<DraftInput>,
+    draft_error: String,
+}
+
+/// What the 起草合同 form sends.
+#[derive(Debug, Default, Deserialize)]
+pub struct DraftInput {
+    #[serde(default)]
+    csrf: String,
+    /// A customer's name, code or phone: it must find one customer.
+    #[serde(default)]
+    pub customer: String,
+    #[serde(default)]
+    pub number: String,
+    #[serde(default)]
+    pub party_b: String,
+    #[serde(default)]
+    pub amount: String,
+    #[serde(default)]
+    pub valid_from: String,
+    #[serde(default)]
+    pub valid_to: String,
+    #[serde(default)]
+    pub terms: String,
 }
 
 /// The query a tab stands for.
@@ -101,6 +126,16 @@ pub async fn list(
     signed: SignedIn,
     Query(params): Query<ListParams>,
 ) -> Result<Html<String>, PageError> {
+    list_page(&state, &signed, params, None, String::new()).await
+}
+
+async fn list_page(
+    state: &AppState,
+    signed: &SignedIn,
+    params: ListParams,
+    draft: Option<DraftInput>,
+    draft_error: String,
+) -> Result<Html<String>, PageError> {
     let today = business_today(chrono::Utc::now());
     let (tab, note) = match tab_query(&params.tab, today) {
         Some(_) => (params.tab.clone(), String::new()),
@@ -111,7 +146,7 @@ pub async fn list(
     };
     let mut query = tab_query(&tab, today).unwrap_or_else(|| ContractQuery::all(PAGE_SIZE));
     query.cursor = decode_cursor(Some(&params.cursor))?;
-    let page = read(&state, move |office| office.list_contracts(&query)).await?;
+    let page = read(state, move |office| office.list_contracts(&query)).await?;
     let rows = page
         .items
         .into_iter()
@@ -135,8 +170,17 @@ pub async fn list(
             }
         })
         .collect();
+    let may_draft = signed.user.role.may(Action::DraftContract);
     render(&ContractListPage {
-        chrome: Chrome::new(&state, &signed, "/ui/contracts"),
+        chrome: Chrome::new(state, signed, "/ui/contracts"),
+        draft: may_draft.then(|| {
+            draft.unwrap_or_else(|| DraftInput {
+                valid_from: today.to_string(),
+                valid_to: (today + chrono::Days::new(364)).to_string(),
+                ..DraftInput::default()
+            })
+        }),
+        draft_error,
         tabs: TABS
             .iter()
             .map(|(t, label)| Tab {
@@ -157,6 +201,89 @@ pub async fn list(
             list_href(&tab, "")
         },
     })
+}
+
+/// 起草合同 from the list page: the customer found by name, code or phone, then the same use
+/// case as the API; the contract page when drafted, the list with the form and the reason when
+/// not.
+pub async fn draft(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Form(input): Form<DraftInput>,
+) -> Result<axum::response::Response, PageError> {
+    use axum::response::{IntoResponse, Redirect};
+    signed.check_csrf(&input.csrf)?;
+    let refuse = |why: String, input: DraftInput| async {
+        list_page(&state, &signed, ListParams::default(), Some(input), why)
+            .await
+            .map(IntoResponse::into_response)
+    };
+    let amount = match input.amount.trim().replace([',', '¥'], "").parse() {
+        Ok(a) => a,
+        Err(_) => return refuse(format!("金额「{}」不是数字", input.amount), input).await,
+    };
+    let (Ok(valid_from), Ok(valid_to)) = (
+        input.valid_from.trim().parse::<NaiveDate>(),
+        input.valid_to.trim().parse::<NaiveDate>(),
+    ) else {
+        return refuse("有效期须为 YYYY-MM-DD 格式的日期".into(), input).await;
+    };
+    let user = signed.user.clone();
+    let text = input.customer.trim().to_string();
+    let new = crate::service::contracts::NewContract {
+        number: input.number.clone(),
+        customer_id: String::new(),
+        party_a: String::new(),
+        party_b: input.party_b.clone(),
+        amount,
+        terms: input.terms.clone(),
+        valid_from,
+        valid_to,
+        attachments: Vec::new(),
+    };
+    let drafted = write(&state, move |office| {
+        let found = office.search_customers(&crate::service::customers::CustomerQuery {
+            q: Some(text.clone()),
+            limit: 5,
+            ..Default::default()
+        })?;
+        let exact: Vec<_> = found
+            .items
+            .iter()
+            .filter(|c| c.name == text || c.code == text)
+            .collect();
+        let customer = match (exact.as_slice(), found.items.as_slice()) {
+            ([one], _) => one.id.clone(),
+            ([], [one]) => one.id.clone(),
+            (_, []) => {
+                return Err(crate::service::ServiceError::Rule(format!(
+                    "找不到客户「{text}」 / no customer found"
+                )))
+            }
+            _ => {
+                let names: Vec<&str> = found.items.iter().map(|c| c.name.as_str()).collect();
+                return Err(crate::service::ServiceError::Rule(format!(
+                    "「{text}」对应多个客户：{}，请输入完整名称或编码 / several customers match",
+                    names.join("、")
+                )));
+            }
+        };
+        office.create_contract(
+            &user,
+            crate::service::contracts::NewContract {
+                customer_id: customer,
+                ..new
+            },
+        )
+    })
+    .await;
+    match drafted {
+        Ok(view) => Ok(Redirect::to(&format!("/ui/contracts/{}", view.id)).into_response()),
+        Err(e) => {
+            let why = reason_in_chinese(e)?;
+            refuse(why, input).await
+        }
+    }
 }
 
 pub struct FactRow {
@@ -205,8 +332,21 @@ struct ContractPage {
     versions: Vec<VersionView>,
     anomalies: Vec<String>,
     steps: Vec<StepForm>,
+    /// The 修改 form (the draft, or a new version), prefilled with the current content.
+    change: Option<ChangeForm>,
     error: String,
     notice: String,
+}
+
+pub struct ChangeForm {
+    /// In draft the fields change in place; otherwise a new version, which needs a reason.
+    pub new_version: bool,
+    pub party_a: String,
+    pub party_b: String,
+    pub amount: String,
+    pub valid_from: String,
+    pub valid_to: String,
+    pub terms: String,
 }
 
 fn content_fields(c: &crate::domain::contract::ContractContent) -> Vec<(&'static str, String)> {
@@ -366,6 +506,17 @@ async fn contract_page(
             .map(|a| format!("越权或伪造的记录：{}", a.detail))
             .collect(),
         steps: steps(signed.user.role, view.state),
+        change: (signed.user.role.may(Action::DraftContract)
+            && view.state != ContractState::Archived)
+            .then(|| ChangeForm {
+                new_version: view.state != ContractState::Draft,
+                party_a: view.content.party_a.clone(),
+                party_b: view.content.party_b.clone(),
+                amount: view.content.amount.to_string(),
+                valid_from: view.content.valid_from.to_string(),
+                valid_to: view.content.valid_to.to_string(),
+                terms: view.content.terms.clone(),
+            }),
         id,
         error,
         notice,
@@ -390,6 +541,44 @@ pub struct StepInput {
     reason: String,
     #[serde(default)]
     signed_on: String,
+    // The 修改 form.
+    #[serde(default)]
+    party_a: String,
+    #[serde(default)]
+    party_b: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    valid_from: String,
+    #[serde(default)]
+    valid_to: String,
+    #[serde(default)]
+    terms: String,
+}
+
+/// The 修改 form as a patch: every field as typed (unchanged ones change nothing).
+fn change_of(form: &StepInput) -> Result<crate::service::contracts::ContractPatch, String> {
+    let day = |text: &str, what: &str| {
+        text.trim()
+            .parse::<NaiveDate>()
+            .map_err(|_| format!("{what}「{text}」不是 YYYY-MM-DD 格式的日期"))
+    };
+    Ok(crate::service::contracts::ContractPatch {
+        party_a: Some(form.party_a.clone()),
+        party_b: Some(form.party_b.clone()),
+        amount: Some(
+            form.amount
+                .trim()
+                .replace([',', '¥'], "")
+                .parse()
+                .map_err(|_| format!("金额「{}」不是数字", form.amount))?,
+        ),
+        terms: Some(form.terms.clone()),
+        valid_from: Some(day(&form.valid_from, "生效日期")?),
+        valid_to: Some(day(&form.valid_to, "截止日期")?),
+        attachments: None,
+        reason: form.reason.clone(),
+    })
 }
 
 pub async fn act(
@@ -437,6 +626,12 @@ pub async fn act(
         "archive" => write(&state, move |o| o.archive_contract(&user, &target))
             .await
             .map(|_| "已归档"),
+        "change" => match change_of(&form) {
+            Ok(patch) => write(&state, move |o| o.patch_contract(&user, &target, patch))
+                .await
+                .map(|_| "已保存修改"),
+            Err(why) => return contract_page(&state, &signed, &id, why, String::new()).await,
+        },
         _ => {
             return contract_page(&state, &signed, &id, "不认识的操作".into(), String::new()).await
         }

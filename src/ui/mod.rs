@@ -67,7 +67,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/users", get(users::page).post(users::add))
         .route("/ui/users/change", post(users::change))
         .route("/ui/assets/{file}", get(assets::serve))
-        .route("/ui/contracts", get(contracts::list))
+        .route("/ui/contracts", get(contracts::list).post(contracts::draft))
         .route("/ui/contracts/{id}", get(contracts::page))
         .route("/ui/contracts/{id}/act", post(contracts::act))
         .layer(middleware::from_fn(guard_pages))

@@ -898,3 +898,100 @@ async fn the_demo_contracts_hold_their_orders_and_fill_the_workflow_queues() {
     }
     node.stop().await;
 }
+
+/// A clerk drafts a contract from the workbench, edits the draft, submits it, and a change
+/// after that becomes version 2 only with a reason.
+#[tokio::test]
+async fn a_clerk_drafts_and_changes_a_contract_from_the_workbench() {
+    use crate::ui::{user_with_password, PageClient};
+    let mut node = TestNode::start().await;
+    node.customer("厦门喜盈门家居广场店").await;
+    node.customer("厦门喜盈门家居二店").await;
+    user_with_password(&node, "王内勤", "clerk", "mima-2026-contract").await;
+    let mut clerk = PageClient::new(&node);
+    clerk.sign_in("王内勤", "mima-2026-contract").await;
+    let list = clerk.get("/ui/contracts").await;
+    assert!(list.body.contains("id=\"draft-form\""), "{}", list.body);
+    let csrf = list.csrf();
+    let form = |customer: &'static str, amount: &'static str| {
+        vec![
+            ("customer", customer),
+            ("party_b", "上海内勤家具有限公司"),
+            ("amount", amount),
+            ("valid_from", "2026-12-01"),
+            ("valid_to", "2027-11-30"),
+            ("terms", "货到30天内付清"),
+        ]
+    };
+    // Two customers match: the form comes back with what was typed and why.
+    let mut fields = form("喜盈门", "88000");
+    fields.push(("csrf", &csrf));
+    let ambiguous = clerk.post("/ui/contracts", &fields).await;
+    assert!(
+        ambiguous.body.contains("id=\"draft-error\""),
+        "{}",
+        ambiguous.body
+    );
+    assert!(ambiguous.body.contains("对应多个客户"));
+    assert!(ambiguous.body.contains("value=\"88000\""));
+    let mut fields = form("厦门喜盈门家居二店", "-1");
+    fields.push(("csrf", &csrf));
+    let negative = clerk.post("/ui/contracts", &fields).await;
+    assert!(negative.body.contains("amount"), "{}", negative.body);
+    let mut fields = form("厦门喜盈门家居二店", "¥88,000.00");
+    fields.push(("csrf", &csrf));
+    let drafted = clerk.post("/ui/contracts", &fields).await;
+    assert_eq!(drafted.status, StatusCode::SEE_OTHER, "{}", drafted.body);
+    let page_of = drafted.location().to_string();
+    let id = page_of.rsplit('/').next().unwrap().to_string();
+    let view = get_ok(&node, &format!("/api/contracts/{id}")).await;
+    assert_eq!(view["customer_name"], "厦门喜盈门家居二店");
+    assert_eq!(view["amount"], "88000.00");
+
+    let page = clerk.get(&page_of).await;
+    assert!(page.body.contains("修改草稿"), "{}", page.body);
+    let act = format!("/ui/contracts/{id}/act");
+    let change = |terms: &'static str, reason: &'static str| {
+        vec![
+            ("action", "change"),
+            ("party_a", "厦门喜盈门家居二店"),
+            ("party_b", "上海内勤家具有限公司"),
+            ("amount", "88000.00"),
+            ("valid_from", "2026-12-01"),
+            ("valid_to", "2027-11-30"),
+            ("terms", terms),
+            ("reason", reason),
+        ]
+    };
+    let mut fields = change("预付30%，余款货到付清", "");
+    fields.push(("csrf", &csrf));
+    let edited = clerk.post(&act, &fields).await;
+    assert!(edited.body.contains("已保存修改"), "{}", edited.body);
+    let submitted = clerk
+        .post(&act, &[("csrf", &csrf), ("action", "submit")])
+        .await;
+    assert!(submitted.body.contains("待主管审核"), "{}", submitted.body);
+    assert!(submitted.body.contains("形成新版本"));
+    let mut fields = change("预付50%", "");
+    fields.push(("csrf", &csrf));
+    let refused = clerk.post(&act, &fields).await;
+    assert!(
+        refused.body.contains("id=\"form-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("reason"));
+    let mut fields = change("预付50%", "客户要求提高预付比例");
+    fields.push(("csrf", &csrf));
+    let v2 = clerk.post(&act, &fields).await;
+    assert!(v2.body.contains("已保存修改"), "{}", v2.body);
+    assert!(v2.body.contains("第 2 版"));
+    let view = get_ok(&node, &format!("/api/contracts/{id}")).await;
+    assert_eq!(view["version"], 2);
+    assert_eq!(view["state"], "draft");
+    assert_eq!(
+        view["versions"][0]["content"]["terms"],
+        "预付30%，余款货到付清"
+    );
+    node.stop().await;
+}
