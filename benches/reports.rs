@@ -29,6 +29,7 @@ fn orders_wanted() -> usize {
 
 /// A synthetic data set in the fixtures format: 30 stores, 60 products, one year of orders.
 fn data_set(orders: usize) -> DataSet {
+    let count = orders;
     let regions = ["East", "South", "North", "South-West", "Central"];
     let customers: Vec<_> = (0..30)
         .map(|i| {
@@ -83,10 +84,10 @@ fn data_set(orders: usize) -> DataSet {
     // three in five closed; the rest stay open (the supervisor's escalation queue).
     let channels = ["phone", "wechat", "visit"];
     let categories = ["quality", "delivery", "service", "wrong_goods", "other"];
-    let complaints: Vec<_> = (0..orders / 100)
+    let complaints: Vec<_> = (0..count / 100)
         .map(|k| {
             let i = k * 100 + 7;
-            let day = start + Days::days((i * 365 / orders.max(1)) as i64 + 12);
+            let day = start + Days::days((i * 365 / count.max(1)) as i64 + 12);
             let mut events = vec![json!({"kind": "assign", "at": at(day, 3), "user": "李娜", "role": "clerk", "to": "车间", "note": ""})];
             if k % 5 < 4 {
                 events.push(json!({"kind": "handle", "at": at(day + Days::days(1), 3), "user": "李娜", "role": "clerk", "note": "已与门店沟通处理方案"}));

@@ -101,6 +101,9 @@ for st in status["orders_by_status"]:
 customers = [c["id"] for c in call("GET", "/api/customers?limit=20", admin)["items"]]
 anomalies = [a["id"] for a in call("GET", "/api/anomalies", admin)][:20]
 complaints = [r["complaint"]["id"] for r in call("GET", "/api/complaints?limit=20", admin)["items"]]
+# Contracts of every state, so that each step meets one it may take and ones it may not.
+contracts = [r["contract"]["id"] for st in ["draft", "submitted", "reviewed", "approved", "signed", "archived", "rejected"]
+             for r in call("GET", f"/api/contracts?state={st}&limit=3", admin)["items"]]
 def toml_list(xs):
     return "[" + ", ".join(json.dumps(x) for x in xs) + "]"
 with open(data + "/contract.toml", "w") as out:
@@ -120,6 +123,8 @@ values = {toml_list(facts["return_requested"][:20] or ["none"])}
 values = {toml_list(anomalies or ["none"])}
 [dictionaries.complaints]
 values = {toml_list(complaints or ["none"])}
+[dictionaries.contracts]
+values = {toml_list(contracts or ["none"])}
 
 [parameters]
 "path.pid" = {{ dictionary = "payments", probability = 0.8 }}
@@ -141,9 +146,13 @@ parameters."path.id" = {{ dictionary = "anomalies", probability = 0.8 }}
 [[operations]]
 include-path-regex = "^/api/complaints/"
 parameters."path.id" = {{ dictionary = "complaints", probability = 0.8 }}
+
+[[operations]]
+include-path-regex = "^/api/contracts/"
+parameters."path.id" = {{ dictionary = "contracts", probability = 0.8 }}
 """)
 print(f"{len(orders)} orders, {len(customers)} customers, {len(anomalies)} anomalies, "
-      f"{len(complaints)} complaints, "
+      f"{len(complaints)} complaints, {len(contracts)} contracts, "
       + ", ".join(f"{len(v)} {k}" for k, v in facts.items()))
 PY
 

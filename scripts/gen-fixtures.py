@@ -1305,6 +1305,116 @@ def validate(data):
 
 
 # --------------------------------------------------------------------------------------------
+# Contracts (合同)
+# --------------------------------------------------------------------------------------------
+
+# The seller, 乙方 of every contract.
+SELLER = "佛山市顺德区锦华家具有限公司"
+CONTRACT_TERMS = [
+    "预付30%定金，余款发货前付清；质保一年，实木类五年",
+    "定金30%，货到验收合格后30天内付清；运费按出货单约定",
+    "月结，次月25日前付清上月货款；质保一年",
+    "按工程进度付款：进场30%，安装完成60%，验收后10%；质保两年",
+]
+# Validity in days after signing.
+CONTRACT_DAYS = [90, 120, 180, 365]
+
+
+def make_contracts(customers, orders):
+    """One signed contract per order that names one (drafted by the order's clerk, reviewed by
+    the supervisor, approved by the VP, signed before the order was taken, filed a few days
+    later), plus a few still in the workflow. A generator of its own, so the orders do not
+    change when contracts do."""
+    crng = random.Random(SEED + 24)
+    custs = {c["ref"]: c for c in customers}
+    contracts = []
+
+    def at(day, hour, minute):
+        return datetime.combine(day, time(hour, minute), TZ)
+
+    def add(number, c, drafted, gross, steps):
+        amount = (gross * Decimal(crng.choice(["1", "1.2", "1.5", "2"])) / 1000).to_integral_value(
+            rounding="ROUND_CEILING") * 1000
+        signed = next((e["signed_on"] for e in steps if e["kind"] == "sign"), None)
+        valid_from = date.fromisoformat(signed) if signed else drafted.date() + timedelta(days=7)
+        valid_to = valid_from + timedelta(days=crng.choice(CONTRACT_DAYS) - 1)
+        terms = CONTRACT_TERMS[3] if c["kind"] == "project" else crng.choice(CONTRACT_TERMS[:3])
+        contracts.append({
+            "ref": f"K{len(contracts) + 1:04d}", "number": number, "customer_ref": c["ref"],
+            "party_a": c["name"], "party_b": SELLER, "amount": money(max(amount, Decimal(1000))),
+            "terms": terms, "valid_from": valid_from.isoformat(), "valid_to": valid_to.isoformat(),
+            "drafted_at": drafted, "drafted_by": CLERKS[c["region"]],
+            "events": [e for e in steps if e["at"] <= NOW],
+        })
+
+    def step(t, kind, user, role, **fields):
+        return {"kind": kind, "at": t, "user": user, "role": role, **fields}
+
+    last = 0
+    for order in orders:
+        number = order["contract"]
+        if not number:
+            continue
+        last = max(last, int(number.rsplit("-", 1)[1]))
+        c = custs[order["customer_ref"]]
+        clerk = CLERKS[c["region"]]
+        day = order["taken_at"].date() - timedelta(days=crng.randint(3, 8))
+        drafted = at(day, 9, crng.randint(0, 59))
+        signed_on = day + timedelta(days=2)
+        steps = [
+            step(at(day, 10, crng.randint(0, 59)), "submit", clerk, "clerk"),
+            step(at(day, 14, crng.randint(0, 59)), "review", SUPERVISOR, "supervisor", approved=True),
+            step(at(day + timedelta(days=1), 10, crng.randint(0, 59)), "approve", VP, "vp", approved=True),
+            step(at(signed_on, 15, crng.randint(0, 59)), "sign", clerk, "clerk",
+                 signed_on=signed_on.isoformat()),
+            step(at(signed_on + timedelta(days=3), 9, crng.randint(0, 59)), "archive", clerk, "clerk"),
+        ]
+        add(number, c, drafted, order["_gross"], steps)
+    # Still in the workflow at NOW: a draft, one with the supervisor, one with the VP, one
+    # sent back.
+    pool = [c for c in customers if c["kind"] in ("project", "dealer") and c["status"] == "active"]
+    for k, stage in enumerate(["draft", "submitted", "reviewed", "rejected"]):
+        c = crng.choice(pool)
+        clerk = CLERKS[c["region"]]
+        day = LAST_DAY - timedelta(days=3 - k // 2)
+        steps = []
+        if stage != "draft":
+            steps.append(step(at(day, 10, 5 + k), "submit", clerk, "clerk"))
+        if stage in ("reviewed", "rejected"):
+            fields = {"approved": True} if stage == "reviewed" else {
+                "approved": False, "reason": "付款条件未写明质保金比例，请补充后重新提交"}
+            steps.append(step(at(day, 15, 20 + k), "review", SUPERVISOR, "supervisor", **fields))
+        add(f"HT-2026-{last + k + 1:04d}", c, at(day, 9, 10 + k),
+            Decimal(crng.randint(30, 300) * 1000), steps)
+    return contracts
+
+
+def validate_contracts(data):
+    custs = {c["ref"] for c in data["customers"]}
+    by_number = {}
+    for k in data["contracts"]:
+        assert k["number"] not in by_number, k["number"]
+        by_number[k["number"]] = k
+        assert k["customer_ref"] in custs and k["party_b"] and k["party_a"]
+        assert is_decimal_string(k["amount"], 2) and Decimal(k["amount"]) > 0
+        assert k["valid_from"] <= k["valid_to"]
+        kinds = [e["kind"] for e in k["events"]]
+        assert kinds == ["submit", "review", "approve", "sign", "archive"][:len(kinds)] \
+            or kinds == ["submit", "review"], kinds
+        roles = {"submit": "clerk", "review": "supervisor", "approve": "vp", "sign": "clerk",
+                 "archive": "clerk"}
+        assert all(e["role"] == roles[e["kind"]] for e in k["events"])
+        assert [e["at"] for e in k["events"]] == sorted(e["at"] for e in k["events"])
+    for o in data["orders"]:
+        if o["contract"]:
+            k = by_number[o["contract"]]
+            assert k["customer_ref"] == o["customer_ref"], o["ref"]
+            signed = [e for e in k["events"] if e["kind"] == "sign"]
+            assert signed and signed[0]["at"] < o["taken_at"], o["ref"]
+            assert k["valid_from"] <= o["taken_at"][:10] <= k["valid_to"], o["ref"]
+
+
+# --------------------------------------------------------------------------------------------
 # Output
 # --------------------------------------------------------------------------------------------
 
@@ -1350,10 +1460,16 @@ def main():
         k["taken_at"] = rfc3339(k["taken_at"])
         k["events"] = events
         out_complaints.append(k)
+    contracts = []
+    for k in make_contracts(customers, orders):
+        k["drafted_at"] = rfc3339(k["drafted_at"])
+        k["events"] = [dict(e, at=rfc3339(e["at"])) for e in k["events"]]
+        contracts.append(k)
     data = {"products": products, "customers": customers, "orders": out_orders,
-            "complaints": out_complaints}
+            "complaints": out_complaints, "contracts": contracts}
     validate(data)
     validate_complaints(data)
+    validate_contracts(data)
     text = to_json(data)
     assert len(text.encode("utf-8")) <= MAX_BYTES, len(text.encode("utf-8"))
     sys.stdout.write(text)
@@ -1366,7 +1482,8 @@ def summary(data):
         for e in o["events"]:
             kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
     partial = sum(1 for o in data["orders"] if sum(e["kind"] == "shipment" for e in o["events"]) >= 2)
-    print(f"products {len(data['products'])}, customers {len(data['customers'])}, orders {len(data['orders'])}, "
+    print(f"products {len(data['products'])}, customers {len(data['customers'])}, "
+          f"contracts {len(data['contracts'])}, orders {len(data['orders'])}, "
           f"complaints {len(data['complaints'])}, "
           f"orders shipped in two parts {partial}; events: "
           + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())), file=sys.stderr)

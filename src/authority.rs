@@ -90,6 +90,10 @@ fn required_action(body: &FactBody) -> Option<Action> {
         ComplaintClosed { .. } | ComplaintReopened { .. } => Action::CloseComplaint,
         ComplaintEscalationAcknowledged { .. } => Action::AcknowledgeComplaint,
         ComplaintReturnLinked { .. } => Action::RequestReturn,
+        ContractSubmitted { .. } | ContractRevised { .. } => Action::DraftContract,
+        ContractReviewed { .. } => Action::ReviewContract,
+        ContractApproved { .. } => Action::ApproveContract,
+        ContractSigned { .. } | ContractArchived { .. } => Action::SignContract,
         // Field changes, resolutions and follow-ups are recorded by several roles; the
         // certificate must still allow the role that recorded them.
         Changed { .. } | AnomalyResolved { .. } | FollowedUp(_) => return None,

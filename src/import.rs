@@ -33,6 +33,9 @@ pub struct DataSet {
     pub products: Vec<serde_json::Value>,
     pub customers: Vec<CustomerEntry>,
     pub orders: Vec<OrderEntry>,
+    /// Contracts (合同) with their recorded steps; orders name them by `number`.
+    #[serde(default)]
+    pub contracts: Vec<ContractEntry>,
     #[serde(default)]
     pub complaints: Vec<ComplaintEntry>,
 }
@@ -81,6 +84,177 @@ pub enum ComplaintEventKind {
     },
     /// Links the latest return request of the complaint's order.
     ReturnLink,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ContractEntry {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub number: String,
+    pub customer_ref: String,
+    #[serde(default)]
+    pub party_a: String,
+    pub party_b: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    #[serde(default)]
+    pub terms: String,
+    pub valid_from: NaiveDate,
+    pub valid_to: NaiveDate,
+    pub drafted_at: DateTime<chrono::FixedOffset>,
+    #[serde(default)]
+    pub drafted_by: String,
+    /// Steps of its first (and only) version, in time order.
+    #[serde(default)]
+    pub events: Vec<ContractEvent>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ContractEvent {
+    pub at: DateTime<chrono::FixedOffset>,
+    pub user: String,
+    pub role: Role,
+    #[serde(flatten)]
+    pub kind: ContractEventKind,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ContractEventKind {
+    Submit,
+    Review {
+        approved: bool,
+        #[serde(default)]
+        reason: String,
+    },
+    Approve {
+        approved: bool,
+        #[serde(default)]
+        reason: String,
+    },
+    Sign {
+        signed_on: NaiveDate,
+    },
+    Archive,
+}
+
+impl ContractEventKind {
+    fn body(&self) -> FactBody {
+        let version = 1;
+        match self {
+            ContractEventKind::Submit => FactBody::ContractSubmitted { version },
+            ContractEventKind::Review { approved, reason } => FactBody::ContractReviewed {
+                version,
+                approved: *approved,
+                reason: reason.clone(),
+            },
+            ContractEventKind::Approve { approved, reason } => FactBody::ContractApproved {
+                version,
+                approved: *approved,
+                reason: reason.clone(),
+            },
+            ContractEventKind::Sign { signed_on } => FactBody::ContractSigned {
+                version,
+                signed_on: *signed_on,
+            },
+            ContractEventKind::Archive => FactBody::ContractArchived { version },
+        }
+    }
+}
+
+/// A contract of the file as it is checked and written: its content's rules and its customer.
+fn check_contract(
+    entry: &ContractEntry,
+    customers: &std::collections::HashSet<&str>,
+) -> Result<(), ImportError> {
+    let at = || format!("contract {}", entry.reference);
+    if !customers.contains(entry.customer_ref.as_str()) {
+        return Err(ImportError::Invalid {
+            at: at(),
+            message: format!("unknown customer_ref {}", entry.customer_ref),
+        });
+    }
+    if entry.number.trim().is_empty()
+        || entry.party_b.trim().is_empty()
+        || entry.amount <= Decimal::ZERO
+        || entry.valid_to < entry.valid_from
+    {
+        return Err(ImportError::Invalid {
+            at: at(),
+            message: "a contract needs a number, 乙方, an amount above zero and valid_to not \
+                      before valid_from"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes one contract with its steps as facts carrying the original users and times.
+fn import_contract(
+    office: &BackOffice,
+    entry: &ContractEntry,
+    customer_id: &str,
+) -> Result<usize, ImportError> {
+    let customer = office.customer(customer_id)?;
+    let name = customer.get("name").to_string();
+    let content = crate::domain::contract::ContractContent {
+        party_a: if entry.party_a.is_empty() {
+            name.clone()
+        } else {
+            entry.party_a.clone()
+        },
+        party_b: entry.party_b.clone(),
+        amount: entry.amount,
+        terms: entry.terms.clone(),
+        valid_from: entry.valid_from,
+        valid_to: entry.valid_to,
+        attachments: Vec::new(),
+    };
+    let created_at = entry
+        .drafted_at
+        .with_timezone(&Utc)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut ops = vec![
+        RecordOp::SetKind(crate::domain::contract::CONTRACT_KIND.into()),
+        RecordOp::field("number", entry.number.clone()),
+        RecordOp::field("customer_id", customer_id),
+        RecordOp::field("customer_name", name),
+        RecordOp::field("created_at", created_at),
+    ];
+    ops.extend(
+        content
+            .fields()
+            .into_iter()
+            .map(|(k, v)| RecordOp::field(k, v)),
+    );
+    let id = new_id();
+    for event in &entry.events {
+        let fact = Fact {
+            id: new_id(),
+            at: event.at.with_timezone(&Utc),
+            user: event.user.clone(),
+            role: event.role,
+            node: office.identity.node_id.clone(),
+            body: event.kind.body(),
+        };
+        let json = serde_json::to_string(&fact).unwrap_or_default();
+        let json = office.authority().seal(&id, &fact.id, json);
+        ops.push(RecordOp::AddFact { id: fact.id, json });
+    }
+    let author = ChangeAuthor {
+        user: if entry.drafted_by.is_empty() {
+            "import".into()
+        } else {
+            entry.drafted_by.clone()
+        },
+        role: Role::Clerk.to_string(),
+        action: format!("import contract {}", entry.reference),
+    };
+    office
+        .store
+        .create(&id, &author, &ops)
+        .map_err(ServiceError::from)?;
+    Ok(entry.events.len())
 }
 
 #[derive(Debug, Deserialize)]
@@ -632,6 +806,7 @@ fn check_roles<'a>(
 }
 
 pub struct ImportCounts {
+    pub contracts: usize,
     pub customers: usize,
     pub orders: usize,
     pub complaints: usize,
@@ -699,7 +874,24 @@ pub fn import(
         check_roles(office, &at, k.events.iter().map(|e| &e.role))?;
     }
 
-    let total = data.customers.len() + data.orders.len() + data.complaints.len();
+    for c in &data.contracts {
+        check_contract(c, &refs)?;
+        if let Some(certificate) = office.certificate() {
+            if let Some(event) = c.events.iter().find(|e| !certificate.allows(e.role)) {
+                return Err(ImportError::Invalid {
+                    at: format!("contract {}", c.reference),
+                    message: format!(
+                        "this node's certificate does not allow the role {}, so its records \
+                         would not count",
+                        event.role
+                    ),
+                });
+            }
+        }
+    }
+
+    let total =
+        data.customers.len() + data.contracts.len() + data.orders.len() + data.complaints.len();
     let importer = User {
         name: "import".into(),
         role: Role::Clerk,
@@ -713,6 +905,12 @@ pub fn import(
         progress(done, total);
     }
     let mut fact_count = 0;
+    for entry in &data.contracts {
+        let customer_id = &customer_ids[entry.customer_ref.as_str()];
+        fact_count += import_contract(office, entry, customer_id)?;
+        done += 1;
+        progress(done, total);
+    }
     // Order ref -> (order id, its latest return request), for the complaints that led to one.
     let mut order_ids: HashMap<&str, (String, Option<String>)> = HashMap::new();
     for entry in &data.orders {
@@ -774,6 +972,7 @@ pub fn import(
     }
     office.store.flush().map_err(ServiceError::from)?;
     Ok(ImportCounts {
+        contracts: data.contracts.len(),
         customers: data.customers.len(),
         orders: data.orders.len(),
         complaints: data.complaints.len(),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::anomaly;
 use crate::domain::complaint::{Complaint, COMPLAINT_KIND};
+use crate::domain::contract::{Contract, CONTRACT_KIND};
 use crate::domain::customer::{Customer, CUSTOMER_KIND};
 use crate::domain::delay;
 use crate::domain::facts::FactBody;
@@ -15,6 +16,7 @@ use crate::domain::record::Record;
 use crate::store::{Projection, Projector};
 
 pub mod complaints;
+pub mod contracts;
 
 // Index names.
 
@@ -337,6 +339,11 @@ impl Projector for BackOfficeProjector {
                 record,
                 crate::domain::facts::CheckedFacts::of(doc_id, record, &*self.authority.get()),
             )),
+            CONTRACT_KIND => contracts::project(&Contract::from_checked(
+                doc_id,
+                record,
+                crate::domain::facts::CheckedFacts::of(doc_id, record, &*self.authority.get()),
+            )),
             other => Projection {
                 index: vec![(KIND, other.to_string())],
                 summary: Vec::new(),
@@ -359,6 +366,13 @@ fn project_order(order: &Order) -> Projection {
             format!("{}|{created}", search_key(&summary.store)),
         ),
     ];
+    let contract = order.get("contract").trim();
+    if !contract.is_empty() {
+        index.push((
+            contracts::ORDER_CONTRACT,
+            format!("{}|{created}", field(contract)),
+        ));
+    }
     if summary.open_anomalies > 0 {
         index.push((ORDER_ANOMALIES, created));
     }
@@ -495,6 +509,23 @@ fn project_customer(customer: &Customer) -> Projection {
 pub fn attachments_of(record: &Record) -> Vec<String> {
     if record.kind == COMPLAINT_KIND {
         return crate::domain::complaint::photos_of(record.field("photos").unwrap_or_default());
+    }
+    if record.kind == CONTRACT_KIND {
+        // Every version's attachments: earlier versions stay readable.
+        let mut hashes =
+            crate::domain::complaint::photos_of(record.field("attachments").unwrap_or_default());
+        for json in record.facts.values() {
+            if let Ok(crate::domain::facts::Fact {
+                body: FactBody::ContractRevised { previous, .. },
+                ..
+            }) = serde_json::from_str(json)
+            {
+                hashes.extend(previous.attachments);
+            }
+        }
+        hashes.sort();
+        hashes.dedup();
+        return hashes;
     }
     if record.kind != ORDER_KIND {
         return Vec::new();

@@ -310,6 +310,41 @@ pub enum FactBody {
         order: String,
         request: String,
     },
+    /// 合同提交: the clerk sends a contract version to the supervisor's review.
+    ContractSubmitted {
+        version: u32,
+    },
+    /// 主管审核 of a contract version: approved, or rejected with a reason.
+    ContractReviewed {
+        version: u32,
+        approved: bool,
+        #[serde(default)]
+        reason: String,
+    },
+    /// 领导审批 of a contract version by the VP: approved, or rejected with a reason.
+    ContractApproved {
+        version: u32,
+        approved: bool,
+        #[serde(default)]
+        reason: String,
+    },
+    /// 签订: the approved version was signed with the customer on `signed_on`.
+    ContractSigned {
+        version: u32,
+        signed_on: NaiveDate,
+    },
+    /// 归档: the signed contract was filed.
+    ContractArchived {
+        version: u32,
+    },
+    /// A change after submission: `version` is the new version, `previous` the content it
+    /// replaces (kept readable), and the new version goes through review again.
+    ContractRevised {
+        version: u32,
+        previous: super::contract::ContractContent,
+        #[serde(default)]
+        reason: String,
+    },
 }
 
 impl Fact {

@@ -4,6 +4,7 @@
 pub mod anomaly;
 pub mod capitals;
 pub mod complaint;
+pub mod contract;
 pub mod customer;
 pub mod delay;
 pub mod facts;

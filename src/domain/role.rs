@@ -119,6 +119,14 @@ pub enum Action {
     CloseComplaint,
     /// The supervisor acknowledging a complaint open too long (上报主管).
     AcknowledgeComplaint,
+    /// 合同: drafting a contract, editing its draft, submitting it, making a new version.
+    DraftContract,
+    /// 主管审核 of a contract.
+    ReviewContract,
+    /// 领导审批 of a contract.
+    ApproveContract,
+    /// Marking a contract signed (签订) and filing it (归档).
+    SignContract,
 }
 
 impl Role {
@@ -143,6 +151,8 @@ impl Role {
                     | AssignComplaint
                     | HandleComplaint
                     | CloseComplaint
+                    | DraftContract
+                    | SignContract
             ),
             Role::Supervisor => matches!(
                 action,
@@ -155,10 +165,15 @@ impl Role {
                     | HandleComplaint
                     | CloseComplaint
                     | AcknowledgeComplaint
+                    | ReviewContract
             ),
             Role::Vp => matches!(
                 action,
-                CancelOrReinstate | DecideReturn | AcknowledgeDelay | HandleComplaint
+                CancelOrReinstate
+                    | DecideReturn
+                    | AcknowledgeDelay
+                    | HandleComplaint
+                    | ApproveContract
             ),
             Role::Warehouse => matches!(
                 action,

@@ -6,6 +6,7 @@
 
 pub mod backup;
 pub mod complaints;
+pub mod contracts;
 pub mod customers;
 pub mod decimal;
 pub mod error;
@@ -91,6 +92,7 @@ pub fn app(state: AppState) -> Router {
         .merge(users::routes())
         .merge(backup::routes())
         .merge(complaints::routes())
+        .merge(contracts::routes())
         .merge(openapi::routes())
         .merge(crate::ui::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -4,6 +4,7 @@
 
 pub mod attachments;
 pub mod complaints;
+pub mod contracts;
 pub mod customers;
 pub mod delays;
 pub mod lifecycle;

@@ -150,6 +150,12 @@ impl BackOffice {
         }
         self.refuse_if_customer_closed(&order.customer_id)?;
         let created_at = Utc::now();
+        let mut order = order;
+        order.contract = self.resolve_order_contract(
+            &order.customer_id,
+            &order.contract,
+            business_day(created_at),
+        )?;
         let seq = self.store.next_counter("order_number")?;
         let number = format!("{}-{seq:06}", self.identity.order_prefix);
         let id = new_id();
@@ -257,6 +263,22 @@ impl BackOffice {
         errors.into_result()?;
         if let Some(customer) = patch.fields.get("customer_id") {
             self.refuse_if_customer_closed(customer)?;
+        }
+        let mut patch = patch;
+        if let Some(text) = patch.fields.get("contract").cloned() {
+            // The contract is the order's customer's (the customer given here, else its own);
+            // the contract the order already names stays without being checked again.
+            let current = self.order(id)?;
+            if text.trim() != current.get("contract") {
+                let customer = patch
+                    .fields
+                    .get("customer_id")
+                    .map_or(current.get("customer_id"), String::as_str)
+                    .to_string();
+                let stored =
+                    self.resolve_order_contract(&customer, &text, business_day(Utc::now()))?;
+                patch.fields.insert("contract".into(), stored);
+            }
         }
         // The author's action names every old -> new value; it is computed inside the update
         // (from the order as it is under the write lock), so it is filled in there.

@@ -201,6 +201,7 @@ pub async fn page(
         };
         let mut queues = counted(mine)?;
         queues.extend(complaint_queues(office, role)?);
+        queues.extend(super::contracts::home_queues(office, role, COUNT_CAP)?);
         Ok((queues, counted(overview)?))
     })
     .await?;

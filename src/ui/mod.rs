@@ -10,6 +10,7 @@
 mod anomalies;
 pub mod assets;
 mod complaints;
+mod contracts;
 pub mod format;
 mod home;
 mod order_list;
@@ -74,6 +75,9 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/complaints/{id}", get(complaints::page))
         .route("/ui/complaints/{id}/act", post(complaints::act))
         .route("/ui/assets/{file}", get(assets::serve))
+        .route("/ui/contracts", get(contracts::list).post(contracts::draft))
+        .route("/ui/contracts/{id}", get(contracts::page))
+        .route("/ui/contracts/{id}/act", post(contracts::act))
         .layer(middleware::from_fn(guard_pages))
 }
 
@@ -146,6 +150,7 @@ impl Chrome {
         if signed.user.role.may(crate::domain::role::Action::TakeOrder) {
             links.push(("/ui/orders/new", "新建订单"));
         }
+        links.push(("/ui/contracts", "合同"));
         if signed.user.role == crate::domain::role::Role::Admin {
             links.push(("/ui/users", "用户管理"));
         }

@@ -165,6 +165,33 @@ pub(crate) fn describe_fact(body: &FactBody) -> String {
         FactBody::ComplaintReopened { reason } => format!("客诉重新打开：{reason}"),
         FactBody::ComplaintEscalationAcknowledged { .. } => "主管确认客诉上报".into(),
         FactBody::ComplaintReturnLinked { .. } => "客诉转退换维修".into(),
+        FactBody::ContractSubmitted { version } => format!("合同提交审核（第{version}版）"),
+        FactBody::ContractReviewed {
+            version,
+            approved,
+            reason,
+        } => decision("主管审核", *version, *approved, reason),
+        FactBody::ContractApproved {
+            version,
+            approved,
+            reason,
+        } => decision("领导审批", *version, *approved, reason),
+        FactBody::ContractSigned { version, signed_on } => {
+            format!("合同签订（第{version}版，{signed_on}）")
+        }
+        FactBody::ContractArchived { version } => format!("合同归档（第{version}版）"),
+        FactBody::ContractRevised {
+            version, reason, ..
+        } => format!("合同变更为第{version}版：{reason}"),
+    }
+}
+
+/// A contract review or approval, in words.
+fn decision(step: &str, version: u32, approved: bool, reason: &str) -> String {
+    if approved {
+        format!("{step}通过（第{version}版）")
+    } else {
+        format!("{step}退回（第{version}版）：{reason}")
     }
 }
 

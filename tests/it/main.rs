@@ -13,6 +13,7 @@ mod backup;
 mod browser;
 mod certificates;
 mod complaints;
+mod contracts;
 mod convergence;
 mod crash;
 mod damage;
