@@ -795,8 +795,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let set = import::parse(&bytes).with_context(|| format!("{}", file.display()))?;
             let office = node::open_office(&dir, 100)?;
             let bar = indicatif::ProgressBar::new(
-                (set.customers.len() + set.contracts.len() + set.orders.len() + set.complaints.len())
-                    as u64,
+                (set.customers.len()
+                    + set.contracts.len()
+                    + set.orders.len()
+                    + set.complaints.len()) as u64,
             );
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
@@ -808,11 +810,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             node::checkpoint(&dir)?;
             println!(
                 "imported {} customers, {} contracts, {} orders, {} complaints, {} facts",
-                counts.customers,
-                counts.contracts,
-                counts.orders,
-                counts.complaints,
-                counts.facts
+                counts.customers, counts.contracts, counts.orders, counts.complaints, counts.facts
             );
             Ok(())
         }

@@ -37,12 +37,8 @@ async fn record(node: &mut TestNode, role: Role, body: Value) -> Value {
 
 /// A step on a complaint that must succeed.
 async fn step(node: &mut TestNode, role: Role, id: &str, action: &str, body: Value) -> Value {
-    let token = node.token(role).await;
-    let (status, got) = node
-        .post(&format!("/api/complaints/{id}/{action}"), &token, body)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{role} {action}: {got}");
-    got
+    let path = format!("/api/complaints/{id}/{action}");
+    node.post_as(role, &path, body, StatusCode::OK).await
 }
 
 /// A step on a complaint that must be refused with `expected`.
@@ -54,12 +50,8 @@ async fn refused(
     body: Value,
     expected: StatusCode,
 ) -> Value {
-    let token = node.token(role).await;
-    let (status, got) = node
-        .post(&format!("/api/complaints/{id}/{action}"), &token, body)
-        .await;
-    assert_eq!(status, expected, "{role} {action}: {got}");
-    got
+    let path = format!("/api/complaints/{id}/{action}");
+    node.post_as(role, &path, body, expected).await
 }
 
 async fn get_ok(node: &mut TestNode, path: &str) -> Value {

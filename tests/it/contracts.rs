@@ -47,12 +47,8 @@ async fn draft(node: &mut TestNode, body: Value) -> Value {
 
 /// A step on a contract that must succeed.
 async fn step(node: &mut TestNode, role: Role, id: &str, action: &str, body: Value) -> Value {
-    let token = node.token(role).await;
-    let (status, got) = node
-        .post(&format!("/api/contracts/{id}/{action}"), &token, body)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{role} {action}: {got}");
-    got
+    let path = format!("/api/contracts/{id}/{action}");
+    node.post_as(role, &path, body, StatusCode::OK).await
 }
 
 /// A step on a contract that must be refused with `expected`.
@@ -64,12 +60,8 @@ async fn refused(
     body: Value,
     expected: StatusCode,
 ) -> Value {
-    let token = node.token(role).await;
-    let (status, got) = node
-        .post(&format!("/api/contracts/{id}/{action}"), &token, body)
-        .await;
-    assert_eq!(status, expected, "{role} {action}: {got}");
-    got
+    let path = format!("/api/contracts/{id}/{action}");
+    node.post_as(role, &path, body, expected).await
 }
 
 async fn patch(node: &mut TestNode, id: &str, body: Value) -> (StatusCode, Value) {

@@ -7,12 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 pub async fn act(node: &mut TestNode, role: Role, order: &str, action: &str, body: Value) -> Value {
-    let token = node.token(role).await;
-    let (status, got) = node
-        .post(&format!("/api/orders/{order}/{action}"), &token, body)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{role} {action}: {got}");
-    got
+    let path = format!("/api/orders/{order}/{action}");
+    node.post_as(role, &path, body, StatusCode::OK).await
 }
 
 pub async fn refused(

@@ -198,6 +198,20 @@ impl TestNode {
         )
     }
 
+    /// Posts `body` to `path` as a user of `role`; the answer must have status `expected`.
+    pub async fn post_as(
+        &mut self,
+        role: Role,
+        path: &str,
+        body: Value,
+        expected: StatusCode,
+    ) -> Value {
+        let token = self.token(role).await;
+        let (status, got) = self.post(path, &token, body).await;
+        assert_eq!(status, expected, "{role} {path}: {got}");
+        got
+    }
+
     /// Creates a customer as a clerk; returns its id.
     pub async fn customer(&mut self, name: &str) -> String {
         let clerk = self.token(Role::Clerk).await;
