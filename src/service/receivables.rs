@@ -657,3 +657,29 @@ impl BackOffice {
         })
     }
 }
+
+/// The home page's receivables queues: orders owing money on goods shipped (回款跟踪), and those
+/// of them in the 催款 queue (overdue, or falling due by Sunday).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReceivableCounts {
+    pub owing: usize,
+    pub to_remind: usize,
+}
+
+impl BackOffice {
+    /// Counts from the `rpt_receivable` index alone, as the 催款 queue decides (no order loaded).
+    pub fn receivable_counts(&self, today: NaiveDate) -> Result<ReceivableCounts, ServiceError> {
+        let customers = self.customer_owners()?;
+        let week_end = receivable::week_end(today);
+        let mut counts = ReceivableCounts::default();
+        self.for_each_receivable(None, &customers, today, |_, _, figures| {
+            if figures.outstanding > Decimal::ZERO {
+                counts.owing += 1;
+                if figures.oldest_due.is_some_and(|due| due <= week_end) {
+                    counts.to_remind += 1;
+                }
+            }
+        })?;
+        Ok(counts)
+    }
+}

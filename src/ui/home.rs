@@ -81,11 +81,6 @@ pub const QUEUES: &[QueueDef] = &[
         filter: QueueFilter::Status("shipped"),
     },
     QueueDef {
-        roles: &[Clerk, Finance],
-        label: "回款跟踪",
-        filter: QueueFilter::Status("invoiced"),
-    },
-    QueueDef {
         roles: &[Clerk],
         label: "待归档",
         filter: QueueFilter::Status("paid"),
@@ -165,6 +160,23 @@ fn complaint_queues(office: &BackOffice, role: Role) -> Result<Vec<QueueCount>, 
     }])
 }
 
+/// 回款: the clerk's 回款跟踪 and finance's 回款登记, each the orders owing money on goods
+/// shipped (from the receivables index), linking to the 回款 pages.
+fn receivable_queues(office: &BackOffice, role: Role) -> Result<Vec<QueueCount>, ServiceError> {
+    let (label, href) = match role {
+        Clerk => ("回款跟踪", "/ui/receivables#reminders"),
+        Finance => ("回款登记", "/ui/receivables/pay"),
+        _ => return Ok(Vec::new()),
+    };
+    let today = crate::domain::report::business_day(chrono::Utc::now());
+    let counts = office.receivable_counts(today)?;
+    Ok(vec![QueueCount {
+        label: label.into(),
+        count: counts.owing.to_string(),
+        href: href.into(),
+    }])
+}
+
 pub async fn page(
     State(state): State<AppState>,
     signed: SignedIn,
@@ -201,6 +213,7 @@ pub async fn page(
         };
         let mut queues = counted(mine)?;
         queues.extend(complaint_queues(office, role)?);
+        queues.extend(receivable_queues(office, role)?);
         Ok((queues, counted(overview)?))
     })
     .await?;

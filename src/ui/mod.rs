@@ -17,6 +17,7 @@ mod order_new;
 mod order_page;
 mod password;
 mod print;
+mod receivables;
 pub mod session;
 mod sign_in;
 pub mod sync_state;
@@ -73,6 +74,12 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/ui/complaints/{id}", get(complaints::page))
         .route("/ui/complaints/{id}/act", post(complaints::act))
+        .route("/ui/receivables", get(receivables::page))
+        .route("/ui/receivables/remind", post(receivables::remind))
+        .route(
+            "/ui/receivables/pay",
+            get(receivables::pay_form).post(receivables::pay),
+        )
         .route("/ui/assets/{file}", get(assets::serve))
         .layer(middleware::from_fn(guard_pages))
 }
@@ -148,6 +155,12 @@ impl Chrome {
         }
         if signed.user.role == crate::domain::role::Role::Admin {
             links.push(("/ui/users", "用户管理"));
+        }
+        {
+            use crate::domain::role::Role::{Clerk, Finance, Supervisor, Vp};
+            if matches!(signed.user.role, Clerk | Supervisor | Vp | Finance) {
+                links.push(("/ui/receivables", "回款"));
+            }
         }
         links.push(("/ui/password", "修改密码"));
         Chrome {

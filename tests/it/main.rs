@@ -31,3 +31,4 @@ mod single_node;
 mod sync;
 mod ui;
 mod ui_complaints;
+mod ui_receivables;
