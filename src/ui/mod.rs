@@ -10,6 +10,7 @@
 mod anomalies;
 pub mod assets;
 mod complaints;
+mod customers;
 pub mod format;
 mod home;
 mod order_list;
@@ -74,6 +75,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/ui/complaints/{id}", get(complaints::page))
         .route("/ui/complaints/{id}/act", post(complaints::act))
+        .route("/ui/customers", get(customers::list))
+        .route("/ui/customers/{id}", get(customers::page))
         .route("/ui/receivables", get(receivables::page))
         .route("/ui/receivables/remind", post(receivables::remind))
         .route(
@@ -158,6 +161,9 @@ impl Chrome {
         }
         {
             use crate::domain::role::Role::{Clerk, Finance, Supervisor, Vp};
+            if signed.user.role != crate::domain::role::Role::Admin {
+                links.push(("/ui/customers", "客户"));
+            }
             if matches!(signed.user.role, Clerk | Supervisor | Vp | Finance) {
                 links.push(("/ui/receivables", "回款"));
             }

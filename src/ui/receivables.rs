@@ -83,7 +83,8 @@ pub struct ReminderRow {
     pub error: String,
 }
 
-fn last_reminder(r: &LastReminder) -> String {
+/// The latest 催款 in one line: day, who, what, and the next follow-up.
+pub(super) fn last_reminder(r: &LastReminder) -> String {
     let next = r
         .next_date
         .map(|d| format!("（下次跟进 {d}）"))

@@ -31,4 +31,5 @@ mod single_node;
 mod sync;
 mod ui;
 mod ui_complaints;
+mod ui_customers;
 mod ui_receivables;
