@@ -128,8 +128,15 @@ pub struct Section {
     pub rows: Vec<Vec<String>>,
 }
 
+/// A collection's name, its title, and its fields with their labels.
+type SectionDef = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 /// The collections shown, each with its fields in Chinese (`domain::customer::COLLECTIONS`).
-const SECTIONS: &[(&str, &str, &[(&str, &str)])] = &[
+const SECTIONS: &[SectionDef] = &[
     (
         "contacts",
         "联系人",
