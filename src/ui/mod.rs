@@ -19,6 +19,7 @@ mod order_page;
 mod password;
 mod print;
 mod receivables;
+mod reports;
 pub mod session;
 mod sign_in;
 pub mod sync_state;
@@ -77,6 +78,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/complaints/{id}/act", post(complaints::act))
         .route("/ui/customers", get(customers::list))
         .route("/ui/customers/{id}", get(customers::page))
+        .route("/ui/reports", get(reports::page))
+        .route("/ui/reports/export", get(reports::export))
         .route("/ui/receivables", get(receivables::page))
         .route("/ui/receivables/remind", post(receivables::remind))
         .route(
@@ -166,6 +169,7 @@ impl Chrome {
             }
             if matches!(signed.user.role, Clerk | Supervisor | Vp | Finance) {
                 links.push(("/ui/receivables", "回款"));
+                links.push(("/ui/reports", "报表"));
             }
         }
         links.push(("/ui/password", "修改密码"));

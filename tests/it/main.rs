@@ -33,3 +33,4 @@ mod ui;
 mod ui_complaints;
 mod ui_customers;
 mod ui_receivables;
+mod ui_reports;
