@@ -25,8 +25,11 @@ use crate::domain::role::Action;
 use crate::http::error::ApiError;
 use crate::http::{read, write, AppState};
 use crate::service::receivables::{
-    Allocation, CustomerPayment, ReceivableQuery, ReminderItem, ReminderQueue,
+    Allocation, CustomerPayment, ReceivableQuery, ReminderItem, ReminderQueueStart,
 };
+
+/// Orders of each 催款 list shown (oldest due first); the heading says how many there are.
+pub const QUEUE_SHOWN: usize = 50;
 use crate::views::LastReminder;
 
 /// One customer's line of the aging table, every amount written ¥1,234.56.
@@ -124,6 +127,8 @@ fn reminder_row(item: ReminderItem) -> ReminderRow {
 pub struct QueueSection {
     pub title: &'static str,
     pub id: &'static str,
+    /// Orders in the list; `rows` holds the first `QUEUE_SHOWN`.
+    pub total: usize,
     pub rows: Vec<ReminderRow>,
 }
 
@@ -181,12 +186,12 @@ async fn receivables_page(
     notice: String,
 ) -> Result<Html<String>, PageError> {
     let today = business_today(chrono::Utc::now());
-    let (list, queue): (_, ReminderQueue) = read(state, move |o| {
+    let (list, start): (_, ReminderQueueStart) = read(state, move |o| {
         let list = o.receivables(&ReceivableQuery {
             as_of,
             ..ReceivableQuery::default()
         })?;
-        Ok((list, o.reminder_queue(today)?))
+        Ok((list, o.reminder_queue_first(today, QUEUE_SHOWN)?))
     })
     .await?;
     let can_pay = signed.user.role.may(Action::RecordPayment);
@@ -228,15 +233,18 @@ async fn receivables_page(
         .as_ref()
         .map(|(_, why)| why.clone())
         .unwrap_or_default();
+    let queue = start.queue;
     let sections = vec![
         QueueSection {
             title: "已逾期",
             id: "overdue",
+            total: start.overdue_total,
             rows: rows(queue.overdue),
         },
         QueueSection {
             title: "本周到期",
             id: "due-this-week",
+            total: start.due_this_week_total,
             rows: rows(queue.due_this_week),
         },
     ];

@@ -525,3 +525,42 @@ pub async fn export(
     };
     Ok(response?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn bars_are_scaled_to_the_largest_and_sorted_largest_first() {
+        let chart = bar_chart(
+            "t".into(),
+            vec![("小".into(), d("250")), ("大".into(), d("1000"))],
+        );
+        let bars: Vec<(&str, u32, &str)> = chart
+            .bars
+            .iter()
+            .map(|b| (b.label.as_str(), b.width, b.value.as_str()))
+            .collect();
+        assert_eq!(bars, vec![("大", 460, "¥1,000.00"), ("小", 115, "¥250.00")]);
+        assert_eq!(chart.height, 16 + 2 * ROW);
+    }
+
+    #[test]
+    fn a_negative_or_zero_value_draws_no_bar_and_only_the_largest_are_drawn() {
+        let mut values: Vec<(String, Decimal)> = (0..20)
+            .map(|i| (format!("k{i:02}"), Decimal::from(i)))
+            .collect();
+        values.push(("退货".into(), d("-50")));
+        let chart = bar_chart("t".into(), values);
+        assert_eq!(chart.bars.len(), CHART_BARS);
+        assert_eq!(chart.bars[0].label, "k19");
+        assert_eq!(chart.bars[0].width, BAR_AREA);
+        let none = bar_chart("t".into(), vec![("退货".into(), d("-50"))]);
+        assert_eq!(none.bars[0].width, 0);
+        assert_eq!(none.bars[0].value, "-¥50.00");
+    }
+}
