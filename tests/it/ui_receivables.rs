@@ -332,3 +332,26 @@ async fn a_reminder_and_a_payment_recorded_on_two_nodes_show_on_both_after_sync(
     assert!(row.contains("¥8,828.49"), "{row}");
     net.stop().await;
 }
+
+#[tokio::test]
+async fn a_long_reminder_list_shows_its_oldest_fifty_and_says_how_many() {
+    let mut node = TestNode::start().await;
+    let cash = customer_on_terms(&mut node, "上海真北家居", "现款").await;
+    for _ in 0..51 {
+        shipped_order(&mut node, &cash).await;
+    }
+    let mut clerk = signed_in(&node, "李娜", "clerk").await;
+    let page = clerk.get("/ui/receivables").await;
+    assert!(page.body.contains("本周到期（51）"), "{}", page.body);
+    assert!(page.body.contains("按到期日先后显示最早的 50 个订单"));
+    let start = page.body.find("id=\"due-this-week\"").unwrap();
+    let table = &page.body[start..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(
+        table.matches("action=\"/ui/receivables/remind\"").count(),
+        50
+    );
+    // The aging table still counts every order.
+    let row = row_of(&page.body, "aging", "上海真北家居");
+    assert!(row.contains("<td class=\"num\">51</td>"), "{row}");
+}
