@@ -64,7 +64,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The report as JSON, or its table as a file named after it.
-pub(super) fn respond<T: Serialize>(
+pub(crate) fn respond<T: Serialize>(
     format: Format,
     name: &str,
     json: T,

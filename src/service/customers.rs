@@ -231,3 +231,33 @@ impl BackOffice {
         Page::take(limit, candidates)
     }
 }
+
+impl BackOffice {
+    /// The other archives sharing an identity key (code, tax id, mobile, name and city) with
+    /// this customer: the duplicates the anomaly inbox merges. Reads only this customer's keys
+    /// of the `customer_identity` index.
+    pub fn duplicates_of(&self, customer: &Customer) -> Result<Vec<CustomerSummary>, ServiceError> {
+        let prefix_len = crate::store::keys::index_prefix(views::CUSTOMER_IDENTITY).len();
+        let mut others = std::collections::BTreeSet::new();
+        for value in views::identity_keys(customer) {
+            for entry in self
+                .store
+                .scan_index(views::CUSTOMER_IDENTITY, &value, None, false)
+            {
+                let (key, doc) = entry?;
+                // The scan is by prefix: `code:ab` must not find `code:abc`.
+                let exact = key.len() == prefix_len + value.len() + 1 + doc.len();
+                if exact && doc != customer.id {
+                    others.insert(doc);
+                }
+            }
+        }
+        let mut found = Vec::with_capacity(others.len());
+        for doc in others {
+            if let Some(summary) = self.summary_of::<CustomerSummary>(&doc)? {
+                found.push(summary);
+            }
+        }
+        Ok(found)
+    }
+}

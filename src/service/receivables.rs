@@ -96,6 +96,14 @@ pub struct ReminderQueue {
     pub due_this_week: Vec<ReminderItem>,
 }
 
+/// The start of the 催款 queue (the workbench shows a page of each list) and each list's size.
+#[derive(Debug, Clone)]
+pub struct ReminderQueueStart {
+    pub queue: ReminderQueue,
+    pub overdue_total: usize,
+    pub due_this_week_total: usize,
+}
+
 /// What the receivables report adds up by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -333,59 +341,75 @@ impl BackOffice {
     /// 催款 queue on `today`: orders owing money past its due date, and orders whose oldest
     /// amount owed falls due from today to Sunday; oldest due first.
     pub fn reminder_queue(&self, today: NaiveDate) -> Result<ReminderQueue, ServiceError> {
+        Ok(self.reminder_queue_first(today, usize::MAX)?.queue)
+    }
+
+    /// The 催款 queue's first `limit` orders of each list (oldest due first) and how many each
+    /// holds: the index is read whole, but only the orders shown have their summary read.
+    pub fn reminder_queue_first(
+        &self,
+        today: NaiveDate,
+        limit: usize,
+    ) -> Result<ReminderQueueStart, ServiceError> {
         let customers = self.customer_owners()?;
         let week_end = receivable::week_end(today);
-        let mut found = Vec::new();
+        let (mut overdue, mut due_this_week) = (Vec::new(), Vec::new());
         self.for_each_receivable(None, &customers, today, |entry, doc, figures| {
             let Some(due) = figures.oldest_due else {
                 return;
             };
             if figures.outstanding > Decimal::ZERO && due <= week_end {
-                found.push((
+                let found = (
+                    due,
+                    entry.number.to_string(),
                     doc.to_string(),
                     entry.customer.to_string(),
-                    entry.number.to_string(),
                     entry.salesperson.to_string(),
                     figures,
-                    due,
-                ));
+                );
+                if due < today {
+                    overdue.push(found);
+                } else {
+                    due_this_week.push(found);
+                }
             }
         })?;
-        let mut overdue = Vec::new();
-        let mut due_this_week = Vec::new();
-        for (doc, customer, number, salesperson, figures, due) in found {
-            let last_reminder = self
-                .summary_of::<OrderSummary>(&doc)?
-                .and_then(|s| s.last_reminder);
-            let item = ReminderItem {
-                order: doc,
-                number,
-                customer_name: customers
-                    .get(&customer)
-                    .map(|c| c.name.clone())
-                    .unwrap_or_default(),
-                customer_id: customer,
-                salesperson,
-                outstanding: figures.outstanding,
-                overdue: figures.aging_due.total() - figures.aging_due.not_due,
-                due_date: due,
-                days_overdue: (today - due).num_days(),
-                last_reminder,
-            };
-            if due < today {
-                overdue.push(item);
-            } else {
-                due_this_week.push(item);
+        let totals = (overdue.len(), due_this_week.len());
+        let mut lists = [Vec::new(), Vec::new()];
+        for (list, mut found) in lists.iter_mut().zip([overdue, due_this_week]) {
+            found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            found.truncate(limit);
+            for (due, number, doc, customer, salesperson, figures) in found {
+                let last_reminder = self
+                    .summary_of::<OrderSummary>(&doc)?
+                    .and_then(|s| s.last_reminder);
+                list.push(ReminderItem {
+                    order: doc,
+                    number,
+                    customer_name: customers
+                        .get(&customer)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
+                    customer_id: customer,
+                    salesperson,
+                    outstanding: figures.outstanding,
+                    overdue: figures.aging_due.total() - figures.aging_due.not_due,
+                    due_date: due,
+                    days_overdue: (today - due).num_days(),
+                    last_reminder,
+                });
             }
         }
-        for list in [&mut overdue, &mut due_this_week] {
-            list.sort_by(|a, b| (a.due_date, &a.number).cmp(&(b.due_date, &b.number)));
-        }
-        Ok(ReminderQueue {
-            today,
-            week_end,
-            overdue,
-            due_this_week,
+        let [overdue, due_this_week] = lists;
+        Ok(ReminderQueueStart {
+            queue: ReminderQueue {
+                today,
+                week_end,
+                overdue,
+                due_this_week,
+            },
+            overdue_total: totals.0,
+            due_this_week_total: totals.1,
         })
     }
 
@@ -655,5 +679,31 @@ impl BackOffice {
             date: p.date,
             allocations: recorded,
         })
+    }
+}
+
+/// The home page's receivables queues: orders owing money on goods shipped (回款跟踪), and those
+/// of them in the 催款 queue (overdue, or falling due by Sunday).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReceivableCounts {
+    pub owing: usize,
+    pub to_remind: usize,
+}
+
+impl BackOffice {
+    /// Counts from the `rpt_receivable` index alone, as the 催款 queue decides (no order loaded).
+    pub fn receivable_counts(&self, today: NaiveDate) -> Result<ReceivableCounts, ServiceError> {
+        let customers = self.customer_owners()?;
+        let week_end = receivable::week_end(today);
+        let mut counts = ReceivableCounts::default();
+        self.for_each_receivable(None, &customers, today, |_, _, figures| {
+            if figures.outstanding > Decimal::ZERO {
+                counts.owing += 1;
+                if figures.oldest_due.is_some_and(|due| due <= week_end) {
+                    counts.to_remind += 1;
+                }
+            }
+        })?;
+        Ok(counts)
     }
 }

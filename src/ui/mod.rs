@@ -11,6 +11,7 @@ mod anomalies;
 pub mod assets;
 mod complaints;
 mod contracts;
+mod customers;
 pub mod format;
 mod home;
 mod order_list;
@@ -18,6 +19,8 @@ mod order_new;
 mod order_page;
 mod password;
 mod print;
+mod receivables;
+mod reports;
 pub mod session;
 mod sign_in;
 pub mod sync_state;
@@ -46,6 +49,8 @@ pub struct Workbench {
     pub sessions: Sessions,
     /// False with `--no-mdns` and no static peers: the page then says 单机模式 until a peer calls.
     pub looks_for_peers: bool,
+    /// The home page's receivables counts, read again at most every `home::COUNTS_FOR`.
+    pub receivable_counts: home::CountsCache,
 }
 
 pub fn routes() -> Router<AppState> {
@@ -74,6 +79,16 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/ui/complaints/{id}", get(complaints::page))
         .route("/ui/complaints/{id}/act", post(complaints::act))
+        .route("/ui/customers", get(customers::list))
+        .route("/ui/customers/{id}", get(customers::page))
+        .route("/ui/reports", get(reports::page))
+        .route("/ui/reports/export", get(reports::export))
+        .route("/ui/receivables", get(receivables::page))
+        .route("/ui/receivables/remind", post(receivables::remind))
+        .route(
+            "/ui/receivables/pay",
+            get(receivables::pay_form).post(receivables::pay),
+        )
         .route("/ui/assets/{file}", get(assets::serve))
         .route("/ui/contracts", get(contracts::list).post(contracts::draft))
         .route("/ui/contracts/{id}", get(contracts::page))
@@ -153,6 +168,16 @@ impl Chrome {
         links.push(("/ui/contracts", "合同"));
         if signed.user.role == crate::domain::role::Role::Admin {
             links.push(("/ui/users", "用户管理"));
+        }
+        {
+            use crate::domain::role::Role::{Clerk, Finance, Supervisor, Vp};
+            if signed.user.role != crate::domain::role::Role::Admin {
+                links.push(("/ui/customers", "客户"));
+            }
+            if matches!(signed.user.role, Clerk | Supervisor | Vp | Finance) {
+                links.push(("/ui/receivables", "回款"));
+                links.push(("/ui/reports", "报表"));
+            }
         }
         links.push(("/ui/password", "修改密码"));
         Chrome {

@@ -501,7 +501,7 @@ pub async fn submit(
 
 /// The service's field messages, said in Chinese (those written "中文 / English" say their
 /// Chinese half).
-fn chinese_message(message: &str) -> String {
+pub(super) fn chinese_message(message: &str) -> String {
     if let Some((zh, _)) = message.split_once(" / ") {
         return zh.to_string();
     }

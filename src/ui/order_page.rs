@@ -523,14 +523,14 @@ pub(super) fn chinese_half(message: &str) -> &str {
         .unwrap_or(message)
 }
 
-fn parse_amount(text: &str) -> Result<Decimal, String> {
+pub(super) fn parse_amount(text: &str) -> Result<Decimal, String> {
     text.trim()
         .replace([',', '¥'], "")
         .parse::<Decimal>()
         .map_err(|_| format!("金额“{text}”不是数字"))
 }
 
-fn parse_day(text: &str, what: &str) -> Result<NaiveDate, String> {
+pub(super) fn parse_day(text: &str, what: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
         .map_err(|_| format!("{what}“{text}”不是 YYYY-MM-DD 格式的日期"))
 }

@@ -905,3 +905,121 @@ async fn an_order_goes_through_three_nodes_workbenches_in_a_real_browser() {
         panic!("{failure}");
     }
 }
+
+async fn receivables_scenario(browser: &Client, origin: &str, number: &str) -> Result<(), String> {
+    sign_in(browser, origin, "李娜", "正确的密码-2026").await?;
+    wait_for_url(browser, "sign-in", |path, _| path == "/").await?;
+    // The home page's 回款跟踪 leads to the 催款 queue.
+    browser
+        .find(Locator::XPath(
+            "//div[@id='queues']/a[contains(normalize-space(.), '回款跟踪')]",
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for_url(browser, "回款跟踪", |path, _| path == "/ui/receivables").await?;
+    wait_for(browser, "#due-this-week").await?;
+    let aging = text_of(browser, "#aging").await?;
+    check(aging.contains("¥9,828.49"), format!("aging: {aging}"))?;
+    // Money is right-aligned.
+    let align = script(
+        browser,
+        "return getComputedStyle(document.querySelector('#aging td.money')).textAlign;",
+    )
+    .await?;
+    check(align == "right", format!("money aligned {align}"))?;
+    shoot(browser, "09-receivables").await?;
+    assert_only_from(browser, origin, "receivables").await?;
+
+    // A reminder typed on the order's row and sent with Enter.
+    let row = format!("//table[@id='due-this-week']//tr[.//a[normalize-space(.)='{number}']]");
+    let note = browser
+        .find(Locator::XPath(&format!("{row}//input[@name='note']")))
+        .await
+        .map_err(|e| e.to_string())?;
+    note.send_keys("电话催款，周五付款\u{E007}")
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#form-notice").await?;
+    let notice = text_of(browser, "#form-notice").await?;
+    check(
+        notice.contains(&format!("已记录订单 {number} 的催款")),
+        format!("notice: {notice}"),
+    )?;
+    let queue = text_of(browser, "#due-this-week").await?;
+    check(
+        queue.contains("李娜：电话催款，周五付款"),
+        format!("last reminder: {queue}"),
+    )?;
+    shoot(browser, "10-receivables-reminded").await?;
+
+    // 客户 and 报表 from the nav: the customer's page, then a report's chart as drawn.
+    browser
+        .find(Locator::LinkText("客户"))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#customers").await?;
+    browser
+        .find(Locator::LinkText("杭州滨江家居"))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#customer-aging").await?;
+    shoot(browser, "11-customer").await?;
+    assert_only_from(browser, origin, "customer").await?;
+    browser
+        .find(Locator::LinkText("报表"))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#chart svg").await?;
+    let widths = script(
+        browser,
+        "return Array.from(document.querySelectorAll('#chart rect'))\
+         .map(r => Math.round(r.getBoundingClientRect().width));",
+    )
+    .await?;
+    check(
+        widths == json!([460, 460, 0]),
+        format!("bars as drawn: {widths}"),
+    )?;
+    shoot(browser, "12-report-daily").await?;
+    assert_only_from(browser, origin, "report").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reminder_recorded_through_the_receivables_page_in_a_real_browser() {
+    let Some((chromium, driver_program)) = browser_programs() else {
+        return;
+    };
+    let mut node = TestNode::start().await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    let customer = crate::receivables::customer_on_terms(&mut node, "杭州滨江家居", "现款").await;
+    let id = crate::receivables::shipped_order(&mut node, &customer).await;
+    let number = crate::flow::order(&mut node, &id).await["number"]
+        .as_str()
+        .expect("number")
+        .to_string();
+    let origin = node.base.clone();
+
+    let driver = start_chromedriver(&driver_program).await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let browser = open_browser(&driver, &chromium, profile.path()).await;
+    let outcome = receivables_scenario(&browser, &origin, &number).await;
+    let _ = browser.close().await;
+    drop(driver);
+    node.stop().await;
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}

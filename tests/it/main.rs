@@ -33,3 +33,6 @@ mod single_node;
 mod sync;
 mod ui;
 mod ui_complaints;
+mod ui_customers;
+mod ui_receivables;
+mod ui_reports;

@@ -27,9 +27,14 @@ fn plus(days: u64) -> String {
 
 /// A customer on 月结30天 with room for credit.
 async fn customer(node: &mut TestNode, name: &str) -> String {
+    customer_on_terms(node, name, "月结30天").await
+}
+
+/// A customer on these payment terms with room for credit.
+pub async fn customer_on_terms(node: &mut TestNode, name: &str, terms: &str) -> String {
     let clerk = node.token(Role::Clerk).await;
     let mut body = customer_body(name);
-    body["payment_terms"] = json!("月结30天");
+    body["payment_terms"] = json!(terms);
     body["credit_limit"] = json!("1000000");
     let (status, got) = node.post("/api/customers", &clerk, body).await;
     assert_eq!(status, StatusCode::CREATED, "{got}");
@@ -37,7 +42,7 @@ async fn customer(node: &mut TestNode, name: &str) -> String {
 }
 
 /// An order shipped in full today on monthly credit, nothing paid; returns its id.
-async fn shipped_order(node: &mut TestNode, customer: &str) -> String {
+pub async fn shipped_order(node: &mut TestNode, customer: &str) -> String {
     let created = node.order(customer, three_lines()).await;
     let id = created["id"].as_str().unwrap().to_string();
     into_production(node, &id).await;

@@ -100,6 +100,24 @@ impl PageClient {
         self.answer(request).await
     }
 
+    /// A download's content type and bytes, as the signed-in browser gets it.
+    pub async fn get_bytes(&mut self, path: &str) -> (StatusCode, String, Vec<u8>) {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(cookie) = &self.cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        let response = request.send().await.expect("the node answers");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = response.bytes().await.expect("body").to_vec();
+        (status, content_type, bytes)
+    }
+
     pub async fn sign_in(&mut self, name: &str, password: &str) -> PageAnswer {
         self.post("/ui/login", &[("name", name), ("password", password)])
             .await

@@ -1,0 +1,147 @@
+//! 客户 in the workbench: the archive list searched by name, code and pinyin initials, a page at
+//! a time; a customer's page with its archive (contacts, addresses with market, floor and unit,
+//! depots, invoice profiles, terms and credit), its orders and receivables, and the duplicate
+//! archive made on another node linked once the nodes have synced.
+
+use std::time::Duration;
+
+use neiqin::domain::role::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{customer_body, TestNode};
+use crate::receivables::{customer_on_terms, shipped_order};
+use crate::testnet::TestNet;
+use crate::ui::{user_with_password, PageClient};
+
+const PASSWORD: &str = "客户密码-2026";
+const SETTLE: Duration = Duration::from_secs(30);
+
+async fn signed_in(node: &TestNode, name: &str, role: &str) -> PageClient {
+    user_with_password(node, name, role, PASSWORD).await;
+    let mut page = PageClient::new(node);
+    let answer = page.sign_in(name, PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    page
+}
+
+/// A customer unlike `customer_body`'s (its own code, tax id and mobile); returns its id.
+async fn distinct_customer(node: &mut TestNode, name: &str, code: &str) -> String {
+    let clerk = node.token(Role::Clerk).await;
+    let mut body = customer_body(name);
+    body["code"] = json!(code);
+    body["tax_id"] = json!(format!("TAX-{code}"));
+    body["contacts"] = json!([{"name": "赵敏", "mobile": format!("139{code}")}]);
+    let (status, got) = node.post("/api/customers", &clerk, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{got}");
+    got["id"].as_str().unwrap().to_string()
+}
+
+fn links_to_customers(body: &str) -> usize {
+    body.matches("href=\"/ui/customers/").count()
+}
+
+#[tokio::test]
+async fn the_customer_list_searches_by_name_code_and_initials_a_page_at_a_time() {
+    let mut node = TestNode::start().await;
+    let xinhua = distinct_customer(&mut node, "北京鑫华家具", "BJ-001").await;
+    let binhai = distinct_customer(&mut node, "天津滨海家居", "TJ-001").await;
+    for i in 0..50 {
+        distinct_customer(&mut node, &format!("测试门店{i:02}"), &format!("T{i:04}")).await;
+    }
+    let mut clerk = signed_in(&node, "李娜", "clerk").await;
+    let home = clerk.get("/").await;
+    assert!(home.body.contains("href=\"/ui/customers\""), "nav link");
+
+    for q in ["bjxh", "鑫华", "BJ-001"] {
+        let found = clerk
+            .get(&format!("/ui/customers?q={}", urlencode(q)))
+            .await;
+        assert_eq!(found.status, StatusCode::OK);
+        assert!(
+            found.body.contains(&format!("/ui/customers/{xinhua}")),
+            "{q}: {}",
+            found.body
+        );
+        assert!(!found.body.contains(&binhai), "{q}");
+        assert_eq!(links_to_customers(&found.body), 1, "{q}");
+        assert!(found.body.contains(&format!("value=\"{q}\"")), "keeps {q}");
+    }
+    let none = clerk.get("/ui/customers?q=zzzz").await;
+    assert!(none.body.contains("没有找到“zzzz”"), "{}", none.body);
+
+    // 52 archives: 50 on the first page, the other 2 after 下一页.
+    let first = clerk.get("/ui/customers").await;
+    assert_eq!(links_to_customers(&first.body), 50);
+    let marker = "id=\"next-page\"";
+    assert!(first.body.contains(marker), "{}", first.body);
+    let href_start = first.body[..first.body.find(marker).unwrap()]
+        .rfind("href=\"")
+        .unwrap()
+        + 6;
+    let href = &first.body[href_start..];
+    let href = href[..href.find('"').unwrap()].replace("&amp;", "&");
+    let second = clerk.get(&href).await;
+    assert_eq!(second.status, StatusCode::OK, "{href}");
+    assert_eq!(links_to_customers(&second.body), 2, "{}", second.body);
+    assert!(!second.body.contains(marker));
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_customer_page_shows_archive_orders_receivables_and_the_duplicate_from_another_node() {
+    let mut net = TestNet::start(2).await;
+    let id = customer_on_terms(&mut net.nodes[0], "上海真北家居", "月结30天").await;
+    let order = shipped_order(&mut net.nodes[0], &id).await;
+    // The same customer typed again on the other node (same code, tax id and mobile).
+    let again = net.nodes[1].customer("上海真北家居（新）").await;
+    net.settle(SETTLE).await;
+
+    let mut clerk = signed_in(&net.nodes[1], "李娜", "clerk").await;
+    let page = clerk.get(&format!("/ui/customers/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let body = &page.body;
+    for expected in [
+        "<h1>上海真北家居</h1>",
+        "<dt>付款条件</dt><dd>月结30天</dd>",
+        "<dt>信用额度</dt><dd>¥1,000,000.00</dd>",
+        // Address: market, street, floor, unit.
+        "<td>红星美凯龙真北店</td><td>真北路1108号</td><td>3F</td><td>A3012</td>",
+        "<td>张伟</td><td>店长</td><td>13812345678</td>",
+        "佳吉快运上海普陀部",
+        "<td>上海真北家居有限公司</td><td>91310000MA1FL12345</td><td>工行真北支行</td>",
+        "<td class=\"money\">¥9,828.49</td>",
+        "已发货",
+    ] {
+        assert!(body.contains(expected), "{expected} in {body}");
+    }
+    assert!(body.contains(&format!("href=\"/ui/orders/{order}\"")));
+    let duplicates = &body[body.find("id=\"duplicates\"").expect("duplicates")..];
+    assert!(
+        duplicates.contains(&format!("href=\"/ui/customers/{again}\"")),
+        "{duplicates}"
+    );
+    // And the other way round, on the node that made the order.
+    let mut other = signed_in(&net.nodes[0], "王芳", "clerk").await;
+    let page = other.get(&format!("/ui/customers/{again}")).await;
+    assert!(
+        page.body.contains(&format!("href=\"/ui/customers/{id}\"")),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("id=\"customer-orders\""),
+        "no orders of its own"
+    );
+    let missing = other.get("/ui/customers/no-such-customer").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    net.stop().await;
+}
