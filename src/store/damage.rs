@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
-use super::{checksum, hydrate, keys, lock, refused, Change, Store, StoreError, Written};
+use super::{checksum, hydrate, keys, lock, refused, Change, DocMeta, Store, StoreError, Written};
 
 /// What one step of the scrub found.
 #[derive(Debug, Default)]
@@ -61,13 +61,10 @@ impl Store {
     /// load (strictly: no damaged tail skipped), and that they end at the heads its metadata
     /// names (a chunk lost or left over). Ok(None) when it reads well or does not exist.
     fn inspect(&self, doc_id: &str) -> Result<Option<String>, StoreError> {
-        let meta = match self.doc_meta(doc_id) {
-            Ok(Some(meta)) => meta,
-            Ok(None) => return Ok(None),
-            Err(StoreError::Corrupt { reason, .. }) => {
-                return Ok(Some(format!("its metadata does not decode: {reason}")))
-            }
-            Err(e) => return Err(e),
+        let meta = match self.read_meta(doc_id)? {
+            Some(Ok(meta)) => meta,
+            None => return Ok(None),
+            Some(Err(why)) => return Ok(Some(why)),
         };
         let db = self.db()?;
         let strict =
@@ -231,8 +228,16 @@ impl Store {
                 }));
                 continue;
             }
-            let old = match self.doc_meta(doc_id) {
-                Ok(old) => old.unwrap_or_default(),
+            let old = match self.read_meta(doc_id) {
+                Ok(Some(Ok(old))) => old,
+                Ok(None) => DocMeta::default(),
+                Ok(Some(Err(_))) => match self.entries_of(doc_id) {
+                    Ok(old) => old,
+                    Err(e) => {
+                        results.push(Err(e));
+                        continue;
+                    }
+                },
                 Err(e) => {
                     results.push(Err(e));
                     continue;
@@ -292,6 +297,40 @@ impl Store {
         results
     }
 
+    /// What the store holds for a document whose metadata is damaged, found by scanning every
+    /// index and feed entry (slow, and only for replacing it): its index entries, its feed
+    /// entry, whether it has chunks; so that its replacement leaves none of them behind.
+    fn entries_of(&self, doc_id: &str) -> Result<DocMeta, StoreError> {
+        let db = self.db()?;
+        let mut meta = DocMeta::default();
+        let tail = [&[0u8][..], doc_id.as_bytes()].concat();
+        for key in db.scan_prefix(keys::INDEX_PREFIX).keys() {
+            let key = key?;
+            let Some(entry) = key
+                .strip_prefix(keys::INDEX_PREFIX)
+                .and_then(|entry| entry.strip_suffix(tail.as_slice()))
+            else {
+                continue;
+            };
+            if let Some(nul) = entry.iter().position(|b| *b == 0) {
+                meta.index.push((
+                    String::from_utf8_lossy(&entry[..nul]).into_owned(),
+                    String::from_utf8_lossy(&entry[nul + 1..]).into_owned(),
+                ));
+            }
+        }
+        for entry in db.scan_prefix(keys::FEED_PREFIX) {
+            let (key, value) = entry?;
+            if keys::parse_feed_value(&value).0 == doc_id {
+                meta.seq = keys::feed_seq(&key).unwrap_or(0);
+            }
+        }
+        if db.scan_prefix(keys::chunk_prefix(doc_id)).next().is_some() {
+            meta.chunks = 1;
+        }
+        Ok(meta)
+    }
+
     /// Test only: flips one byte in the middle of a document's stored snapshot (or first
     /// chunk), leaving its checksum as it was, and flushes; as bit rot on disk would.
     #[doc(hidden)]
@@ -313,13 +352,23 @@ impl Store {
         Ok(())
     }
 
-    /// Test only: turns the store back into the layout written before checksums (format 1):
-    /// every snapshot and chunk without its checksum, no format key. Flushes.
+    /// Test only: turns the store back into the layout of an older `format`: 2, every
+    /// document's metadata without its checksum; 1 (before checksums), every snapshot and
+    /// chunk too, and no format key. Returns how many values were stripped. Flushes.
     #[doc(hidden)]
-    pub fn downgrade_for_test(&self) -> Result<usize, StoreError> {
+    pub fn downgrade_for_test(&self, format: u32) -> Result<usize, StoreError> {
         let db = self.db()?;
         let mut stripped = 0;
-        for prefix in [&b"d/"[..], &b"c/"[..]] {
+        let prefixes: &[&[u8]] = match format {
+            1 => &[b"x/", b"d/", b"c/"],
+            2 => &[b"x/"],
+            _ => {
+                return Err(StoreError::Meta(format!(
+                    "no store format {format} to go to"
+                )))
+            }
+        };
+        for prefix in prefixes {
             for entry in db.scan_prefix(prefix) {
                 let (key, value) = entry?;
                 let payload = checksum::open(&value).map_err(StoreError::Meta)?.to_vec();
@@ -327,9 +376,30 @@ impl Store {
                 stripped += 1;
             }
         }
-        db.remove(keys::meta(super::FORMAT_KEY))?;
+        match format {
+            1 => db.remove(keys::meta(super::FORMAT_KEY))?,
+            _ => db.insert(keys::meta(super::FORMAT_KEY), &format.to_be_bytes())?,
+        };
         db.flush()?;
         Ok(stripped)
+    }
+
+    /// Test only: flips one byte in the middle of a document's stored metadata, leaving its
+    /// checksum as it was, and flushes.
+    #[doc(hidden)]
+    pub fn corrupt_meta_for_test(&self, doc_id: &str) -> Result<(), StoreError> {
+        let db = self.db()?;
+        let key = keys::doc_meta(doc_id);
+        let Some(value) = db.get(&key)? else {
+            return Err(StoreError::Meta(format!("{doc_id} is not stored")));
+        };
+        let mut value = value.to_vec();
+        let at = checksum::HEADER + (value.len() - checksum::HEADER) / 2;
+        value[at] ^= 0x20;
+        db.insert(key, value)?;
+        lock(&self.cache).pop(doc_id);
+        db.flush()?;
+        Ok(())
     }
 }
 
@@ -501,8 +571,9 @@ mod tests {
         make_large(&store, "big");
         set(&store, "big", "n", "1");
         set(&store, "big", "n", "2");
-        let stripped = store.downgrade_for_test().unwrap();
-        assert_eq!(stripped, 30 + 1 + 2);
+        let stripped = store.downgrade_for_test(1).unwrap();
+        // 31 documents' metadata and snapshots, and two chunks.
+        assert_eq!(stripped, 31 + 31 + 2);
         assert_eq!(store.meta_get("format").unwrap(), None);
         // Interrupted half-way through a migration: one value already sealed.
         let db = store.db().unwrap();
@@ -520,7 +591,11 @@ mod tests {
             Some(&FORMAT_VERSION.to_be_bytes()[..])
         );
         let db = store.db().unwrap();
-        for entry in db.scan_prefix(b"d/").chain(db.scan_prefix(b"c/")) {
+        for entry in db
+            .scan_prefix(b"d/")
+            .chain(db.scan_prefix(b"c/"))
+            .chain(db.scan_prefix(b"x/"))
+        {
             let (key, value) = entry.unwrap();
             assert!(checksum::open(&value).is_ok(), "{key:?} not sealed");
         }
@@ -588,5 +663,162 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("upgrade neiqin"), "{err}");
+    }
+
+    /// Indexes every document by its field `x`; its summary is that value.
+    struct ByX;
+    impl super::super::Projector for ByX {
+        fn project(
+            &self,
+            _: &str,
+            record: &crate::domain::record::Record,
+        ) -> super::super::Projection {
+            let x = record.field("x").unwrap_or_default().to_string();
+            super::super::Projection {
+                index: vec![("x", x.clone())],
+                summary: x.into_bytes(),
+            }
+        }
+    }
+
+    fn indexed_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(ByX), 10).unwrap();
+        (dir, store)
+    }
+
+    fn index_keys(store: &Store) -> Vec<Vec<u8>> {
+        let db = store.db().unwrap();
+        db.scan_prefix(keys::INDEX_PREFIX)
+            .keys()
+            .map(|k| k.unwrap().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn a_flipped_byte_in_a_documents_metadata_is_found_and_healed_from_a_peer() {
+        let (_da, a) = indexed_store();
+        let (_db, b) = indexed_store();
+        for (doc, x) in [("a", "1"), ("b", "2"), ("c", "3")] {
+            set(&a, doc, "x", x);
+            b.merge(doc, &raw(&a, doc)).unwrap();
+        }
+        set(&a, "b", "x", "4");
+        assert_eq!(b.check_document("b").unwrap(), None);
+        b.corrupt_meta_for_test("b").unwrap();
+        // Found by the check, not as an error of the store.
+        let why = b.check_document("b").unwrap().expect("damage found");
+        assert!(why.contains("its metadata: checksum mismatch"), "{why}");
+        assert_eq!(b.damaged_documents(), ["b"]);
+        // Every read and write of it says so; lists leave it out; the rest reads as before.
+        assert!(is_damaged(b.record("b"), "b"));
+        assert!(is_damaged(b.doc_meta("b"), "b"));
+        assert!(is_damaged(b.changes_for("b", &[]), "b"));
+        let seq = b.last_seq();
+        let written = b.update("b", &author(), |_| Ok::<_, ()>(vec![]));
+        assert!(matches!(
+            written,
+            Err(super::super::UpdateError::Store(StoreError::Damaged { .. }))
+        ));
+        assert_eq!(b.last_seq(), seq);
+        assert_eq!(b.summary("b").unwrap(), None);
+        assert_eq!(b.doc_ids(Some("t")).unwrap(), ["a", "c"]);
+        assert_eq!(b.summary("a").unwrap().unwrap(), b"1");
+        // Sync does not fetch changes of it: it is fetched whole.
+        assert_eq!(b.heads_if_lacking("b", &heads(&a, "b")).unwrap(), None);
+
+        // Replaced by the peer's copy: its old index entry and feed entry are gone with it.
+        let results = b.replace_damaged(&[("b".to_string(), raw(&a, "b"))]);
+        assert!(results[0].as_ref().is_ok_and(|w| w.changed));
+        assert!(b.damaged_documents().is_empty());
+        assert_eq!(b.check_document("b").unwrap(), None);
+        assert_eq!(b.record("b").unwrap().unwrap().field("x"), Some("4"));
+        assert_eq!(b.summary("b").unwrap().unwrap(), b"4");
+        assert_eq!(
+            index_keys(&b),
+            [("1", "a"), ("3", "c"), ("4", "b")].map(|(x, doc)| keys::index_entry("x", x, doc))
+        );
+        let feed = b.feed_since(0, u64::MAX, 10).unwrap();
+        assert_eq!(
+            feed.iter().map(|(_, doc)| doc.as_str()).collect::<Vec<_>>(),
+            ["a", "c", "b"]
+        );
+    }
+
+    #[test]
+    fn metadata_that_does_not_decode_is_damage_too() {
+        let (_dir, store) = store();
+        set(&store, "d", "x", "1");
+        let db = store.db().unwrap();
+        // A checksum that holds over bytes that are no metadata.
+        db.insert(keys::doc_meta("d"), checksum::seal(&[0xff; 3]))
+            .unwrap();
+        let why = store.check_document("d").unwrap().expect("damage found");
+        assert!(why.contains("its metadata: does not decode"), "{why}");
+        // And one written before format 3, unsealed.
+        let payload = postcard::to_allocvec(&super::super::DocMeta::default()).unwrap();
+        db.insert(keys::doc_meta("d"), payload).unwrap();
+        let why = store.check_document("d").unwrap().expect("damage found");
+        assert!(why.contains("its metadata:"), "{why}");
+    }
+
+    #[test]
+    fn a_format_2_store_has_its_metadata_sealed_at_open_even_when_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Store::open(dir.path(), Arc::new(ByX), 10).unwrap();
+        let store = open();
+        for i in 0..20 {
+            set(&store, &format!("d{i:02}"), "x", &i.to_string());
+        }
+        let before = index_keys(&store);
+        assert_eq!(store.downgrade_for_test(2).unwrap(), 20);
+        assert_eq!(
+            store.meta_get("format").unwrap().as_deref(),
+            Some(&2u32.to_be_bytes()[..])
+        );
+        // Interrupted after its first batch: the first five sealed, and that recorded.
+        let db = store.db().unwrap();
+        for i in 0..5 {
+            let key = keys::doc_meta(&format!("d{i:02}"));
+            let value = db.get(&key).unwrap().unwrap();
+            db.insert(&key, checksum::seal(&value)).unwrap();
+        }
+        store
+            .meta_put(super::super::FORMAT3_PROGRESS_KEY, &keys::doc_meta("d04"))
+            .unwrap();
+        db.flush().unwrap();
+        drop(db);
+        drop(store);
+
+        let store = open();
+        assert_eq!(
+            store.meta_get("format").unwrap().as_deref(),
+            Some(&FORMAT_VERSION.to_be_bytes()[..])
+        );
+        assert_eq!(
+            store.meta_get(super::super::FORMAT3_PROGRESS_KEY).unwrap(),
+            None
+        );
+        // Each sealed once: every one opens to metadata, and every document reads well.
+        for i in 0..20 {
+            let id = format!("d{i:02}");
+            assert_eq!(store.check_document(&id).unwrap(), None, "{id}");
+            assert_eq!(
+                store.summary(&id).unwrap().unwrap(),
+                i.to_string().as_bytes()
+            );
+        }
+        assert!(store.damaged_documents().is_empty());
+        assert_eq!(index_keys(&store), before);
+        // A newer store than this one is refused still.
+        store
+            .meta_put("format", &(FORMAT_VERSION + 1).to_be_bytes())
+            .unwrap();
+        store.flush().unwrap();
+        drop(store);
+        assert!(matches!(
+            Store::open(dir.path(), Arc::new(ByX), 10),
+            Err(StoreError::NewerFormat { .. })
+        ));
     }
 }
