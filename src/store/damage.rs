@@ -3,11 +3,31 @@
 //! from a peer (`replace_damaged`, called by sync).
 
 use automerge::{AutoCommit, ChangeHash, ReadDoc};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
 use super::{checksum, hydrate, keys, lock, refused, Change, DocMeta, Store, StoreError, Written};
+
+/// The meta name of the damaged documents found and not yet replaced (JSON: id to why).
+pub(super) const DAMAGED_KEY: &str = "damaged";
+
+/// The damaged documents a store kept when it was last open (none if it kept none, or they do
+/// not decode: the scrub finds them again).
+pub(super) fn load_damaged(db: &sled::Db) -> BTreeMap<String, String> {
+    let kept = match db.get(keys::meta(DAMAGED_KEY)) {
+        Ok(Some(value)) => serde_json::from_slice(&value).ok(),
+        _ => None,
+    };
+    let kept: BTreeMap<String, String> = kept.unwrap_or_default();
+    if !kept.is_empty() {
+        tracing::warn!(
+            documents = kept.len(),
+            "documents found damaged before the restart are still to be fetched again from a peer"
+        );
+    }
+    kept
+}
 
 /// What one step of the scrub found.
 #[derive(Debug, Default)]
@@ -29,16 +49,33 @@ impl Store {
     }
 
     fn note_damaged(&self, doc_id: &str, reason: &str) {
-        let new = lock(&self.damaged)
+        let mut damaged = lock(&self.damaged);
+        let new = damaged
             .insert(doc_id.to_string(), reason.to_string())
             .is_none();
         if new {
+            self.keep_damaged(&damaged);
+            drop(damaged);
             tracing::error!(
                 doc = doc_id,
                 reason,
                 "a document is damaged on disk; it is fetched again whole from a peer that has it"
             );
             self.damage_found.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Writes the damaged set under `DAMAGED_KEY` (made durable by the next flush); call with
+    /// it locked, so that writes of it are in order. A failure is only logged: the scrub finds
+    /// the documents again after a restart.
+    fn keep_damaged(&self, damaged: &BTreeMap<String, String>) {
+        let kept = self.db().and_then(|db| {
+            let value = serde_json::to_vec(damaged).map_err(|e| StoreError::Meta(e.to_string()))?;
+            db.insert(keys::meta(DAMAGED_KEY), value)?;
+            Ok(())
+        });
+        if let Err(e) = kept {
+            tracing::warn!(error = %e, "the list of damaged documents could not be kept");
         }
     }
 
@@ -146,7 +183,9 @@ impl Store {
                 }
             }
             None => {
-                if lock(&self.damaged).remove(doc_id).is_some() {
+                let mut damaged = lock(&self.damaged);
+                if damaged.remove(doc_id).is_some() {
+                    self.keep_damaged(&damaged);
                     tracing::info!(doc = doc_id, "a document found damaged reads well again");
                 }
             }
@@ -286,6 +325,7 @@ impl Store {
         self.last_seq.store(seq, Ordering::SeqCst);
         let mut cache = lock(&self.cache);
         let mut damaged = lock(&self.damaged);
+        let replaced = !staged.is_empty();
         for doc_id in staged {
             cache.pop(doc_id);
             damaged.remove(doc_id);
@@ -293,6 +333,9 @@ impl Store {
                 doc = doc_id,
                 "a damaged document was replaced by a peer's copy"
             );
+        }
+        if replaced {
+            self.keep_damaged(&damaged);
         }
         results
     }
@@ -820,5 +863,37 @@ mod tests {
             Store::open(dir.path(), Arc::new(ByX), 10),
             Err(StoreError::NewerFormat { .. })
         ));
+    }
+
+    #[test]
+    fn damaged_documents_are_still_named_after_a_restart_until_they_read_well() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        let store = open();
+        set(&store, "a", "x", "1");
+        set(&store, "b", "x", "2");
+        let db = store.db().unwrap();
+        let healthy = db.get(keys::snapshot("a")).unwrap().unwrap();
+        store.corrupt_for_test("a").unwrap();
+        store.corrupt_meta_for_test("b").unwrap();
+        assert!(store.record("a").is_err());
+        assert!(store.record("b").is_err());
+        store.flush().unwrap();
+        drop(db);
+        drop(store);
+
+        // Named at once, before anything reads them again.
+        let store = open();
+        assert_eq!(store.damaged_documents(), ["a", "b"]);
+        assert!(store.is_damaged("b"));
+        // One put back as it was: it reads well, and is no longer named after the next restart.
+        let db = store.db().unwrap();
+        db.insert(keys::snapshot("a"), healthy).unwrap();
+        assert_eq!(store.check_document("a").unwrap(), None);
+        assert_eq!(store.damaged_documents(), ["b"]);
+        store.flush().unwrap();
+        drop(db);
+        drop(store);
+        assert_eq!(open().damaged_documents(), ["b"]);
     }
 }

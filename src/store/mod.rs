@@ -354,6 +354,8 @@ pub struct Store {
     /// Documents found damaged on disk (a value failed its checksum or does not load), with
     /// why; each is fetched again whole from a peer (`replace_damaged`). Found by any read,
     /// and by the scrub (`check_document`), which also takes a document off once it reads well.
+    /// Kept under `m/damaged` whenever it changes and loaded at open (`damage::DAMAGED_KEY`), so
+    /// that a restart still names them.
     damaged: Mutex<BTreeMap<String, String>>,
     /// Counts documents newly found damaged, so that sync asks peers for them at once.
     damage_found: watch::Sender<u64>,
@@ -686,6 +688,7 @@ impl Store {
             None => 0,
         };
         let (durable_seq, _) = watch::channel(last_seq);
+        let damaged = damage::load_damaged(&db);
         Ok(Store {
             db: Arc::new(std::sync::RwLock::new(Some(db))),
             path: path.to_path_buf(),
@@ -705,7 +708,7 @@ impl Store {
             new_docs: Mutex::new(NewDocs::new(NEW_DOCS_REMEMBERED, last_seq)),
             reclaimer: reclaim::Reclaimer::start()
                 .map_err(|e| StoreError::Meta(format!("could not start a thread: {e}")))?,
-            damaged: Mutex::new(BTreeMap::new()),
+            damaged: Mutex::new(damaged),
             damage_found: watch::channel(0).0,
         })
     }
