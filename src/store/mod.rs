@@ -564,14 +564,24 @@ fn migrate_to_2(db: &sled::Db) -> Result<(), StoreError> {
     db.flush()?;
     db.insert(keys::meta(FORMAT_KEY), &2u32.to_be_bytes())?;
     db.flush()?;
+    migrated(
+        2,
+        sealed,
+        started,
+        "every snapshot and chunk has a checksum",
+    );
+    Ok(())
+}
+
+/// Logs a migration to `format` that sealed `sealed` values (none for a new store).
+fn migrated(format: u32, sealed: usize, started: std::time::Instant, what: &str) {
     if sealed > 0 {
         tracing::info!(
             values = sealed,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "store migrated to format 2: every snapshot and chunk has a checksum"
+            "store migrated to format {format}: {what}"
         );
     }
-    Ok(())
 }
 
 /// Values sealed per batch by a migration.
@@ -607,13 +617,12 @@ fn migrate_to_3(db: &sled::Db) -> Result<(), StoreError> {
     batch.remove(progress);
     db.apply_batch(batch)?;
     db.flush()?;
-    if sealed > 0 {
-        tracing::info!(
-            values = sealed,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "store migrated to format 3: every document's metadata has a checksum"
-        );
-    }
+    migrated(
+        3,
+        sealed,
+        started,
+        "every document's metadata has a checksum",
+    );
     Ok(())
 }
 
