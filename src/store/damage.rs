@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
-use super::{checksum, hydrate, keys, lock, refused, Change, DocMeta, Store, StoreError, Written};
+use super::{
+    checksum, hydrate, keys, lock, refused, Change, DocMeta, Projection, Store, StoreError, Written,
+};
 
 /// The meta name of the damaged documents found and not yet replaced (JSON: id to why).
 pub(super) const DAMAGED_KEY: &str = "damaged";
@@ -34,6 +36,9 @@ pub(super) fn load_damaged(db: &sled::Db) -> BTreeMap<String, String> {
 pub struct ScrubStep {
     /// Damaged documents, with why.
     pub damaged: Vec<(String, String)>,
+    /// Documents whose index entries, summary or feed entry did not match the document, with
+    /// what was rewritten from it.
+    pub repaired: Vec<(String, String)>,
     /// The id to continue after; None once every document was checked.
     pub next: Option<String>,
 }
@@ -97,7 +102,12 @@ impl Store {
     /// What is wrong with a document's stored values, if anything: every checksum, that they
     /// load (strictly: no damaged tail skipped), and that they end at the heads its metadata
     /// names (a chunk lost or left over). Ok(None) when it reads well or does not exist.
-    fn inspect(&self, doc_id: &str) -> Result<Option<String>, StoreError> {
+    /// A document that reads well is left in `loaded`, with its metadata.
+    fn inspect(
+        &self,
+        doc_id: &str,
+        loaded: &mut Option<(DocMeta, AutoCommit)>,
+    ) -> Result<Option<String>, StoreError> {
         let meta = match self.read_meta(doc_id)? {
             Some(Ok(meta)) => meta,
             None => return Ok(None),
@@ -132,7 +142,7 @@ impl Store {
             }
         }
         let mut heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
-        let mut expected = meta.heads;
+        let mut expected = meta.heads.clone();
         heads.sort_unstable();
         expected.sort_unstable();
         if heads != expected {
@@ -140,7 +150,93 @@ impl Store {
                 "its stored changes do not end at the heads its metadata names".into(),
             ));
         }
+        *loaded = Some((meta, doc));
         Ok(None)
+    }
+
+    /// What of a document's derived values (index entries, summary, feed entry) does not
+    /// match the document itself, projected again; None when all do.
+    fn derived_mismatch(
+        &self,
+        doc_id: &str,
+        meta: &DocMeta,
+        projection: &Projection,
+    ) -> Result<Option<String>, StoreError> {
+        let db = self.db()?;
+        let index = owned_index(projection);
+        let mut wrong = Vec::new();
+        if index != meta.index {
+            wrong.push("its index entries named in its metadata");
+        }
+        if projection.summary != meta.summary {
+            wrong.push("its summary");
+        }
+        for key in index.iter().map(|(n, v)| keys::index_entry(n, v, doc_id)) {
+            if !db.contains_key(key)? {
+                wrong.push("an index entry missing");
+                break;
+            }
+        }
+        if meta.seq != 0 && !db.contains_key(keys::feed(meta.seq))? {
+            wrong.push("its feed entry");
+        }
+        Ok((!wrong.is_empty()).then(|| wrong.join(", ")))
+    }
+
+    /// Checks that a document's index entries, summary and feed entry are what the document
+    /// gives, and rewrites those that are not from the document, in one batch under the write
+    /// lock (unless a writer changed the document meanwhile: it wrote them anew). Returns what
+    /// was repaired.
+    fn repair_derived(
+        &self,
+        doc_id: &str,
+        meta: DocMeta,
+        mut doc: AutoCommit,
+    ) -> Result<Option<String>, StoreError> {
+        let Ok(record) = hydrate(doc_id, &mut doc) else {
+            return Ok(None);
+        };
+        let projection = self.projector.project(doc_id, &record);
+        if self.derived_mismatch(doc_id, &meta, &projection)?.is_none() {
+            return Ok(None);
+        }
+        let _writer = lock(&self.write_lock);
+        let Some(Ok(now)) = self.read_meta(doc_id)? else {
+            return Ok(None);
+        };
+        if now.heads != meta.heads {
+            return Ok(None);
+        }
+        let Some(wrong) = self.derived_mismatch(doc_id, &now, &projection)? else {
+            return Ok(None);
+        };
+        let index = owned_index(&projection);
+        let mut batch = sled::Batch::default();
+        for (name, value) in &now.index {
+            if !index.contains(&(name.clone(), value.clone())) {
+                batch.remove(keys::index_entry(name, value, doc_id));
+            }
+        }
+        for (name, value) in &index {
+            batch.insert(keys::index_entry(name, value, doc_id), &[] as &[u8]);
+        }
+        let db = self.db()?;
+        if now.seq != 0 && db.get(keys::feed(now.seq))?.is_none() {
+            batch.insert(keys::feed(now.seq), keys::feed_value(doc_id, &now.heads));
+        }
+        let repaired = DocMeta {
+            index,
+            summary: projection.summary,
+            ..now
+        };
+        batch.insert(keys::doc_meta(doc_id), repaired.encode()?);
+        self.apply(batch)?;
+        tracing::warn!(
+            doc = doc_id,
+            wrong = wrong.as_str(),
+            "a document's derived values did not match it and were written again from it"
+        );
+        Ok(Some(wrong))
     }
 
     /// Checks one document's stored values (see `inspect`); returns why it is damaged, if it
@@ -152,11 +248,21 @@ impl Store {
     /// A damaged document still in the cache is written again from there at once: the cached
     /// copy is what this node last wrote (`replace_damaged`).
     pub fn check_document(&self, doc_id: &str) -> Result<Option<String>, StoreError> {
-        let mut found = self.inspect(doc_id)?;
+        Ok(self.check_and_repair(doc_id)?.0)
+    }
+
+    /// `check_document`; a document that reads well also has its derived values checked and
+    /// repaired (`repair_derived`). Returns (why it is damaged, what was repaired).
+    fn check_and_repair(
+        &self,
+        doc_id: &str,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
+        let mut loaded = None;
+        let mut found = self.inspect(doc_id, &mut loaded)?;
         let mut in_memory = None;
         if found.is_some() {
             let _writer = lock(&self.write_lock);
-            found = self.inspect(doc_id)?;
+            found = self.inspect(doc_id, &mut loaded)?;
             if let Some(reason) = &found {
                 // Taken out under the write lock: no writer holds the document, and none can
                 // load it again before it is replaced.
@@ -190,7 +296,11 @@ impl Store {
                 }
             }
         }
-        Ok(found)
+        let repaired = match (&found, loaded) {
+            (None, Some((meta, doc))) => self.repair_derived(doc_id, meta, doc)?,
+            _ => None,
+        };
+        Ok((found, repaired))
     }
 
     /// Checks up to `limit` documents in id order after `after` (from the first when None);
@@ -213,13 +323,22 @@ impl Store {
             }
         }
         let mut damaged = Vec::new();
+        let mut repaired = Vec::new();
         for id in &ids {
-            if let Some(reason) = self.check_document(id)? {
+            let (found, fixed) = self.check_and_repair(id)?;
+            if let Some(reason) = found {
                 damaged.push((id.clone(), reason));
+            }
+            if let Some(what) = fixed {
+                repaired.push((id.clone(), what));
             }
         }
         let next = (ids.len() >= limit).then(|| ids.pop()).flatten();
-        Ok(ScrubStep { damaged, next })
+        Ok(ScrubStep {
+            damaged,
+            repaired,
+            next,
+        })
     }
 
     /// Replaces damaged documents by whole copies received from a peer (the bytes a fetch
@@ -427,6 +546,26 @@ impl Store {
         Ok(stripped)
     }
 
+    /// Test only: loses a document's index entries and feed entry and alters its summary, as a
+    /// bug or a damaged page could, leaving the document and its metadata's checksum whole.
+    /// Flushes.
+    #[doc(hidden)]
+    pub fn corrupt_derived_for_test(&self, doc_id: &str) -> Result<(), StoreError> {
+        let _writer = lock(&self.write_lock);
+        let Some(mut meta) = self.doc_meta(doc_id)? else {
+            return Err(StoreError::Meta(format!("{doc_id} is not stored")));
+        };
+        let db = self.db()?;
+        for key in meta.index_keys(doc_id) {
+            db.remove(key)?;
+        }
+        db.remove(keys::feed(meta.seq))?;
+        meta.summary.push(0);
+        db.insert(keys::doc_meta(doc_id), meta.encode()?)?;
+        db.flush()?;
+        Ok(())
+    }
+
     /// Test only: flips one byte in the middle of a document's stored metadata, leaving its
     /// checksum as it was, and flushes.
     #[doc(hidden)]
@@ -444,6 +583,15 @@ impl Store {
         db.flush()?;
         Ok(())
     }
+}
+
+/// A projection's index entries as the metadata keeps them.
+fn owned_index(projection: &Projection) -> Vec<(String, String)> {
+    projection
+        .index
+        .iter()
+        .map(|(index, value)| (index.to_string(), value.clone()))
+        .collect()
 }
 
 /// Whether `bytes` is whole Automerge chunks (Automerge skips a damaged tail when loading
@@ -505,6 +653,7 @@ mod tests {
         let super::ScrubStep {
             damaged: found,
             next,
+            ..
         } = store.scrub(None, 2).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].0, "b");
@@ -512,6 +661,7 @@ mod tests {
         let super::ScrubStep {
             damaged: found,
             next,
+            ..
         } = store.scrub(next.as_deref(), 2).unwrap();
         assert!(found.is_empty());
         assert_eq!(next, None);
@@ -893,5 +1043,42 @@ mod tests {
         drop(db);
         drop(store);
         assert_eq!(open().damaged_documents(), ["b"]);
+    }
+
+    #[test]
+    fn derived_values_that_do_not_match_the_document_are_repaired_from_it() {
+        let (_dir, store) = indexed_store();
+        for (doc, x) in [("a", "1"), ("b", "2"), ("c", "3")] {
+            set(&store, doc, "x", x);
+        }
+        let index = index_keys(&store);
+        let feed = store.feed_since(0, u64::MAX, 10).unwrap();
+        store.corrupt_derived_for_test("a").unwrap();
+        // Only an index entry lost, for "c".
+        let db = store.db().unwrap();
+        db.remove(keys::index_entry("x", "3", "c")).unwrap();
+        assert_eq!(index_keys(&store).len(), 1);
+
+        let step = store.scrub(None, 10).unwrap();
+        assert!(step.damaged.is_empty());
+        let repaired: Vec<&str> = step.repaired.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(repaired, ["a", "c"]);
+        assert!(
+            step.repaired[0].1.contains("its summary"),
+            "{:?}",
+            step.repaired
+        );
+        assert!(
+            step.repaired[0].1.contains("its feed entry"),
+            "{:?}",
+            step.repaired
+        );
+        assert!(step.repaired[1].1.contains("an index entry missing"));
+        assert_eq!(index_keys(&store), index);
+        assert_eq!(store.summary("a").unwrap().unwrap(), b"1");
+        assert_eq!(store.feed_since(0, u64::MAX, 10).unwrap(), feed);
+        assert!(store.damaged_documents().is_empty());
+        // Nothing left to repair.
+        assert!(store.scrub(None, 10).unwrap().repaired.is_empty());
     }
 }

@@ -391,3 +391,33 @@ async fn a_flipped_byte_in_a_documents_metadata_is_named_and_healed_from_a_peer(
     // Node 1 again, with its peer: the order is fetched again whole and reads well.
     healed_from_its_peer(net, &id, 2).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_index_entries_and_a_wrong_summary_are_repaired_by_check() {
+    let mut node = TestNode::start().await;
+    let customer = node.customer("索引修复客户").await;
+    let id = node.order(&customer, three_lines()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, was) = node.get("/api/orders", &node.admin).await;
+    stop_node(&mut node).await;
+    let dir = node.data_dir().to_path_buf();
+    let store = node::open_store(&dir, 10).unwrap();
+    store.corrupt_derived_for_test(&id).unwrap();
+    drop(store);
+
+    let out = neiqin(&["check"], &dir);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(&format!("repaired: {id}: ")), "{stdout}");
+    assert!(stdout.contains("none damaged"), "{stdout}");
+    let out = neiqin(&["check"], &dir);
+    assert!(!text(&out.stdout).contains("repaired"), "repaired once");
+
+    node.restart().await;
+    let (code, now) = node.get("/api/orders", &node.admin).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(now, was, "the order is listed again as it was");
+    node.stop().await;
+}
