@@ -662,9 +662,13 @@ fn check(data: &DataArg) -> anyhow::Result<ExitCode> {
     let total = store.doc_ids(None)?.len();
     let mut damaged = Vec::new();
     let mut after: Option<String> = None;
+    let started = std::time::Instant::now();
     loop {
         let step = store.scrub(after.as_deref(), 500)?;
         damaged.extend(step.damaged);
+        for (doc, what) in &step.repaired {
+            println!("repaired: {doc}: {what} (written again from the document)");
+        }
         match step.next {
             Some(next) => after = Some(next),
             None => break,
@@ -673,6 +677,11 @@ fn check(data: &DataArg) -> anyhow::Result<ExitCode> {
     for (doc, reason) in &damaged {
         println!("damaged: {doc}: {reason}");
     }
+    tracing::info!(
+        documents = total,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "store checked"
+    );
     if damaged.is_empty() {
         println!(
             "checked {total} documents in {}: none damaged",

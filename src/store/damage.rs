@@ -3,17 +3,42 @@
 //! from a peer (`replace_damaged`, called by sync).
 
 use automerge::{AutoCommit, ChangeHash, ReadDoc};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
-use super::{checksum, hydrate, keys, lock, refused, Change, Store, StoreError, Written};
+use super::{
+    checksum, hydrate, keys, lock, refused, Change, DocMeta, Projection, Store, StoreError, Written,
+};
+
+/// The meta name of the damaged documents found and not yet replaced (JSON: id to why).
+pub(super) const DAMAGED_KEY: &str = "damaged";
+
+/// The damaged documents a store kept when it was last open (none if it kept none, or they do
+/// not decode: the scrub finds them again).
+pub(super) fn load_damaged(db: &sled::Db) -> BTreeMap<String, String> {
+    let kept = match db.get(keys::meta(DAMAGED_KEY)) {
+        Ok(Some(value)) => serde_json::from_slice(&value).ok(),
+        _ => None,
+    };
+    let kept: BTreeMap<String, String> = kept.unwrap_or_default();
+    if !kept.is_empty() {
+        tracing::warn!(
+            documents = kept.len(),
+            "documents found damaged before the restart are still to be fetched again from a peer"
+        );
+    }
+    kept
+}
 
 /// What one step of the scrub found.
 #[derive(Debug, Default)]
 pub struct ScrubStep {
     /// Damaged documents, with why.
     pub damaged: Vec<(String, String)>,
+    /// Documents whose index entries, summary or feed entry did not match the document, with
+    /// what was rewritten from it.
+    pub repaired: Vec<(String, String)>,
     /// The id to continue after; None once every document was checked.
     pub next: Option<String>,
 }
@@ -29,16 +54,33 @@ impl Store {
     }
 
     fn note_damaged(&self, doc_id: &str, reason: &str) {
-        let new = lock(&self.damaged)
+        let mut damaged = lock(&self.damaged);
+        let new = damaged
             .insert(doc_id.to_string(), reason.to_string())
             .is_none();
         if new {
+            self.keep_damaged(&damaged);
+            drop(damaged);
             tracing::error!(
                 doc = doc_id,
                 reason,
                 "a document is damaged on disk; it is fetched again whole from a peer that has it"
             );
             self.damage_found.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Writes the damaged set under `DAMAGED_KEY` (made durable by the next flush); call with
+    /// it locked, so that writes of it are in order. A failure is only logged: the scrub finds
+    /// the documents again after a restart.
+    fn keep_damaged(&self, damaged: &BTreeMap<String, String>) {
+        let kept = self.db().and_then(|db| {
+            let value = serde_json::to_vec(damaged).map_err(|e| StoreError::Meta(e.to_string()))?;
+            db.insert(keys::meta(DAMAGED_KEY), value)?;
+            Ok(())
+        });
+        if let Err(e) = kept {
+            tracing::warn!(error = %e, "the list of damaged documents could not be kept");
         }
     }
 
@@ -60,14 +102,16 @@ impl Store {
     /// What is wrong with a document's stored values, if anything: every checksum, that they
     /// load (strictly: no damaged tail skipped), and that they end at the heads its metadata
     /// names (a chunk lost or left over). Ok(None) when it reads well or does not exist.
-    fn inspect(&self, doc_id: &str) -> Result<Option<String>, StoreError> {
-        let meta = match self.doc_meta(doc_id) {
-            Ok(Some(meta)) => meta,
-            Ok(None) => return Ok(None),
-            Err(StoreError::Corrupt { reason, .. }) => {
-                return Ok(Some(format!("its metadata does not decode: {reason}")))
-            }
-            Err(e) => return Err(e),
+    /// A document that reads well is left in `loaded`, with its metadata.
+    fn inspect(
+        &self,
+        doc_id: &str,
+        loaded: &mut Option<(DocMeta, AutoCommit)>,
+    ) -> Result<Option<String>, StoreError> {
+        let meta = match self.read_meta(doc_id)? {
+            Some(Ok(meta)) => meta,
+            None => return Ok(None),
+            Some(Err(why)) => return Ok(Some(why)),
         };
         let db = self.db()?;
         let strict =
@@ -98,7 +142,7 @@ impl Store {
             }
         }
         let mut heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
-        let mut expected = meta.heads;
+        let mut expected = meta.heads.clone();
         heads.sort_unstable();
         expected.sort_unstable();
         if heads != expected {
@@ -106,7 +150,93 @@ impl Store {
                 "its stored changes do not end at the heads its metadata names".into(),
             ));
         }
+        *loaded = Some((meta, doc));
         Ok(None)
+    }
+
+    /// What of a document's derived values (index entries, summary, feed entry) does not
+    /// match the document itself, projected again; None when all do.
+    fn derived_mismatch(
+        &self,
+        doc_id: &str,
+        meta: &DocMeta,
+        projection: &Projection,
+    ) -> Result<Option<String>, StoreError> {
+        let db = self.db()?;
+        let index = owned_index(projection);
+        let mut wrong = Vec::new();
+        if index != meta.index {
+            wrong.push("its index entries named in its metadata");
+        }
+        if projection.summary != meta.summary {
+            wrong.push("its summary");
+        }
+        for key in index.iter().map(|(n, v)| keys::index_entry(n, v, doc_id)) {
+            if !db.contains_key(key)? {
+                wrong.push("an index entry missing");
+                break;
+            }
+        }
+        if meta.seq != 0 && !db.contains_key(keys::feed(meta.seq))? {
+            wrong.push("its feed entry");
+        }
+        Ok((!wrong.is_empty()).then(|| wrong.join(", ")))
+    }
+
+    /// Checks that a document's index entries, summary and feed entry are what the document
+    /// gives, and rewrites those that are not from the document, in one batch under the write
+    /// lock (unless a writer changed the document meanwhile: it wrote them anew). Returns what
+    /// was repaired.
+    fn repair_derived(
+        &self,
+        doc_id: &str,
+        meta: DocMeta,
+        mut doc: AutoCommit,
+    ) -> Result<Option<String>, StoreError> {
+        let Ok(record) = hydrate(doc_id, &mut doc) else {
+            return Ok(None);
+        };
+        let projection = self.projector.project(doc_id, &record);
+        if self.derived_mismatch(doc_id, &meta, &projection)?.is_none() {
+            return Ok(None);
+        }
+        let _writer = lock(&self.write_lock);
+        let Some(Ok(now)) = self.read_meta(doc_id)? else {
+            return Ok(None);
+        };
+        if now.heads != meta.heads {
+            return Ok(None);
+        }
+        let Some(wrong) = self.derived_mismatch(doc_id, &now, &projection)? else {
+            return Ok(None);
+        };
+        let index = owned_index(&projection);
+        let mut batch = sled::Batch::default();
+        for (name, value) in &now.index {
+            if !index.contains(&(name.clone(), value.clone())) {
+                batch.remove(keys::index_entry(name, value, doc_id));
+            }
+        }
+        for (name, value) in &index {
+            batch.insert(keys::index_entry(name, value, doc_id), &[] as &[u8]);
+        }
+        let db = self.db()?;
+        if now.seq != 0 && db.get(keys::feed(now.seq))?.is_none() {
+            batch.insert(keys::feed(now.seq), keys::feed_value(doc_id, &now.heads));
+        }
+        let repaired = DocMeta {
+            index,
+            summary: projection.summary,
+            ..now
+        };
+        batch.insert(keys::doc_meta(doc_id), repaired.encode()?);
+        self.apply(batch)?;
+        tracing::warn!(
+            doc = doc_id,
+            wrong = wrong.as_str(),
+            "a document's derived values did not match it and were written again from it"
+        );
+        Ok(Some(wrong))
     }
 
     /// Checks one document's stored values (see `inspect`); returns why it is damaged, if it
@@ -118,11 +248,21 @@ impl Store {
     /// A damaged document still in the cache is written again from there at once: the cached
     /// copy is what this node last wrote (`replace_damaged`).
     pub fn check_document(&self, doc_id: &str) -> Result<Option<String>, StoreError> {
-        let mut found = self.inspect(doc_id)?;
+        Ok(self.check_and_repair(doc_id)?.0)
+    }
+
+    /// `check_document`; a document that reads well also has its derived values checked and
+    /// repaired (`repair_derived`). Returns (why it is damaged, what was repaired).
+    fn check_and_repair(
+        &self,
+        doc_id: &str,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
+        let mut loaded = None;
+        let mut found = self.inspect(doc_id, &mut loaded)?;
         let mut in_memory = None;
         if found.is_some() {
             let _writer = lock(&self.write_lock);
-            found = self.inspect(doc_id)?;
+            found = self.inspect(doc_id, &mut loaded)?;
             if let Some(reason) = &found {
                 // Taken out under the write lock: no writer holds the document, and none can
                 // load it again before it is replaced.
@@ -149,12 +289,18 @@ impl Store {
                 }
             }
             None => {
-                if lock(&self.damaged).remove(doc_id).is_some() {
+                let mut damaged = lock(&self.damaged);
+                if damaged.remove(doc_id).is_some() {
+                    self.keep_damaged(&damaged);
                     tracing::info!(doc = doc_id, "a document found damaged reads well again");
                 }
             }
         }
-        Ok(found)
+        let repaired = match (&found, loaded) {
+            (None, Some((meta, doc))) => self.repair_derived(doc_id, meta, doc)?,
+            _ => None,
+        };
+        Ok((found, repaired))
     }
 
     /// Checks up to `limit` documents in id order after `after` (from the first when None);
@@ -177,13 +323,22 @@ impl Store {
             }
         }
         let mut damaged = Vec::new();
+        let mut repaired = Vec::new();
         for id in &ids {
-            if let Some(reason) = self.check_document(id)? {
+            let (found, fixed) = self.check_and_repair(id)?;
+            if let Some(reason) = found {
                 damaged.push((id.clone(), reason));
+            }
+            if let Some(what) = fixed {
+                repaired.push((id.clone(), what));
             }
         }
         let next = (ids.len() >= limit).then(|| ids.pop()).flatten();
-        Ok(ScrubStep { damaged, next })
+        Ok(ScrubStep {
+            damaged,
+            repaired,
+            next,
+        })
     }
 
     /// Replaces damaged documents by whole copies received from a peer (the bytes a fetch
@@ -231,8 +386,16 @@ impl Store {
                 }));
                 continue;
             }
-            let old = match self.doc_meta(doc_id) {
-                Ok(old) => old.unwrap_or_default(),
+            let old = match self.read_meta(doc_id) {
+                Ok(Some(Ok(old))) => old,
+                Ok(None) => DocMeta::default(),
+                Ok(Some(Err(_))) => match self.entries_of(doc_id) {
+                    Ok(old) => old,
+                    Err(e) => {
+                        results.push(Err(e));
+                        continue;
+                    }
+                },
                 Err(e) => {
                     results.push(Err(e));
                     continue;
@@ -281,6 +444,7 @@ impl Store {
         self.last_seq.store(seq, Ordering::SeqCst);
         let mut cache = lock(&self.cache);
         let mut damaged = lock(&self.damaged);
+        let replaced = !staged.is_empty();
         for doc_id in staged {
             cache.pop(doc_id);
             damaged.remove(doc_id);
@@ -289,7 +453,44 @@ impl Store {
                 "a damaged document was replaced by a peer's copy"
             );
         }
+        if replaced {
+            self.keep_damaged(&damaged);
+        }
         results
+    }
+
+    /// What the store holds for a document whose metadata is damaged, found by scanning every
+    /// index and feed entry (slow, and only for replacing it): its index entries, its feed
+    /// entry, whether it has chunks; so that its replacement leaves none of them behind.
+    fn entries_of(&self, doc_id: &str) -> Result<DocMeta, StoreError> {
+        let db = self.db()?;
+        let mut meta = DocMeta::default();
+        let tail = [&[0u8][..], doc_id.as_bytes()].concat();
+        for key in db.scan_prefix(keys::INDEX_PREFIX).keys() {
+            let key = key?;
+            let Some(entry) = key
+                .strip_prefix(keys::INDEX_PREFIX)
+                .and_then(|entry| entry.strip_suffix(tail.as_slice()))
+            else {
+                continue;
+            };
+            if let Some(nul) = entry.iter().position(|b| *b == 0) {
+                meta.index.push((
+                    String::from_utf8_lossy(&entry[..nul]).into_owned(),
+                    String::from_utf8_lossy(&entry[nul + 1..]).into_owned(),
+                ));
+            }
+        }
+        for entry in db.scan_prefix(keys::FEED_PREFIX) {
+            let (key, value) = entry?;
+            if keys::parse_feed_value(&value).0 == doc_id {
+                meta.seq = keys::feed_seq(&key).unwrap_or(0);
+            }
+        }
+        if db.scan_prefix(keys::chunk_prefix(doc_id)).next().is_some() {
+            meta.chunks = 1;
+        }
+        Ok(meta)
     }
 
     /// Test only: flips one byte in the middle of a document's stored snapshot (or first
@@ -313,13 +514,23 @@ impl Store {
         Ok(())
     }
 
-    /// Test only: turns the store back into the layout written before checksums (format 1):
-    /// every snapshot and chunk without its checksum, no format key. Flushes.
+    /// Test only: turns the store back into the layout of an older `format`: 2, every
+    /// document's metadata without its checksum; 1 (before checksums), every snapshot and
+    /// chunk too, and no format key. Returns how many values were stripped. Flushes.
     #[doc(hidden)]
-    pub fn downgrade_for_test(&self) -> Result<usize, StoreError> {
+    pub fn downgrade_for_test(&self, format: u32) -> Result<usize, StoreError> {
         let db = self.db()?;
         let mut stripped = 0;
-        for prefix in [&b"d/"[..], &b"c/"[..]] {
+        let prefixes: &[&[u8]] = match format {
+            1 => &[b"x/", b"d/", b"c/"],
+            2 => &[b"x/"],
+            _ => {
+                return Err(StoreError::Meta(format!(
+                    "no store format {format} to go to"
+                )))
+            }
+        };
+        for prefix in prefixes {
             for entry in db.scan_prefix(prefix) {
                 let (key, value) = entry?;
                 let payload = checksum::open(&value).map_err(StoreError::Meta)?.to_vec();
@@ -327,10 +538,60 @@ impl Store {
                 stripped += 1;
             }
         }
-        db.remove(keys::meta(super::FORMAT_KEY))?;
+        match format {
+            1 => db.remove(keys::meta(super::FORMAT_KEY))?,
+            _ => db.insert(keys::meta(super::FORMAT_KEY), &format.to_be_bytes())?,
+        };
         db.flush()?;
         Ok(stripped)
     }
+
+    /// Test only: loses a document's index entries and feed entry and alters its summary, as a
+    /// bug or a damaged page could, leaving the document and its metadata's checksum whole.
+    /// Flushes.
+    #[doc(hidden)]
+    pub fn corrupt_derived_for_test(&self, doc_id: &str) -> Result<(), StoreError> {
+        let _writer = lock(&self.write_lock);
+        let Some(mut meta) = self.doc_meta(doc_id)? else {
+            return Err(StoreError::Meta(format!("{doc_id} is not stored")));
+        };
+        let db = self.db()?;
+        for key in meta.index_keys(doc_id) {
+            db.remove(key)?;
+        }
+        db.remove(keys::feed(meta.seq))?;
+        meta.summary.push(0);
+        db.insert(keys::doc_meta(doc_id), meta.encode()?)?;
+        db.flush()?;
+        Ok(())
+    }
+
+    /// Test only: flips one byte in the middle of a document's stored metadata, leaving its
+    /// checksum as it was, and flushes.
+    #[doc(hidden)]
+    pub fn corrupt_meta_for_test(&self, doc_id: &str) -> Result<(), StoreError> {
+        let db = self.db()?;
+        let key = keys::doc_meta(doc_id);
+        let Some(value) = db.get(&key)? else {
+            return Err(StoreError::Meta(format!("{doc_id} is not stored")));
+        };
+        let mut value = value.to_vec();
+        let at = checksum::HEADER + (value.len() - checksum::HEADER) / 2;
+        value[at] ^= 0x20;
+        db.insert(key, value)?;
+        lock(&self.cache).pop(doc_id);
+        db.flush()?;
+        Ok(())
+    }
+}
+
+/// A projection's index entries as the metadata keeps them.
+fn owned_index(projection: &Projection) -> Vec<(String, String)> {
+    projection
+        .index
+        .iter()
+        .map(|(index, value)| (index.to_string(), value.clone()))
+        .collect()
 }
 
 /// Whether `bytes` is whole Automerge chunks (Automerge skips a damaged tail when loading
@@ -349,6 +610,31 @@ mod tests {
         matches!(result, Err(StoreError::Damaged { doc, .. }) if doc == id)
     }
 
+    /// Reads of damaged `id`'s bytes answer that it is damaged; a write to it is refused the
+    /// same way, and writes nothing.
+    fn refused_on_read_and_write(store: &Store, id: &str) {
+        assert!(is_damaged(store.changes_for(id, &[]), id));
+        let seq = store.last_seq();
+        let written = store.update(id, &author(), |_| Ok::<_, ()>(vec![]));
+        assert!(matches!(
+            written,
+            Err(super::super::UpdateError::Store(StoreError::Damaged { .. }))
+        ));
+        assert_eq!(store.last_seq(), seq);
+    }
+
+    /// `store` flushed, closed and opened again by `open`: migrated to the current format.
+    fn reopened_migrated(store: Store, open: impl Fn() -> Store) -> Store {
+        store.flush().unwrap();
+        drop(store);
+        let store = open();
+        assert_eq!(
+            store.meta_get("format").unwrap().as_deref(),
+            Some(&FORMAT_VERSION.to_be_bytes()[..])
+        );
+        store
+    }
+
     #[test]
     fn a_flipped_byte_in_a_snapshot_is_found_named_and_refused_on_read() {
         let (_dir, store) = store();
@@ -361,20 +647,13 @@ mod tests {
         assert!(err.to_string().contains("checksum mismatch"), "{err}");
         assert_eq!(store.damaged_documents(), ["b"]);
         assert!(is_damaged(store.raw_document("b"), "b"));
-        assert!(is_damaged(store.changes_for("b", &[]), "b"));
-        // A write to it is refused the same way, and writes nothing.
-        let seq = store.last_seq();
-        let written = store.update("b", &author(), |_| Ok::<_, ()>(vec![]));
-        assert!(matches!(
-            written,
-            Err(super::super::UpdateError::Store(StoreError::Damaged { .. }))
-        ));
-        assert_eq!(store.last_seq(), seq);
+        refused_on_read_and_write(&store, "b");
         assert_eq!(store.record("a").unwrap().unwrap().field("x"), Some("1"));
         // The scrub finds it too, in pages.
         let super::ScrubStep {
             damaged: found,
             next,
+            ..
         } = store.scrub(None, 2).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].0, "b");
@@ -382,6 +661,7 @@ mod tests {
         let super::ScrubStep {
             damaged: found,
             next,
+            ..
         } = store.scrub(next.as_deref(), 2).unwrap();
         assert!(found.is_empty());
         assert_eq!(next, None);
@@ -501,8 +781,9 @@ mod tests {
         make_large(&store, "big");
         set(&store, "big", "n", "1");
         set(&store, "big", "n", "2");
-        let stripped = store.downgrade_for_test().unwrap();
-        assert_eq!(stripped, 30 + 1 + 2);
+        let stripped = store.downgrade_for_test(1).unwrap();
+        // 31 documents' metadata and snapshots, and two chunks.
+        assert_eq!(stripped, 31 + 31 + 2);
         assert_eq!(store.meta_get("format").unwrap(), None);
         // Interrupted half-way through a migration: one value already sealed.
         let db = store.db().unwrap();
@@ -510,17 +791,14 @@ mod tests {
         assert!(checksum::is_unsealed(&first));
         db.insert(keys::snapshot("d0"), checksum::seal(&first))
             .unwrap();
-        db.flush().unwrap();
         drop(db);
-        drop(store);
-
-        let store = open();
-        assert_eq!(
-            store.meta_get("format").unwrap().as_deref(),
-            Some(&FORMAT_VERSION.to_be_bytes()[..])
-        );
+        let store = reopened_migrated(store, open);
         let db = store.db().unwrap();
-        for entry in db.scan_prefix(b"d/").chain(db.scan_prefix(b"c/")) {
+        for entry in db
+            .scan_prefix(b"d/")
+            .chain(db.scan_prefix(b"c/"))
+            .chain(db.scan_prefix(b"x/"))
+        {
             let (key, value) = entry.unwrap();
             assert!(checksum::open(&value).is_ok(), "{key:?} not sealed");
         }
@@ -588,5 +866,219 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("upgrade neiqin"), "{err}");
+    }
+
+    /// Indexes every document by its field `x`; its summary is that value.
+    struct ByX;
+    impl super::super::Projector for ByX {
+        fn project(
+            &self,
+            _: &str,
+            record: &crate::domain::record::Record,
+        ) -> super::super::Projection {
+            let x = record.field("x").unwrap_or_default().to_string();
+            super::super::Projection {
+                index: vec![("x", x.clone())],
+                summary: x.into_bytes(),
+            }
+        }
+    }
+
+    fn indexed_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(ByX), 10).unwrap();
+        (dir, store)
+    }
+
+    fn index_keys(store: &Store) -> Vec<Vec<u8>> {
+        let db = store.db().unwrap();
+        db.scan_prefix(keys::INDEX_PREFIX)
+            .keys()
+            .map(|k| k.unwrap().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn a_flipped_byte_in_a_documents_metadata_is_found_and_healed_from_a_peer() {
+        let (_da, a) = indexed_store();
+        let (_db, b) = indexed_store();
+        for (doc, x) in [("a", "1"), ("b", "2"), ("c", "3")] {
+            set(&a, doc, "x", x);
+            b.merge(doc, &raw(&a, doc)).unwrap();
+        }
+        set(&a, "b", "x", "4");
+        assert_eq!(b.check_document("b").unwrap(), None);
+        b.corrupt_meta_for_test("b").unwrap();
+        // Found by the check, not as an error of the store.
+        let why = b.check_document("b").unwrap().expect("damage found");
+        assert!(why.contains("its metadata: checksum mismatch"), "{why}");
+        assert_eq!(b.damaged_documents(), ["b"]);
+        // Every read and write of it says so; lists leave it out; the rest reads as before.
+        assert!(is_damaged(b.record("b"), "b"));
+        assert!(is_damaged(b.doc_meta("b"), "b"));
+        refused_on_read_and_write(&b, "b");
+        // Its stored bytes pass their checksums: they may still be copied whole (export).
+        assert!(b.raw_document("b").unwrap().is_some());
+        assert_eq!(b.summary("b").unwrap(), None);
+        assert_eq!(b.doc_ids(Some("t")).unwrap(), ["a", "c"]);
+        assert_eq!(b.summary("a").unwrap().unwrap(), b"1");
+        // Sync does not fetch changes of it: it is fetched whole.
+        assert_eq!(b.heads_if_lacking("b", &heads(&a, "b")).unwrap(), None);
+
+        // Replaced by the peer's copy: its old index entry and feed entry are gone with it.
+        let results = b.replace_damaged(&[("b".to_string(), raw(&a, "b"))]);
+        assert!(results[0].as_ref().is_ok_and(|w| w.changed));
+        assert!(b.damaged_documents().is_empty());
+        assert_eq!(b.check_document("b").unwrap(), None);
+        assert_eq!(b.record("b").unwrap().unwrap().field("x"), Some("4"));
+        assert_eq!(b.summary("b").unwrap().unwrap(), b"4");
+        assert_eq!(
+            index_keys(&b),
+            [("1", "a"), ("3", "c"), ("4", "b")].map(|(x, doc)| keys::index_entry("x", x, doc))
+        );
+        let feed = b.feed_since(0, u64::MAX, 10).unwrap();
+        assert_eq!(
+            feed.iter().map(|(_, doc)| doc.as_str()).collect::<Vec<_>>(),
+            ["a", "c", "b"]
+        );
+    }
+
+    #[test]
+    fn metadata_that_does_not_decode_is_damage_too() {
+        let (_dir, store) = store();
+        set(&store, "d", "x", "1");
+        let db = store.db().unwrap();
+        // A checksum that holds over bytes that are no metadata.
+        db.insert(keys::doc_meta("d"), checksum::seal(&[0xff; 3]))
+            .unwrap();
+        let why = store.check_document("d").unwrap().expect("damage found");
+        assert!(why.contains("its metadata: does not decode"), "{why}");
+        // And one written before format 3, unsealed.
+        let payload = postcard::to_allocvec(&super::super::DocMeta::default()).unwrap();
+        db.insert(keys::doc_meta("d"), payload).unwrap();
+        let why = store.check_document("d").unwrap().expect("damage found");
+        assert!(why.contains("its metadata:"), "{why}");
+    }
+
+    #[test]
+    fn a_format_2_store_has_its_metadata_sealed_at_open_even_when_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Store::open(dir.path(), Arc::new(ByX), 10).unwrap();
+        let store = open();
+        for i in 0..20 {
+            set(&store, &format!("d{i:02}"), "x", &i.to_string());
+        }
+        let before = index_keys(&store);
+        assert_eq!(store.downgrade_for_test(2).unwrap(), 20);
+        assert_eq!(
+            store.meta_get("format").unwrap().as_deref(),
+            Some(&2u32.to_be_bytes()[..])
+        );
+        // Interrupted after its first batch: the first five sealed, and that recorded.
+        let db = store.db().unwrap();
+        for i in 0..5 {
+            let key = keys::doc_meta(&format!("d{i:02}"));
+            let value = db.get(&key).unwrap().unwrap();
+            db.insert(&key, checksum::seal(&value)).unwrap();
+        }
+        store
+            .meta_put(super::super::FORMAT3_PROGRESS_KEY, &keys::doc_meta("d04"))
+            .unwrap();
+        drop(db);
+        let store = reopened_migrated(store, open);
+        assert_eq!(
+            store.meta_get(super::super::FORMAT3_PROGRESS_KEY).unwrap(),
+            None
+        );
+        // Each sealed once: every one opens to metadata, and every document reads well.
+        for i in 0..20 {
+            let id = format!("d{i:02}");
+            assert_eq!(store.check_document(&id).unwrap(), None, "{id}");
+            assert_eq!(
+                store.summary(&id).unwrap().unwrap(),
+                i.to_string().as_bytes()
+            );
+        }
+        assert!(store.damaged_documents().is_empty());
+        assert_eq!(index_keys(&store), before);
+        // A newer store than this one is refused still.
+        store
+            .meta_put("format", &(FORMAT_VERSION + 1).to_be_bytes())
+            .unwrap();
+        store.flush().unwrap();
+        drop(store);
+        assert!(matches!(
+            Store::open(dir.path(), Arc::new(ByX), 10),
+            Err(StoreError::NewerFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn damaged_documents_are_still_named_after_a_restart_until_they_read_well() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Store::open(dir.path(), Arc::new(NoIndex), 10).unwrap();
+        let store = open();
+        set(&store, "a", "x", "1");
+        set(&store, "b", "x", "2");
+        let db = store.db().unwrap();
+        let healthy = db.get(keys::snapshot("a")).unwrap().unwrap();
+        store.corrupt_for_test("a").unwrap();
+        store.corrupt_meta_for_test("b").unwrap();
+        assert!(store.record("a").is_err());
+        assert!(store.record("b").is_err());
+        store.flush().unwrap();
+        drop(db);
+        drop(store);
+
+        // Named at once, before anything reads them again.
+        let store = open();
+        assert_eq!(store.damaged_documents(), ["a", "b"]);
+        assert!(store.is_damaged("b"));
+        // One put back as it was: it reads well, and is no longer named after the next restart.
+        let db = store.db().unwrap();
+        db.insert(keys::snapshot("a"), healthy).unwrap();
+        assert_eq!(store.check_document("a").unwrap(), None);
+        assert_eq!(store.damaged_documents(), ["b"]);
+        store.flush().unwrap();
+        drop(db);
+        drop(store);
+        assert_eq!(open().damaged_documents(), ["b"]);
+    }
+
+    #[test]
+    fn derived_values_that_do_not_match_the_document_are_repaired_from_it() {
+        let (_dir, store) = indexed_store();
+        for (doc, x) in [("a", "1"), ("b", "2"), ("c", "3")] {
+            set(&store, doc, "x", x);
+        }
+        let index = index_keys(&store);
+        let feed = store.feed_since(0, u64::MAX, 10).unwrap();
+        store.corrupt_derived_for_test("a").unwrap();
+        // Only an index entry lost, for "c".
+        let db = store.db().unwrap();
+        db.remove(keys::index_entry("x", "3", "c")).unwrap();
+        assert_eq!(index_keys(&store).len(), 1);
+
+        let step = store.scrub(None, 10).unwrap();
+        assert!(step.damaged.is_empty());
+        let repaired: Vec<&str> = step.repaired.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(repaired, ["a", "c"]);
+        assert!(
+            step.repaired[0].1.contains("its summary"),
+            "{:?}",
+            step.repaired
+        );
+        assert!(
+            step.repaired[0].1.contains("its feed entry"),
+            "{:?}",
+            step.repaired
+        );
+        assert!(step.repaired[1].1.contains("an index entry missing"));
+        assert_eq!(index_keys(&store), index);
+        assert_eq!(store.summary("a").unwrap().unwrap(), b"1");
+        assert_eq!(store.feed_since(0, u64::MAX, 10).unwrap(), feed);
+        assert!(store.damaged_documents().is_empty());
+        // Nothing left to repair.
+        assert!(store.scrub(None, 10).unwrap().repaired.is_empty());
     }
 }

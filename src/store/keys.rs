@@ -6,7 +6,7 @@
 //! | `m/`   | meta name                        | node identity, counters, `format`       |
 //! | `d/`   | doc id                           | the last compacted snapshot (sealed)    |
 //! | `c/`   | doc id `/` seq (u64 BE)          | one incremental chunk of changes (sealed) |
-//! | `x/`   | doc id                           | `DocMeta`: kind, heads, index keys, summary |
+//! | `x/`   | doc id                           | `DocMeta`: kind, heads, index keys, summary (sealed) |
 //! | `f/`   | seq (u64 BE)                     | doc id `\0` heads: the change feed, one entry per doc |
 //! | `i/`   | index `\0` value `\0` doc id     | empty                                   |
 //! | `u/`   | token hash                       | user                                    |
@@ -14,7 +14,7 @@
 //! | `a/`   | content hash                     | attachment bytes                        |
 //!
 //! Sealed: a tag and a CRC-32 before the Automerge bytes (`checksum`), since store format 2
-//! (`m/format`, `FORMAT_VERSION`).
+//! (`m/format`, `FORMAT_VERSION`); before the postcard bytes of `DocMeta` since format 3.
 
 pub fn meta(name: &str) -> Vec<u8> {
     [b"m/", name.as_bytes()].concat()
@@ -77,6 +77,8 @@ pub fn parse_feed_value(value: &[u8]) -> (String, Option<super::Heads>) {
         .collect();
     (doc, Some(heads))
 }
+
+pub const INDEX_PREFIX: &[u8] = b"i/";
 
 pub fn index_prefix(index: &str) -> Vec<u8> {
     [b"i/", index.as_bytes(), b"\0"].concat()

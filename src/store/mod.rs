@@ -11,6 +11,8 @@
 //!   a new sequence number too, so they are relayed to other peers.
 //! - Peers are shown the feed only up to the last flushed sequence (`durable_seq`), so a crash
 //!   can never make a peer skip a sequence number that gets reused.
+//! - Every snapshot, chunk and document metadata is sealed with a checksum (`checksum`) and
+//!   verified when read; a value that fails makes its document damaged (`damage`).
 //!
 //! This module knows nothing of orders: a `Projector` turns a record into index entries and a
 //! summary.
@@ -50,8 +52,13 @@ const SAVE_WHOLE_MAX_OPS: u64 = 1000;
 
 /// The layout of the values this code writes, kept under `m/format` from the store's creation.
 /// 1 (no key): values as Automerge bytes. 2: every snapshot and chunk carries a checksum
-/// (`checksum`). A store of a later format is refused; one of format 1 is migrated at open.
-pub const FORMAT_VERSION: u32 = 2;
+/// (`checksum`). 3: every document's metadata (`DocMeta`) carries one too. A store of a later
+/// format is refused; one of format 1 or 2 is migrated at open.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The meta name under which an interrupted migration to format 3 keeps the last metadata key
+/// it sealed; removed when the migration is done.
+const FORMAT3_PROGRESS_KEY: &str = "format3-sealed-up-to";
 
 /// The meta name of the store's format version.
 const FORMAT_KEY: &str = "format";
@@ -179,6 +186,18 @@ impl DocMeta {
 impl DocMeta {
     pub fn change_hashes(&self) -> Vec<ChangeHash> {
         self.heads.iter().map(|h| ChangeHash(*h)).collect()
+    }
+
+    /// The value stored for this metadata: postcard, sealed with its checksum (format 3).
+    fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        postcard::to_allocvec(self)
+            .map(|bytes| checksum::seal(&bytes))
+            .map_err(|e| StoreError::Meta(e.to_string()))
+    }
+
+    /// The metadata in a stored value, or why it cannot be trusted.
+    fn decode(value: &[u8]) -> Result<DocMeta, String> {
+        postcard::from_bytes(checksum::open(value)?).map_err(|e| format!("does not decode: {e}"))
     }
 }
 
@@ -335,6 +354,8 @@ pub struct Store {
     /// Documents found damaged on disk (a value failed its checksum or does not load), with
     /// why; each is fetched again whole from a peer (`replace_damaged`). Found by any read,
     /// and by the scrub (`check_document`), which also takes a document off once it reads well.
+    /// Kept under `m/damaged` whenever it changes and loaded at open (`damage::DAMAGED_KEY`), so
+    /// that a restart still names them.
     damaged: Mutex<BTreeMap<String, String>>,
     /// Counts documents newly found damaged, so that sync asks peers for them at once.
     damage_found: watch::Sender<u64>,
@@ -486,11 +507,13 @@ fn newest_sled_snapshot(path: &Path) -> Option<std::path::PathBuf> {
     snaps.pop()
 }
 
-/// Brings a store to `FORMAT_VERSION`, or refuses one written by a newer version. A store
-/// without a format key (made before checksums, or new) has every snapshot and chunk sealed
-/// with its checksum, in batches, then the key written: an interrupted migration leaves the key
-/// unwritten and is finished at the next open (sealed values are recognised and skipped), and
-/// the store is not opened until it is done.
+/// Brings a store to `FORMAT_VERSION`, or refuses one written by a newer version, one format
+/// after the other; the store is not opened until it is done. Each step writes in batches and
+/// can be interrupted: the next open finishes it.
+/// - No format key (made before checksums, or new) to 2: every snapshot and chunk is sealed
+///   with its checksum (sealed values are recognised and skipped), then the key is written.
+/// - 2 to 3: every document's metadata is sealed, in key order; each batch also records the
+///   last key it sealed (`FORMAT3_PROGRESS_KEY`), where an interrupted migration goes on.
 fn migrate(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
     let found = match db.get(keys::meta(FORMAT_KEY))? {
         Some(bytes) => Some(
@@ -501,45 +524,106 @@ fn migrate(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
         None => None,
     };
     match found {
-        Some(found) if found > FORMAT_VERSION => Err(StoreError::NewerFormat {
-            dir: path.display().to_string(),
-            found,
-            supported: FORMAT_VERSION,
-        }),
-        Some(_) => Ok(()),
-        None => {
-            let started = std::time::Instant::now();
-            let mut sealed = 0usize;
-            for prefix in [&b"d/"[..], &b"c/"[..]] {
-                let mut batch = sled::Batch::default();
-                let mut in_batch = 0;
-                for entry in db.scan_prefix(prefix) {
-                    let (key, value) = entry?;
-                    if checksum::is_unsealed(&value) {
-                        batch.insert(key, checksum::seal(&value));
-                        in_batch += 1;
-                        sealed += 1;
-                    }
-                    if in_batch == 1000 {
-                        db.apply_batch(std::mem::take(&mut batch))?;
-                        in_batch = 0;
-                    }
-                }
-                db.apply_batch(batch)?;
+        Some(found) if found > FORMAT_VERSION => {
+            return Err(StoreError::NewerFormat {
+                dir: path.display().to_string(),
+                found,
+                supported: FORMAT_VERSION,
+            })
+        }
+        Some(_) => {}
+        None => migrate_to_2(db)?,
+    }
+    if found.is_none_or(|found| found < 3) {
+        migrate_to_3(db)?;
+    }
+    Ok(())
+}
+
+/// Format 1 (or a new store) to 2: every snapshot and chunk sealed.
+fn migrate_to_2(db: &sled::Db) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let mut sealed = 0usize;
+    for prefix in [&b"d/"[..], &b"c/"[..]] {
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for entry in db.scan_prefix(prefix) {
+            let (key, value) = entry?;
+            if checksum::is_unsealed(&value) {
+                batch.insert(key, checksum::seal(&value));
+                in_batch += 1;
+                sealed += 1;
             }
-            db.flush()?;
-            db.insert(keys::meta(FORMAT_KEY), &FORMAT_VERSION.to_be_bytes())?;
-            db.flush()?;
-            if sealed > 0 {
-                tracing::info!(
-                    values = sealed,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "store migrated to format {FORMAT_VERSION}: every snapshot and chunk has a checksum"
-                );
+            if in_batch == MIGRATION_BATCH {
+                db.apply_batch(std::mem::take(&mut batch))?;
+                in_batch = 0;
             }
-            Ok(())
+        }
+        db.apply_batch(batch)?;
+    }
+    db.flush()?;
+    db.insert(keys::meta(FORMAT_KEY), &2u32.to_be_bytes())?;
+    db.flush()?;
+    migrated(
+        2,
+        sealed,
+        started,
+        "every snapshot and chunk has a checksum",
+    );
+    Ok(())
+}
+
+/// Logs a migration to `format` that sealed `sealed` values (none for a new store).
+fn migrated(format: u32, sealed: usize, started: std::time::Instant, what: &str) {
+    if sealed > 0 {
+        tracing::info!(
+            values = sealed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "store migrated to format {format}: {what}"
+        );
+    }
+}
+
+/// Values sealed per batch by a migration.
+const MIGRATION_BATCH: usize = 1000;
+
+/// Format 2 to 3: every document's metadata sealed, in batches that each record how far they
+/// got, so that an interrupted migration never seals a value twice.
+fn migrate_to_3(db: &sled::Db) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let progress = keys::meta(FORMAT3_PROGRESS_KEY);
+    let from = match db.get(&progress)? {
+        Some(last) => [last.as_ref(), &[0]].concat(),
+        None => keys::DOC_META_PREFIX.to_vec(),
+    };
+    let mut sealed = 0usize;
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    for entry in db.range(from..) {
+        let (key, value) = entry?;
+        if !key.starts_with(keys::DOC_META_PREFIX) {
+            break;
+        }
+        batch.insert(&key, checksum::seal(&value));
+        in_batch += 1;
+        sealed += 1;
+        if in_batch == MIGRATION_BATCH {
+            batch.insert(progress.as_slice(), key.as_ref());
+            db.apply_batch(std::mem::take(&mut batch))?;
+            in_batch = 0;
         }
     }
+    batch.insert(keys::meta(FORMAT_KEY), &3u32.to_be_bytes());
+    batch.remove(progress);
+    db.apply_batch(batch)?;
+    db.flush()?;
+    migrated(
+        3,
+        sealed,
+        started,
+        "every document's metadata has a checksum",
+    );
+    Ok(())
 }
 
 /// Opens sled, waiting briefly for the lock on the directory: a handle just dropped in this
@@ -613,6 +697,7 @@ impl Store {
             None => 0,
         };
         let (durable_seq, _) = watch::channel(last_seq);
+        let damaged = damage::load_damaged(&db);
         Ok(Store {
             db: Arc::new(std::sync::RwLock::new(Some(db))),
             path: path.to_path_buf(),
@@ -632,7 +717,7 @@ impl Store {
             new_docs: Mutex::new(NewDocs::new(NEW_DOCS_REMEMBERED, last_seq)),
             reclaimer: reclaim::Reclaimer::start()
                 .map_err(|e| StoreError::Meta(format!("could not start a thread: {e}")))?,
-            damaged: Mutex::new(BTreeMap::new()),
+            damaged: Mutex::new(damaged),
             damage_found: watch::channel(0).0,
         })
     }
@@ -909,24 +994,28 @@ impl Store {
         }
     }
 
+    /// A document's metadata. A stored value that fails its checksum or does not decode makes
+    /// the document damaged (`StoreError::Damaged`, noted for sync to fetch it again).
     pub fn doc_meta(&self, doc_id: &str) -> Result<Option<DocMeta>, StoreError> {
-        match self.db()?.get(keys::doc_meta(doc_id))? {
-            Some(bytes) => {
-                postcard::from_bytes(&bytes)
-                    .map(Some)
-                    .map_err(|e| StoreError::Corrupt {
-                        doc: doc_id.to_string(),
-                        reason: e.to_string(),
-                    })
-            }
-            None => Ok(None),
-        }
+        self.read_meta(doc_id)?
+            .transpose()
+            .map_err(|why| self.damaged(doc_id, why))
+    }
+
+    /// A document's metadata as stored, or why it cannot be trusted (not noted).
+    fn read_meta(&self, doc_id: &str) -> Result<Option<Result<DocMeta, String>>, StoreError> {
+        Ok(self
+            .db()?
+            .get(keys::doc_meta(doc_id))?
+            .map(|value| DocMeta::decode(&value).map_err(|why| format!("its metadata: {why}"))))
     }
 
     /// Loads a document from disk (snapshot then chunks in order), with this node's actor set.
     /// Every value's checksum is verified; a value that fails it, or does not load, makes the
     /// document damaged (`StoreError::Damaged`, and noted for sync to fetch it again).
     fn load_from_disk(&self, doc_id: &str) -> Result<Option<Doc>, StoreError> {
+        // Its metadata too: a document whose heads and feed entry are unknown is damaged.
+        self.doc_meta(doc_id)?;
         let db = self.db()?;
         let snapshot = db.get(keys::snapshot(doc_id))?;
         let mut doc = match &snapshot {
@@ -1349,9 +1438,7 @@ impl Store {
             index,
             summary: projection.summary,
         };
-        let meta_bytes =
-            postcard::to_allocvec(&meta).map_err(|e| StoreError::Meta(e.to_string()))?;
-        batch.insert(keys::doc_meta(doc_id), meta_bytes);
+        batch.insert(keys::doc_meta(doc_id), meta.encode()?);
         Ok(())
     }
 
@@ -1579,13 +1666,14 @@ impl Store {
             let (key, value) = entry?;
             let id = String::from_utf8_lossy(&key[keys::DOC_META_PREFIX.len()..]).to_string();
             if let Some(kind) = kind {
-                let meta: DocMeta =
-                    postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt {
-                        doc: id.clone(),
-                        reason: e.to_string(),
-                    })?;
-                if meta.kind != kind {
-                    continue;
+                match DocMeta::decode(&value) {
+                    Ok(meta) if meta.kind == kind => {}
+                    Ok(_) => continue,
+                    // Of no known kind until it is fetched again.
+                    Err(why) => {
+                        self.damaged(&id, format!("its metadata: {why}"));
+                        continue;
+                    }
                 }
             }
             ids.push(id);
@@ -1652,8 +1740,12 @@ impl Store {
         doc_id: &str,
         heads: &[ChangeHash],
     ) -> Result<Option<Heads>, StoreError> {
-        let Some(meta) = self.doc_meta(doc_id)? else {
-            return Ok((!heads.is_empty()).then(Vec::new));
+        let meta = match self.doc_meta(doc_id) {
+            Ok(Some(meta)) => meta,
+            Ok(None) => return Ok((!heads.is_empty()).then(Vec::new)),
+            // Fetched whole instead (`replace_damaged`).
+            Err(StoreError::Damaged { .. }) => return Ok(None),
+            Err(e) => return Err(e),
         };
         if heads.iter().all(|h| meta.heads.contains(&h.0)) {
             return Ok(None);
@@ -1691,7 +1783,11 @@ impl Store {
             .map(|(seq, doc, heads)| {
                 let heads = match heads {
                     Some(heads) => heads,
-                    None => self.doc_meta(&doc)?.map(|m| m.heads).unwrap_or_default(),
+                    None => match self.doc_meta(&doc) {
+                        Ok(meta) => meta.map(|m| m.heads).unwrap_or_default(),
+                        Err(StoreError::Damaged { .. }) => Vec::new(),
+                        Err(e) => return Err(e),
+                    },
                 };
                 Ok((seq, doc, heads))
             })
@@ -1749,8 +1845,11 @@ impl Store {
         let mut changed = 0;
         for doc_id in self.doc_ids(None)? {
             let _writer = lock(&self.write_lock);
-            let Some(old) = self.doc_meta(&doc_id)? else {
-                continue;
+            let old = match self.doc_meta(&doc_id) {
+                Ok(Some(old)) => old,
+                // Fetched again from a peer, and projected then.
+                Ok(None) | Err(StoreError::Damaged { .. }) => continue,
+                Err(e) => return Err(e),
             };
             let record = match self.record(&doc_id) {
                 Ok(Some(record)) => record,
@@ -1784,9 +1883,7 @@ impl Store {
                 summary: projection.summary,
                 ..old
             };
-            let meta_bytes =
-                postcard::to_allocvec(&meta).map_err(|e| StoreError::Meta(e.to_string()))?;
-            batch.insert(keys::doc_meta(&doc_id), meta_bytes);
+            batch.insert(keys::doc_meta(&doc_id), meta.encode()?);
             self.db()?.apply_batch(batch)?;
             changed += 1;
         }
@@ -1890,8 +1987,14 @@ impl Store {
             .collect())
     }
 
+    /// A document's summary; None for a document whose metadata is damaged (left out of lists
+    /// and named as damaged until it is fetched again).
     pub fn summary(&self, doc_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.doc_meta(doc_id)?.map(|m| m.summary))
+        match self.doc_meta(doc_id) {
+            Ok(meta) => Ok(meta.map(|m| m.summary)),
+            Err(StoreError::Damaged { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn peer_cursor(&self, peer: &str) -> Result<u64, StoreError> {

@@ -141,10 +141,18 @@ async fn a_flipped_byte_is_named_by_check_and_the_node_and_healed_from_a_peer() 
     alone.stop().await;
 
     // Node 1 again, with its peer: the order is fetched again whole and reads well.
+    healed_from_its_peer(net, &id, 1).await;
+}
+
+/// Node 1 (stopped, store in `dir`) started again with its peer node 0: the damaged order `id`
+/// is fetched again whole and reads as on node 0, `orders` are listed, and a check afterwards
+/// finds nothing damaged.
+async fn healed_from_its_peer(mut net: TestNet, id: &str, orders: usize) {
+    let dir = net.nodes[1].data_dir().to_path_buf();
     net.nodes[1].restart().await;
     let one = &net.nodes[1];
     status_when(one, |s| {
-        s["damaged_documents"].as_array().is_some_and(Vec::is_empty) && s["orders"] == 1
+        s["damaged_documents"].as_array().is_some_and(Vec::is_empty) && s["orders"] == orders
     })
     .await;
     let (code, healed) = one.get(&format!("/api/orders/{id}"), &one.admin).await;
@@ -153,6 +161,8 @@ async fn a_flipped_byte_is_named_by_check_and_the_node_and_healed_from_a_peer() 
         .get(&format!("/api/orders/{id}"), &net.nodes[0].admin)
         .await;
     assert_eq!(healed, original);
+    let (_, page) = one.get("/api/orders", &one.admin).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), orders, "{page}");
     stop_node(&mut net.nodes[1]).await;
     let out = neiqin(&["check"], &dir);
     assert!(out.status.success(), "{}", text(&out.stdout));
@@ -181,7 +191,7 @@ async fn a_store_from_before_checksums_is_migrated_and_a_newer_one_refused() {
     let dir = node.data_dir().to_path_buf();
     let stripped = node::open_store(&dir, 10)
         .unwrap()
-        .downgrade_for_test()
+        .downgrade_for_test(1)
         .unwrap();
     assert!(stripped >= 4, "{stripped} values");
 
@@ -317,4 +327,97 @@ async fn damage_found_while_the_node_runs_is_healed_without_waiting_for_a_change
     assert_eq!(code, StatusCode::OK);
     assert_eq!(store.check_document(&id).unwrap(), None);
     net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flipped_byte_in_a_documents_metadata_is_named_and_healed_from_a_peer() {
+    let mut net = TestNet::start(2).await;
+    let customer = net.nodes[0].customer("元数据损坏客户").await;
+    let id = net.nodes[0].order(&customer, three_lines()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = net.nodes[0].order(&customer, three_lines()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    net.settle(SETTLE).await;
+
+    // Node 1 stopped; one byte of the order's metadata (heads, index keys, summary) flipped.
+    stop_node(&mut net.nodes[1]).await;
+    let dir = net.nodes[1].data_dir().to_path_buf();
+    node::open_store(&dir, 10)
+        .unwrap()
+        .corrupt_meta_for_test(&id)
+        .unwrap();
+
+    let out = neiqin(&["check"], &dir);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("damaged: {id}: its metadata: checksum mismatch")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&other), "{stdout}");
+
+    // A copy on a node with no peers: a read names it, the list leaves it out, the rest reads.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&dir, &copy.path().join("data"));
+    let alone = TestNode::start_with(Config::local(copy.path().join("data")), None).await;
+    let (code, problem) = alone.get(&format!("/api/orders/{id}"), &alone.admin).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&id),
+        "{problem}"
+    );
+    let status = status_when(&alone, |s| lists_damaged(s, &id)).await;
+    assert_eq!(status["storage"], "damaged", "{status}");
+    assert_eq!(status["orders"], 1, "{status}");
+    let (code, page) = alone.get("/api/orders", &alone.admin).await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    let listed: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [other.as_str()]);
+    let (code, _) = alone
+        .get(&format!("/api/orders/{other}"), &alone.admin)
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    alone.stop().await;
+
+    // Node 1 again, with its peer: the order is fetched again whole and reads well.
+    healed_from_its_peer(net, &id, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_index_entries_and_a_wrong_summary_are_repaired_by_check() {
+    let mut node = TestNode::start().await;
+    let customer = node.customer("索引修复客户").await;
+    let id = node.order(&customer, three_lines()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, was) = node.get("/api/orders", &node.admin).await;
+    stop_node(&mut node).await;
+    let dir = node.data_dir().to_path_buf();
+    let store = node::open_store(&dir, 10).unwrap();
+    store.corrupt_derived_for_test(&id).unwrap();
+    drop(store);
+
+    let out = neiqin(&["check"], &dir);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(&format!("repaired: {id}: ")), "{stdout}");
+    assert!(stdout.contains("none damaged"), "{stdout}");
+    let out = neiqin(&["check"], &dir);
+    assert!(!text(&out.stdout).contains("repaired"), "repaired once");
+
+    node.restart().await;
+    let (code, now) = node.get("/api/orders", &node.admin).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(now, was, "the order is listed again as it was");
+    node.stop().await;
 }
