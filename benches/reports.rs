@@ -5,7 +5,7 @@
 //! gives p50 and max of several runs beside the 300 ms target. The receivables aging report
 //! (回款账龄) is measured in the same run, beside the daily report as its baseline, and so are
 //! the complaints' monthly count and the supervisor's escalation queue (one complaint per 100
-//! orders).
+//! orders), and the contracts' expiry list and one contract's page with its orders.
 //!
 //! NEIQIN_BENCH_DATA=DIR keeps the imported store in DIR and reuses it on the next run (the
 //! import of 100,000 orders takes minutes; the reports take milliseconds).
@@ -16,6 +16,7 @@ use neiqin::domain::role::Role;
 use neiqin::import::{self, DataSet};
 use neiqin::render::Table;
 use neiqin::service::complaints::{ComplaintQuery, StateFilter};
+use neiqin::service::contracts::ContractQuery;
 use neiqin::service::receivables::{GroupBy, ReceivableQuery};
 use serde_json::json;
 use std::time::Instant;
@@ -76,8 +77,10 @@ fn data_set(orders: usize) -> DataSet {
                     events.push(json!({"kind": "return_receipt", "at": at(ship_day + Days::days(10), 3), "user": "刘仓管", "role": "warehouse", "lines": [{"line": 1, "quantity": "1"}], "condition": "划痕", "disposition": "stock", "tag": format!("RT-{i}")}));
                 }
             }
+            // One order in four is under its customer's contract (合同).
+            let contract = if i % 4 == 0 { format!("HT-B-{:03}", i % 30) } else { String::new() };
             json!({"ref": format!("O{i}"), "customer_ref": format!("C{}", i % 30), "store": format!("S-{:03}", i % 30), "salesperson": format!("业务员{}", i % 12),
-                   "taken_at": at(day, 1), "lines": lines, "events": events})
+                   "taken_at": at(day, 1), "contract": contract, "lines": lines, "events": events})
         })
         .collect();
     // One complaint per 100 orders, about that order: every one assigned, four in five handled,
@@ -101,9 +104,23 @@ fn data_set(orders: usize) -> DataSet {
                    "taken_at": at(day, 2), "taken_by": "李娜", "events": events})
         })
         .collect();
-    serde_json::from_value(
-        json!({"customers": customers, "orders": orders, "complaints": complaints}),
-    )
+    // One signed contract per customer, in force over the whole year; the last five end within
+    // 30 days of the data's last day (the expiry list).
+    let contracts: Vec<_> = (0..30)
+        .map(|c| {
+            let valid_to = if c < 25 { "2027-06-30" } else { "2026-12-20" };
+            let events = json!([
+                {"kind": "submit", "at": at(start - Days::days(20), 2), "user": "李娜", "role": "clerk"},
+                {"kind": "review", "at": at(start - Days::days(19), 2), "user": "赵主管", "role": "supervisor", "approved": true},
+                {"kind": "approve", "at": at(start - Days::days(18), 2), "user": "孙副总", "role": "vp", "approved": true},
+                {"kind": "sign", "at": at(start - Days::days(15), 2), "user": "李娜", "role": "clerk", "signed_on": (start - Days::days(15)).to_string()}
+            ]);
+            json!({"ref": format!("K{c}"), "number": format!("HT-B-{c:03}"), "customer_ref": format!("C{c}"), "party_b": "佛山市顺德区锦华家具有限公司",
+                   "amount": "50000000.00", "terms": "月结30天", "valid_from": (start - Days::days(15)).to_string(), "valid_to": valid_to,
+                   "drafted_at": at(start - Days::days(21), 2), "drafted_by": "李娜", "events": events})
+        })
+        .collect();
+    serde_json::from_value(json!({"customers": customers, "orders": orders, "complaints": complaints, "contracts": contracts}))
     .expect("a valid data set")
 }
 
@@ -293,6 +310,29 @@ fn main() -> anyhow::Result<()> {
         time(runs, || office.list_complaints(&escalated).unwrap()),
         format!("first page: {} complaints", queue.items.len()),
     ));
+
+    // Contracts: the expiry list, and one contract's page with its orders and the amount they
+    // used (one order in four names its customer's contract).
+    let mut expiring = ContractQuery::all(50);
+    expiring.expiring_within = Some(30);
+    expiring.today = as_of;
+    let listed = office.list_contracts(&expiring)?;
+    rows.push((
+        "contracts expiring within 30 days (JSON)".into(),
+        time(runs, || office.list_contracts(&expiring).unwrap()),
+        format!("{} contracts", listed.items.len()),
+    ));
+    let mut all = ContractQuery::all(1);
+    all.today = as_of;
+    if let Some(first) = office.list_contracts(&all)?.items.first() {
+        let contract = office.contract(&first.contract.id)?;
+        let view = office.contract_view(&contract)?;
+        rows.push((
+            "contract with its orders (JSON)".into(),
+            time(runs, || office.contract_view(&contract).unwrap()),
+            format!("{} orders, used {}", view.orders.len(), view.used),
+        ));
+    }
 
     println!("\n| report over {n} orders | p50 | max | target | notes |\n|---|---|---|---|---|");
     for (name, (p50, max), notes) in &rows {
