@@ -322,10 +322,12 @@ fn main() -> anyhow::Result<()> {
         time(runs, || office.list_contracts(&expiring).unwrap()),
         format!("{} contracts", listed.items.len()),
     ));
-    let mut all = ContractQuery::all(1);
+    let mut all = ContractQuery::all(50);
     all.today = as_of;
-    if let Some(first) = office.list_contracts(&all)?.items.first() {
-        let contract = office.contract(&first.contract.id)?;
+    let page = office.list_contracts(&all)?;
+    // HT-B-000: customer C0's, under which every 60th order was taken.
+    if let Some(row) = page.items.iter().find(|r| r.contract.number == "HT-B-000") {
+        let contract = office.contract(&row.contract.id)?;
         let view = office.contract_view(&contract)?;
         rows.push((
             "contract with its orders (JSON)".into(),

@@ -9,6 +9,7 @@
 
 mod anomalies;
 pub mod assets;
+mod attachments;
 mod complaints;
 mod contracts;
 mod customers;
@@ -75,7 +76,12 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/complaints", get(complaints::list))
         .route(
             "/ui/complaints/new",
-            get(complaints::new_form).post(complaints::create),
+            get(complaints::new_form).post(complaints::create).layer(
+                // Up to MAX_PHOTOS photos of MAX_PHOTO_BYTES each, and the form's text.
+                axum::extract::DefaultBodyLimit::max(
+                    attachments::MAX_PHOTOS * attachments::MAX_PHOTO_BYTES + 64 * 1024,
+                ),
+            ),
         )
         .route("/ui/complaints/{id}", get(complaints::page))
         .route("/ui/complaints/{id}/act", post(complaints::act))
@@ -90,6 +96,7 @@ pub fn routes() -> Router<AppState> {
             get(receivables::pay_form).post(receivables::pay),
         )
         .route("/ui/assets/{file}", get(assets::serve))
+        .route("/ui/attachments/{hash}", get(attachments::serve))
         .route("/ui/contracts", get(contracts::list).post(contracts::draft))
         .route("/ui/contracts/{id}", get(contracts::page))
         .route("/ui/contracts/{id}/act", post(contracts::act))

@@ -202,3 +202,104 @@ async fn the_supervisor_sees_the_escalated_complaints_and_acknowledges_one() {
     assert_eq!(count(&supervisor.get("/").await.body), "3");
     node.stop().await;
 }
+
+fn borrowed(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// Photos go with the recording form (multipart, as a browser sends a file input): a refusal
+/// keeps the photos already stored, the complaint's page shows them in place, and anything but
+/// a photo is refused in Chinese.
+#[tokio::test]
+async fn a_complaint_is_recorded_with_photos_shown_on_its_page() {
+    let mut node = TestNode::start().await;
+    let customer = node.customer("杭州居然之家古墩路店").await;
+    let mut clerk = signed_in(&node, "李娜", "clerk").await;
+    let csrf = clerk
+        .get(&format!("/ui/complaints/new?customer={customer}"))
+        .await
+        .csrf();
+    let photo: &[u8] = b"\x89PNG\r\n\x1a\n cracked armrest";
+    let fields = |content: &'static str, photos: &str| {
+        vec![
+            ("csrf".to_string(), csrf.clone()),
+            ("customer".to_string(), customer.clone()),
+            ("channel".to_string(), "visit".to_string()),
+            ("category".to_string(), "quality".to_string()),
+            ("content".to_string(), content.to_string()),
+            ("photos".to_string(), photos.to_string()),
+        ]
+    };
+
+    // Not a photo: refused, nothing recorded.
+    let first = fields("扶手开裂", "");
+    let refused = clerk
+        .post_multipart(
+            "/ui/complaints/new",
+            &borrowed(&first),
+            &[("photo", "x.html", b"<html><script>alert(1)</script>")],
+        )
+        .await;
+    assert!(
+        refused.body.contains("只能上传照片"),
+        "{}: {}",
+        refused.status,
+        refused.body
+    );
+
+    // No content: the form comes back, the photo already stored and named in the form.
+    let empty = fields(" ", "");
+    let again = clerk
+        .post_multipart(
+            "/ui/complaints/new",
+            &borrowed(&empty),
+            &[("photo", "armrest.png", photo)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.body.contains("id=\"form-error\""), "{}", again.body);
+    let hash = neiqin::service::attachments::content_hash(photo);
+    assert!(
+        again
+            .body
+            .contains(&format!("name=\"photos\" value=\"{hash}\"")),
+        "{}",
+        again.body
+    );
+    assert!(again.body.contains("id=\"kept-photos\""));
+
+    // Sent again with content and the kept photo (no new file): recorded with it.
+    let kept = fields("扶手开裂，门店要求更换", &hash);
+    let created = clerk
+        .post_multipart(
+            "/ui/complaints/new",
+            &borrowed(&kept),
+            &[("photo", "", b"")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let page = clerk.get(created.location()).await;
+    assert!(
+        page.body
+            .contains(&format!("<img src=\"/ui/attachments/{hash}\"")),
+        "{}",
+        page.body
+    );
+    let (status, content_type, bytes) = clerk.get_bytes(&format!("/ui/attachments/{hash}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "image/png");
+    assert_eq!(bytes, photo);
+    let id = created.location().trim_start_matches("/ui/complaints/");
+    let (_, view) = node
+        .get(&format!("/api/complaints/{id}"), &node.admin)
+        .await;
+    assert_eq!(view["photos"], serde_json::json!([hash]));
+    assert_eq!(
+        clerk.get("/ui/attachments/not-a-hash").await.status,
+        StatusCode::NOT_FOUND
+    );
+    node.stop().await;
+}
