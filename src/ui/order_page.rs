@@ -50,6 +50,8 @@ pub struct FactRow {
     /// The form that takes it back, `(action, button)`: 作废 a live payment, 红冲 a live
     /// invoice, for the role that may; the facts that remove a duplicate or a wrong title.
     pub undo: Option<(&'static str, &'static str)>,
+    /// The photos a return request carries (attachment names), shown in place.
+    pub photos: Vec<String>,
 }
 
 pub struct ConflictRow {
@@ -378,6 +380,10 @@ pub(super) async fn order_page(
                 node: f.node.clone(),
                 what: describe_fact(&f.body),
                 undo: undo(&f.id),
+                photos: match &f.body {
+                    FactBody::ReturnRequested { photos, .. } => photos.clone(),
+                    _ => Vec::new(),
+                },
             })
             .collect(),
         history: history

@@ -301,5 +301,37 @@ async fn a_complaint_is_recorded_with_photos_shown_on_its_page() {
         clerk.get("/ui/attachments/not-a-hash").await.status,
         StatusCode::NOT_FOUND
     );
+
+    // The same photo on a return request shows on the order's page, beside the request.
+    let order = node.order(&customer, three_lines()).await;
+    let order_id = order["id"].as_str().unwrap();
+    crate::flow::ready_to_ship(&mut node, order_id).await;
+    let lines = crate::flow::ship_all(&order);
+    crate::flow::act(
+        &mut node,
+        neiqin::domain::role::Role::Warehouse,
+        order_id,
+        "shipments",
+        serde_json::json!({"lines": lines}),
+    )
+    .await;
+    let line = &crate::flow::line_ids(&order)[0];
+    crate::flow::act(
+        &mut node,
+        neiqin::domain::role::Role::Clerk,
+        order_id,
+        "returns",
+        serde_json::json!({"kind": "repair", "lines": [{"line": line, "quantity": "1"}],
+                           "reason": "扶手开裂", "photos": [hash]}),
+    )
+    .await;
+    let order_page = clerk.get(&format!("/ui/orders/{order_id}")).await;
+    assert!(
+        order_page.body.contains(&format!(
+            "<img src=\"/ui/attachments/{hash}\" alt=\"退货照片\""
+        )),
+        "{}",
+        order_page.body
+    );
     node.stop().await;
 }
