@@ -35,6 +35,9 @@ pub enum AnomalyKind {
     /// 越权或伪造的记录: a fact that does not count (unsigned, forged, by a revoked node, or
     /// beyond what its node's certificate allows).
     UnauthorizedFact,
+    /// 文档已损坏: this node's copy of a document fails its checksum or does not load; it is
+    /// fetched again whole from a peer that has it.
+    DamagedDocument,
 }
 
 impl AnomalyKind {
@@ -56,6 +59,7 @@ impl AnomalyKind {
             AnomalyKind::OverInvoiced => &[Role::Finance],
             AnomalyKind::OverReturned => &[Role::Vp],
             AnomalyKind::UnauthorizedFact => &[Role::Supervisor, Role::Vp],
+            AnomalyKind::DamagedDocument => &[Role::Admin],
         }
     }
 
@@ -76,6 +80,7 @@ impl AnomalyKind {
             AnomalyKind::OverInvoiced => "over-invoiced",
             AnomalyKind::OverReturned => "over-returned",
             AnomalyKind::UnauthorizedFact => "unauthorized-fact",
+            AnomalyKind::DamagedDocument => "damaged-document",
         }
     }
 
@@ -106,6 +111,10 @@ impl AnomalyKind {
             AnomalyKind::OverReturned => Some((
                 "销售副总须驳回多余的退货申请",
                 "the VP rejects the return request that goes over what shipped",
+            )),
+            AnomalyKind::DamagedDocument => Some((
+                "与其他节点同步取回完好的副本，或从备份恢复（neiqin restore）",
+                "a peer's whole copy replaces it at the next sync, or a restore does",
             )),
             AnomalyKind::InvoiceTitleMismatch => Some((
                 "财务须红冲抬头不符的发票并重开",

@@ -940,6 +940,9 @@ async fn resolve_anomaly(
         } else if id.starts_with("shared-") {
             o.resolve_shared(&user, &id)?;
             Ok(serde_json::Value::Null)
+        } else if id.starts_with("damaged-") {
+            o.resolve_damaged(&user, &id)?;
+            Ok(serde_json::Value::Null)
         } else if id.starts_with(crate::service::complaints::COMPLAINT_ANOMALY_PREFIX) {
             let view = o.resolve_complaint_anomaly(&user, &id, b.resolution)?;
             Ok(serde_json::to_value(view).unwrap_or_default())

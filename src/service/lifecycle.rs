@@ -1135,6 +1135,7 @@ impl BackOffice {
             }
         }
         out.extend(self.complaint_anomalies(limit)?);
+        out.extend(self.damaged_document_anomalies());
         out.extend(self.shared_value_anomalies()?);
         out.extend(self.duplicate_customers()?);
         Ok(out)
@@ -1162,7 +1163,10 @@ impl BackOffice {
                 count += summary.anomalies;
             }
         }
-        Ok(count + self.shared_value_anomalies()?.len() + self.duplicate_customers()?.len())
+        Ok(count
+            + self.store.damaged_documents().len()
+            + self.shared_value_anomalies()?.len()
+            + self.duplicate_customers()?.len())
     }
 
     /// Documents holding `value` in `index` (exact match).
@@ -1261,6 +1265,63 @@ impl BackOffice {
             }
         }
         Ok(out)
+    }
+
+    /// Documents whose copy on this node's disk is damaged (文档已损坏), for the admin: each
+    /// leaves the inbox once a peer's whole copy (or a restore) replaces it.
+    fn damaged_document_anomalies(&self) -> Vec<InboxAnomaly> {
+        let kind = anomaly::AnomalyKind::DamagedDocument;
+        self.store
+            .damaged_with_reasons()
+            .into_iter()
+            .map(|(doc, reason)| {
+                let local = format!("{}:{doc}", kind.slug());
+                InboxAnomaly {
+                    id: public_anomaly_id("damaged", &local),
+                    order_id: None,
+                    order_number: None,
+                    complaint: None,
+                    customers: Vec::new(),
+                    anomaly: anomaly::Anomaly {
+                        id: local,
+                        kind,
+                        detail: format!(
+                            "文档已损坏 / document {doc} is damaged on this node's disk ({reason}); \
+                             it is fetched again whole from a peer that has it"
+                        ),
+                        resolvers: kind.resolvers().to_vec(),
+                        resolution: None,
+                    },
+                    orders: Vec::new(),
+                }
+            })
+            .collect()
+    }
+
+    /// A damaged document's anomaly cannot be closed with a text: only a whole copy removes it.
+    pub fn resolve_damaged(&self, user: &User, public_id: &str) -> Result<(), ServiceError> {
+        let Some(found) = self
+            .damaged_document_anomalies()
+            .into_iter()
+            .find(|a| a.id == public_id)
+        else {
+            return Err(ServiceError::NotFound(format!("open anomaly {public_id}")));
+        };
+        if !found.anomaly.resolvers.contains(&user.role) {
+            return Err(ServiceError::Forbidden(format!(
+                "anomaly {public_id} is resolved by {:?}, not {}",
+                found.anomaly.resolvers, user.role
+            )));
+        }
+        let (zh, en) = found
+            .anomaly
+            .kind
+            .removed_only_by()
+            .unwrap_or(("须以事实消除", "a fact must remove it"));
+        Err(rule(
+            &format!("此异常不能以文字关闭：{zh}"),
+            format!("this anomaly cannot be closed with a text: {en}"),
+        ))
     }
 
     /// Customer archives that are the same customer, created on two nodes (or twice on one).

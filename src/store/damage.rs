@@ -89,6 +89,14 @@ impl Store {
         lock(&self.damaged).keys().cloned().collect()
     }
 
+    /// The documents found damaged and not yet replaced, with why, by id.
+    pub fn damaged_with_reasons(&self) -> Vec<(String, String)> {
+        lock(&self.damaged)
+            .iter()
+            .map(|(doc, reason)| (doc.clone(), reason.clone()))
+            .collect()
+    }
+
     /// Whether `doc_id` is known to be damaged.
     pub fn is_damaged(&self, doc_id: &str) -> bool {
         lock(&self.damaged).contains_key(doc_id)

@@ -81,6 +81,9 @@ pub fn instruction(kind: AnomalyKind) -> String {
         AnomalyKind::DuplicateCustomer => {
             "选定保留的档案，其余档案并入它（合并后此异常自动消失）。"
         }
+        AnomalyKind::DamagedDocument => {
+            "本机磁盘上的这份文档已损坏；连上有完好副本的节点后会自动取回，取回后此异常自动消失。"
+        }
         _ => "请打开订单记录相应的事实，记录后此异常自动消失。",
     };
     format!("{zh}，不能以文字说明关闭。{where_}")
@@ -386,6 +389,9 @@ pub async fn resolve(
         if id.starts_with("shared-") {
             // Always refused: it names the fact that removes it.
             o.resolve_shared(&user, &id)
+        } else if id.starts_with("damaged-") {
+            // Always refused: only a whole copy from a peer (or a restore) removes it.
+            o.resolve_damaged(&user, &id)
         } else if merging {
             if keep.is_empty() {
                 return Err(crate::service::lifecycle::rule(

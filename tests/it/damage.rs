@@ -147,6 +147,22 @@ async fn a_flipped_byte_is_named_by_check_and_the_node_and_healed_from_a_peer() 
 /// Node 1 (stopped, store in `dir`) started again with its peer node 0: the damaged order `id`
 /// is fetched again whole and reads as on node 0, `orders` are listed, and a check afterwards
 /// finds nothing damaged.
+/// The inbox's 文档已损坏 entries naming document `id`.
+async fn damaged_in_inbox(node: &TestNode, id: &str) -> Vec<serde_json::Value> {
+    let (code, inbox) = node.get("/api/anomalies", &node.admin).await;
+    assert_eq!(code, StatusCode::OK, "{inbox}");
+    inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            a["anomaly"]["kind"] == "damaged_document"
+                && a["anomaly"]["detail"].as_str().unwrap().contains(id)
+        })
+        .cloned()
+        .collect()
+}
+
 async fn healed_from_its_peer(mut net: TestNet, id: &str, orders: usize) {
     let dir = net.nodes[1].data_dir().to_path_buf();
     net.nodes[1].restart().await;
@@ -157,6 +173,10 @@ async fn healed_from_its_peer(mut net: TestNet, id: &str, orders: usize) {
     .await;
     let (code, healed) = one.get(&format!("/api/orders/{id}"), &one.admin).await;
     assert_eq!(code, StatusCode::OK, "{healed}");
+    assert!(
+        damaged_in_inbox(one, id).await.is_empty(),
+        "healed: out of the inbox"
+    );
     let (_, original) = net.nodes[0]
         .get(&format!("/api/orders/{id}"), &net.nodes[0].admin)
         .await;
@@ -386,6 +406,27 @@ async fn a_flipped_byte_in_a_documents_metadata_is_named_and_healed_from_a_peer(
         .get(&format!("/api/orders/{other}"), &alone.admin)
         .await;
     assert_eq!(code, StatusCode::OK);
+    // The admin's inbox names it, counted in status; no text closes it.
+    let damaged = damaged_in_inbox(&alone, &id).await;
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    assert_eq!(
+        damaged[0]["anomaly"]["resolvers"],
+        serde_json::json!(["admin"])
+    );
+    let (_, status) = alone.get("/api/status", &alone.admin).await;
+    assert_eq!(status["open_anomalies"], 1, "{status}");
+    let resolve = format!(
+        "/api/anomalies/{}/resolve",
+        damaged[0]["id"].as_str().unwrap()
+    );
+    let (code, refused) = alone
+        .post(
+            &resolve,
+            &alone.admin,
+            serde_json::json!({"resolution": "已知"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "{refused}");
     alone.stop().await;
 
     // Node 1 again, with its peer: the order is fetched again whole and reads well.
