@@ -76,7 +76,9 @@ impl<T> OneShot<T> {
             let start = Instant::now();
             let res = self.cv.wait_for(&mut inner, timeout);
             if res.timed_out() {
-                return Err(std::sync::mpsc::RecvTimeoutError::Disconnected);
+                // neiqin: a timeout is `Timeout`; `Disconnected` (below) means the filler was
+                // dropped unfilled, so callers can tell a late event from one that never comes.
+                return Err(std::sync::mpsc::RecvTimeoutError::Timeout);
             }
             timeout =
                 if let Some(timeout) = timeout.checked_sub(start.elapsed()) {

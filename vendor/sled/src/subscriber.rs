@@ -129,6 +129,11 @@ impl Subscriber {
             match future_rx.wait_timeout(timeout) {
                 Ok(Some(event)) => return Ok(event),
                 Ok(None) => (),
+                // neiqin: its write was abandoned (a conflict dropped the reservation): go on to
+                // the next event. Kept as `existing`, it was waited on forever, every call
+                // returning at once, while the bounded channel behind it filled and blocked
+                // every writer of a watched key.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => (),
                 Err(timeout_error) => {
                     self.existing = Some(future_rx);
                     return Err(timeout_error);

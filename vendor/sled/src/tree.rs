@@ -253,7 +253,7 @@ impl Tree {
             .max(1);
         let run = &writes[..in_leaf];
 
-        let mut reservations = Vec::new();
+        let mut changed = Vec::new();
         let mut frag = Vec::with_capacity(run.len());
         for (key, value) in run {
             let (encoded_key, last_value) = node_view.node_kv_pair(key.as_ref());
@@ -261,7 +261,7 @@ impl Tree {
                 // a no-op set or delete
                 continue;
             }
-            reservations.push((key, value, self.subscribers.reserve(key)));
+            changed.push((key, value));
             frag.push((encoded_key, value.clone()));
         }
         if frag.is_empty() {
@@ -278,8 +278,13 @@ impl Tree {
             M.tree_looped();
             return Ok(Err(Conflict));
         }
-        for (key, value, reservation) in reservations {
-            if let Some(res) = reservation {
+        // neiqin: subscribers are reserved only once the run is linked. A batch holds
+        // `concurrency_control::write()`, so no other write can come between the link and
+        // the reservation, and events keep their order; reserving a whole run before linking
+        // (up to a leaf of keys at once) and dropping the reservations on a conflict left
+        // subscribers waiting on events that never came (README.md, Tests).
+        for (key, value) in changed {
+            if let Some(res) = self.subscribers.reserve(key) {
                 let event = match value {
                     Some(value) => subscriber::Event::Insert {
                         key: key.clone(),

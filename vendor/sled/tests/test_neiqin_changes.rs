@@ -249,7 +249,6 @@ fn reverse_and_random_inserts_split_and_reopen() {
 /// sets, removals, no-op writes, keys already present, keys spanning many leaves; each batch is
 /// seen whole, subscribers get every write, and the store reopens to exactly the model.
 #[test]
-#[ignore = "hangs: apply_batch never returns (found 2026-12-02, not yet analysed; see README.md, Tests)"]
 fn batches_write_set_many_and_reopen() {
     for &compression in &[false, true] {
         let dir = TempDir::new("batches");
