@@ -103,6 +103,10 @@ impl BackOffice {
             &user.author(format!("change customer: {}", fields.join(", "))),
             |current| match current {
                 Some(record) if record.kind == CUSTOMER_KIND => {
+                    // Checked when the change touches the link: an unrelated change (a phone)
+                    // is not refused because the dealer's archive changed since.
+                    let touches_link =
+                        input.header.contains_key("kind") || input.header.contains_key("dealer");
                     let kind = input
                         .header
                         .get("kind")
@@ -115,7 +119,9 @@ impl BackOffice {
                         .cloned()
                         .or_else(|| record.field("dealer").map(str::to_string))
                         .unwrap_or_default();
-                    self.check_dealer(id, &kind, &dealer)?;
+                    if touches_link {
+                        self.check_dealer(id, &kind, &dealer)?;
+                    }
                     // Items named by id must exist: a typo must not create an empty contact.
                     for (collection, items) in &input.collections {
                         for item in items {

@@ -158,6 +158,23 @@ async fn only_a_store_belongs_and_only_to_a_dealer() {
         );
     }
     // Attached, the store cannot stop being a store.
+    // The dealer's archive changing later does not block unrelated changes of the store.
+    let other_dealer = create(&mut node, "青岛李沧经销商", "dealer", None).await;
+    let attached = create(&mut node, "青岛李沧店", "store", Some(&other_dealer)).await;
+    let patch = |id: String, body: serde_json::Value| {
+        let clerk = clerk.clone();
+        let node = &node;
+        async move {
+            node.send("PATCH", &format!("/api/customers/{id}"), &clerk, Some(body))
+                .await
+        }
+    };
+    let (status, _) = patch(other_dealer.clone(), json!({"kind": "direct"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, c) = patch(attached.clone(), json!({"note": "周末不收货"})).await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    let (status, c) = patch(attached, json!({"dealer": other_dealer})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "no longer a dealer: {c}");
     let (status, _) = node
         .send(
             "PATCH",
