@@ -937,18 +937,9 @@ async fn resolve_anomaly(
             })?;
             o.merge_customers(&user, &id, &keep, &b.resolution)?;
             Ok(serde_json::json!({"resolved": id, "kept": keep}))
-        } else if id.starts_with("shared-") {
-            o.resolve_shared(&user, &id)?;
-            Ok(serde_json::Value::Null)
-        } else if id.starts_with("damaged-") {
-            o.resolve_damaged(&user, &id)?;
-            Ok(serde_json::Value::Null)
-        } else if id.starts_with(crate::service::complaints::COMPLAINT_ANOMALY_PREFIX) {
-            let view = o.resolve_complaint_anomaly(&user, &id, b.resolution)?;
-            Ok(serde_json::to_value(view).unwrap_or_default())
         } else {
-            let view = o.resolve_anomaly(&user, &id, b.resolution)?;
-            Ok(serde_json::to_value(view).unwrap_or_default())
+            let resolved = o.resolve_with_text(&user, &id, b.resolution)?;
+            Ok(serde_json::to_value(resolved).unwrap_or_default())
         }
     })
     .await?;

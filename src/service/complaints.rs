@@ -8,7 +8,9 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
 use super::customers::Page;
-use super::lifecycle::{public_anomaly_id, rule, ComplaintRef, InboxAnomaly};
+use super::lifecycle::{
+    check_text_resolution, public_anomaly_id, rule, ComplaintRef, InboxAnomaly,
+};
 use super::reports::{month_bounds, Reported};
 use super::{BackOffice, ServiceError, User};
 use crate::domain::anomaly::Anomaly;
@@ -537,7 +539,7 @@ impl BackOffice {
 
     /// Resolves an anomaly of a complaint with a text, by a role the anomaly names; recorded
     /// as a fact on the complaint, so every node sees it resolved.
-    pub fn resolve_complaint_anomaly(
+    pub(super) fn resolve_complaint_anomaly(
         &self,
         user: &User,
         public_id: &str,
@@ -555,15 +557,7 @@ impl BackOffice {
             .into_iter()
             .find(|a| complaint_anomaly_id(complaint_id, &a.id) == public_id)
             .ok_or_else(not_found)?;
-        if !target.resolvers.contains(&user.role) {
-            return Err(ServiceError::Forbidden(format!(
-                "anomaly {public_id} is resolved by {:?}, not {}",
-                target.resolvers, user.role
-            )));
-        }
-        if resolution.trim().is_empty() {
-            return Err(FieldErrors::single("resolution", "say how it was resolved").into());
-        }
+        check_text_resolution(user, public_id, &target, &resolution, Default::default())?;
         self.append_complaint_fact(user, complaint_id, "resolve anomaly", move |_| {
             Ok(FactBody::AnomalyResolved {
                 anomaly: target.id,

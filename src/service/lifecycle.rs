@@ -143,6 +143,42 @@ pub struct InboxAnomaly {
     pub anomaly: anomaly::Anomaly,
 }
 
+/// What a text resolution was recorded on.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum Resolved {
+    Order(OrderView),
+    Complaint(super::complaints::ComplaintView),
+}
+
+/// Whether `user` may close `target` with the text `resolution`: the anomaly names the user's
+/// role, no fact alone removes it, and the text says something. `on` (Chinese, English) ends a
+/// refusal with what the anomaly is on.
+pub(super) fn check_text_resolution(
+    user: &User,
+    public_id: &str,
+    target: &anomaly::Anomaly,
+    resolution: &str,
+    on: (String, String),
+) -> Result<(), ServiceError> {
+    if !target.resolvers.contains(&user.role) {
+        return Err(ServiceError::Forbidden(format!(
+            "anomaly {public_id} is resolved by {:?}, not {}",
+            target.resolvers, user.role
+        )));
+    }
+    if let Some((zh, en)) = target.kind.removed_only_by() {
+        return Err(rule(
+            &format!("此异常不能以文字关闭：{zh}{}", on.0),
+            format!("this anomaly cannot be closed with a text: {en}{}", on.1),
+        ));
+    }
+    if resolution.trim().is_empty() {
+        return Err(FieldErrors::single("resolution", "say how it was resolved").into());
+    }
+    Ok(())
+}
+
 /// A complaint an inbox anomaly is about.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ComplaintRef {
@@ -1144,29 +1180,33 @@ impl BackOffice {
     /// How many anomalies the inbox lists, counted the way it lists them, without loading every
     /// order (the summaries carry each order's count).
     pub fn open_anomaly_count(&self) -> Result<usize, ServiceError> {
-        let mut count = 0;
-        for entry in self
-            .store
-            .scan_index(views::ORDER_ANOMALIES, "", None, false)
-        {
-            let (_, doc) = entry?;
-            if let Some(summary) = self.summary_of::<views::OrderSummary>(&doc)? {
-                count += summary.open_anomalies;
-            }
-        }
-        for entry in self
-            .store
-            .scan_index(views::complaints::COMPLAINT_ANOMALIES, "", None, false)
-        {
-            let (_, doc) = entry?;
-            if let Some(summary) = self.summary_of::<views::complaints::ComplaintSummary>(&doc)? {
-                count += summary.anomalies;
-            }
-        }
-        Ok(count
+        let orders =
+            self.summed::<views::OrderSummary>(views::ORDER_ANOMALIES, |s| s.open_anomalies)?;
+        let complaints = self.summed::<views::complaints::ComplaintSummary>(
+            views::complaints::COMPLAINT_ANOMALIES,
+            |s| s.anomalies,
+        )?;
+        Ok(orders
+            + complaints
             + self.store.damaged_documents().len()
             + self.shared_value_anomalies()?.len()
             + self.duplicate_customers()?.len())
+    }
+
+    /// The sum of `count` over the summaries of the documents listed in `index`.
+    fn summed<T: serde::de::DeserializeOwned>(
+        &self,
+        index: &str,
+        count: impl Fn(&T) -> usize,
+    ) -> Result<usize, ServiceError> {
+        let mut sum = 0;
+        for entry in self.store.scan_index(index, "", None, false) {
+            let (_, doc) = entry?;
+            if let Some(summary) = self.summary_of::<T>(&doc)? {
+                sum += count(&summary);
+            }
+        }
+        Ok(sum)
     }
 
     /// Documents holding `value` in `index` (exact match).
@@ -1298,32 +1338,6 @@ impl BackOffice {
             .collect()
     }
 
-    /// A damaged document's anomaly cannot be closed with a text: only a whole copy removes it.
-    pub fn resolve_damaged(&self, user: &User, public_id: &str) -> Result<(), ServiceError> {
-        let Some(found) = self
-            .damaged_document_anomalies()
-            .into_iter()
-            .find(|a| a.id == public_id)
-        else {
-            return Err(ServiceError::NotFound(format!("open anomaly {public_id}")));
-        };
-        if !found.anomaly.resolvers.contains(&user.role) {
-            return Err(ServiceError::Forbidden(format!(
-                "anomaly {public_id} is resolved by {:?}, not {}",
-                found.anomaly.resolvers, user.role
-            )));
-        }
-        let (zh, en) = found
-            .anomaly
-            .kind
-            .removed_only_by()
-            .unwrap_or(("须以事实消除", "a fact must remove it"));
-        Err(rule(
-            &format!("此异常不能以文字关闭：{zh}"),
-            format!("this anomaly cannot be closed with a text: {en}"),
-        ))
-    }
-
     /// Customer archives that are the same customer, created on two nodes (or twice on one).
     pub fn duplicate_customers(&self) -> Result<Vec<InboxAnomaly>, ServiceError> {
         let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -1411,37 +1425,52 @@ impl BackOffice {
         Ok(())
     }
 
-    /// An anomaly spanning orders (one bank reference or invoice number on two) is removed
-    /// only by voiding: this answers which fact removes it, to the role that may record it.
-    pub fn resolve_shared(&self, user: &User, public_id: &str) -> Result<(), ServiceError> {
-        let Some(found) = self
-            .shared_value_anomalies()?
-            .into_iter()
-            .find(|a| a.id == public_id)
-        else {
-            return Err(ServiceError::NotFound(format!("open anomaly {public_id}")));
-        };
-        if !found.anomaly.resolvers.contains(&user.role) {
-            return Err(ServiceError::Forbidden(format!(
-                "anomaly {public_id} is resolved by {:?}, not {}",
-                found.anomaly.resolvers, user.role
-            )));
+    /// Closes an inbox anomaly with a text, wherever it stands: on an order, on a complaint,
+    /// or one that only a fact removes (one value on two orders, a damaged document), which is
+    /// refused naming that fact. Duplicate customers are merged instead (`merge_customers`).
+    pub fn resolve_with_text(
+        &self,
+        user: &User,
+        public_id: &str,
+        resolution: String,
+    ) -> Result<Resolved, ServiceError> {
+        if public_id.starts_with("shared-") || public_id.starts_with("damaged-") {
+            return Err(self.refuse_text(user, public_id));
         }
-        let (zh, en) = found
-            .anomaly
-            .kind
-            .removed_only_by()
-            .unwrap_or(("须以事实消除", "a fact must remove it"));
-        Err(rule(
-            &format!(
-                "此异常不能以文字关闭：{zh}（订单 {}）",
-                found.orders.join("、")
-            ),
-            format!(
-                "this anomaly cannot be closed with a text: {en} (orders {})",
-                found.orders.join(", ")
-            ),
-        ))
+        if public_id.starts_with(super::complaints::COMPLAINT_ANOMALY_PREFIX) {
+            return self
+                .resolve_complaint_anomaly(user, public_id, resolution)
+                .map(Resolved::Complaint);
+        }
+        self.resolve_anomaly(user, public_id, resolution)
+            .map(Resolved::Order)
+    }
+
+    /// The refusal of a text for an anomaly only a fact removes (one bank reference or invoice
+    /// number on two orders, a damaged document): which fact, to the role that may record it.
+    fn refuse_text(&self, user: &User, public_id: &str) -> ServiceError {
+        let listed = match self.shared_value_anomalies() {
+            Ok(mut listed) => {
+                listed.extend(self.damaged_document_anomalies());
+                listed
+            }
+            Err(e) => return e,
+        };
+        let Some(found) = listed.into_iter().find(|a| a.id == public_id) else {
+            return ServiceError::NotFound(format!("open anomaly {public_id}"));
+        };
+        let on = if found.orders.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (
+                format!("（订单 {}）", found.orders.join("、")),
+                format!(" (orders {})", found.orders.join(", ")),
+            )
+        };
+        match check_text_resolution(user, public_id, &found.anomaly, "", on) {
+            Err(refused) => refused,
+            Ok(()) => rule("此异常须以事实消除", "a fact must remove this anomaly"),
+        }
     }
 
     pub fn resolve_anomaly(
@@ -1461,21 +1490,7 @@ impl BackOffice {
             .into_iter()
             .find(|a| public_anomaly_id(order_id, &a.id) == public_id)
             .ok_or_else(|| ServiceError::NotFound(format!("open anomaly {public_id}")))?;
-        if !target.resolvers.contains(&user.role) {
-            return Err(ServiceError::Forbidden(format!(
-                "anomaly {public_id} is resolved by {:?}, not {}",
-                target.resolvers, user.role
-            )));
-        }
-        if let Some((zh, en)) = target.kind.removed_only_by() {
-            return Err(rule(
-                &format!("此异常不能以文字关闭：{zh}"),
-                format!("this anomaly cannot be closed with a text: {en}"),
-            ));
-        }
-        if resolution.trim().is_empty() {
-            return Err(FieldErrors::single("resolution", "say how it was resolved").into());
-        }
+        check_text_resolution(user, public_id, &target, &resolution, Default::default())?;
         let local = target.id.clone();
         append_fact(self, user, order_id, "resolve anomaly", move |_| {
             Ok(FactBody::AnomalyResolved {

@@ -386,13 +386,7 @@ pub async fn resolve(
     let (id, resolution, keep) = (form.id.clone(), form.resolution.clone(), form.keep.clone());
     let merging = id.starts_with("customers-");
     let outcome = write(&state, move |o| {
-        if id.starts_with("shared-") {
-            // Always refused: it names the fact that removes it.
-            o.resolve_shared(&user, &id)
-        } else if id.starts_with("damaged-") {
-            // Always refused: only a whole copy from a peer (or a restore) removes it.
-            o.resolve_damaged(&user, &id)
-        } else if merging {
+        if merging {
             if keep.is_empty() {
                 return Err(crate::service::lifecycle::rule(
                     "请选择要保留的客户档案，其余档案将并入它",
@@ -400,11 +394,8 @@ pub async fn resolve(
                 ));
             }
             o.merge_customers(&user, &id, &keep, &resolution)
-        } else if id.starts_with(crate::service::complaints::COMPLAINT_ANOMALY_PREFIX) {
-            o.resolve_complaint_anomaly(&user, &id, resolution)
-                .map(|_| ())
         } else {
-            o.resolve_anomaly(&user, &id, resolution).map(|_| ())
+            o.resolve_with_text(&user, &id, resolution).map(|_| ())
         }
     })
     .await;

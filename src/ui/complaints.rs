@@ -733,7 +733,7 @@ async fn read_new_form(
     let mut parts = Multipart::from_request(request, state)
         .await
         .map_err(|e| format!("表单无法读取：{e}"))?;
-    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut form = NewForm::default();
     let mut photos = Vec::new();
     while let Some(field) = parts
         .next_field()
@@ -763,28 +763,23 @@ async fn read_new_form(
                 ));
             }
         } else {
-            let text = field
+            let slot = match name.as_str() {
+                "csrf" => &mut form.csrf,
+                "customer" => &mut form.customer,
+                "customer_q" => &mut form.customer_q,
+                "order" => &mut form.order,
+                "store" => &mut form.store,
+                "channel" => &mut form.channel,
+                "category" => &mut form.category,
+                "content" => &mut form.content,
+                "photos" => &mut form.photos,
+                _ => continue,
+            };
+            *slot = field
                 .text()
                 .await
                 .map_err(|e| format!("表单无法读取：{e}"))?;
-            fields.push((name, text));
         }
-    }
-    let mut form = NewForm::default();
-    for (name, text) in fields {
-        let slot = match name.as_str() {
-            "csrf" => &mut form.csrf,
-            "customer" => &mut form.customer,
-            "customer_q" => &mut form.customer_q,
-            "order" => &mut form.order,
-            "store" => &mut form.store,
-            "channel" => &mut form.channel,
-            "category" => &mut form.category,
-            "content" => &mut form.content,
-            "photos" => &mut form.photos,
-            _ => continue,
-        };
-        *slot = text;
     }
     Ok((form, photos))
 }
