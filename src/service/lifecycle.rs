@@ -964,7 +964,7 @@ impl BackOffice {
             |order| {
                 check_lines(order, &lines)?;
                 if reason.trim().is_empty() {
-                    return Err(FieldErrors::single("reason", "must not be empty").into());
+                    return Err(FieldErrors::single("reason", "请填写退换原因 / must not be empty").into());
                 }
                 if damaged && photos.is_empty() {
                     return Err(rule("破损索赔须附照片（需有照片）", "a damage claim needs photos"));
@@ -1076,7 +1076,7 @@ impl BackOffice {
                 if tag.trim().is_empty() {
                     return Err(FieldErrors::single(
                         "tag",
-                        "goods must be tagged so they can go back to the store",
+                        "维修、换货的货品须贴标签，寄回时认货 / goods must be tagged so they can go back to the store",
                     )
                     .into());
                 }

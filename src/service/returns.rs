@@ -61,4 +61,23 @@ impl BackOffice {
         });
         Page::take(query.limit.clamp(1, 1000), candidates)
     }
+
+    /// How many cases `state` holds, up to `cap` (a walk of the state's index range, keys only).
+    pub fn return_count(&self, state: ReturnState, cap: usize) -> Result<usize, ServiceError> {
+        let mut n = 0;
+        for entry in self
+            .store
+            .scan_index(
+                views::RETURN_STATE,
+                &format!("{}|", state.as_str()),
+                None,
+                false,
+            )
+            .take(cap)
+        {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
+    }
 }

@@ -419,6 +419,6 @@ pub async fn resolve(
         let typed = (!error.is_empty()).then_some((form.id, form.resolution));
         inbox(&state, &signed, error, notice, typed).await
     } else {
-        order_page(&state, &signed, &form.order, error, notice).await
+        order_page(&state, &signed, &form.order, error, notice, None).await
     }
 }

@@ -2,17 +2,116 @@
 //! only, so the type is read from the bytes: JPEG, PNG, GIF and WebP are shown in place, anything
 //! else is a download, never rendered by the browser as a page of this node.
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::Form;
+use serde::de::DeserializeOwned;
 
 use super::session::SignedIn;
 use super::PageError;
-use crate::http::{read, AppState};
+use crate::http::error::ApiError;
+use crate::http::{read, write, AppState};
+use crate::service::User;
 
-/// Photos one complaint form may carry, and the size of each.
+/// Photos one form (a complaint, a return request) may carry, and the size of each.
 pub const MAX_PHOTOS: usize = 6;
 pub const MAX_PHOTO_BYTES: usize = crate::http::ATTACHMENT_LIMIT;
+
+/// The body limit of a route whose form carries photos: `MAX_PHOTOS` of `MAX_PHOTO_BYTES` and
+/// the form's text.
+pub fn photo_form_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(MAX_PHOTOS * MAX_PHOTO_BYTES + 64 * 1024)
+}
+
+/// A form's text fields as `T` and the bytes of its `photo` inputs. A browser sends a form
+/// with a file input as multipart (照片, from a phone's camera or a PC's files), one without as
+/// a plain form; both are read here. Every photo is checked to be an image of at most
+/// `MAX_PHOTO_BYTES`, at most `MAX_PHOTOS` of them; the refusal is said in Chinese.
+pub async fn read_form_with_photos<T: DeserializeOwned>(
+    state: &AppState,
+    request: Request,
+) -> Result<(T, Vec<Vec<u8>>), String> {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("multipart/form-data"));
+    if !multipart {
+        let Form(form) = Form::<T>::from_request(request, state)
+            .await
+            .map_err(|e| format!("表单无法读取：{e}"))?;
+        return Ok((form, Vec::new()));
+    }
+    let mut parts = Multipart::from_request(request, state)
+        .await
+        .map_err(|e| format!("表单无法读取：{e}"))?;
+    let mut fields = serde_json::Map::new();
+    let mut photos = Vec::new();
+    while let Some(field) = parts
+        .next_field()
+        .await
+        .map_err(|e| format!("表单无法读取（照片太大？每张最多 8 MB）：{e}"))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "photo" {
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| format!("照片无法读取（每张最多 8 MB）：{e}"))?;
+            if bytes.is_empty() {
+                continue; // the file input left empty
+            }
+            if bytes.len() > MAX_PHOTO_BYTES {
+                return Err("照片太大：每张最多 8 MB".into());
+            }
+            if image_type(&bytes).is_none() {
+                return Err("只能上传照片（JPEG、PNG、GIF 或 WebP）".into());
+            }
+            photos.push(bytes.to_vec());
+            if photos.len() > MAX_PHOTOS {
+                return Err(format!("一次最多上传 {MAX_PHOTOS} 张照片"));
+            }
+        } else {
+            let text = field
+                .text()
+                .await
+                .map_err(|e| format!("表单无法读取：{e}"))?;
+            fields.insert(name, serde_json::Value::String(text));
+        }
+    }
+    let form = serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| format!("表单无法读取：{e}"))?;
+    Ok((form, photos))
+}
+
+/// Stores `photos` (content-addressed: the same photo is one attachment) and adds their names
+/// to `kept`, the names an earlier try of the form stored, without repeating one.
+pub async fn store_photos(
+    state: &AppState,
+    user: &User,
+    photos: Vec<Vec<u8>>,
+    kept: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    for bytes in photos {
+        let user = user.clone();
+        let hash = write(state, move |o| o.put_attachment(&user, &bytes)).await?;
+        if !kept.contains(&hash) {
+            kept.push(hash);
+        }
+    }
+    Ok(())
+}
+
+/// The attachment names a form carries back from an earlier try (comma-separated).
+pub fn kept_photos(names: &str) -> Vec<String> {
+    names
+        .split(',')
+        .map(str::trim)
+        .filter(|h| is_hash(h))
+        .map(str::to_string)
+        .collect()
+}
 
 /// The image type of `bytes`, from their first bytes; None when they are no image we show.
 pub fn image_type(bytes: &[u8]) -> Option<&'static str> {

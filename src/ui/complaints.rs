@@ -5,8 +5,7 @@
 //! API. Lists read the complaint indexes a page at a time, never every complaint.
 
 use askama::Template;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::header;
+use axum::extract::{Path, Query, Request, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use rust_decimal::Decimal;
@@ -583,12 +582,7 @@ pub struct NewForm {
 
 impl NewForm {
     fn photo_hashes(&self) -> Vec<String> {
-        self.photos
-            .split(',')
-            .map(str::trim)
-            .filter(|h| super::attachments::is_hash(h))
-            .map(str::to_string)
-            .collect()
+        super::attachments::kept_photos(&self.photos)
     }
 }
 
@@ -713,103 +707,25 @@ pub async fn new_form(
     new_page(&state, &signed, form, String::new()).await
 }
 
-/// The form's fields and its photos' bytes: a browser sends the form as multipart when it
-/// carries photos (照片, from a phone's camera or a PC's files); without, as a plain form.
-async fn read_new_form(
-    state: &AppState,
-    request: Request,
-) -> Result<(NewForm, Vec<Vec<u8>>), String> {
-    let multipart = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("multipart/form-data"));
-    if !multipart {
-        let Form(form) = Form::<NewForm>::from_request(request, state)
-            .await
-            .map_err(|e| format!("表单无法读取：{e}"))?;
-        return Ok((form, Vec::new()));
-    }
-    let mut parts = Multipart::from_request(request, state)
-        .await
-        .map_err(|e| format!("表单无法读取：{e}"))?;
-    let mut form = NewForm::default();
-    let mut photos = Vec::new();
-    while let Some(field) = parts
-        .next_field()
-        .await
-        .map_err(|e| format!("表单无法读取（照片太大？每张最多 8 MB）：{e}"))?
-    {
-        let name = field.name().unwrap_or_default().to_string();
-        if name == "photo" {
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| format!("照片无法读取（每张最多 8 MB）：{e}"))?;
-            if bytes.is_empty() {
-                continue; // the file input left empty
-            }
-            if bytes.len() > super::attachments::MAX_PHOTO_BYTES {
-                return Err("照片太大：每张最多 8 MB".into());
-            }
-            if super::attachments::image_type(&bytes).is_none() {
-                return Err("只能上传照片（JPEG、PNG、GIF 或 WebP）".into());
-            }
-            photos.push(bytes.to_vec());
-            if photos.len() > super::attachments::MAX_PHOTOS {
-                return Err(format!(
-                    "一次最多上传 {} 张照片",
-                    super::attachments::MAX_PHOTOS
-                ));
-            }
-        } else {
-            let slot = match name.as_str() {
-                "csrf" => &mut form.csrf,
-                "customer" => &mut form.customer,
-                "customer_q" => &mut form.customer_q,
-                "order" => &mut form.order,
-                "store" => &mut form.store,
-                "channel" => &mut form.channel,
-                "category" => &mut form.category,
-                "content" => &mut form.content,
-                "photos" => &mut form.photos,
-                _ => continue,
-            };
-            *slot = field
-                .text()
-                .await
-                .map_err(|e| format!("表单无法读取：{e}"))?;
-        }
-    }
-    Ok((form, photos))
-}
-
 pub async fn create(
     State(state): State<AppState>,
     signed: SignedIn,
     request: Request,
 ) -> Result<Response, PageError> {
-    let (mut form, photos) = match read_new_form(&state, request).await {
-        Ok(read) => read,
-        Err(why) => return Err(PageError::Refused(why)),
-    };
+    let (mut form, photos) =
+        match super::attachments::read_form_with_photos::<NewForm>(&state, request).await {
+            Ok(read) => read,
+            Err(why) => return Err(PageError::Refused(why)),
+        };
     signed.check_csrf(&form.csrf)?;
-    // Each photo is stored first (content-addressed: the same photo is one attachment); the
-    // form keeps their names, so a refusal below loses none of them.
+    // The photos are stored first; the form keeps their names, so a refusal below loses none.
     let mut hashes = form.photo_hashes();
-    for bytes in photos {
-        let user = signed.user.clone();
-        match write(&state, move |o| o.put_attachment(&user, &bytes)).await {
-            Ok(hash) => hashes.push(hash),
-            Err(e) => {
-                let why = reason_in_chinese(e)?;
-                return Ok(new_page(&state, &signed, form, why).await?.into_response());
-            }
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    hashes.retain(|h| seen.insert(h.clone()));
+    let stored = super::attachments::store_photos(&state, &signed.user, photos, &mut hashes).await;
     form.photos = hashes.join(",");
+    if let Err(e) = stored {
+        let why = reason_in_chinese(e)?;
+        return Ok(new_page(&state, &signed, form, why).await?.into_response());
+    }
     if form.customer.is_empty() {
         let why = if form.customer_q.trim().is_empty() {
             "请先选择客户".to_string()

@@ -251,6 +251,7 @@ pub async fn page(
         queues.extend(complaint_queues(office, role)?);
         queues.extend(super::contracts::home_queues(office, role, COUNT_CAP)?);
         queues.extend(receivable_queues(office, role, &cache)?);
+        queues.extend(super::returns::home_queues(office, role, COUNT_CAP)?);
         Ok((queues, counted(overview)?))
     })
     .await?;

@@ -22,6 +22,7 @@ mod password;
 mod print;
 mod receivables;
 mod reports;
+mod returns;
 pub mod session;
 mod sign_in;
 pub mod sync_state;
@@ -71,17 +72,20 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/orders/{id}", get(order_page::page))
         .route("/ui/orders/{id}/act", post(order_page::act))
         .route("/ui/orders/{id}/print", get(print::page))
+        .route(
+            "/ui/orders/{id}/returns",
+            post(returns::request).layer(attachments::photo_form_limit()),
+        )
+        .route("/ui/returns", get(returns::list))
+        .route("/ui/returns/{request}/act", post(returns::act))
         .route("/ui/users", get(users::page).post(users::add))
         .route("/ui/users/change", post(users::change))
         .route("/ui/complaints", get(complaints::list))
         .route(
             "/ui/complaints/new",
-            get(complaints::new_form).post(complaints::create).layer(
-                // Up to MAX_PHOTOS photos of MAX_PHOTO_BYTES each, and the form's text.
-                axum::extract::DefaultBodyLimit::max(
-                    attachments::MAX_PHOTOS * attachments::MAX_PHOTO_BYTES + 64 * 1024,
-                ),
-            ),
+            get(complaints::new_form)
+                .post(complaints::create)
+                .layer(attachments::photo_form_limit()),
         )
         .route("/ui/complaints/{id}", get(complaints::page))
         .route("/ui/complaints/{id}/act", post(complaints::act))
@@ -177,9 +181,12 @@ impl Chrome {
             links.push(("/ui/users", "用户管理"));
         }
         {
-            use crate::domain::role::Role::{Clerk, Finance, Supervisor, Vp};
+            use crate::domain::role::Role::{Clerk, Finance, Supervisor, Vp, Warehouse};
             if signed.user.role != crate::domain::role::Role::Admin {
                 links.push(("/ui/customers", "客户"));
+            }
+            if matches!(signed.user.role, Clerk | Supervisor | Vp | Warehouse) {
+                links.push(("/ui/returns", "退换货"));
             }
             if matches!(signed.user.role, Clerk | Supervisor | Vp | Finance) {
                 links.push(("/ui/receivables", "回款"));

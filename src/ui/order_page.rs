@@ -101,6 +101,10 @@ struct OrderPage {
     conflicts: Vec<ConflictRow>,
     anomalies: Vec<AnomalyRow>,
     actions: Vec<ActionForm>,
+    /// 退换货: the order's return cases, each with the steps this role may take.
+    returns: Vec<super::returns::ReturnRow>,
+    /// The request form, for a role that may ask for a return of goods shipped.
+    return_form: Option<super::returns::RequestForm>,
     can_resolve_conflicts: bool,
     print_href: String,
     error: String,
@@ -304,12 +308,15 @@ async fn load(state: &AppState, id: &str) -> Result<Loaded, PageError> {
     .await?)
 }
 
+/// The order's page with what the last action said; `typed_return` is a refused return request
+/// to show again as typed.
 pub(super) async fn order_page(
     state: &AppState,
     signed: &SignedIn,
     id: &str,
     error: String,
     notice: String,
+    typed_return: Option<super::returns::RequestInput>,
 ) -> Result<Html<String>, PageError> {
     let Loaded {
         order,
@@ -445,6 +452,8 @@ pub(super) async fn order_page(
             })
             .collect(),
         actions: action_forms(signed, &view),
+        returns: super::returns::rows_of_order(signed, &order),
+        return_form: super::returns::RequestForm::for_order(signed, &order, typed_return),
         can_resolve_conflicts: signed.user.role.may(Action::EditOrder)
             || signed.user.role.may(Action::ReassignOwnership),
         print_href: format!("/ui/orders/{id}/print"),
@@ -458,7 +467,7 @@ pub async fn page(
     signed: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    order_page(&state, &signed, &id, String::new(), String::new()).await
+    order_page(&state, &signed, &id, String::new(), String::new(), None).await
 }
 
 /// Every input any action form may send; each action reads the ones it needs.
@@ -549,7 +558,7 @@ pub async fn act(
 ) -> Result<Html<String>, PageError> {
     signed.check_csrf(&form.csrf)?;
     let (error, notice) = said(perform(&state, &signed, &id, form).await)?;
-    order_page(&state, &signed, &id, error, notice).await
+    order_page(&state, &signed, &id, error, notice, None).await
 }
 
 /// What a page says after an action: `(error, notice)`, each in Chinese.

@@ -36,3 +36,4 @@ mod ui_complaints;
 mod ui_customers;
 mod ui_receivables;
 mod ui_reports;
+mod ui_returns;
