@@ -14,23 +14,63 @@ use crate::http::error::ApiError;
 use crate::http::{read, write, AppState};
 use crate::service::User;
 
-/// Photos one form (a complaint, a return request) may carry, and the size of each.
+/// Files one form (a complaint's or a return's photos, a contract's scans) may carry, and the
+/// size of each.
 pub const MAX_PHOTOS: usize = 6;
 pub const MAX_PHOTO_BYTES: usize = crate::http::ATTACHMENT_LIMIT;
 
-/// The body limit of a route whose form carries photos: `MAX_PHOTOS` of `MAX_PHOTO_BYTES` and
+/// The body limit of a route whose form carries files: `MAX_PHOTOS` of `MAX_PHOTO_BYTES` and
 /// the form's text.
-pub fn photo_form_limit() -> axum::extract::DefaultBodyLimit {
+pub fn files_form_limit() -> axum::extract::DefaultBodyLimit {
     axum::extract::DefaultBodyLimit::max(MAX_PHOTOS * MAX_PHOTO_BYTES + 64 * 1024)
 }
 
-/// A form's text fields as `T` and the bytes of its `photo` inputs. A browser sends a form
-/// with a file input as multipart (照片, from a phone's camera or a PC's files), one without as
-/// a plain form; both are read here. Every photo is checked to be an image of at most
-/// `MAX_PHOTO_BYTES`, at most `MAX_PHOTOS` of them; the refusal is said in Chinese.
+/// Which files a form takes: photos (`photo` inputs: images only) or documents (`file`
+/// inputs: images and PDF, a contract's scans).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    Photos,
+    Documents,
+}
+
+impl Files {
+    fn input(self) -> &'static str {
+        match self {
+            Files::Photos => "photo",
+            Files::Documents => "file",
+        }
+    }
+
+    /// Why `bytes` are refused, in Chinese; None when they are taken.
+    fn refusal(self, bytes: &[u8]) -> Option<&'static str> {
+        match self {
+            Files::Photos if image_type(bytes).is_none() => {
+                Some("只能上传照片（JPEG、PNG、GIF 或 WebP）")
+            }
+            Files::Documents if image_type(bytes).is_none() && !bytes.starts_with(b"%PDF-") => {
+                Some("只能上传 PDF 或图片（JPEG、PNG、GIF、WebP）")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A form's text fields as `T` and the bytes of its `photo` inputs (see `read_form_with_files`).
 pub async fn read_form_with_photos<T: DeserializeOwned>(
     state: &AppState,
     request: Request,
+) -> Result<(T, Vec<Vec<u8>>), String> {
+    read_form_with_files(state, request, Files::Photos).await
+}
+
+/// A form's text fields as `T` and the bytes of its file inputs. A browser sends a form with a
+/// file input as multipart (照片 from a phone's camera, or files chosen on a PC), one without
+/// as a plain form; both are read here. Every file is checked to be of the kind `files` takes,
+/// of at most `MAX_PHOTO_BYTES`, at most `MAX_PHOTOS` of them; a refusal is said in Chinese.
+pub async fn read_form_with_files<T: DeserializeOwned>(
+    state: &AppState,
+    request: Request,
+    files: Files,
 ) -> Result<(T, Vec<Vec<u8>>), String> {
     let multipart = request
         .headers()
@@ -47,30 +87,30 @@ pub async fn read_form_with_photos<T: DeserializeOwned>(
         .await
         .map_err(|e| format!("表单无法读取：{e}"))?;
     let mut fields = serde_json::Map::new();
-    let mut photos = Vec::new();
+    let mut taken = Vec::new();
     while let Some(field) = parts
         .next_field()
         .await
-        .map_err(|e| format!("表单无法读取（照片太大？每张最多 8 MB）：{e}"))?
+        .map_err(|e| format!("表单无法读取（文件太大？每个最多 8 MB）：{e}"))?
     {
         let name = field.name().unwrap_or_default().to_string();
-        if name == "photo" {
+        if name == files.input() {
             let bytes = field
                 .bytes()
                 .await
-                .map_err(|e| format!("照片无法读取（每张最多 8 MB）：{e}"))?;
+                .map_err(|e| format!("文件无法读取（每个最多 8 MB）：{e}"))?;
             if bytes.is_empty() {
                 continue; // the file input left empty
             }
             if bytes.len() > MAX_PHOTO_BYTES {
-                return Err("照片太大：每张最多 8 MB".into());
+                return Err("文件太大：每个最多 8 MB".into());
             }
-            if image_type(&bytes).is_none() {
-                return Err("只能上传照片（JPEG、PNG、GIF 或 WebP）".into());
+            if let Some(why) = files.refusal(&bytes) {
+                return Err(why.into());
             }
-            photos.push(bytes.to_vec());
-            if photos.len() > MAX_PHOTOS {
-                return Err(format!("一次最多上传 {MAX_PHOTOS} 张照片"));
+            taken.push(bytes.to_vec());
+            if taken.len() > MAX_PHOTOS {
+                return Err(format!("一次最多上传 {MAX_PHOTOS} 个文件"));
             }
         } else {
             let text = field
@@ -82,18 +122,18 @@ pub async fn read_form_with_photos<T: DeserializeOwned>(
     }
     let form = serde_json::from_value(serde_json::Value::Object(fields))
         .map_err(|e| format!("表单无法读取：{e}"))?;
-    Ok((form, photos))
+    Ok((form, taken))
 }
 
-/// Stores `photos` (content-addressed: the same photo is one attachment) and adds their names
+/// Stores `files` (content-addressed: the same file is one attachment) and adds their names
 /// to `kept`, the names an earlier try of the form stored, without repeating one.
-pub async fn store_photos(
+pub async fn store_files(
     state: &AppState,
     user: &User,
-    photos: Vec<Vec<u8>>,
+    files: Vec<Vec<u8>>,
     kept: &mut Vec<String>,
 ) -> Result<(), ApiError> {
-    for bytes in photos {
+    for bytes in files {
         let user = user.clone();
         let hash = write(state, move |o| o.put_attachment(&user, &bytes)).await?;
         if !kept.contains(&hash) {
@@ -104,7 +144,7 @@ pub async fn store_photos(
 }
 
 /// The attachment names a form carries back from an earlier try (comma-separated).
-pub fn kept_photos(names: &str) -> Vec<String> {
+pub fn kept_names(names: &str) -> Vec<String> {
     names
         .split(',')
         .map(str::trim)

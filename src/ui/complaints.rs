@@ -582,7 +582,7 @@ pub struct NewForm {
 
 impl NewForm {
     fn photo_hashes(&self) -> Vec<String> {
-        super::attachments::kept_photos(&self.photos)
+        super::attachments::kept_names(&self.photos)
     }
 }
 
@@ -720,7 +720,7 @@ pub async fn create(
     signed.check_csrf(&form.csrf)?;
     // The photos are stored first; the form keeps their names, so a refusal below loses none.
     let mut hashes = form.photo_hashes();
-    let stored = super::attachments::store_photos(&state, &signed.user, photos, &mut hashes).await;
+    let stored = super::attachments::store_files(&state, &signed.user, photos, &mut hashes).await;
     form.photos = hashes.join(",");
     if let Err(e) = stored {
         let why = reason_in_chinese(e)?;

@@ -5,11 +5,12 @@
 //! post to `/ui/contracts/{id}/act`, which calls the same use cases as the API.
 
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::response::Html;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+use super::attachments::{kept_names, read_form_with_files, store_files, Files};
 use super::format::{business_today, day_of, minute_of, money, query_string, role_label};
 use super::order_page::{describe_fact, reason_in_chinese};
 use super::session::SignedIn;
@@ -99,6 +100,15 @@ pub struct DraftInput {
     pub valid_to: String,
     #[serde(default)]
     pub terms: String,
+    /// Files stored by an earlier, refused try (names, comma-separated), sent again.
+    #[serde(default)]
+    pub attachments: String,
+}
+
+impl DraftInput {
+    pub fn attachment_count(&self) -> usize {
+        kept_names(&self.attachments).len()
+    }
 }
 
 /// The query a tab stands for.
@@ -209,15 +219,25 @@ async fn list_page(
 pub async fn draft(
     State(state): State<AppState>,
     signed: SignedIn,
-    Form(input): Form<DraftInput>,
+    request: Request,
 ) -> Result<axum::response::Response, PageError> {
     use axum::response::{IntoResponse, Redirect};
+    let (mut input, files) = read_form_with_files::<DraftInput>(&state, request, Files::Documents)
+        .await
+        .map_err(PageError::Refused)?;
     signed.check_csrf(&input.csrf)?;
     let refuse = |why: String, input: DraftInput| async {
         list_page(&state, &signed, ListParams::default(), Some(input), why)
             .await
             .map(IntoResponse::into_response)
     };
+    // The files are stored first; the form keeps their names, so a refusal loses none.
+    let mut attachments = kept_names(&input.attachments);
+    let stored = store_files(&state, &signed.user, files, &mut attachments).await;
+    input.attachments = attachments.join(",");
+    if let Err(e) = stored {
+        return refuse(reason_in_chinese(e)?, input).await;
+    }
     let amount = match input.amount.trim().replace([',', '¥'], "").parse() {
         Ok(a) => a,
         Err(_) => return refuse(format!("金额「{}」不是数字", input.amount), input).await,
@@ -239,7 +259,7 @@ pub async fn draft(
         terms: input.terms.clone(),
         valid_from,
         valid_to,
-        attachments: Vec::new(),
+        attachments,
     };
     let drafted = write(&state, move |office| {
         let found = office.search_customers(&crate::service::customers::CustomerQuery {
@@ -327,6 +347,8 @@ struct ContractPage {
     state: String,
     customer: String,
     fields: Vec<(&'static str, String)>,
+    /// The current version's attachments (names), each a link.
+    attachments: Vec<String>,
     amounts: Vec<(&'static str, String)>,
     orders: Vec<OrderRow>,
     versions: Vec<VersionView>,
@@ -471,6 +493,7 @@ async fn contract_page(
         state: view.state_label.clone(),
         customer: view.customer_name.clone(),
         fields,
+        attachments: view.content.attachments.clone(),
         amounts: vec![
             ("合同金额", money(view.content.amount)),
             ("订单已用", money(view.used)),
@@ -585,9 +608,17 @@ pub async fn act(
     State(state): State<AppState>,
     signed: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<StepInput>,
+    request: Request,
 ) -> Result<Html<String>, PageError> {
+    // The 修改 form may carry files (scans of the contract), added to its attachments.
+    let (form, files) = read_form_with_files::<StepInput>(&state, request, Files::Documents)
+        .await
+        .map_err(PageError::Refused)?;
     signed.check_csrf(&form.csrf)?;
+    let mut added = Vec::new();
+    if let Err(e) = store_files(&state, &signed.user, files, &mut added).await {
+        return contract_page(&state, &signed, &id, reason_in_chinese(e)?, String::new()).await;
+    }
     let user = signed.user.clone();
     let target = id.clone();
     let done: Result<&str, crate::http::error::ApiError> = match form.action.as_str() {
@@ -627,9 +658,20 @@ pub async fn act(
             .await
             .map(|_| "已归档"),
         "change" => match change_of(&form) {
-            Ok(patch) => write(&state, move |o| o.patch_contract(&user, &target, patch))
-                .await
-                .map(|_| "已保存修改"),
+            Ok(mut patch) => write(&state, move |o| {
+                if !added.is_empty() {
+                    let mut attachments = o.contract(&target)?.content().attachments;
+                    for name in added {
+                        if !attachments.contains(&name) {
+                            attachments.push(name);
+                        }
+                    }
+                    patch.attachments = Some(attachments);
+                }
+                o.patch_contract(&user, &target, patch)
+            })
+            .await
+            .map(|_| "已保存修改"),
             Err(why) => return contract_page(&state, &signed, &id, why, String::new()).await,
         },
         _ => {

@@ -74,7 +74,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/orders/{id}/print", get(print::page))
         .route(
             "/ui/orders/{id}/returns",
-            post(returns::request).layer(attachments::photo_form_limit()),
+            post(returns::request).layer(attachments::files_form_limit()),
         )
         .route("/ui/returns", get(returns::list))
         .route("/ui/returns/{request}/act", post(returns::act))
@@ -85,7 +85,7 @@ pub fn routes() -> Router<AppState> {
             "/ui/complaints/new",
             get(complaints::new_form)
                 .post(complaints::create)
-                .layer(attachments::photo_form_limit()),
+                .layer(attachments::files_form_limit()),
         )
         .route("/ui/complaints/{id}", get(complaints::page))
         .route("/ui/complaints/{id}/act", post(complaints::act))
@@ -101,9 +101,17 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/ui/assets/{file}", get(assets::serve))
         .route("/ui/attachments/{hash}", get(attachments::serve))
-        .route("/ui/contracts", get(contracts::list).post(contracts::draft))
+        .route(
+            "/ui/contracts",
+            get(contracts::list)
+                .post(contracts::draft)
+                .layer(attachments::files_form_limit()),
+        )
         .route("/ui/contracts/{id}", get(contracts::page))
-        .route("/ui/contracts/{id}/act", post(contracts::act))
+        .route(
+            "/ui/contracts/{id}/act",
+            post(contracts::act).layer(attachments::files_form_limit()),
+        )
         .layer(middleware::from_fn(guard_pages))
 }
 

@@ -13,7 +13,7 @@ use axum::Form;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::attachments::{kept_photos, read_form_with_photos, store_photos};
+use super::attachments::{kept_names, read_form_with_photos, store_files};
 use super::format::{minute_of, quantity, query_string};
 use super::order_list::Tab;
 use super::order_page::{order_page, said, ActionForm, Refusal};
@@ -218,7 +218,7 @@ impl RequestForm {
             },
             reason: typed.reason,
             damaged: !typed.damaged.is_empty(),
-            photo_count: kept_photos(&typed.photos).len(),
+            photo_count: kept_names(&typed.photos).len(),
             photos: typed.photos,
             lines,
         })
@@ -257,8 +257,8 @@ pub async fn request(
         .await
         .map_err(PageError::Refused)?;
     signed.check_csrf(&typed.csrf)?;
-    let mut names = kept_photos(&typed.photos);
-    let stored = store_photos(&state, &signed.user, photos, &mut names).await;
+    let mut names = kept_names(&typed.photos);
+    let stored = store_files(&state, &signed.user, photos, &mut names).await;
     typed.photos = names.join(",");
     let outcome = match stored {
         Ok(()) => ask(&state, &signed, &id, &typed, names).await,

@@ -987,3 +987,114 @@ async fn a_clerk_drafts_and_changes_a_contract_from_the_workbench() {
     );
     node.stop().await;
 }
+
+/// A contract's scans go with the workbench's forms (multipart, as a file input sends them):
+/// a refused draft keeps the files already stored, the contract's page links them, a change
+/// adds more, and a file that is neither PDF nor image is refused in Chinese.
+#[tokio::test]
+async fn a_contract_drafted_in_the_workbench_carries_its_scans() {
+    use crate::ui::{user_with_password, PageClient};
+    let mut node = TestNode::start().await;
+    node.customer("厦门喜盈门家居广场店").await;
+    node.customer("厦门喜盈门家居二店").await;
+    user_with_password(&node, "王内勤", "clerk", "mima-2026-contract").await;
+    let mut clerk = PageClient::new(&node);
+    clerk.sign_in("王内勤", "mima-2026-contract").await;
+    let list = clerk.get("/ui/contracts").await;
+    assert!(list.body.contains("enctype=\"multipart/form-data\""));
+    let csrf = list.csrf();
+    let scan: &[u8] = b"%PDF-1.7\n signed contract scan";
+    let form = |customer: &'static str, attachments: String| {
+        vec![
+            ("csrf".to_string(), csrf.clone()),
+            ("customer".to_string(), customer.to_string()),
+            ("party_b".to_string(), "上海内勤家具有限公司".to_string()),
+            ("amount".to_string(), "50000".to_string()),
+            ("valid_from".to_string(), "2026-12-01".to_string()),
+            ("valid_to".to_string(), "2027-11-30".to_string()),
+            ("attachments".to_string(), attachments),
+        ]
+    };
+    let not_a_scan = form("厦门喜盈门家居二店", String::new());
+    let borrowed: Vec<(&str, &str)> = not_a_scan
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let refused = clerk
+        .post_multipart(
+            "/ui/contracts",
+            &borrowed,
+            &[("file", "x.exe", b"MZ\x90\0")],
+        )
+        .await;
+    assert!(
+        refused.body.contains("只能上传 PDF 或图片"),
+        "{}",
+        refused.body
+    );
+
+    // Two customers match: refused, the scan already stored and kept in the form.
+    let ambiguous = form("喜盈门", String::new());
+    let borrowed: Vec<(&str, &str)> = ambiguous
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let again = clerk
+        .post_multipart("/ui/contracts", &borrowed, &[("file", "scan.pdf", scan)])
+        .await;
+    assert!(again.body.contains("对应多个客户"), "{}", again.body);
+    let hash = neiqin::service::attachments::content_hash(scan);
+    assert!(
+        again
+            .body
+            .contains(&format!("name=\"attachments\" value=\"{hash}\"")),
+        "{}",
+        again.body
+    );
+    assert!(again.body.contains("已上传 1 个附件"));
+
+    let kept = form("厦门喜盈门家居二店", hash.clone());
+    let borrowed: Vec<(&str, &str)> = kept.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let drafted = clerk
+        .post_multipart("/ui/contracts", &borrowed, &[("file", "", b"")])
+        .await;
+    assert_eq!(drafted.status, StatusCode::SEE_OTHER, "{}", drafted.body);
+    let page_of = drafted.location().to_string();
+    let id = page_of.rsplit('/').next().unwrap().to_string();
+    let page = clerk.get(&page_of).await;
+    assert!(
+        page.body
+            .contains(&format!("<a href=\"/ui/attachments/{hash}\">附件1</a>")),
+        "{}",
+        page.body
+    );
+    let (status, _, bytes) = clerk.get_bytes(&format!("/ui/attachments/{hash}")).await;
+    assert_eq!((status, bytes.as_slice()), (StatusCode::OK, scan));
+
+    // A change adds a photo of the stamped page to the scan.
+    let stamp: &[u8] = b"\xFF\xD8\xFF\xE0 stamped page";
+    let change = [
+        ("csrf", csrf.as_str()),
+        ("action", "change"),
+        ("party_a", "厦门喜盈门家居二店"),
+        ("party_b", "上海内勤家具有限公司"),
+        ("amount", "50000"),
+        ("valid_from", "2026-12-01"),
+        ("valid_to", "2027-11-30"),
+        ("terms", ""),
+    ];
+    let changed = clerk
+        .post_multipart(
+            &format!("/ui/contracts/{id}/act"),
+            &change,
+            &[("file", "stamp.jpg", stamp)],
+        )
+        .await;
+    assert!(changed.body.contains("已保存修改"), "{}", changed.body);
+    let view = get_ok(&node, &format!("/api/contracts/{id}")).await;
+    assert_eq!(
+        view["attachments"],
+        serde_json::json!([hash, neiqin::service::attachments::content_hash(stamp)])
+    );
+    node.stop().await;
+}
