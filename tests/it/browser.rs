@@ -112,7 +112,14 @@ async fn start_chromedriver(program: &Path) -> Chromedriver {
     }
 }
 
+/// Where the browser saves downloads: a folder of its profile.
+fn downloads_of(profile: &Path) -> PathBuf {
+    profile.join("downloads")
+}
+
 async fn open_browser(driver: &Chromedriver, chromium: &Path, profile: &Path) -> Client {
+    let downloads = downloads_of(profile);
+    std::fs::create_dir_all(&downloads).expect("downloads dir");
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
@@ -132,6 +139,10 @@ async fn open_browser(driver: &Chromedriver, chromium: &Path, profile: &Path) ->
                 "--lang=zh-CN",
                 format!("--user-data-dir={}", profile.display()),
             ],
+            "prefs": {
+                "download.default_directory": downloads.to_string_lossy(),
+                "download.prompt_for_download": false,
+            },
         }),
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -906,7 +917,32 @@ async fn an_order_goes_through_three_nodes_workbenches_in_a_real_browser() {
     }
 }
 
-async fn receivables_scenario(browser: &Client, origin: &str, number: &str) -> Result<(), String> {
+/// The first file the browser finished saving in `dir` whose name ends with `suffix`, waited
+/// for up to 15 s (chromium writes `.crdownload` until the download is whole).
+async fn downloaded(dir: &Path, suffix: &str) -> Result<Vec<u8>, String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let done = std::fs::read_dir(dir)
+            .map_err(|e| e.to_string())?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|path| path.to_string_lossy().ends_with(suffix));
+        if let Some(path) = done {
+            return std::fs::read(&path).map_err(|e| e.to_string());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("no {suffix} download in {}", dir.display()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn receivables_scenario(
+    browser: &Client,
+    origin: &str,
+    number: &str,
+    downloads: &Path,
+) -> Result<(), String> {
     sign_in(browser, origin, "李娜", "正确的密码-2026").await?;
     wait_for_url(browser, "sign-in", |path, _| path == "/").await?;
     // The home page's 回款跟踪 leads to the 催款 queue.
@@ -994,6 +1030,27 @@ async fn receivables_scenario(browser: &Client, origin: &str, number: &str) -> R
     )?;
     shoot(browser, "12-report-daily").await?;
     assert_only_from(browser, origin, "report").await?;
+
+    // 导出Excel saves the day's report as a workbook that opens with today's sales in it.
+    browser
+        .find(Locator::Id("export-xlsx"))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    let xlsx = downloaded(downloads, ".xlsx").await?;
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx))
+        .map_err(|e| format!("the download does not open as a workbook: {e}"))?;
+    let sheet = book
+        .worksheet_range("报表")
+        .map_err(|e| format!("no sheet 报表: {e}"))?;
+    let cells: Vec<Data> = sheet.rows().flatten().cloned().collect();
+    check(
+        cells.contains(&Data::String("销售额".into())) && cells.contains(&Data::Float(9828.49)),
+        format!("the workbook's cells: {cells:?}"),
+    )?;
     Ok(())
 }
 
@@ -1015,7 +1072,8 @@ async fn a_reminder_recorded_through_the_receivables_page_in_a_real_browser() {
     let driver = start_chromedriver(&driver_program).await;
     let profile = tempfile::tempdir().expect("profile dir");
     let browser = open_browser(&driver, &chromium, profile.path()).await;
-    let outcome = receivables_scenario(&browser, &origin, &number).await;
+    let outcome =
+        receivables_scenario(&browser, &origin, &number, &downloads_of(profile.path())).await;
     let _ = browser.close().await;
     drop(driver);
     node.stop().await;
