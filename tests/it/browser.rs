@@ -3,7 +3,9 @@
 //! the right one), walks the order list's tabs, opens the print page, checks that no page asks
 //! another origin for anything, and saves a screenshot of each main page under
 //! `target/e2e-screenshots/` for review. One scenario takes an order through three nodes'
-//! workbenches (office, finance, warehouse), each person on their own node.
+//! workbenches (office, finance, warehouse), each person on their own node. Others record a
+//! 催款 by keyboard and download a report's 导出Excel (opened with calamine), and ask for a
+//! return with a photo chosen through the file input, which the VP then approves.
 //!
 //! Without chromium or chromedriver the test prints a notice and passes, except when `CI` is
 //! set: CI installs both (`.ci/run`), so there a missing browser is a failure.
@@ -1074,6 +1076,141 @@ async fn a_reminder_recorded_through_the_receivables_page_in_a_real_browser() {
     let browser = open_browser(&driver, &chromium, profile.path()).await;
     let outcome =
         receivables_scenario(&browser, &origin, &number, &downloads_of(profile.path())).await;
+    let _ = browser.close().await;
+    drop(driver);
+    node.stop().await;
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}
+
+/// A return asked for from the order's page with a photo chosen through the file input (as a
+/// PC or a phone's camera gives it), the photo shown beside the case as an image the browser
+/// decoded, then approved by the VP in the same browser.
+async fn return_scenario(
+    browser: &Client,
+    origin: &str,
+    order_id: &str,
+    photo: &Path,
+) -> Result<(), String> {
+    let password = "退货的密码-2026";
+    sign_in_as(browser, origin, "李娜", password).await?;
+    browser
+        .goto(&format!("{origin}/ui/orders/{order_id}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#return-request").await?;
+    let reason = browser
+        .find(Locator::Css("#return-request input[name='reason']"))
+        .await
+        .map_err(|e| e.to_string())?;
+    reason
+        .send_keys("运输压坏")
+        .await
+        .map_err(|e| e.to_string())?;
+    browser
+        .find(Locator::Css("#return-request input[name='damaged']"))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    browser
+        .find(Locator::Css("#return-request input[type='file']"))
+        .await
+        .map_err(|e| e.to_string())?
+        .send_keys(&photo.to_string_lossy())
+        .await
+        .map_err(|e| format!("choosing the photo: {e}"))?;
+    browser
+        .find(Locator::Id("act-return-request"))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#form-notice, #form-error").await?;
+    if let Ok(error) = text_of(browser, "#form-error").await {
+        return Err(format!("the return was refused: {error}"));
+    }
+    wait_for(browser, "#order-returns img").await?;
+    let decoded = script(
+        browser,
+        "const img = document.querySelector('#order-returns img');\
+         return img.complete && img.naturalWidth;",
+    )
+    .await?;
+    check(
+        decoded == json!(1),
+        format!("the photo as decoded: {decoded}"),
+    )?;
+    let state = text_of(browser, "#order-returns .return-state").await?;
+    check(state == "待审批", format!("state: {state}"))?;
+    shoot(browser, "13-return-requested").await?;
+    assert_only_from(browser, origin, "return request").await?;
+
+    sign_in_as(browser, origin, "赵总", password).await?;
+    browser
+        .find(Locator::XPath(
+            "//div[@id='queues']/a[contains(normalize-space(.), '退换货待审批')]",
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#returns").await?;
+    browser
+        .find(Locator::Css("#returns td a"))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#order-returns").await?;
+    browser
+        .find(Locator::Css("#order-returns button[id^='return-approve-']"))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(browser, "#form-notice").await?;
+    let state = text_of(browser, "#order-returns .return-state").await?;
+    check(
+        state == "退货待收",
+        format!("state after approval: {state}"),
+    )?;
+    shoot(browser, "14-return-approved").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_return_with_a_photo_is_asked_for_and_approved_in_a_real_browser() {
+    let Some((chromium, driver_program)) = browser_programs() else {
+        return;
+    };
+    let mut node = TestNode::start().await;
+    for (name, role) in [("李娜", "clerk"), ("赵总", "vp")] {
+        user_with_password(&node, name, role, "退货的密码-2026").await;
+    }
+    let customer =
+        crate::receivables::customer_on_terms(&mut node, "杭州滨江家居", "月结30天").await;
+    let id = crate::receivables::shipped_order(&mut node, &customer).await;
+    let origin = node.base.clone();
+    // A real 1×1 PNG, so the browser decodes it.
+    use base64::Engine;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+        .expect("png");
+    let files = tempfile::tempdir().expect("files dir");
+    let photo = files.path().join("压坏.png");
+    std::fs::write(&photo, png).expect("photo file");
+
+    let driver = start_chromedriver(&driver_program).await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let browser = open_browser(&driver, &chromium, profile.path()).await;
+    let outcome = return_scenario(&browser, &origin, &id, &photo).await;
     let _ = browser.close().await;
     drop(driver);
     node.stop().await;
