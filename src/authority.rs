@@ -121,12 +121,28 @@ struct Signer {
     key: ring::signature::EcdsaKeyPair,
 }
 
+impl Signer {
+    fn of(credentials: &crate::pki::NodeCredentials) -> Result<Signer, PkiError> {
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &crate::pki::pem_to_der(&credentials.key_pem)?,
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(|e| PkiError::Invalid(format!("node key: {e}")))?;
+        Ok(Signer {
+            serial: credentials.certificate.serial_hex.clone(),
+            key,
+        })
+    }
+}
+
 /// The CA, this node's signing key, the certificates it knows and the revocations in force.
 /// Without a CA (a store opened outside a node, unit tests) every fact counts unsigned.
 pub struct Authority {
     ca_der: Option<Vec<u8>>,
     ca_pem: Option<String>,
-    signer: Option<Signer>,
+    /// This node's key and certificate serial; replaced when the certificate is renewed.
+    signer: RwLock<Option<Signer>>,
     known: RwLock<HashMap<String, KnownCert>>,
     revoked: RwLock<HashMap<String, DateTime<Utc>>>,
     verified: Mutex<HashSet<[u8; 32]>>,
@@ -147,7 +163,7 @@ impl Authority {
         Authority {
             ca_der: None,
             ca_pem: None,
-            signer: None,
+            signer: RwLock::new(None),
             known: RwLock::default(),
             revoked: RwLock::default(),
             verified: Mutex::default(),
@@ -174,16 +190,7 @@ impl Authority {
             return Ok(authority);
         };
         let ca = crate::pki::pem_to_der(&credentials.ca_pem)?;
-        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
-            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-            &crate::pki::pem_to_der(&credentials.key_pem)?,
-            &ring::rand::SystemRandom::new(),
-        )
-        .map_err(|e| PkiError::Invalid(format!("node key: {e}")))?;
-        authority.signer = Some(Signer {
-            serial: credentials.certificate.serial_hex.clone(),
-            key,
-        });
+        authority.signer = RwLock::new(Some(Signer::of(&credentials)?));
         authority.ca_der = Some(ca);
         authority.ca_pem = Some(credentials.ca_pem.clone());
         authority.data_dir = Some(data_dir.to_path_buf());
@@ -457,9 +464,19 @@ impl Authority {
         check_kind(fact)
     }
 
+    /// Signs from now on with a renewed certificate's key (the certificate is learned, so the
+    /// facts it signs verify here and, passed along, everywhere).
+    pub fn renew_signer(&self, credentials: &crate::pki::NodeCredentials) -> Result<(), PkiError> {
+        let signer = Signer::of(credentials)?;
+        self.learn(std::slice::from_ref(&credentials.cert_pem), true);
+        *self.signer.write().unwrap_or_else(|e| e.into_inner()) = Some(signer);
+        Ok(())
+    }
+
     /// A new fact's text as this node stores it: signed with its key (unchanged without one).
     pub fn seal(&self, doc_id: &str, fact_id: &str, json: String) -> String {
-        let Some(signer) = &self.signer else {
+        let signer = self.signer.read().unwrap_or_else(|e| e.into_inner());
+        let Some(signer) = signer.as_ref() else {
             return json;
         };
         let bytes = signing_bytes(doc_id, fact_id, &json);

@@ -173,8 +173,8 @@ enum NodeCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Install the certificate file the admin node wrote for this node's request (restart the
-    /// node afterwards).
+    /// Install the certificate file the admin node wrote for this node's request (a running
+    /// node takes a renewed certificate within seconds; a joining node starts with it).
     Install {
         #[command(flatten)]
         data: DataArg,
@@ -476,7 +476,9 @@ fn node_command(command: NodeCommand) -> anyhow::Result<()> {
                 chrono::Utc::now(),
             )?;
             println!(
-                "installed the certificate of node {} (roles {}, expires {}); restart the node",
+                "installed the certificate of node {} (roles {}, expires {}); a running node takes it \
+                 within seconds (one that stopped syncing because its certificate had expired: \
+                 restart it)",
                 installed.node_id,
                 role_list(&installed.roles),
                 installed.not_after

@@ -608,7 +608,13 @@ async fn start_sync(
     }
     let mut tasks = vec![
         server_task,
-        tokio::spawn(reload_revocations(tls.clone(), shutdown.subscribe())),
+        tokio::spawn(reload_from_data_dir(
+            tls.clone(),
+            office.clone(),
+            config.data_dir.clone(),
+            credentials.cert_pem.clone(),
+            shutdown.subscribe(),
+        )),
         tokio::spawn(reproject_when_authority_changes(
             office.clone(),
             shutdown.subscribe(),
@@ -660,13 +666,24 @@ async fn reproject_when_authority_changes(office: BackOffice, mut stop: watch::R
     }
 }
 
-/// How often the node looks for a list `neiqin node revoke` wrote into its data directory.
-const REVOCATION_RELOAD: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often the node looks for what the CLI wrote into its data directory while it runs: a
+/// list `neiqin node revoke` made, a certificate `neiqin node install` installed.
+const DATA_DIR_RELOAD: std::time::Duration = std::time::Duration::from_secs(2);
 
-async fn reload_revocations(tls: PeerTls, mut stop: watch::Receiver<bool>) {
+/// Takes, while the node runs, a newer revocation list and a renewed certificate from the data
+/// directory. A renewed certificate (same node, same CA) is presented from the next handshake
+/// on, signs the facts written from then on, and its roles are the node's: no restart.
+async fn reload_from_data_dir(
+    tls: PeerTls,
+    office: BackOffice,
+    data_dir: PathBuf,
+    mut certificate_in_force: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    let certificate_file = data_dir.join(pki::NODE_CERT_FILE);
     loop {
         tokio::select! {
-            () = tokio::time::sleep(REVOCATION_RELOAD) => {}
+            () = tokio::time::sleep(DATA_DIR_RELOAD) => {}
             _ = stop.changed() => return,
         }
         if *stop.borrow() {
@@ -682,7 +699,50 @@ async fn reload_revocations(tls: PeerTls, mut stop: watch::Receiver<bool>) {
                 tracing::error!(error = %e, "the revocation list in the data directory is not usable")
             }
         }
+        let Ok(written) = std::fs::read_to_string(&certificate_file) else {
+            continue;
+        };
+        if written == certificate_in_force {
+            continue;
+        }
+        match renew_in_place(&tls, &office, &data_dir) {
+            Ok(certificate) => {
+                tracing::warn!(
+                    serial = %certificate.serial_hex,
+                    roles = ?certificate.roles,
+                    expires = %certificate.not_after,
+                    "the renewed certificate of this node is in force"
+                );
+                certificate_in_force = written;
+            }
+            // Said once per change of the file (a half-done install is completed by the load).
+            Err(e) => {
+                tracing::error!(error = %e, "the certificate installed in the data directory is not used yet");
+                certificate_in_force = written;
+            }
+        }
     }
+}
+
+/// Puts the certificate in the data directory in force in this running node.
+fn renew_in_place(
+    tls: &PeerTls,
+    office: &BackOffice,
+    data_dir: &Path,
+) -> anyhow::Result<pki::NodeCertificate> {
+    let credentials = pki::NodeCredentials::load(data_dir, chrono::Utc::now())?
+        .ok_or_else(|| anyhow::anyhow!("no certificate in {}", data_dir.display()))?;
+    if credentials.certificate.node_id != office.identity.node_id {
+        anyhow::bail!(
+            "the certificate names node {}, this node is {}",
+            credentials.certificate.node_id,
+            office.identity.node_id
+        );
+    }
+    tls.renew(&credentials)?;
+    office.authority().renew_signer(&credentials)?;
+    office.set_certificate(credentials.certificate.clone());
+    Ok(credentials.certificate)
 }
 
 /// This node's certificate for the peer link. A node without one (a data directory made before
@@ -698,7 +758,8 @@ fn peer_credentials(data_dir: &Path) -> anyhow::Result<Option<pki::NodeCredentia
                 tracing::warn!(
                     expires = %credentials.certificate.not_after,
                     "this node's certificate expires soon; renew it: `neiqin node request --data {dir}`, \
-                     `neiqin node approve` on the admin node, `neiqin node install --data {dir} FILE`, restart"
+                     `neiqin node approve` on the admin node, `neiqin node install --data {dir} FILE` \
+                     (the running node takes it within seconds)"
                 );
             }
             Ok(Some(credentials))

@@ -33,6 +33,9 @@ pub const ROLE_URI_PREFIX: &str = "urn:neiqin:role:";
 pub const CA_CERT_FILE: &str = "cluster-ca.crt";
 pub const CA_KEY_FILE: &str = "cluster-ca.key";
 pub const NODE_KEY_FILE: &str = "node.key";
+/// A renewal's new key, until its certificate is installed: `node.key` stays the key of the
+/// certificate in force, so the node keeps working (and restarts) meanwhile.
+pub const NODE_PENDING_KEY_FILE: &str = "node.key.pending";
 pub const NODE_CERT_FILE: &str = "node.crt";
 pub const NODE_REQUEST_FILE: &str = "node.csr";
 
@@ -596,11 +599,17 @@ pub fn read_file_limited(path: &Path, max: usize) -> Result<String, PkiError> {
     std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))
 }
 
+/// Writes a public file whole or not at all (a temporary file renamed over it): a running node
+/// re-reads its certificate file and must never see half of one.
 fn write_public(path: &Path, text: &str) -> Result<(), PkiError> {
-    std::fs::write(path, text).map_err(|e| PkiError::File {
+    let file_error = |e: std::io::Error| PkiError::File {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })
+    };
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".new");
+    std::fs::write(&temporary, text).map_err(file_error)?;
+    std::fs::rename(&temporary, path).map_err(file_error)
 }
 
 /// Writes a private key: created 0600 (never readable by others, not even for a moment).
@@ -660,11 +669,19 @@ impl NodeCredentials {
         if !cert_path.exists() {
             return Ok(None);
         }
+        finish_install(dir)?;
         let cert_pem = read_file(&cert_path)?;
         let ca_pem = read_file(&dir.join(CA_CERT_FILE))?;
         let key_pem = read_file(&dir.join(NODE_KEY_FILE))?;
         let certificate =
             NodeCertificate::verify_der_any_date(&pem_to_der(&cert_pem)?, &pem_to_der(&ca_pem)?)?;
+        if key_fingerprint(&key_pem)? != certificate.fingerprint {
+            return Err(PkiError::Invalid(format!(
+                "{} does not hold the key of {} (a certificate approved for another request?)",
+                dir.join(NODE_KEY_FILE).display(),
+                cert_path.display()
+            )));
+        }
         Ok(Some(NodeCredentials {
             key_pem,
             cert_pem,
@@ -674,7 +691,9 @@ impl NodeCredentials {
     }
 
     /// Installs a certificate approved for this node: it must be for this node id, carry the
-    /// key of this node's pending request, and be signed by `ca_pem`.
+    /// key of this node's pending request, and be signed by `ca_pem`. A renewal's new key
+    /// (`NODE_PENDING_KEY_FILE`) becomes the node's key with it; a running node takes both
+    /// within seconds (`node::reload_from_data_dir`).
     pub fn install(
         dir: &Path,
         node_id: &str,
@@ -689,9 +708,13 @@ impl NodeCredentials {
                 certificate.node_id
             )));
         }
-        let key_pem = read_file(&dir.join(NODE_KEY_FILE))?;
-        let key = KeyPair::from_pem(&key_pem).map_err(|e| invalid("node key", e))?;
-        if short_fingerprint(key.der_bytes()) != certificate.fingerprint {
+        let pending = dir.join(NODE_PENDING_KEY_FILE);
+        let key_path = if pending.exists() {
+            pending
+        } else {
+            dir.join(NODE_KEY_FILE)
+        };
+        if key_fingerprint(&read_file(&key_path)?)? != certificate.fingerprint {
             return Err(PkiError::Invalid(
                 "the certificate carries another key than this node's request \
                  (approved an older request?)"
@@ -700,17 +723,67 @@ impl NodeCredentials {
         }
         write_public(&dir.join(CA_CERT_FILE), ca_pem)?;
         write_public(&dir.join(NODE_CERT_FILE), cert_pem)?;
+        finish_install(dir)?;
         Ok(certificate)
     }
 
     /// Makes this node's key (0600) and request file; returns the request's fingerprint.
+    /// A node that holds a certificate (a renewal) keeps its key until the new certificate is
+    /// installed; the new key waits in `NODE_PENDING_KEY_FILE`.
     pub fn request(dir: &Path, node_id: &str) -> Result<(PathBuf, String), PkiError> {
         let (key_pem, request_pem) = JoinRequest::create(node_id)?;
-        write_secret(&dir.join(NODE_KEY_FILE), &key_pem)?;
+        let key_file = if dir.join(NODE_CERT_FILE).exists() {
+            NODE_PENDING_KEY_FILE
+        } else {
+            NODE_KEY_FILE
+        };
+        write_secret(&dir.join(key_file), &key_pem)?;
         let path = dir.join(NODE_REQUEST_FILE);
         write_public(&path, &request_pem)?;
         let fingerprint = JoinRequest::parse(&request_pem)?.fingerprint;
         Ok((path, fingerprint))
+    }
+}
+
+/// The short fingerprint of a key file's public key, as requests and certificates print it.
+fn key_fingerprint(key_pem: &str) -> Result<String, PkiError> {
+    let key = KeyPair::from_pem(key_pem).map_err(|e| invalid("node key", e))?;
+    Ok(short_fingerprint(key.der_bytes()))
+}
+
+/// Completes a renewal's install: once `node.crt` is the pending key's certificate, the
+/// pending key becomes `node.key`. Install writes the certificate, then calls this; a crash
+/// between the two is completed here at the next load. Idempotent, and safe when a running
+/// node and `neiqin node install` both get here.
+fn finish_install(dir: &Path) -> Result<(), PkiError> {
+    let pending = dir.join(NODE_PENDING_KEY_FILE);
+    let key_pem = match std::fs::read_to_string(&pending) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(PkiError::File {
+                path: pending,
+                message: e.to_string(),
+            })
+        }
+    };
+    let cert_der = pem_to_der(&read_file(&dir.join(NODE_CERT_FILE))?)?;
+    let Ok(certificate) = NodeCertificate::verify_der_any_date(
+        &cert_der,
+        &pem_to_der(&read_file(&dir.join(CA_CERT_FILE))?)?,
+    ) else {
+        return Ok(()); // not our concern here: the load that follows says what is wrong
+    };
+    if key_fingerprint(&key_pem)? != certificate.fingerprint {
+        return Ok(()); // the certificate in force is still the old one
+    }
+    match std::fs::rename(&pending, dir.join(NODE_KEY_FILE)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()), // done by the other
+        Err(e) => Err(PkiError::File {
+            path: pending,
+            message: e.to_string(),
+        }),
     }
 }
 

@@ -9,8 +9,11 @@
 //! what makes a certificate one of ours.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::ResolvesClientCert;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -27,12 +30,65 @@ pub enum TlsError {
 
 /// This node's TLS settings for both ends of a peer link, and the newest revocation list it
 /// holds (shared by every connection, replaced when a newer one arrives).
+/// This node's certificate and key as both ends of a link present them. Every handshake asks
+/// for the current one, so a renewed certificate is presented from the next connection on
+/// without restarting the node ([`PeerTls::renew`]).
+#[derive(Debug)]
+struct PresentedCertificate(RwLock<Arc<CertifiedKey>>);
+
+impl PresentedCertificate {
+    fn current(&self) -> Arc<CertifiedKey> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl ResolvesServerCert for PresentedCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+impl ResolvesClientCert for PresentedCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _schemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// The certificate and key of `credentials`, ready for rustls.
+fn certified_key(
+    credentials: &NodeCredentials,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    use rustls::pki_types::pem::PemObject;
+    let cert = pem_certificate(&credentials.cert_pem, "node certificate")?;
+    let key = PrivateKeyDer::from_pem_slice(credentials.key_pem.as_bytes())
+        .map_err(|e| TlsError::Credentials(format!("node key: {e}")))?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| TlsError::Credentials(format!("node key: {e}")))?;
+    let certified = CertifiedKey::new(vec![cert], signing_key);
+    certified
+        .keys_match()
+        .map_err(|e| TlsError::Credentials(format!("node key and certificate: {e}")))?;
+    Ok(certified)
+}
+
 #[derive(Clone)]
 pub struct PeerTls {
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
     ca_der: Arc<Vec<u8>>,
     ca_pem: Arc<String>,
+    presented: Arc<PresentedCertificate>,
     revocations: Arc<RwLock<Revocations>>,
     /// The number of the list in force, for long polls to wake on.
     revocation_number: Arc<tokio::sync::watch::Sender<u64>>,
@@ -85,17 +141,17 @@ impl PeerTls {
     }
 
     pub fn new(credentials: &NodeCredentials) -> Result<PeerTls, TlsError> {
-        use rustls::pki_types::pem::PemObject;
         let ca = pem_certificate(&credentials.ca_pem, "cluster CA certificate")?;
-        let cert = pem_certificate(&credentials.cert_pem, "node certificate")?;
-        let key = PrivateKeyDer::from_pem_slice(credentials.key_pem.as_bytes())
-            .map_err(|e| TlsError::Credentials(format!("node key: {e}")))?;
         let mut roots = RootCertStore::empty();
         roots
             .add(ca.clone())
             .map_err(|e| TlsError::Credentials(format!("cluster CA certificate: {e}")))?;
         let roots = Arc::new(roots);
         let provider = provider();
+        let presented = Arc::new(PresentedCertificate(RwLock::new(Arc::new(certified_key(
+            credentials,
+            &provider,
+        )?))));
         let tls13 = [&rustls::version::TLS13];
 
         let client_verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
@@ -108,8 +164,7 @@ impl PeerTls {
             .with_protocol_versions(&tls13)
             .map_err(|e| TlsError::Credentials(e.to_string()))?
             .with_client_cert_verifier(client_verifier)
-            .with_single_cert(vec![cert.clone()], key.clone_key())
-            .map_err(|e| TlsError::Credentials(e.to_string()))?;
+            .with_cert_resolver(presented.clone());
 
         let server_verifier = Arc::new(ClusterServerVerifier {
             roots,
@@ -120,19 +175,33 @@ impl PeerTls {
             .map_err(|e| TlsError::Credentials(e.to_string()))?
             .dangerous()
             .with_custom_certificate_verifier(server_verifier)
-            .with_client_auth_cert(vec![cert], key)
-            .map_err(|e| TlsError::Credentials(e.to_string()))?;
+            .with_client_cert_resolver(presented.clone());
         Ok(PeerTls {
             server: Arc::new(server),
             client: Arc::new(client),
             ca_der: Arc::new(ca.to_vec()),
             ca_pem: Arc::new(credentials.ca_pem.clone()),
+            presented,
             revocations: Arc::default(),
             revocation_number: Arc::new(tokio::sync::watch::Sender::new(0)),
             data_dir: None,
             authority: AuthorityHandle::default(),
             identified: Arc::default(),
         })
+    }
+
+    /// Presents `credentials` (a renewed certificate of this node, of the same CA) from the
+    /// next handshake on, both as server and as client. Connections already open keep the
+    /// certificate they were made with until they close.
+    pub fn renew(&self, credentials: &NodeCredentials) -> Result<(), TlsError> {
+        if credentials.ca_pem.trim() != self.ca_pem.trim() {
+            return Err(TlsError::Credentials(
+                "the renewed certificate comes with another cluster CA".into(),
+            ));
+        }
+        let certified = certified_key(credentials, &provider())?;
+        *self.presented.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(certified);
+        Ok(())
     }
 
     fn install(&self, list: RevocationList, signed: SignedRevocations) {

@@ -442,3 +442,96 @@ async fn an_office_node_refuses_to_import_history_of_roles_it_may_not_author() {
     let office = neiqin::node::open_office(&dir, 10).expect("open");
     assert!(office.store.doc_ids(None).expect("ids").is_empty());
 }
+
+/// A certificate renewed while the node runs is in force within seconds, without a restart:
+/// the roles it adds are the node's, the facts it signs from then on count on its peer, and
+/// the link goes on over TLS with it. Between the request and the install the node keeps the
+/// key of the certificate in force, so it would still start.
+#[tokio::test]
+async fn a_certificate_renewed_while_the_node_runs_is_in_force_without_a_restart() {
+    let mut net =
+        TestNet::start_with_roles(&[Role::BUSINESS.to_vec(), vec![Role::Warehouse]]).await;
+    let customer = net.nodes[0].customer("上海红星美凯龙真北店").await;
+    let order = net.nodes[0]
+        .order(&customer, crate::harness::three_lines())
+        .await;
+    let id = order["id"].as_str().unwrap().to_string();
+    net.settle(std::time::Duration::from_secs(30)).await;
+    let dir = net.nodes[1].data_dir().to_path_buf();
+    let dir_s = dir.to_str().unwrap().to_string();
+    let finance_user = |name: &str| json!({"name": name, "role": "finance"});
+    let admin = net.nodes[1].admin.clone();
+    let (status, body) = net.nodes[1]
+        .post("/api/users", &admin, finance_user("钱会计"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let key_in_force = std::fs::read(dir.join(pki::NODE_KEY_FILE)).unwrap();
+    let (ok, out) = neiqin(&["node", "request", "--data", &dir_s]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        std::fs::read(dir.join(pki::NODE_KEY_FILE)).unwrap(),
+        key_in_force,
+        "the key of the certificate in force stays until the install"
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&dir.join(pki::NODE_PENDING_KEY_FILE)), 0o600);
+    assert!(pki::NodeCredentials::load(&dir, chrono::Utc::now())
+        .expect("a restart now still finds a key matching its certificate")
+        .is_some());
+
+    let request = std::fs::read_to_string(dir.join(pki::NODE_REQUEST_FILE)).unwrap();
+    let renewed = net
+        .ca
+        .approve(
+            &request,
+            &[Role::Warehouse, Role::Finance],
+            chrono::Utc::now(),
+            365,
+        )
+        .expect("approve");
+    let file = dir.with_file_name("renewed.crt");
+    std::fs::write(&file, pki::bundle(&renewed, net.ca.cert_pem())).unwrap();
+    let (ok, out) = neiqin(&["node", "install", "--data", &dir_s, file.to_str().unwrap()]);
+    assert!(
+        ok && out.contains("a running node takes it within seconds"),
+        "{out}"
+    );
+    assert!(!dir.join(pki::NODE_PENDING_KEY_FILE).exists());
+
+    // The running node takes it: finance users are now allowed there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let token = loop {
+        let (status, body) = net.nodes[1]
+            .post("/api/users", &admin, finance_user("钱会计"))
+            .await;
+        if status == StatusCode::CREATED {
+            break body["token"].as_str().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewed certificate was not taken: {status} {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+
+    // A payment signed with the renewed key counts on the office node, with no anomaly.
+    let pay = json!({"amount": "1000.00", "date": "2026-11-26", "method": "bank",
+                     "payer": "张伟", "bank_ref": "CMB-RENEWED-1"});
+    let (status, body) = net.nodes[1]
+        .post(&format!("/api/orders/{id}/payments"), &token, pay)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    net.settle(std::time::Duration::from_secs(30)).await;
+    let office_admin = net.nodes[0].admin.clone();
+    let (_, seen) = net.nodes[0]
+        .get(&format!("/api/orders/{id}"), &office_admin)
+        .await;
+    assert_eq!(seen["paid"], "1000.00", "{seen}");
+    let (_, inbox) = net.nodes[0].get("/api/anomalies", &office_admin).await;
+    assert!(
+        !inbox.to_string().contains("unauthorized_fact"),
+        "the renewed node's fact counts: {inbox}"
+    );
+    net.stop().await;
+}
