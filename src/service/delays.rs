@@ -76,6 +76,65 @@ impl BackOffice {
         Ok(out)
     }
 
+    /// How many orders the VP's queue holds (escalated, not acknowledged), from the index
+    /// alone: no summary is read.
+    pub fn vp_delay_count(&self, today: NaiveDate) -> Result<usize, ServiceError> {
+        let mut count = 0;
+        let escalate_after = self.escalation.late_order_days;
+        self.store
+            .for_each_in_index_range(views::ORDER_DUE, "", "\u{7f}", |value, _| {
+                if let Some(due) = DueEntry::parse(value) {
+                    let escalated = delay::lateness(&due.schedule(), today, escalate_after)
+                        .is_some_and(|l| l.escalated);
+                    count += usize::from(escalated && !due.acknowledged);
+                }
+            })?;
+        Ok(count)
+    }
+
+    /// 交期预警: orders still to ship promised on or before `by` (due within a few days, or
+    /// past), the earliest promise first: at most `limit` of them, and how many there are.
+    /// Reads the `order_due` range up to `by` and the summaries of those shown only.
+    pub fn orders_due_by(
+        &self,
+        by: NaiveDate,
+        today: NaiveDate,
+        limit: usize,
+    ) -> Result<(Vec<LateOrder>, usize), ServiceError> {
+        let mut due = Vec::new();
+        let mut count = 0;
+        let end = by.succ_opt().unwrap_or(by).to_string();
+        self.store
+            .for_each_in_index_range(views::ORDER_DUE, "", &end, |value, doc| {
+                let Some(entry) = DueEntry::parse(value) else {
+                    return;
+                };
+                count += 1;
+                if due.len() < limit {
+                    due.push((doc.to_string(), entry));
+                }
+            })?;
+        let escalate_after = self.escalation.late_order_days;
+        let mut out = Vec::with_capacity(due.len());
+        for (doc, entry) in due {
+            let Some(order) = self.summary_of::<OrderSummary>(&doc)? else {
+                continue;
+            };
+            let lateness = delay::lateness(&entry.schedule(), today, escalate_after);
+            out.push(LateOrder {
+                order,
+                promised_date: entry.promised,
+                revisions: entry.revisions,
+                days_late: lateness
+                    .as_ref()
+                    .map_or((today - entry.promised).num_days(), |l| l.days_late),
+                escalated: lateness.is_some_and(|l| l.escalated),
+                acknowledged: entry.acknowledged,
+            });
+        }
+        Ok((out, count))
+    }
+
     /// The VP acknowledges the delay of the order's current promised date. Any late order may
     /// be acknowledged (the queue shows the escalated ones); one that is not late is refused,
     /// and so is a date already acknowledged.

@@ -252,6 +252,7 @@ pub async fn page(
         queues.extend(super::contracts::home_queues(office, role, COUNT_CAP)?);
         queues.extend(receivable_queues(office, role, &cache)?);
         queues.extend(super::returns::home_queues(office, role, COUNT_CAP)?);
+        queues.extend(super::delays::home_queues(office, role, COUNT_CAP)?);
         Ok((queues, counted(overview)?))
     })
     .await?;

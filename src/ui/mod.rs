@@ -13,6 +13,7 @@ mod attachments;
 mod complaints;
 mod contracts;
 mod customers;
+mod delays;
 pub mod format;
 mod home;
 mod order_list;
@@ -77,6 +78,7 @@ pub fn routes() -> Router<AppState> {
             post(returns::request).layer(attachments::files_form_limit()),
         )
         .route("/ui/returns", get(returns::list))
+        .route("/ui/delays", get(delays::page))
         .route("/ui/returns/{request}/act", post(returns::act))
         .route("/ui/users", get(users::page).post(users::add))
         .route("/ui/users/change", post(users::change))
@@ -192,6 +194,9 @@ impl Chrome {
             use crate::domain::role::Role::{Clerk, Finance, Supervisor, Vp, Warehouse};
             if signed.user.role != crate::domain::role::Role::Admin {
                 links.push(("/ui/customers", "客户"));
+            }
+            if matches!(signed.user.role, Clerk | Supervisor | Vp) {
+                links.push(("/ui/delays", "跟单"));
             }
             if matches!(signed.user.role, Clerk | Supervisor | Vp | Warehouse) {
                 links.push(("/ui/returns", "退换货"));

@@ -216,6 +216,16 @@ fn action_forms(signed: &SignedIn, order: &OrderView) -> Vec<ActionForm> {
         ),
         (Action::ReleaseToWorkshop, "release", "下单", none()),
         (
+            Action::Progress,
+            "progress",
+            "记录跟单",
+            vec![
+                ("note", "跟单记录", String::new()),
+                ("revised_date", "新交期（改期时填）", String::new()),
+                ("delay_reason", "延误原因", String::new()),
+            ],
+        ),
+        (
             Action::ShippingDoc,
             "shipping-doc",
             "开出货单",
@@ -282,6 +292,31 @@ fn action_forms(signed: &SignedIn, order: &OrderView) -> Vec<ActionForm> {
             inputs,
         })
         .collect()
+}
+
+/// The VP's 确认延误, for an order still to ship that is late (or revised twice) and whose
+/// current promised date is not yet acknowledged.
+fn acknowledge_delay_form(
+    state: &AppState,
+    signed: &SignedIn,
+    order: &Order,
+) -> Option<ActionForm> {
+    use crate::domain::delay;
+    if !signed.user.role.may(Action::AcknowledgeDelay) || !delay::still_to_ship(order.status()) {
+        return None;
+    }
+    let schedule = delay::schedule(order);
+    let today = business_today(chrono::Utc::now());
+    let lateness = delay::lateness(&schedule, today, state.office.escalation.late_order_days)?;
+    (!schedule.acknowledged).then(|| ActionForm {
+        action: "acknowledge-delay",
+        label: if lateness.escalated {
+            "确认延误（已上报）"
+        } else {
+            "确认延误"
+        },
+        inputs: vec![("note", "意见", String::new())],
+    })
 }
 
 /// The order and everything the page shows about it, read in one blocking task.
@@ -451,7 +486,11 @@ pub(super) async fn order_page(
                     && a.resolvers.contains(&signed.user.role),
             })
             .collect(),
-        actions: action_forms(signed, &view),
+        actions: {
+            let mut forms = action_forms(signed, &view);
+            forms.extend(acknowledge_delay_form(state, signed, &order));
+            forms
+        },
         returns: super::returns::rows_of_order(signed, &order),
         return_form: super::returns::RequestForm::for_order(signed, &order, typed_return),
         can_resolve_conflicts: signed.user.role.may(Action::EditOrder)
@@ -493,6 +532,10 @@ pub struct ActForm {
     waybill: String,
     #[serde(default)]
     cartons: String,
+    #[serde(default)]
+    revised_date: String,
+    #[serde(default)]
+    delay_reason: String,
     #[serde(default)]
     amount: String,
     #[serde(default)]
@@ -613,6 +656,26 @@ async fn perform(
         "release" => {
             write(state, move |o| o.release_to_workshop(&user, &id)).await?;
             "已下单到车间"
+        }
+        "progress" => {
+            let revised = match form.revised_date.trim() {
+                "" => None,
+                text => Some(parse_day(text, "新交期")?),
+            };
+            let reason = Some(form.delay_reason.trim().to_string()).filter(|r| !r.is_empty());
+            write(state, move |o| {
+                o.progress(&user, &id, form.note, revised, reason)
+            })
+            .await?;
+            "已记录跟单"
+        }
+        "acknowledge-delay" => {
+            let today = business_today(chrono::Utc::now());
+            write(state, move |o| {
+                o.acknowledge_delay(&user, &id, form.note, today)
+            })
+            .await?;
+            "已确认延误"
         }
         "shipping-doc" => {
             let ship_date = if form.ship_date.trim().is_empty() {

@@ -34,6 +34,7 @@ mod sync;
 mod ui;
 mod ui_complaints;
 mod ui_customers;
+mod ui_delays;
 mod ui_receivables;
 mod ui_reports;
 mod ui_returns;
