@@ -76,7 +76,7 @@ pub const QUEUES: &[QueueDef] = &[
         filter: QueueFilter::Status("partially_shipped"),
     },
     QueueDef {
-        roles: &[Finance],
+        roles: &[Clerk, Finance],
         label: "待开票",
         filter: QueueFilter::Status("shipped"),
     },
@@ -137,6 +137,25 @@ fn count(office: &BackOffice, query: &OrderQuery) -> Result<String, ServiceError
         Some(_) => format!("{}+", page.items.len()),
         None => page.items.len().to_string(),
     })
+}
+
+/// Finance's 重复或可疑收款: the open anomalies on payments (the same bank transfer entered
+/// twice, more received than the order is worth), linking to finance's inbox.
+fn payment_anomaly_queue(office: &BackOffice, role: Role) -> Result<Vec<QueueCount>, ServiceError> {
+    use crate::domain::anomaly::AnomalyKind::{DuplicateBankRef, OverPaid};
+    if role != Finance {
+        return Ok(Vec::new());
+    }
+    let n = office
+        .anomalies(COUNT_CAP)?
+        .iter()
+        .filter(|a| matches!(a.anomaly.kind, DuplicateBankRef | OverPaid))
+        .count();
+    Ok(vec![QueueCount {
+        label: "重复或可疑收款".into(),
+        count: n.to_string(),
+        href: "/ui/anomalies".into(),
+    }])
 }
 
 /// 客诉: the clerk's open complaints, the supervisor's escalated ones (上报主管).
@@ -253,6 +272,7 @@ pub async fn page(
         queues.extend(receivable_queues(office, role, &cache)?);
         queues.extend(super::returns::home_queues(office, role, COUNT_CAP)?);
         queues.extend(super::delays::home_queues(office, role, COUNT_CAP)?);
+        queues.extend(payment_anomaly_queue(office, role)?);
         Ok((queues, counted(overview)?))
     })
     .await?;

@@ -1481,3 +1481,47 @@ async fn a_clerk_merges_duplicate_customer_archives_from_the_inbox() {
     assert_eq!(other["merged_into"], kept.as_str(), "{other}");
     node.stop().await;
 }
+
+/// Finance's home counts the payments to look at: the same bank transfer entered on two nodes
+/// apart shows as 重复或可疑收款, linking to finance's inbox.
+#[tokio::test]
+async fn finance_home_counts_a_bank_transfer_entered_twice_on_two_nodes() {
+    let mut net = crate::testnet::TestNet::start(2).await;
+    let customer = net.nodes[0].customer("上海红星美凯龙真北店").await;
+    let order = net.nodes[0].order(&customer, three_lines()).await;
+    let id = order["id"].as_str().unwrap().to_string();
+    net.settle(std::time::Duration::from_secs(30)).await;
+    user_with_password(&net.nodes[0], "郑财务", "finance", "每个人的密码-1").await;
+    let mut finance = PageClient::new(&net.nodes[0]);
+    finance.sign_in("郑财务", "每个人的密码-1").await;
+    let queue = "<a href=\"/ui/anomalies\"><span class=\"count\">{}</span>重复或可疑收款</a>";
+    let home = finance.get("/").await;
+    assert!(
+        home.body.contains(&queue.replace("{}", "0")),
+        "{}",
+        home.body
+    );
+
+    net.partition(&[&[0], &[1]]);
+    let pay = json!({"amount": "2948.55", "date": "2026-11-26", "method": "bank",
+                     "payer": "张伟", "bank_ref": "CMB-TWICE-1"});
+    for i in 0..2 {
+        crate::flow::act(
+            &mut net.nodes[i],
+            Role::Finance,
+            &id,
+            "payments",
+            pay.clone(),
+        )
+        .await;
+    }
+    net.heal();
+    net.settle(std::time::Duration::from_secs(30)).await;
+    let home = finance.get("/").await;
+    assert!(
+        home.body.contains(&queue.replace("{}", "1")),
+        "{}",
+        home.body
+    );
+    net.stop().await;
+}
