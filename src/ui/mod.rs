@@ -65,6 +65,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/anomalies", get(anomalies::page))
         .route("/ui/anomalies/resolve", post(anomalies::resolve))
         .route("/ui/orders", get(order_list::page))
+        .route("/ui/orders/export", get(order_list::export))
         .route(
             "/ui/orders/new",
             get(order_new::form).post(order_new::submit),

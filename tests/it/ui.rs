@@ -1525,3 +1525,63 @@ async fn finance_home_counts_a_bank_transfer_entered_twice_on_two_nodes() {
     );
     net.stop().await;
 }
+
+/// 导出Excel on the order list downloads what the filters select, every page of it, with the
+/// totals; the workbook opens with calamine.
+#[tokio::test]
+async fn the_order_list_exports_what_its_filters_select_as_a_workbook() {
+    use calamine::{Data, Reader, Xlsx};
+    let mut node = TestNode::start().await;
+    let zhenbei = node.customer("上海真北家居有限公司").await;
+    let other = node.customer("杭州滨江家居").await;
+    let first = node.order(&zhenbei, three_lines()).await;
+    node.order(&zhenbei, three_lines()).await;
+    node.order(&other, three_lines()).await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    let mut page = PageClient::new(&node);
+    page.sign_in("李娜", "正确的密码-2026").await;
+    let list = page.get(&format!("/ui/orders?customer={zhenbei}")).await;
+    let marker = "id=\"export-orders\"";
+    assert!(list.body.contains(marker), "{}", list.body);
+    let link = &list.body[..list.body.find(marker).unwrap()];
+    let href = &link[link.rfind("href=\"").unwrap() + 6..];
+    let href = href[..href.find('"').unwrap()].replace("&amp;", "&");
+    assert!(href.starts_with("/ui/orders/export?"), "{href}");
+
+    let cells = |bytes: Vec<u8>| -> Vec<Data> {
+        let mut book: Xlsx<_> =
+            calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("a workbook");
+        let sheet = book.worksheet_range("报表").expect("sheet");
+        sheet.rows().flatten().cloned().collect()
+    };
+    let (status, content_type, bytes) = page.get_bytes(&href).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.contains("spreadsheetml"), "{content_type}");
+    let got = cells(bytes);
+    assert!(
+        got.contains(&Data::String("订单列表（2 张）".into())),
+        "{got:?}"
+    );
+    assert!(got.contains(&Data::String("上海真北家居有限公司".into())));
+    assert!(!got.contains(&Data::String("杭州滨江家居".into())));
+    let gross: f64 = first["totals"]["gross"].as_str().unwrap().parse().unwrap();
+    assert!(
+        got.contains(&Data::Float(gross * 2.0)),
+        "the total: {got:?}"
+    );
+
+    // A number search among them, and a status that holds none.
+    let number = first["number"].as_str().unwrap();
+    let (_, _, bytes) = page
+        .get_bytes(&format!("/ui/orders/export?q={number}"))
+        .await;
+    let got = cells(bytes);
+    assert!(
+        got.contains(&Data::String("订单列表（1 张）".into())),
+        "{got:?}"
+    );
+    assert!(got.contains(&Data::String(number.into())));
+    let (_, _, bytes) = page.get_bytes("/ui/orders/export?status=shipped").await;
+    assert!(cells(bytes).contains(&Data::String("订单列表（0 张）".into())));
+    node.stop().await;
+}
