@@ -54,6 +54,8 @@ pub struct InboxRow {
     pub typed: String,
     /// Duplicate customers, to the clerk: the archives one of which is kept, `(id, label)`.
     pub keep: Vec<(String, String)>,
+    /// Duplicate customers: their archives side by side (并排比较), with the merge.
+    pub compare_href: String,
 }
 
 #[derive(Template)]
@@ -302,6 +304,11 @@ fn rows_for(
         } else {
             Vec::new()
         };
+        let compare_href = if a.kind == AnomalyKind::DuplicateCustomer {
+            super::customer_compare::compare_href(&item.customers, &item.id)
+        } else {
+            String::new()
+        };
         let instruction = instruction(a.kind);
         let order = item.order_id.as_ref().and_then(|id| orders.get(id));
         rows.push(InboxRow {
@@ -322,6 +329,7 @@ fn rows_for(
             instruction,
             typed: String::new(),
             keep,
+            compare_href,
         });
     }
     Ok(rows)

@@ -43,7 +43,7 @@ pub struct Row {
     pub payment_terms: String,
 }
 
-fn kind_label(kind: &str) -> &'static str {
+pub(super) fn kind_label(kind: &str) -> &'static str {
     match kind {
         "store" => "门店",
         "dealer" => "经销商",
@@ -53,7 +53,7 @@ fn kind_label(kind: &str) -> &'static str {
     }
 }
 
-fn status_of(status: &str) -> &'static str {
+pub(super) fn status_of(status: &str) -> &'static str {
     match status {
         "frozen" => "冻结",
         "active" => "正常",
@@ -129,14 +129,14 @@ pub struct Section {
 }
 
 /// A collection's name, its title, and its fields with their labels.
-type SectionDef = (
+pub(super) type SectionDef = (
     &'static str,
     &'static str,
     &'static [(&'static str, &'static str)],
 );
 
 /// The collections shown, each with its fields in Chinese (`domain::customer::COLLECTIONS`).
-const SECTIONS: &[SectionDef] = &[
+pub(super) const SECTIONS: &[SectionDef] = &[
     (
         "contacts",
         "联系人",

@@ -12,6 +12,7 @@ pub mod assets;
 mod attachments;
 mod complaints;
 mod contracts;
+mod customer_compare;
 mod customers;
 mod delays;
 pub mod format;
@@ -93,6 +94,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/complaints/{id}", get(complaints::page))
         .route("/ui/complaints/{id}/act", post(complaints::act))
         .route("/ui/customers", get(customers::list))
+        .route("/ui/customers/compare", get(customer_compare::page))
         .route("/ui/customers/{id}", get(customers::page))
         .route("/ui/reports", get(reports::page))
         .route("/ui/reports/export", get(reports::export))

@@ -1585,3 +1585,71 @@ async fn the_order_list_exports_what_its_filters_select_as_a_workbook() {
     assert!(cells(bytes).contains(&Data::String("订单列表（0 张）".into())));
     node.stop().await;
 }
+
+/// 并排比较: the inbox links duplicate archives side by side, the rows that differ marked; the
+/// clerk merges from there, and a role that does not merge sees no merge form.
+#[tokio::test]
+async fn duplicate_archives_are_compared_side_by_side_and_merged_from_there() {
+    let mut node = TestNode::start().await;
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    user_with_password(&node, "赵财务", "finance", "正确的密码-2026").await;
+    let kept = node.customer("北京鑫华家具有限公司").await;
+    let mut body = crate::harness::customer_body("北京鑫华家具有限公司");
+    body["city"] = json!("天津");
+    body["contacts"] = json!([{"name": "李强", "role": "采购", "mobile": "13900001111"}]);
+    let clerk_token = node.token(Role::Clerk).await;
+    let (status, twin) = node.post("/api/customers", &clerk_token, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{twin}");
+    let twin = twin["id"].as_str().unwrap().to_string();
+
+    let mut clerk = PageClient::new(&node);
+    clerk.sign_in("李娜", "正确的密码-2026").await;
+    let inbox = clerk.get("/ui/anomalies").await;
+    let marker = "class=\"compare-link\"";
+    let at = inbox.body.find(marker).expect("a 并排比较 link");
+    let link = &inbox.body[..at];
+    let href = &link[link.rfind("href=\"").unwrap() + 6..];
+    let href = href[..href.find('"').unwrap()]
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    let page = clerk.get(&href).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let row_of = |label: &str| {
+        let at = page.body.find(&format!("<th>{label}")).expect(label);
+        let start = page.body[..at].rfind("<tr").unwrap();
+        page.body[start..at].to_string()
+    };
+    assert!(row_of("城市").contains("differs"), "{}", page.body);
+    assert!(row_of("联系人").contains("differs"));
+    assert!(!row_of("名称").contains("differs"));
+    assert!(page.body.contains("天津") && page.body.contains("李强"));
+    assert!(page.body.contains("id=\"merge-form\""), "{href}");
+    let anomaly = href.split("anomaly=").nth(1).unwrap().to_string();
+    let merged = clerk
+        .post(
+            "/ui/anomalies/resolve",
+            &[
+                ("csrf", &page.csrf()),
+                ("id", &anomaly),
+                ("keep", &kept),
+                ("resolution", "同一客户"),
+            ],
+        )
+        .await;
+    assert!(merged.body.contains("已合并客户档案"), "{}", merged.body);
+
+    let mut finance = PageClient::new(&node);
+    finance.sign_in("赵财务", "正确的密码-2026").await;
+    let theirs = finance.get(&href).await;
+    assert_eq!(theirs.status, StatusCode::OK);
+    assert!(!theirs.body.contains("id=\"merge-form\""));
+    let one = finance
+        .get(&format!("/ui/customers/compare?ids={kept}"))
+        .await;
+    assert!(one.body.contains("请选择 2 到 4 份档案"), "{}", one.body);
+    let (_, other) = node
+        .get(&format!("/api/customers/{twin}"), &node.admin)
+        .await;
+    assert_eq!(other["merged_into"], kept.as_str(), "{other}");
+    node.stop().await;
+}
