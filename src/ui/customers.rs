@@ -79,6 +79,8 @@ fn row(c: CustomerSummary) -> Row {
 #[template(path = "customers.html")]
 struct ListPage {
     chrome: Chrome,
+    /// 新建客户, for a role that may.
+    may_edit: bool,
     q: String,
     rows: Vec<Row>,
     next_href: String,
@@ -106,6 +108,10 @@ pub async fn list(
     let page = read(&state, move |o| o.search_customers(&query)).await?;
     render(&ListPage {
         chrome: Chrome::new(&state, &signed, "/ui/customers"),
+        may_edit: signed
+            .user
+            .role
+            .may(crate::domain::role::Action::EditCustomer),
         rows: page.items.into_iter().map(row).collect(),
         next_href: page
             .next_cursor
@@ -235,6 +241,8 @@ pub struct Link {
 #[template(path = "customer.html")]
 struct DetailPage {
     chrome: Chrome,
+    /// The archive's id, for 编辑档案 when the role may.
+    edit_href: String,
     name: String,
     header: Vec<(&'static str, String)>,
     merged_into: Option<Link>,
@@ -306,6 +314,15 @@ pub async fn page(
     ];
     render(&DetailPage {
         chrome: Chrome::new(&state, &signed, "/ui/customers"),
+        edit_href: if signed
+            .user
+            .role
+            .may(crate::domain::role::Action::EditCustomer)
+        {
+            format!("/ui/customers/{}/edit", customer.id)
+        } else {
+            String::new()
+        },
         name: customer.get("name").to_string(),
         header,
         merged_into: merged_into.as_ref().map(link_to),

@@ -13,6 +13,7 @@ mod attachments;
 mod complaints;
 mod contracts;
 mod customer_compare;
+mod customer_form;
 mod customers;
 mod delays;
 pub mod format;
@@ -95,6 +96,14 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/complaints/{id}/act", post(complaints::act))
         .route("/ui/customers", get(customers::list))
         .route("/ui/customers/compare", get(customer_compare::page))
+        .route(
+            "/ui/customers/new",
+            get(customer_form::new_form).post(customer_form::create_submit),
+        )
+        .route(
+            "/ui/customers/{id}/edit",
+            get(customer_form::edit_form).post(customer_form::edit_submit),
+        )
         .route("/ui/customers/{id}", get(customers::page))
         .route("/ui/reports", get(reports::page))
         .route("/ui/reports/export", get(reports::export))

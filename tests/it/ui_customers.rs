@@ -37,8 +37,10 @@ async fn distinct_customer(node: &mut TestNode, name: &str, code: &str) -> Strin
     got["id"].as_str().unwrap().to_string()
 }
 
+/// Links to customers' pages (新建客户 is no customer).
 fn links_to_customers(body: &str) -> usize {
     body.matches("href=\"/ui/customers/").count()
+        - body.matches("href=\"/ui/customers/new\"").count()
 }
 
 #[tokio::test]
@@ -143,5 +145,156 @@ async fn a_customer_page_shows_archive_orders_receivables_and_the_duplicate_from
     );
     let missing = other.get("/ui/customers/no-such-customer").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    net.stop().await;
+}
+
+/// The value of the hidden input naming row `row`'s item id in `collection`.
+fn item_id(body: &str, collection: &str, row: usize) -> String {
+    let marker = format!("name=\"{collection}.{row}.id\" value=\"");
+    let start = body.find(&marker).expect("the row's id") + marker.len();
+    body[start..start + body[start..].find('"').unwrap()].to_string()
+}
+
+/// 新建客户 and 编辑档案: a clerk types an archive on the office node (errors beside their
+/// fields, what was typed kept; the dealer named by its name), another clerk edits it on the
+/// other node (a contact changed in place, one added in a blank row), and both nodes hold the
+/// result after sync; finance may not open the form.
+#[tokio::test]
+async fn a_clerk_creates_a_customer_archive_and_another_edits_it_on_another_node() {
+    let mut net = TestNet::start(2).await;
+    let mut dealer = customer_body("华东家居经销有限公司");
+    dealer["kind"] = json!("dealer");
+    dealer["code"] = json!("D-001");
+    let clerk_token = net.nodes[0].token(Role::Clerk).await;
+    let (status, dealer) = net.nodes[0]
+        .post("/api/customers", &clerk_token, dealer)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{dealer}");
+    let mut clerk = signed_in(&net.nodes[0], "李娜", "clerk").await;
+    let list = clerk.get("/ui/customers").await;
+    assert!(list.body.contains("id=\"new-customer\""), "{}", list.body);
+    let csrf = clerk.get("/ui/customers/new").await.csrf();
+    let form = |name: &'static str, credit: &'static str, dealer: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("f_name", name.to_string()),
+            ("f_code", "S-900".to_string()),
+            ("f_kind", "store".to_string()),
+            ("f_dealer", dealer.to_string()),
+            ("f_city", "杭州".to_string()),
+            ("f_credit_limit", credit.to_string()),
+            ("contacts.0.id", String::new()),
+            ("contacts.0.name", "王店长".to_string()),
+            ("contacts.0.mobile", "13700001111".to_string()),
+            ("contacts.1.id", String::new()),
+            ("contacts.1.name", String::new()),
+            ("addresses.0.id", String::new()),
+            ("addresses.0.market", "杭州居然之家".to_string()),
+            ("addresses.0.floor", "2F".to_string()),
+        ]
+    };
+    let post = |fields: &Vec<(&'static str, String)>| {
+        fields
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect::<Vec<_>>()
+    };
+
+    // No name and a credit limit that is no amount: both said beside their fields.
+    let fields = post(&form(" ", "五万", ""));
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = clerk.post("/ui/customers/new", &pairs).await;
+    assert_eq!(refused.status, StatusCode::OK, "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"error-name\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("id=\"error-credit_limit\""));
+    assert!(refused.body.contains("value=\"13700001111\""), "typed kept");
+    // A dealer nobody has: refused, naming it.
+    let fields = post(&form("杭州居然之家王店", "50000", "不存在的经销商"));
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = clerk.post("/ui/customers/new", &pairs).await;
+    assert!(
+        refused.body.contains("找不到经销商「不存在的经销商」"),
+        "{}",
+        refused.body
+    );
+
+    let fields = post(&form("杭州居然之家王店", "50000", "华东家居经销有限公司"));
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let created = clerk.post("/ui/customers/new", &pairs).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let id = created.location().rsplit('/').next().unwrap().to_string();
+    let (_, archive) = net.nodes[0]
+        .get(&format!("/api/customers/{id}"), &clerk_token)
+        .await;
+    assert_eq!(archive["credit_limit"], "50000", "{archive}");
+    assert_eq!(archive["dealer"], dealer["id"], "{archive}");
+    assert_eq!(
+        archive["collections"]["contacts"].as_array().map(Vec::len),
+        Some(1),
+        "blank rows left out: {archive}"
+    );
+    assert_eq!(archive["collections"]["addresses"][0]["floor"], "2F");
+    net.settle(SETTLE).await;
+
+    // Another clerk on the other node: the form holds the archive, a contact changes in place
+    // and a new one goes into the first blank row.
+    let mut other = signed_in(&net.nodes[1], "周内勤", "clerk").await;
+    let page = other.get(&format!("/ui/customers/{id}")).await;
+    assert!(page.body.contains("id=\"edit-customer\""), "{}", page.body);
+    let edit = other.get(&format!("/ui/customers/{id}/edit")).await;
+    assert!(
+        edit.body.contains("value=\"华东家居经销有限公司\""),
+        "{}",
+        edit.body
+    );
+    let contact = item_id(&edit.body, "contacts", 0);
+    assert!(!contact.is_empty());
+    let csrf = edit.csrf();
+    let changed = other
+        .post(
+            &format!("/ui/customers/{id}/edit"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("f_name", "杭州居然之家王店"),
+                ("f_city", "宁波"),
+                ("f_dealer", "D-001"),
+                ("contacts.0.id", contact.as_str()),
+                ("contacts.0.name", "王店长"),
+                ("contacts.0.mobile", "13700002222"),
+                ("contacts.1.id", ""),
+                ("contacts.1.name", "钱会计"),
+                ("contacts.1.mobile", "13700003333"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+    net.settle(SETTLE).await;
+    let (_, archive) = net.nodes[0]
+        .get(&format!("/api/customers/{id}"), &clerk_token)
+        .await;
+    assert_eq!(archive["city"], "宁波", "{archive}");
+    let contacts = archive["collections"]["contacts"].as_array().unwrap();
+    assert_eq!(contacts.len(), 2, "{archive}");
+    let first = contacts
+        .iter()
+        .find(|c| c["id"] == contact.as_str())
+        .unwrap();
+    assert_eq!(first["mobile"], "13700002222");
+    assert_eq!(archive["dealer"], dealer["id"], "unchanged, named by code");
+
+    let mut finance = signed_in(&net.nodes[0], "钱财务", "finance").await;
+    assert_eq!(
+        finance.get("/ui/customers/new").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(!finance
+        .get("/ui/customers")
+        .await
+        .body
+        .contains("id=\"new-customer\""));
     net.stop().await;
 }
