@@ -76,20 +76,47 @@ impl BackOffice {
         Ok(out)
     }
 
-    /// How many orders the VP's queue holds (escalated, not acknowledged), from the index
-    /// alone: no summary is read.
-    pub fn vp_delay_count(&self, today: NaiveDate) -> Result<usize, ServiceError> {
+    /// The VP's queue a page at a time: the first `limit` orders escalated and not yet
+    /// acknowledged, the earliest promise (the latest order) first, and how many there are.
+    /// Reads the `order_due` index and the summaries of the orders shown only.
+    pub fn vp_delay_queue(
+        &self,
+        today: NaiveDate,
+        limit: usize,
+    ) -> Result<(Vec<LateOrder>, usize), ServiceError> {
+        let mut shown = Vec::new();
         let mut count = 0;
         let escalate_after = self.escalation.late_order_days;
         self.store
-            .for_each_in_index_range(views::ORDER_DUE, "", "\u{7f}", |value, _| {
-                if let Some(due) = DueEntry::parse(value) {
-                    let escalated = delay::lateness(&due.schedule(), today, escalate_after)
-                        .is_some_and(|l| l.escalated);
-                    count += usize::from(escalated && !due.acknowledged);
+            .for_each_in_index_range(views::ORDER_DUE, "", "\u{7f}", |value, doc| {
+                let Some(due) = DueEntry::parse(value) else {
+                    return;
+                };
+                let Some(lateness) = delay::lateness(&due.schedule(), today, escalate_after)
+                else {
+                    return;
+                };
+                if lateness.escalated && !due.acknowledged {
+                    count += 1;
+                    if shown.len() < limit {
+                        shown.push((doc.to_string(), due, lateness));
+                    }
                 }
             })?;
-        Ok(count)
+        let mut out = Vec::with_capacity(shown.len());
+        for (doc, due, lateness) in shown {
+            if let Some(order) = self.summary_of::<OrderSummary>(&doc)? {
+                out.push(LateOrder {
+                    order,
+                    promised_date: due.promised,
+                    revisions: due.revisions,
+                    days_late: lateness.days_late,
+                    escalated: lateness.escalated,
+                    acknowledged: due.acknowledged,
+                });
+            }
+        }
+        Ok((out, count))
     }
 
     /// 交期预警: orders still to ship promised on or before `by` (due within a few days, or

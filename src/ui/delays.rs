@@ -15,7 +15,7 @@ use super::{render, Chrome, PageError};
 use crate::domain::report::business_day;
 use crate::domain::role::{Action, Role};
 use crate::http::{read, AppState};
-use crate::service::delays::{LateOrder, LateQuery};
+use crate::service::delays::LateOrder;
 use crate::service::{BackOffice, ServiceError};
 
 /// 交期预警 looks this many days ahead (the "within 3 days").
@@ -95,16 +95,9 @@ pub async fn page(
         _ => signed.user.role == Role::Vp,
     };
     let today = business_day(chrono::Utc::now());
-    let escalate_after_days = state.office.escalation.late_order_days;
     let (rows, total) = read(&state, move |o| {
         if vp_tab {
-            let late = o.late_orders(&LateQuery {
-                today,
-                escalate_after_days,
-                vp_queue: true,
-            })?;
-            let total = late.len();
-            Ok((late.into_iter().take(SHOWN).collect::<Vec<_>>(), total))
+            o.vp_delay_queue(today, SHOWN)
         } else {
             o.orders_due_by(today + chrono::Days::new(WARN_DAYS), today, SHOWN)
         }
@@ -147,7 +140,7 @@ pub fn home_queues(
 ) -> Result<Vec<super::home::QueueCount>, ServiceError> {
     let today = business_day(chrono::Utc::now());
     let (label, tab, n) = if role.may(Action::AcknowledgeDelay) {
-        ("延误待确认", "vp", office.vp_delay_count(today)?)
+        ("延误待确认", "vp", office.vp_delay_queue(today, 0)?.1)
     } else if role.may(Action::Progress) {
         let (_, n) = office.orders_due_by(today + chrono::Days::new(WARN_DAYS), today, 0)?;
         ("交期预警", "soon", n)
