@@ -261,6 +261,9 @@ fn import_contract(
 pub struct CustomerEntry {
     #[serde(rename = "ref")]
     pub reference: String,
+    /// The dealer (经销商) a store belongs to: another customer's `ref`, of kind dealer.
+    #[serde(default)]
+    pub dealer_ref: String,
     #[serde(flatten)]
     pub fields: BTreeMap<String, serde_json::Value>,
 }
@@ -829,6 +832,26 @@ pub fn import(
         .iter()
         .map(|c| c.reference.as_str())
         .collect();
+    let kind_of = |c: &CustomerEntry| {
+        c.fields
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .map(str::to_string)
+    };
+    for c in data.customers.iter().filter(|c| !c.dealer_ref.is_empty()) {
+        let dealer = data.customers.iter().find(|d| d.reference == c.dealer_ref);
+        if kind_of(c).as_deref() != Some("store")
+            || dealer.and_then(kind_of).as_deref() != Some("dealer")
+        {
+            return Err(ImportError::Invalid {
+                at: format!("customer {}", c.reference),
+                message: format!(
+                    "dealer_ref {}: only a store names a dealer, and it must be a customer of kind dealer",
+                    c.dealer_ref
+                ),
+            });
+        }
+    }
     for o in &data.orders {
         if !refs.contains(o.customer_ref.as_str()) {
             return Err(ImportError::Invalid {
@@ -898,7 +921,22 @@ pub fn import(
     };
     let mut customer_ids: HashMap<&str, String> = HashMap::new();
     let mut done = 0;
+    // Dealers and every archive naming none first, so a store's dealer has its id.
+    let (mut first, mut linked) = (Vec::new(), Vec::new());
     for (entry, input) in data.customers.iter().zip(inputs) {
+        if entry.dealer_ref.is_empty() {
+            first.push((entry, input));
+        } else {
+            linked.push((entry, input));
+        }
+    }
+    for (entry, mut input) in first.into_iter().chain(linked) {
+        if !entry.dealer_ref.is_empty() {
+            input.header.insert(
+                "dealer".into(),
+                customer_ids[entry.dealer_ref.as_str()].clone(),
+            );
+        }
         let customer = office.create_customer(&importer, input)?;
         customer_ids.insert(&entry.reference, customer.id);
         done += 1;

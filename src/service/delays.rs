@@ -92,8 +92,7 @@ impl BackOffice {
                 let Some(due) = DueEntry::parse(value) else {
                     return;
                 };
-                let Some(lateness) = delay::lateness(&due.schedule(), today, escalate_after)
-                else {
+                let Some(lateness) = delay::lateness(&due.schedule(), today, escalate_after) else {
                     return;
                 };
                 if lateness.escalated && !due.acknowledged {

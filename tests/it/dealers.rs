@@ -240,3 +240,47 @@ async fn a_store_attached_on_another_node_is_the_dealers_everywhere() {
     }
     net.stop().await;
 }
+
+/// The demo data links five stores to their dealers (`dealer_ref`); a file naming a dealer that
+/// is no dealer is refused whole.
+#[tokio::test]
+async fn the_demo_stores_name_their_dealers_and_a_wrong_link_refuses_the_file() {
+    let mut node = TestNode::start().await;
+    node.import_demo();
+    let clerk = node.token(Role::Clerk).await;
+    let (_, found) = node
+        .get(
+            "/api/customers?q=%E5%AE%81%E6%B3%A2%E9%94%A6%E7%A8%8B",
+            &clerk,
+        )
+        .await;
+    let dealer = found["items"][0]["id"]
+        .as_str()
+        .expect("宁波锦程家居")
+        .to_string();
+    assert_eq!(stores_of(&mut node, &dealer).await.len(), 1);
+
+    let bad = r#"{"customers": [
+        {"ref": "A", "name": "甲门店", "kind": "store", "dealer_ref": "B"},
+        {"ref": "B", "name": "乙门店", "kind": "store"}
+    ], "orders": []}"#;
+    let set = neiqin::import::parse(bad.as_bytes()).expect("parses");
+    let office = &node.node.as_ref().expect("running").office;
+    let before = office
+        .search_customers(&Default::default())
+        .unwrap()
+        .items
+        .len();
+    let refused = neiqin::import::import(office, &set, |_, _| {});
+    assert!(
+        format!("{:?}", refused.err()).contains("dealer_ref B"),
+        "a store named as a dealer"
+    );
+    let after = office
+        .search_customers(&Default::default())
+        .unwrap()
+        .items
+        .len();
+    assert_eq!(before, after, "nothing imported");
+    node.stop().await;
+}
