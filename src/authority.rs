@@ -94,6 +94,7 @@ fn required_action(body: &FactBody) -> Option<Action> {
         ContractReviewed { .. } => Action::ReviewContract,
         ContractApproved { .. } => Action::ApproveContract,
         ContractSigned { .. } | ContractArchived { .. } => Action::SignContract,
+        ArchiveWritten { .. } => Action::EditCustomer,
         // Field changes, resolutions and follow-ups are recorded by several roles; the
         // certificate must still allow the role that recorded them.
         Changed { .. } | AnomalyResolved { .. } | FollowedUp(_) => return None,

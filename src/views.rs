@@ -43,6 +43,8 @@ pub const CUSTOMER_REGION: &str = "customer_region";
 pub const CUSTOMER_NAME: &str = "customer_name";
 /// Stores by the dealer they belong to: `dealer id|name`, so a dealer's stores are one range.
 pub const CUSTOMER_DEALER: &str = "customer_dealer";
+/// Customer archives with open anomalies (`anomalies > 0` in their summary), for the inbox.
+pub const CUSTOMER_ANOMALIES: &str = "customer_anomalies";
 /// Documents of kinds this version does not know, so a newer peer's documents stay findable.
 pub const KIND: &str = "kind";
 /// Report rows (see `domain::report`), one index entry each, the figures inside the key:
@@ -182,7 +184,7 @@ impl DueEntry {
 
 /// Bumped whenever what the projector writes changes (index values, summary fields, status
 /// names): a store projected by an older version is projected again when it opens.
-pub const PROJECTION_VERSION: u32 = 7;
+pub const PROJECTION_VERSION: u32 = 8;
 /// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
 pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
@@ -265,6 +267,9 @@ pub struct CustomerSummary {
     pub payment_terms: String,
     /// The dealer archive this store belongs to, empty if none.
     pub dealer: String,
+    /// Open anomalies of the archive (越权或伪造的记录, 未经授权的字段修改).
+    #[serde(default)]
+    pub anomalies: usize,
 }
 
 /// Lower-cased text used for search keys; index values must not contain the NUL separator.
@@ -328,7 +333,11 @@ impl Projector for BackOfficeProjector {
                 record,
                 &*self.authority.get(),
             )),
-            CUSTOMER_KIND => project_customer(&Customer::from_record(doc_id, record)),
+            CUSTOMER_KIND => project_customer(&Customer::from_record_checked(
+                doc_id,
+                record,
+                &*self.authority.get(),
+            )),
             PROSPECT_KIND => project_prospect(&Prospect::from_record_checked(
                 doc_id,
                 record,
@@ -458,12 +467,20 @@ fn project_customer(customer: &Customer) -> Projection {
         status: customer.get("status").to_string(),
         payment_terms: customer.get("payment_terms").to_string(),
         dealer: customer.get("dealer").to_string(),
+        anomalies: customer
+            .anomalies()
+            .iter()
+            .filter(|a| a.resolution.is_none())
+            .count(),
     };
     let mut index = vec![
         (CUSTOMER_NAME, search_key(&summary.name)),
         (CUSTOMER_CITY, search_key(&summary.city)),
         (CUSTOMER_REGION, search_key(&summary.region)),
     ];
+    if summary.anomalies > 0 {
+        index.push((CUSTOMER_ANOMALIES, String::new()));
+    }
     // Search terms, each matched by prefix: every suffix of the name (so any part of a Chinese
     // name finds it), every suffix of its pinyin initials (bjxh, xh for 北京鑫华), the code and
     // every phone number.

@@ -38,6 +38,9 @@ pub enum AnomalyKind {
     /// 文档已损坏: this node's copy of a document fails its checksum or does not load; it is
     /// fetched again whole from a peer that has it.
     DamagedDocument,
+    /// 未经授权的字段修改: a value of a verified order or of a customer archive that no counted
+    /// fact vouches for (written without an authorised node's signature, `domain::attest`).
+    UnattestedValue,
 }
 
 impl AnomalyKind {
@@ -60,6 +63,7 @@ impl AnomalyKind {
             AnomalyKind::OverReturned => &[Role::Vp],
             AnomalyKind::UnauthorizedFact => &[Role::Supervisor, Role::Vp],
             AnomalyKind::DamagedDocument => &[Role::Admin],
+            AnomalyKind::UnattestedValue => &[Role::Clerk],
         }
     }
 
@@ -81,6 +85,7 @@ impl AnomalyKind {
             AnomalyKind::OverReturned => "over-returned",
             AnomalyKind::UnauthorizedFact => "unauthorized-fact",
             AnomalyKind::DamagedDocument => "damaged-document",
+            AnomalyKind::UnattestedValue => "unattested-value",
         }
     }
 
@@ -119,6 +124,11 @@ impl AnomalyKind {
             AnomalyKind::InvoiceTitleMismatch => Some((
                 "财务须红冲抬头不符的发票并重开",
                 "finance voids (红冲) the invoice and issues it again",
+            )),
+            AnomalyKind::UnattestedValue => Some((
+                "内勤须重新录入该值（改正或确认；订单核单后为变更单），由本节点签名",
+                "a clerk writes the value again (corrected or confirmed; a change order once \
+                 the order is verified), which signs it",
             )),
             _ => None,
         }
@@ -168,9 +178,42 @@ pub fn unauthorized(refused: &[(super::facts::Fact, String)]) -> Vec<Anomaly> {
         .collect()
 }
 
+/// 未经授权的字段修改: one anomaly per value of `document` (`订单 <number>`, `客户 <name>`) that
+/// no counted fact vouches for. The id names the path and the value's hash, so every node
+/// holding the same changes finds the same one.
+pub fn unattested(document: &str, values: &[super::attest::Unattested]) -> Vec<Anomaly> {
+    values
+        .iter()
+        .map(|u| {
+            let what = if u.value.is_empty() && u.path.matches('.').count() == 1 {
+                "removed without a signed record".to_string()
+            } else {
+                format!("= {:?}", u.value)
+            };
+            anomaly(
+                AnomalyKind::UnattestedValue,
+                format!(
+                    "unattested-value:{}:{}",
+                    u.path,
+                    super::attest::value_hash(&u.path, &u.value)
+                ),
+                format!(
+                    "未经授权的字段修改 / a value no authorised node signed: {document} {} {what} \
+                     (kept as evidence; not released or shipped until a clerk writes it again)",
+                    u.path
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Every contradiction in the order, resolved ones included (with their resolution).
 pub fn detect(order: &Order) -> Vec<Anomaly> {
     let mut found = unauthorized(&order.refused_facts);
+    found.extend(unattested(
+        &format!("订单 {}", order.get("number")),
+        &order.unattested,
+    ));
     let shipments: Vec<_> = order
         .facts
         .iter()

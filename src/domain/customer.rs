@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::attest::{Rules, Unattested};
+use super::facts::{CheckedFacts, Fact, FactBody, FactCheck};
 use super::order::FieldConflict;
 use super::record::{Record, RecordOp};
 use super::validation::FieldErrors;
@@ -142,10 +144,33 @@ pub struct Customer {
     #[schema(value_type = Object)]
     pub collections: BTreeMap<String, Vec<BTreeMap<String, String>>>,
     pub conflicts: Vec<FieldConflict>,
+    /// The facts that count (`authority`): the archive's signed writes.
+    #[serde(skip)]
+    pub facts: Vec<Fact>,
+    /// Facts that do not count (unsigned, forged, or beyond their author's authority), with
+    /// why: kept as evidence, each an anomaly.
+    #[serde(skip)]
+    pub refused_facts: Vec<(Fact, String)>,
+    /// Values no counted write vouches for (`domain::attest`), once the archive has a signed
+    /// write: shown as evidence, each an anomaly.
+    #[serde(skip)]
+    pub unattested: Vec<Unattested>,
 }
 
+/// How an archive's values are checked: from its first signed write (`ArchiveWritten`) on.
+pub const ATTEST_RULES: Rules = Rules {
+    activates: &|f: &Fact| matches!(f.body, FactBody::ArchiveWritten { .. }),
+    stated: &|_: &Fact| Vec::new(),
+};
+
 impl Customer {
+    /// Counting every readable fact (a store outside any node, unit tests).
     pub fn from_record(id: &str, record: &Record) -> Customer {
+        Customer::from_record_checked(id, record, &super::facts::CountAll)
+    }
+
+    /// The archive with only the facts `check` lets count; the others are `refused_facts`.
+    pub fn from_record_checked(id: &str, record: &Record, check: &dyn FactCheck) -> Customer {
         let mut conflicts = Vec::new();
         let mut header = BTreeMap::new();
         for name in HEADER_FIELDS {
@@ -180,12 +205,34 @@ impl Customer {
                 .collect();
             collections.insert(collection.to_string(), items);
         }
+        let checked = CheckedFacts::of(id, record, check);
+        let unattested = super::attest::unattested(record, &checked.facts, &ATTEST_RULES);
         Customer {
             id: id.to_string(),
             header,
             collections,
             conflicts,
+            facts: checked.facts,
+            refused_facts: checked.refused_facts,
+            unattested,
         }
+    }
+
+    /// Whether the value at `path` (`credit_limit`, `contacts.<id>.mobile`) is one no
+    /// authorised node signed.
+    pub fn is_unattested(&self, path: &str) -> bool {
+        self.unattested.iter().any(|u| u.path == path)
+    }
+
+    /// The archive's anomalies: facts that do not count (越权或伪造的记录) and values no
+    /// counted write vouches for (未经授权的字段修改).
+    pub fn anomalies(&self) -> Vec<super::anomaly::Anomaly> {
+        let mut found = super::anomaly::unauthorized(&self.refused_facts);
+        found.extend(super::anomaly::unattested(
+            &format!("客户 {}", self.get("name")),
+            &self.unattested,
+        ));
+        super::anomaly::with_resolutions(found, &self.facts)
     }
 
     pub fn get(&self, name: &str) -> &str {

@@ -345,6 +345,13 @@ pub enum FactBody {
         #[serde(default)]
         reason: String,
     },
+    /// A write of a customer archive (create, change, merge): the fields and collections it
+    /// set. The values it wrote are vouched for by the fact's `attested` member
+    /// (`domain::attest`), so a value no authorised node wrote shows as an anomaly.
+    ArchiveWritten {
+        #[serde(default)]
+        fields: Vec<String>,
+    },
 }
 
 impl Fact {

@@ -2,6 +2,7 @@
 //! anomalies. Invariant: nothing here knows sled, Automerge, tokio or HTTP.
 
 pub mod anomaly;
+pub mod attest;
 pub mod capitals;
 pub mod complaint;
 pub mod contract;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use super::attest::{Rules, Unattested};
 use super::facts::{CheckedFacts, Fact, FactBody};
 use super::money::{line_amount, net_of_tax, scale_of};
 use super::record::{ConflictingValue, Record, RecordOp};
@@ -242,7 +243,24 @@ pub struct Order {
     /// why: kept as evidence, each an anomaly.
     pub refused_facts: Vec<(Fact, String)>,
     pub conflicts: Vec<FieldConflict>,
+    /// Values no counted fact vouches for (`domain::attest`), once the order is verified:
+    /// shown as evidence, each an anomaly; the order is neither released nor shipped.
+    pub unattested: Vec<Unattested>,
 }
+
+/// How an order's values are checked: from its 核单 on; a `Changed` fact's new values (and
+/// the lines it removed) count as vouched for even without an attestation (written before
+/// attestations, or by an older node).
+pub const ATTEST_RULES: Rules = Rules {
+    activates: &|f: &Fact| matches!(f.body, FactBody::Verified { .. }),
+    stated: &|f: &Fact| match &f.body {
+        FactBody::Changed { changes, .. } => changes
+            .iter()
+            .map(|c| (c.field.clone(), c.new.clone()))
+            .collect(),
+        _ => Vec::new(),
+    },
+};
 
 pub use super::facts::{CountAll, FactCheck};
 
@@ -310,6 +328,7 @@ impl Order {
             refused_facts,
             unreadable_facts,
         } = CheckedFacts::of(id, record, check);
+        let unattested = super::attest::unattested(record, &facts, &ATTEST_RULES);
         let mut order = Order {
             id: id.to_string(),
             header,
@@ -318,6 +337,7 @@ impl Order {
             unreadable_facts,
             refused_facts,
             conflicts,
+            unattested,
         };
         let shipped = order.shipped_per_line();
         for line in &mut order.lines {

@@ -1,9 +1,17 @@
 //! Customer archive use cases: create, change fields, read, search.
 
 use super::{new_id, BackOffice, ServiceError, User};
+use crate::domain::attest::Attestation;
 use crate::domain::customer::{Customer, CustomerInput, CUSTOMER_KIND};
+use crate::domain::facts::FactBody;
+use crate::domain::record::{Record, RecordOp};
 use crate::domain::role::Action;
+use crate::service::lifecycle::{public_anomaly_id, InboxAnomaly};
 use crate::views::{self, search_key, CustomerSummary};
+
+/// Public ids of customer archives' anomalies start `archive-` (duplicates' start
+/// `customers-`).
+pub const CUSTOMER_ANOMALY_PREFIX: &str = "archive";
 
 /// A page of results and the cursor that continues after it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -77,11 +85,11 @@ impl BackOffice {
             let kind = input.header.get("kind").map(String::as_str).unwrap_or("");
             self.check_dealer(&id, kind, dealer)?;
         }
-        let ops = input.into_ops(true, new_id);
+        let ops = self.archive_write(user, &id, None, input.into_ops(true, new_id))?;
         let written = self
             .store
             .create(&id, &user.author("create customer"), &ops)?;
-        Ok(Customer::from_record(&id, &written.record))
+        Ok(self.customer_from(&id, &written.record))
     }
 
     pub fn patch_customer(
@@ -141,12 +149,59 @@ impl BackOffice {
                             }
                         }
                     }
-                    Ok(input.into_ops(false, new_id))
+                    self.archive_write(user, id, Some(record), input.into_ops(false, new_id))
                 }
                 _ => Err(ServiceError::NotFound(format!("customer {id}"))),
             },
         )?;
-        Ok(Customer::from_record(id, &written.record))
+        Ok(self.customer_from(id, &written.record))
+    }
+
+    /// `ops` writing archive `id` (None: a new one), with the signed fact that vouches for the
+    /// values they write (`ArchiveWritten`, `domain::attest`). The first signed write of an
+    /// archive written before this check vouches for every value it then holds.
+    pub(crate) fn archive_write(
+        &self,
+        user: &User,
+        id: &str,
+        current: Option<&Record>,
+        mut ops: Vec<RecordOp>,
+    ) -> Result<Vec<RecordOp>, ServiceError> {
+        let mut fields: Vec<String> = Vec::new();
+        for op in &ops {
+            let name = match op {
+                RecordOp::SetField { name, .. } => name,
+                RecordOp::SetItemField { collection, .. } => collection,
+                _ => continue,
+            };
+            if !fields.contains(name) {
+                fields.push(name.clone());
+            }
+        }
+        let attestation = match current {
+            Some(record)
+                if !self
+                    .customer_from(id, record)
+                    .facts
+                    .iter()
+                    .any(|f| matches!(f.body, FactBody::ArchiveWritten { .. })) =>
+            {
+                Attestation::of_record(&record.with_ops(&ops))
+            }
+            _ => Attestation::of_ops(&ops),
+        };
+        ops.push(self.attested_fact_op(
+            user,
+            id,
+            FactBody::ArchiveWritten { fields },
+            Some(&attestation),
+        )?);
+        Ok(ops)
+    }
+
+    /// The archive in `record` with only the facts that count, as `order_from` reads orders.
+    pub fn customer_from(&self, id: &str, record: &Record) -> Customer {
+        Customer::from_record_checked(id, record, &*self.authority())
     }
 
     /// A store may belong to a dealer (经销商 → 专卖店): the dealer named must be another archive
@@ -176,7 +231,7 @@ impl BackOffice {
 
     pub fn customer(&self, id: &str) -> Result<Customer, ServiceError> {
         match self.store.record(id)? {
-            Some(record) if record.kind == CUSTOMER_KIND => Ok(Customer::from_record(id, &record)),
+            Some(record) if record.kind == CUSTOMER_KIND => Ok(self.customer_from(id, &record)),
             _ => Err(ServiceError::NotFound(format!("customer {id}"))),
         }
     }
@@ -265,5 +320,38 @@ impl BackOffice {
             }
         }
         Ok(found)
+    }
+}
+
+impl BackOffice {
+    /// The open anomalies of customer archives (越权或伪造的记录, 未经授权的字段修改), read from
+    /// the `customer_anomalies` index: only those archives are loaded. Each is removed by a
+    /// clerk's signed write of the value (`patch_customer`), not by a text.
+    pub fn customer_anomalies(&self) -> Result<Vec<InboxAnomaly>, ServiceError> {
+        let mut out = Vec::new();
+        for entry in self
+            .store
+            .scan_index(views::CUSTOMER_ANOMALIES, "", None, false)
+        {
+            let (_, doc) = entry?;
+            let Ok(customer) = self.customer(&doc) else {
+                continue;
+            };
+            for a in customer.anomalies() {
+                if a.resolution.is_some() {
+                    continue;
+                }
+                out.push(InboxAnomaly {
+                    id: public_anomaly_id(CUSTOMER_ANOMALY_PREFIX, &format!("{doc}:{}", a.id)),
+                    order_id: None,
+                    order_number: None,
+                    complaint: None,
+                    customers: vec![doc.clone()],
+                    orders: Vec::new(),
+                    anomaly: a,
+                });
+            }
+        }
+        Ok(out)
     }
 }

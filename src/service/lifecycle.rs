@@ -84,6 +84,26 @@ fn refuse_if_closed(order: &Order, what_zh: &str, what_en: &str) -> Result<(), S
     }
 }
 
+/// An order holding a value no authorised node signed (`domain::attest`) is neither released
+/// nor shipped: the value (a price, a quantity, an address) may be a forgery, and a clerk must
+/// write it again (correct or confirm it) first.
+fn refuse_if_unattested(order: &Order, what_zh: &str, what_en: &str) -> Result<(), ServiceError> {
+    if order.unattested.is_empty() {
+        return Ok(());
+    }
+    let paths: Vec<&str> = order.unattested.iter().map(|u| u.path.as_str()).collect();
+    Err(rule(
+        &format!(
+            "订单有未经授权的字段修改（{}），须内勤改正或确认后才能{what_zh}",
+            paths.join("、")
+        ),
+        format!(
+            "the order holds values no authorised node signed ({}): it cannot be {what_en} until a clerk corrects or confirms them",
+            paths.join(", ")
+        ),
+    ))
+}
+
 /// A 出货单 as the clerk fills it in.
 #[derive(Debug, Clone, Default)]
 pub struct ShippingDocInput {
@@ -451,12 +471,14 @@ impl BackOffice {
         // bound the credit this release may extend.
         let customer_id = self.order(id)?.get("customer_id").to_string();
         let outstanding_elsewhere = self.outstanding_of_customer(&customer_id, Some(id))?;
-        let credit_limit = match self.customer(&customer_id) {
-            Ok(c) => c.credit_limit(),
-            Err(_) => Decimal::ZERO,
+        // A limit no authorised node signed (`domain::attest`) extends no credit.
+        let (credit_limit, limit_unattested) = match self.customer(&customer_id) {
+            Ok(c) => (c.credit_limit(), c.is_unattested("credit_limit")),
+            Err(_) => (Decimal::ZERO, false),
         };
         self.record_fact(user, id, Action::FinanceRelease, "finance release (财务放行)", |order| {
             refuse_if_closed(order, "放行", "released")?;
+            refuse_if_unattested(order, "放行", "released")?;
             let docs = order.shipping_docs();
             let current = order.current_shipping_doc();
             let target = match (&shipping_doc, current) {
@@ -508,6 +530,12 @@ impl BackOffice {
                 };
                 if decision.reason.trim().is_empty() {
                     return Err(FieldErrors::single("credit.reason", "赊销/月结须写明理由 / a credit decision needs a reason").into());
+                }
+                if limit_unattested {
+                    return Err(rule(
+                        &format!("客户信用额度 {credit_limit} 未经授权修改，须内勤改正或确认后才能赊销/月结放行"),
+                        format!("the customer's credit limit {credit_limit} was written by no authorised node: no credit until a clerk corrects or confirms it"),
+                    ));
                 }
                 if outstanding_elsewhere + short > credit_limit {
                     return Err(rule(
@@ -574,6 +602,7 @@ impl BackOffice {
             let releases: Vec<String> = order.releases().iter().map(|(f, _)| f.id.clone()).collect();
             let in_force = order.release_in_force();
             if !already_left {
+                refuse_if_unattested(order, "发货", "shipped")?;
                 if order.is_cancelled() {
                     return Err(rule("已取消的订单不能发货", "cannot ship a cancelled order"));
                 }
@@ -1174,6 +1203,7 @@ impl BackOffice {
         out.extend(self.damaged_document_anomalies());
         out.extend(self.shared_value_anomalies()?);
         out.extend(self.duplicate_customers()?);
+        out.extend(self.customer_anomalies()?);
         Ok(out)
     }
 
@@ -1190,7 +1220,8 @@ impl BackOffice {
             + complaints
             + self.store.damaged_documents().len()
             + self.shared_value_anomalies()?.len()
-            + self.duplicate_customers()?.len())
+            + self.duplicate_customers()?.len()
+            + self.summed::<views::CustomerSummary>(views::CUSTOMER_ANOMALIES, |s| s.anomalies)?)
     }
 
     /// The sum of `count` over the summaries of the documents listed in `index`.
@@ -1415,11 +1446,16 @@ impl BackOffice {
         }
         for other in dup.customers.iter().filter(|c| *c != keep) {
             let author = user.author(format!("merge customer into {keep}: {resolution}"));
-            self.store.update(other, &author, |_| {
-                Ok::<_, ServiceError>(vec![
-                    RecordOp::field("merged_into", keep),
-                    RecordOp::field("status", "frozen"),
-                ])
+            self.store.update(other, &author, |current| {
+                self.archive_write(
+                    user,
+                    other,
+                    current,
+                    vec![
+                        RecordOp::field("merged_into", keep),
+                        RecordOp::field("status", "frozen"),
+                    ],
+                )
             })?;
         }
         Ok(())
@@ -1434,7 +1470,10 @@ impl BackOffice {
         public_id: &str,
         resolution: String,
     ) -> Result<Resolved, ServiceError> {
-        if public_id.starts_with("shared-") || public_id.starts_with("damaged-") {
+        if public_id.starts_with("shared-")
+            || public_id.starts_with("damaged-")
+            || public_id.starts_with(&format!("{}-", super::customers::CUSTOMER_ANOMALY_PREFIX))
+        {
             return Err(self.refuse_text(user, public_id));
         }
         if public_id.starts_with(super::complaints::COMPLAINT_ANOMALY_PREFIX) {
@@ -1452,6 +1491,10 @@ impl BackOffice {
         let listed = match self.shared_value_anomalies() {
             Ok(mut listed) => {
                 listed.extend(self.damaged_document_anomalies());
+                match self.customer_anomalies() {
+                    Ok(found) => listed.extend(found),
+                    Err(e) => return e,
+                }
                 listed
             }
             Err(e) => return e,
@@ -1517,7 +1560,16 @@ fn append_fact(
                 return Err(ServiceError::NotFound(format!("order {order_id}")));
             };
             let order = office.order_from(order_id, record);
-            Ok(vec![office.fact_op(user, order_id, build(&order)?)?])
+            let body = build(&order)?;
+            // 核单 vouches for every value of the order as it stands (`domain::attest`).
+            let attestation = matches!(body, FactBody::Verified { .. })
+                .then(|| crate::domain::attest::Attestation::of_record(record));
+            Ok(vec![office.attested_fact_op(
+                user,
+                order_id,
+                body,
+                attestation.as_ref(),
+            )?])
         })?;
     Ok(OrderView::of(&office.order_from(order_id, &written.record)))
 }

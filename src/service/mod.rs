@@ -179,6 +179,18 @@ impl BackOffice {
         doc_id: &str,
         body: crate::domain::facts::FactBody,
     ) -> Result<crate::domain::record::RecordOp, ServiceError> {
+        self.attested_fact_op(user, doc_id, body, None)
+    }
+
+    /// `fact_op` for a fact that also vouches for values (`domain::attest`): the attestation
+    /// is a member of the fact's JSON, so the fact's one signature covers it.
+    pub fn attested_fact_op(
+        &self,
+        user: &User,
+        doc_id: &str,
+        body: crate::domain::facts::FactBody,
+        attestation: Option<&crate::domain::attest::Attestation>,
+    ) -> Result<crate::domain::record::RecordOp, ServiceError> {
         let fact = crate::domain::facts::Fact {
             id: new_id(),
             at: chrono::Utc::now(),
@@ -189,6 +201,10 @@ impl BackOffice {
         };
         let json = serde_json::to_string(&fact)
             .map_err(|e| ServiceError::Rule(format!("fact could not be encoded: {e}")))?;
+        let json = match attestation {
+            Some(a) => a.into_json(json),
+            None => json,
+        };
         let json = self.authority.get().seal(doc_id, &fact.id, json);
         Ok(crate::domain::record::RecordOp::AddFact { id: fact.id, json })
     }

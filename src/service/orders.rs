@@ -9,6 +9,7 @@ use super::customers::Page;
 use super::lifecycle::rule;
 use super::{new_id, BackOffice, ServiceError, User};
 use crate::domain::anomaly::{self, Anomaly};
+use crate::domain::attest;
 use crate::domain::facts::{Fact, FactBody, FieldChange};
 use crate::domain::order::{
     line_ops, validate_amount, validate_line, validate_tax_rate, FieldConflict, LineInput,
@@ -451,13 +452,27 @@ impl BackOffice {
                 )
                 .into());
             }
-            if changes.is_empty() {
+            // Values written again that no authorised node had signed (`domain::attest`): the
+            // clerk confirms them, a change of what was verified.
+            let confirms: Vec<String> = ops
+                .iter()
+                .filter_map(attest::written_value)
+                .map(|(path, _)| path)
+                .filter(|path| order.unattested.iter().any(|u| &u.path == path))
+                .collect();
+            // Only the stored text differs (12.50 written as 12.5): no change, but signed.
+            let restated = order.ever_verified()
+                && ops.iter().filter_map(attest::written_value).any(|(path, value)| {
+                    attest::value_at(record, &path) != Some(value)
+                });
+            if changes.is_empty() && confirms.is_empty() && !restated {
                 return Ok(ops);
             }
             // After 核单 the order is locked: a change of anything verified is a 变更单, which
             // needs a reason and sends the order back to 待核单 (and finance must release again).
             let change_order = order.ever_verified()
-                && changes.iter().any(|c| !UNLOCKED_FIELDS.contains(&c.field.as_str()));
+                && (!confirms.is_empty()
+                    || changes.iter().any(|c| !UNLOCKED_FIELDS.contains(&c.field.as_str())));
             if change_order && patch.reason.trim().is_empty() {
                 return Err(FieldErrors::single(
                     "reason",
@@ -475,7 +490,9 @@ impl BackOffice {
                 summary.join("; "),
                 if patch.reason.trim().is_empty() { String::new() } else { format!(" ({})", patch.reason.trim()) }
             );
-            ops.push(self.fact_op(
+            // The fact vouches for every value this change writes (`domain::attest`).
+            let attestation = attest::Attestation::of_ops(&ops);
+            ops.push(self.attested_fact_op(
                 user,
                 id,
                 FactBody::Changed {
@@ -485,6 +502,7 @@ impl BackOffice {
                     gross_before,
                     gross_after,
                 },
+                Some(&attestation),
             )?);
             Ok(ops)
         }, || author_for(&described.borrow()))?;

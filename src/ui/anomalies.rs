@@ -86,6 +86,9 @@ pub fn instruction(kind: AnomalyKind) -> String {
         AnomalyKind::DamagedDocument => {
             "本机磁盘上的这份文档已损坏；连上有完好副本的节点后会自动取回，取回后此异常自动消失。"
         }
+        AnomalyKind::UnattestedValue => {
+            "请在订单页或客户档案中重新录入该值（订单核单后须填写变更原因），保存后此异常自动消失。"
+        }
         _ => "请打开订单记录相应的事实，记录后此异常自动消失。",
     };
     format!("{zh}，不能以文字说明关闭。{where_}")
@@ -294,6 +297,14 @@ fn rows_for(
                     .map(|c| format!("{}（{} {}）", c.name, c.code, c.city))
                     .unwrap_or_else(|| id.clone()),
             );
+        }
+        if a.kind != AnomalyKind::DuplicateCustomer {
+            for (id, label) in item.customers.iter().zip(&customers) {
+                links.push(OrderLink {
+                    href: format!("/ui/customers/{id}"),
+                    number: format!("客户 {label}"),
+                });
+            }
         }
         let keep = if a.kind == AnomalyKind::DuplicateCustomer && a.resolvers.contains(&role) {
             item.customers

@@ -124,6 +124,7 @@ pub fn anomaly_label(kind: AnomalyKind) -> &'static str {
         AnomalyKind::OverInvoiced => "开票超过订单金额",
         AnomalyKind::OverReturned => "退货超过已发数量",
         AnomalyKind::UnauthorizedFact => "越权或伪造的记录",
+        AnomalyKind::UnattestedValue => "未经授权的字段修改",
         AnomalyKind::DamagedDocument => "文档已损坏",
     }
 }

@@ -189,6 +189,7 @@ pub(crate) fn describe_fact(body: &FactBody) -> String {
         FactBody::ContractRevised {
             version, reason, ..
         } => format!("合同变更为第{version}版：{reason}"),
+        FactBody::ArchiveWritten { fields } => format!("客户档案修改：{}", fields.join("、")),
     }
 }
 

@@ -8,6 +8,7 @@ mod testnet;
 mod anomalies;
 mod api_bad_input;
 mod api_roles;
+mod attestation;
 mod authority;
 mod backup;
 mod browser;
