@@ -300,6 +300,8 @@ CUSTOMER_TABLE = [
     ("NC", "南昌", "江西", "Central", "store", "专卖店", "青山湖区", "红星美凯龙青山湖店", "北京东路1088号", "0791", "360111", "天地华宇", "Central"),
 ]
 FROZEN = "TY"  # the 太原 dealer is frozen from mid-October for overdue balances
+# Stores that belong to a dealer (经销商 → 专卖店): store ref -> dealer ref.
+DEALER_OF = {"C003": "C004", "C008": "C009", "C013": "C014", "C023": "C024", "C027": "C030"}
 FROZEN_FROM = date(2026, 10, 12)
 
 TRADE_NAMES = ["美居", "鸿森", "雅舍", "恒润", "佳禾", "木语", "锦程", "华庭", "逸家", "尚品", "德润",
@@ -412,8 +414,10 @@ def make_customers():
         if kind == "project":
             depot["payer"] = "company"
 
+        ref = f"C{i + 1:03d}"
+        dealer_ref = {"dealer_ref": DEALER_OF[ref]} if ref in DEALER_OF else {}
         customers.append({
-            "ref": f"C{i + 1:03d}", "code": code, "name": name, "kind": kind, "province": prov,
+            "ref": ref, **dealer_ref, "code": code, "name": name, "kind": kind, "province": prov,
             "city": city, "region": region, "channel": channel, "owner": SALES[owner_key],
             "status": "frozen" if pre == FROZEN else "active", "tax_id": tid,
             "note": "2026-10起余款逾期, 暂停接单, 发货须经销售副总同意" if pre == FROZEN else "",
