@@ -175,6 +175,14 @@ fn assets(html: &str) -> BTreeSet<String> {
     found
 }
 
+/// The machine's 1-minute load average (other work skews the times; the CPU column less so).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 /// A page's name for `BENCH` lines: ASCII, words joined by `_`.
 fn slug(page: &str) -> String {
     let words = [
@@ -199,6 +207,9 @@ fn slug(page: &str) -> String {
 
 struct Measured {
     page: String,
+    /// The node's CPU time (user + system, all its threads) per request, from /proc in clock
+    /// ticks of 10 ms: the work a page costs, whatever else the machine is doing.
+    cpu_ms: f64,
     cold: f64,
     samples: Samples,
     bytes: usize,
@@ -256,6 +267,7 @@ async fn measure(
     }
     Ok(Measured {
         page: page.to_string(),
+        cpu_ms: f64::NAN,
         cold,
         samples,
         bytes: first.body.len(),
@@ -278,6 +290,7 @@ fn main() -> anyhow::Result<()> {
         node.base,
         started.elapsed().as_secs_f64()
     );
+    let load_before = load_average();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -402,7 +415,9 @@ fn main() -> anyhow::Result<()> {
         let mut uncached = Vec::new();
         for (page, path, role) in &pages {
             let browser = browsers.get_mut(role).context("a signed-in role")?;
-            let m = measure(browser, page, path, runs, &mut sizes, &mut uncached).await?;
+            let cpu = node.cpu_secs();
+            let mut m = measure(browser, page, path, runs, &mut sizes, &mut uncached).await?;
+            m.cpu_ms = (node.cpu_secs() - cpu) * 1000.0 / (runs + 1) as f64;
             eprintln!(
                 "[pages] {page}: p95 {:.1} ms ({} bytes)",
                 m.samples.pct(95.0),
@@ -447,8 +462,10 @@ fn main() -> anyhow::Result<()> {
     })?;
     node.stop();
 
-    println!("\n| page over {n} orders | cold | p50 | p95 | max | target | verdict |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "\n| page over {n} orders | cold | p50 | p95 | max | node CPU/request | target | verdict |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     let mut missed = 0;
     for m in baselines.iter().chain(&results) {
         let p95 = m.samples.pct(95.0);
@@ -463,8 +480,13 @@ fn main() -> anyhow::Result<()> {
             missed += 1;
             "MISS"
         };
+        let cpu = if m.cpu_ms.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{:.1} ms", m.cpu_ms)
+        };
         println!(
-            "| {} | {:.1} ms | {:.1} ms | {p95:.1} ms | {:.1} ms | p95 < {TARGET_MS} ms | {verdict} |",
+            "| {} | {:.1} ms | {:.1} ms | {p95:.1} ms | {:.1} ms | {cpu} | p95 < {TARGET_MS} ms | {verdict} |",
             m.page,
             m.cold,
             m.samples.pct(50.0),
@@ -504,6 +526,11 @@ fn main() -> anyhow::Result<()> {
             uncached.join(", ")
         );
     }
+    println!(
+        "load average (1 min) of this {}-core machine: {load_before} before, {} after",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load_average()
+    );
     println!("{missed} figures missed");
     Ok(())
 }
