@@ -526,6 +526,18 @@ impl BackOffice {
                 self.reminder_queue_first(today, limit)?,
             ));
         }
+        let (gathered, queue) = self.read_queue(today, limit, true)?;
+        Ok((receivables_of(as_of, gathered), queue))
+    }
+
+    /// One read of the index on `today`: the start of the 催款 queue and, with `rows`, the
+    /// receivables per customer as well.
+    fn read_queue(
+        &self,
+        today: NaiveDate,
+        limit: usize,
+        rows: bool,
+    ) -> Result<(Gathered, ReminderQueueStart), ServiceError> {
         let customers = self.customer_owners()?;
         let filter = RowFilter::of(&ReceivableQuery::default());
         let week_end = receivable::week_end(today);
@@ -535,12 +547,14 @@ impl BackOffice {
             today,
             limit,
             |acc, entry, doc, figures| {
-                filter.add(acc, &customers, entry, &figures);
+                if rows {
+                    filter.add(acc, &customers, entry, &figures);
+                }
                 queue_up(acc, today, week_end, entry, doc, &figures);
             },
         )?;
         let queue = self.queue_start(&customers, today, limit, &mut gathered)?;
-        Ok((receivables_of(as_of, gathered), queue))
+        Ok((gathered, queue))
     }
 
     /// One customer's orders with their figures (orders with money events only).
@@ -622,16 +636,7 @@ impl BackOffice {
         today: NaiveDate,
         limit: usize,
     ) -> Result<ReminderQueueStart, ServiceError> {
-        let customers = self.customer_owners()?;
-        let week_end = receivable::week_end(today);
-        let mut gathered = self.gather(
-            None,
-            &customers,
-            today,
-            limit,
-            |acc, entry, doc, figures| queue_up(acc, today, week_end, entry, doc, &figures),
-        )?;
-        self.queue_start(&customers, today, limit, &mut gathered)
+        Ok(self.read_queue(today, limit, false)?.1)
     }
 
     /// The 催款 queue of what `gather` found: each list oldest due first, its first `limit`
