@@ -521,52 +521,11 @@ pub struct StatsAccumulator {
 /// Amount, quantity and the distinct orders of one month and key.
 type Group = (Decimal, Decimal, OrderSet);
 
-/// Distinct orders by `order_key`: the keys are random bits already (UUID v7 ids), so they are
-/// hashed by folding them rather than by SipHash, a sixth of the statistics' time otherwise.
-pub type OrderSet = std::collections::HashSet<u128, std::hash::BuildHasherDefault<OrderKeyHasher>>;
+/// Distinct orders by `order_key`.
+pub type OrderSet = std::collections::HashSet<u128>;
 
-/// Folds a `u128` order key into a well-spread `u64` (odd multipliers, then the high bits).
-#[derive(Debug, Default)]
-pub struct OrderKeyHasher(u64);
-
-impl std::hash::Hasher for OrderKeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u128(&mut self, key: u128) {
-        let folded = (key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            ^ ((key >> 64) as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
-        self.0 = folded ^ (folded >> 29);
-    }
-}
-
-/// A compact identity for an order id (32 hex digits parse; anything else is hashed).
+/// A compact identity for an order id (hex ids parse; anything else is hashed).
 fn order_key(order: &str) -> u128 {
-    let digits = order.as_bytes();
-    if digits.len() == 32 {
-        let mut key = 0u128;
-        for &d in digits {
-            let value = match d {
-                b'0'..=b'9' => d - b'0',
-                b'a'..=b'f' => d - b'a' + 10,
-                b'A'..=b'F' => d - b'A' + 10,
-                _ => return order_key_slow(order),
-            };
-            key = (key << 4) | u128::from(value);
-        }
-        return key;
-    }
-    order_key_slow(order)
-}
-
-fn order_key_slow(order: &str) -> u128 {
     u128::from_str_radix(order, 16).unwrap_or_else(|_| {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -637,23 +596,6 @@ mod tests {
     use crate::domain::record::{FieldValue, Record};
     use crate::domain::role::Role;
     use std::str::FromStr;
-
-    #[test]
-    fn an_order_key_is_the_ids_hex_value_and_other_ids_are_hashed_apart() {
-        for id in [
-            "01a23cd93108717784bda46cf088de6c",
-            "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
-            "00000000000000000000000000000000",
-        ] {
-            assert_eq!(order_key(id), u128::from_str_radix(id, 16).unwrap());
-        }
-        assert_ne!(order_key("order-1"), order_key("order-2"));
-        assert_eq!(order_key("+1"), 1, "as u128::from_str_radix reads it");
-        assert_ne!(
-            order_key("0123456789abcdef0123456789abcdeg"),
-            order_key("0123456789abcdef0123456789abcdef")
-        );
-    }
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
