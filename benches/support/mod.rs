@@ -10,9 +10,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `neiqin` binary cargo built for this benchmark (release profile).
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_neiqin")
+/// The `neiqin` binary cargo built for this benchmark (release profile), or another build named
+/// by NEIQIN_BENCH_BIN (to measure an earlier build against this one on the same data).
+pub fn bin() -> String {
+    std::env::var("NEIQIN_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_neiqin").to_string())
 }
 
 /// A `neiqin serve` process started by the benchmark. Stopped (SIGINT, then SIGKILL) on drop.

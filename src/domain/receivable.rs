@@ -39,6 +39,21 @@ pub fn terms_days(terms: &str) -> u32 {
     }
 }
 
+/// `20261203` as a day, read digit by digit: the receivables pages decode every order's ledger,
+/// and chrono's format parser cost more than the rest of the decoding.
+fn compact_day(text: &str) -> Option<NaiveDate> {
+    let digits = text.as_bytes();
+    if digits.len() != 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| {
+        digits[range]
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+    };
+    NaiveDate::from_ymd_opt(number(0..4) as i32, number(4..6), number(6..8))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     Shipped,
@@ -144,7 +159,7 @@ impl Ledger {
             let (date, amount) = part.get(1..)?.split_once('=')?;
             events.push(Event {
                 kind,
-                date: NaiveDate::parse_from_str(date, "%Y%m%d").ok()?,
+                date: compact_day(date)?,
                 amount: Decimal::from_str(amount).ok()?,
             });
         }
@@ -352,6 +367,13 @@ mod tests {
         assert_eq!(Ledger::decode(&text), Some(ledger));
         assert_eq!(Ledger::decode(""), Some(Ledger::default()));
         assert_eq!(Ledger::decode("X20261001=1"), None);
+        assert_eq!(Ledger::decode("S2026101=1"), None);
+        assert_eq!(Ledger::decode("S20261301=1"), None);
+        assert_eq!(Ledger::decode("S2026-101=1"), None);
+        assert_eq!(
+            Ledger::decode("P20240229=1.5").map(|l| l.events[0].date),
+            NaiveDate::from_ymd_opt(2024, 2, 29)
+        );
     }
 
     #[test]

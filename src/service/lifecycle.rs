@@ -62,6 +62,9 @@ fn check_lines(order: &Order, lines: &[ShipLine]) -> Result<(), ServiceError> {
 }
 
 /// The quantities asked for, added up per line (a line may be named twice).
+/// The orders and the payments holding one shared value (a bank reference, an invoice number).
+type SharedBy = (Vec<String>, Vec<String>);
+
 fn per_line(lines: &[ShipLine]) -> BTreeMap<&str, Decimal> {
     let mut sum: BTreeMap<&str, Decimal> = BTreeMap::new();
     for l in lines {
@@ -1291,20 +1294,45 @@ impl BackOffice {
         ] {
             // Value -> (orders, payments). The allocations of one payment over several orders
             // share their payment, so a reference is a duplicate only when two payments carry it.
-            let mut groups: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
-            let prefix_len = crate::store::keys::index_prefix(index).len();
-            for entry in self.store.scan_index(index, "", None, false) {
-                let (key, doc) = entry?;
-                let value = String::from_utf8_lossy(&key[prefix_len..key.len() - doc.len() - 1])
-                    .to_string();
-                let (value, payment) = match value.split_once(views::BANK_REF_SEP) {
-                    Some((v, p)) => (v.to_string(), p.to_string()),
-                    None => (value, doc.clone()),
-                };
-                let group = groups.entry(value).or_default();
-                group.0.push(doc);
-                group.1.push(payment);
-            }
+            // Entries of one value are next to each other in the index (a value holds neither
+            // the separator nor NUL), so only a value held more than once is kept.
+            let mut groups: Vec<(String, SharedBy)> = Vec::new();
+            // The entry before, in buffers reused from one entry to the next.
+            let mut previous = (String::new(), String::new(), String::new());
+            let mut first = true;
+            self.store
+                .for_each_in_index_range(index, "", "\u{10ffff}", |value, doc| {
+                    let (value, payment) = match value.split_once(views::BANK_REF_SEP) {
+                        Some((v, p)) => (v, p),
+                        None => (value, doc),
+                    };
+                    match groups.last_mut() {
+                        Some((held, group)) if held == value => {
+                            group.0.push(doc.to_string());
+                            group.1.push(payment.to_string());
+                            return;
+                        }
+                        _ => {}
+                    }
+                    let (held, first_doc, first_payment) = &mut previous;
+                    if !first && held == value {
+                        groups.push((
+                            value.to_string(),
+                            (
+                                vec![first_doc.clone(), doc.to_string()],
+                                vec![first_payment.clone(), payment.to_string()],
+                            ),
+                        ));
+                    } else {
+                        for (buffer, text) in
+                            [(held, value), (first_doc, doc), (first_payment, payment)]
+                        {
+                            buffer.clear();
+                            buffer.push_str(text);
+                        }
+                        first = false;
+                    }
+                })?;
             for (value, (mut docs, mut payments)) in groups {
                 docs.sort();
                 docs.dedup();

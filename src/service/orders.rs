@@ -542,22 +542,39 @@ impl BackOffice {
                     .is_none_or(|to| created_day(summary).is_none_or(|d| d <= to))
         };
         let cursor = query.cursor.as_deref();
+        // Every index below keys an order by its creation time (UTC, RFC 3339) after the
+        // range's prefix: with `to`, each range starts below the end of that business day
+        // (16:00 UTC), so the orders taken after it are never read.
+        let ceiling = query.to.map(|to| format!("{to}T16:00:00"));
         let scan = |index, prefix: String| -> Box<dyn Iterator<Item = IndexEntry>> {
-            Box::new(self.store.scan_index(index, &prefix, cursor, true))
+            let below = ceiling.as_ref().map(|c| {
+                [
+                    keys::index_prefix(index).as_slice(),
+                    prefix.as_bytes(),
+                    c.as_bytes(),
+                ]
+                .concat()
+            });
+            let after = match (cursor, below.as_deref()) {
+                (Some(c), Some(b)) => Some(c.min(b)),
+                (c, b) => c.or(b),
+            };
+            Box::new(self.store.scan_index(index, &prefix, after, true))
         };
+        let ceiling = ceiling.as_deref();
         let entries = if let Some(status) = query.status {
             scan(views::ORDER_STATUS, format!("{}|", status.as_str()))
         } else if let Some(customer) = &query.customer {
             scan(views::ORDER_CUSTOMER, format!("{customer}|"))
         } else if let Some(customers) = &dealer_customers {
             let ranges = customers.iter().map(|c| format!("{c}|")).collect();
-            Box::new(self.newest_across(views::ORDER_CUSTOMER, ranges, cursor)?)
+            Box::new(self.newest_across(views::ORDER_CUSTOMER, ranges, cursor, ceiling)?)
         } else if let Some(store) = &query.store {
             scan(views::ORDER_STORE, format!("{}|", search_key(store)))
         } else if query.anomalies_only {
             scan(views::ORDER_ANOMALIES, String::new())
         } else {
-            Box::new(self.newest_of_every_status(cursor)?)
+            Box::new(self.newest_of_every_status(cursor, ceiling)?)
         };
         let candidates = entries
             .filter_map(|entry| match entry {
@@ -582,9 +599,10 @@ impl BackOffice {
     fn newest_of_every_status(
         &self,
         after: Option<&[u8]>,
+        ceiling: Option<&str>,
     ) -> Result<impl Iterator<Item = IndexEntry> + '_, ServiceError> {
         let statuses = Status::ALL.iter().map(|s| format!("{}|", s.as_str()));
-        self.newest_across(views::ORDER_STATUS, statuses.collect(), after)
+        self.newest_across(views::ORDER_STATUS, statuses.collect(), after, ceiling)
     }
 
     /// The dealer archive and its stores' (经销商 → 专卖店), as the customer index holds them.
@@ -607,6 +625,7 @@ impl BackOffice {
         index: &'static str,
         value_prefixes: Vec<String>,
         after: Option<&[u8]>,
+        ceiling: Option<&str>,
     ) -> Result<impl Iterator<Item = IndexEntry> + '_, ServiceError> {
         let index_prefix = keys::index_prefix(index);
         let position = match after {
@@ -616,6 +635,11 @@ impl BackOffice {
                     .and_then(|rest| Some(&rest[rest.iter().position(|b| *b == b'|')? + 1..]))
                     .ok_or_else(|| FieldErrors::single("cursor", "invalid cursor"))?,
             ),
+        };
+        // Resume below the cursor or the ceiling, whichever is older.
+        let position = match (position, ceiling.map(str::as_bytes)) {
+            (Some(p), Some(c)) => Some(p.min(c)),
+            (p, c) => p.or(c),
         };
         let mut ranges: Vec<_> = value_prefixes
             .into_iter()

@@ -205,42 +205,277 @@ fn customer_row(id: &str, c: Option<&CustomerSummary>) -> CustomerReceivable {
     }
 }
 
+/// `receivables`' answer from what was gathered: customers owing most first.
+fn receivables_of(as_of: NaiveDate, gathered: Gathered) -> Receivables {
+    let mut rows: Vec<CustomerReceivable> = gathered.rows.into_values().collect();
+    rows.sort_by(|a, b| {
+        b.figures
+            .outstanding
+            .cmp(&a.figures.outstanding)
+            .then_with(|| a.customer_name.cmp(&b.customer_name))
+    });
+    Receivables {
+        as_of,
+        rows,
+        total: gathered.total,
+    }
+}
+
+/// An order of the 催款 queue as the index gives it: due date, number, order, customer,
+/// salesperson and figures.
+type Found = (NaiveDate, String, String, String, String, Figures);
+
+/// The first `limit` orders of a 催款 list by (due date, number), ties in index order, and how
+/// many the list holds: an order past the first `limit` found so far is only counted (nothing
+/// of it copied), so a list of 40,000 overdue orders keeps about `limit`.
+struct FirstDue {
+    limit: usize,
+    found: Vec<Found>,
+    total: usize,
+    /// The last kept (due, number) once `found` was cut to `limit`: what sorts at or after it
+    /// can no longer be among the first.
+    cut: Option<(NaiveDate, String)>,
+}
+
+impl FirstDue {
+    fn new(limit: usize) -> FirstDue {
+        FirstDue {
+            limit,
+            found: Vec::new(),
+            total: 0,
+            cut: None,
+        }
+    }
+
+    /// Counts an order due on `due`; `found` makes its row only if it may be among the first.
+    fn offer(&mut self, due: NaiveDate, number: &str, found: impl FnOnce() -> Found) {
+        self.total += 1;
+        if let Some((d, n)) = &self.cut {
+            if (due, number) >= (*d, n.as_str()) {
+                return;
+            }
+        }
+        self.found.push(found());
+        if self.found.len() >= self.limit.saturating_mul(2).max(64) {
+            self.shorten();
+        }
+    }
+
+    /// Sorts (stable: ties keep index order) and keeps the first `limit`.
+    fn shorten(&mut self) {
+        self.found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        if self.found.len() >= self.limit {
+            self.found.truncate(self.limit);
+            self.cut = self.found.last().map(|f| (f.0, f.1.clone()));
+        }
+    }
+
+    /// Adds a later part's (read after this one in index order).
+    fn merge(&mut self, other: FirstDue) {
+        self.total += other.total;
+        self.found.extend(other.found);
+        self.shorten();
+    }
+}
+
+/// What one read of the receivables index gathers, per part of the index: figures per customer
+/// and in all (`receivables`, under its filters), and the orders of the 催款 queue.
+struct Gathered {
+    rows: BTreeMap<String, CustomerReceivable>,
+    total: Figures,
+    overdue: FirstDue,
+    due_this_week: FirstDue,
+}
+
+impl Gathered {
+    /// Keeping the first `limit` orders of each 催款 list.
+    fn new(limit: usize) -> Gathered {
+        Gathered {
+            rows: BTreeMap::new(),
+            total: Figures::default(),
+            overdue: FirstDue::new(limit),
+            due_this_week: FirstDue::new(limit),
+        }
+    }
+}
+
+impl Gathered {
+    /// Adds a later part's (the parts are read in index order).
+    fn merge(&mut self, other: Gathered) {
+        self.total.add(&other.total);
+        for (customer, row) in other.rows {
+            match self.rows.get_mut(&customer) {
+                Some(mine) => mine.figures.add(&row.figures),
+                None => {
+                    self.rows.insert(customer, row);
+                }
+            }
+        }
+        self.overdue.merge(other.overdue);
+        self.due_this_week.merge(other.due_this_week);
+    }
+}
+
+/// The filters of `receivables` read once.
+struct RowFilter {
+    region: Option<String>,
+    salesperson: Option<String>,
+}
+
+impl RowFilter {
+    fn of(q: &ReceivableQuery) -> RowFilter {
+        RowFilter {
+            region: q
+                .region
+                .as_deref()
+                .map(views::search_key)
+                .filter(|r| !r.is_empty()),
+            salesperson: q
+                .salesperson
+                .as_deref()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+        }
+    }
+
+    /// Adds an entry's figures to its customer's row and the total, if it passes the filters.
+    fn add(
+        &self,
+        into: &mut Gathered,
+        customers: &HashMap<String, CustomerSummary>,
+        entry: &ReceivableEntry,
+        figures: &Figures,
+    ) {
+        let owner = customers.get(entry.customer);
+        if let Some(region) = &self.region {
+            if owner.map(|c| views::search_key(&c.region)).as_ref() != Some(region) {
+                return;
+            }
+        }
+        if let Some(s) = &self.salesperson {
+            if entry.salesperson.trim() != s {
+                return;
+            }
+        }
+        into.total.add(figures);
+        match into.rows.get_mut(entry.customer) {
+            Some(row) => row.figures.add(figures),
+            None => {
+                let mut row = customer_row(entry.customer, owner);
+                row.figures = *figures;
+                into.rows.insert(entry.customer.to_string(), row);
+            }
+        }
+    }
+}
+
+/// Puts an order owing money into the 催款 queue on `today` if it is overdue or falls due by
+/// `week_end`.
+fn queue_up(
+    into: &mut Gathered,
+    today: NaiveDate,
+    week_end: NaiveDate,
+    entry: &ReceivableEntry,
+    doc: &str,
+    figures: &Figures,
+) {
+    let Some(due) = figures.oldest_due else {
+        return;
+    };
+    if figures.outstanding > Decimal::ZERO && due <= week_end {
+        let list = if due < today {
+            &mut into.overdue
+        } else {
+            &mut into.due_this_week
+        };
+        list.offer(due, entry.number, || {
+            (
+                due,
+                entry.number.to_string(),
+                doc.to_string(),
+                entry.customer.to_string(),
+                entry.salesperson.to_string(),
+                *figures,
+            )
+        });
+    }
+}
+
 impl BackOffice {
-    /// Calls `f` with each receivable entry (of `customer` only, when given), its order and
-    /// its figures as of `as_of` under the customer's terms.
-    fn for_each_receivable(
+    /// Reads the receivable entries (of `customer` only, when given) with their figures as of
+    /// `as_of` under each customer's terms: `f` is called with each entry, its order and its
+    /// figures, into an accumulator per part. The index is keyed by customer first, so the
+    /// whole index is cut at customer ids into one part per core, read at once; the parts come
+    /// back in index order.
+    fn read_receivables<A: Send>(
         &self,
         customer: Option<&str>,
         customers: &HashMap<String, CustomerSummary>,
         as_of: NaiveDate,
-        mut f: impl FnMut(&ReceivableEntry, &str, Figures),
-    ) -> Result<(), ServiceError> {
-        let (from, to) = match customer {
-            Some(c) => (format!("{c}|"), format!("{c}}}")),
-            None => (String::new(), "\u{10ffff}".to_string()),
+        init: impl Fn() -> A + Sync,
+        f: impl Fn(&mut A, &ReceivableEntry, &str, Figures) + Sync,
+    ) -> Result<Vec<A>, ServiceError> {
+        let parts: Vec<(String, String)> = match customer {
+            Some(c) => vec![(format!("{c}|"), format!("{c}}}"))],
+            None => {
+                let mut ids: Vec<&String> = customers.keys().collect();
+                ids.sort();
+                let share = ids.len().div_ceil(crate::parallel::cores()).max(1);
+                let mut cuts = vec![String::new()];
+                cuts.extend(ids.iter().step_by(share).skip(1).map(|id| id.to_string()));
+                cuts.dedup();
+                cuts.iter()
+                    .enumerate()
+                    .map(|(i, from)| {
+                        let to = cuts.get(i + 1).cloned();
+                        (from.clone(), to.unwrap_or_else(|| "\u{10ffff}".to_string()))
+                    })
+                    .collect()
+            }
         };
-        let mut terms: HashMap<&str, u32> = HashMap::new();
-        self.store.for_each_in_index_range(
-            views::REPORT_RECEIVABLE,
-            &from,
-            &to,
-            |value, doc| {
-                let Some(entry) = ReceivableEntry::parse(value) else {
-                    return;
-                };
-                let Some(ledger) = Ledger::decode(entry.ledger) else {
-                    return;
-                };
-                let days = match customers.get_key_value(entry.customer) {
-                    Some((id, c)) => *terms
-                        .entry(id.as_str())
-                        .or_insert_with(|| receivable::terms_days(&c.payment_terms)),
-                    None => 0,
-                };
-                f(&entry, doc, ledger.figures(as_of, days));
-            },
-        )?;
-        Ok(())
+        let terms: HashMap<&str, u32> = customers
+            .iter()
+            .map(|(id, c)| (id.as_str(), receivable::terms_days(&c.payment_terms)))
+            .collect();
+        let read_part = |(from, to): &(String, String)| -> Result<A, ServiceError> {
+            let mut acc = init();
+            self.store.for_each_in_index_range(
+                views::REPORT_RECEIVABLE,
+                from,
+                to,
+                |value, doc| {
+                    let Some(entry) = ReceivableEntry::parse(value) else {
+                        return;
+                    };
+                    let Some(ledger) = Ledger::decode(entry.ledger) else {
+                        return;
+                    };
+                    let days = terms.get(entry.customer).copied().unwrap_or(0);
+                    f(&mut acc, &entry, doc, ledger.figures(as_of, days));
+                },
+            )?;
+            Ok(acc)
+        };
+        crate::parallel::map_on_cores(&parts, 1, read_part)
+            .into_iter()
+            .collect()
+    }
+
+    /// Reads the whole index (or one customer's part) into one `Gathered`, keeping the first
+    /// `limit` orders of each 催款 list.
+    fn gather(
+        &self,
+        customer: Option<&str>,
+        customers: &HashMap<String, CustomerSummary>,
+        as_of: NaiveDate,
+        limit: usize,
+        f: impl Fn(&mut Gathered, &ReceivableEntry, &str, Figures) + Sync,
+    ) -> Result<Gathered, ServiceError> {
+        let mut all = Gathered::new(limit);
+        for part in self.read_receivables(customer, customers, as_of, || Gathered::new(limit), f)? {
+            all.merge(part);
+        }
+        Ok(all)
     }
 
     fn customers_for(
@@ -261,40 +496,65 @@ impl BackOffice {
     pub fn receivables(&self, q: &ReceivableQuery) -> Result<Receivables, ServiceError> {
         let customer = q.customer.as_deref().filter(|c| !c.is_empty());
         let customers = self.customers_for(customer)?;
-        let region = q.region.as_deref().map(views::search_key);
-        let salesperson = q.salesperson.as_deref().map(str::trim);
-        let mut rows: BTreeMap<String, CustomerReceivable> = BTreeMap::new();
-        let mut total = Figures::default();
-        self.for_each_receivable(customer, &customers, q.as_of, |entry, _, figures| {
-            let owner = customers.get(entry.customer);
-            if let Some(region) = region.as_deref().filter(|r| !r.is_empty()) {
-                if owner.map(|c| views::search_key(&c.region)).as_deref() != Some(region) {
-                    return;
+        let filter = RowFilter::of(q);
+        let gathered = self.gather(
+            customer,
+            &customers,
+            q.as_of,
+            0,
+            |acc, entry, _, figures| filter.add(acc, &customers, entry, &figures),
+        )?;
+        Ok(receivables_of(q.as_of, gathered))
+    }
+
+    /// The receivables page: receivables per customer as of `as_of` and the start of the 催款
+    /// queue on `today` (its first `limit` orders of each list), in one read of the index when
+    /// the two days are the same (as the page opens).
+    pub fn receivables_and_queue(
+        &self,
+        as_of: NaiveDate,
+        today: NaiveDate,
+        limit: usize,
+    ) -> Result<(Receivables, ReminderQueueStart), ServiceError> {
+        if as_of != today {
+            let q = ReceivableQuery {
+                as_of,
+                ..ReceivableQuery::default()
+            };
+            return Ok((
+                self.receivables(&q)?,
+                self.reminder_queue_first(today, limit)?,
+            ));
+        }
+        let (gathered, queue) = self.read_queue(today, limit, true)?;
+        Ok((receivables_of(as_of, gathered), queue))
+    }
+
+    /// One read of the index on `today`: the start of the 催款 queue and, with `rows`, the
+    /// receivables per customer as well.
+    fn read_queue(
+        &self,
+        today: NaiveDate,
+        limit: usize,
+        rows: bool,
+    ) -> Result<(Gathered, ReminderQueueStart), ServiceError> {
+        let customers = self.customer_owners()?;
+        let filter = RowFilter::of(&ReceivableQuery::default());
+        let week_end = receivable::week_end(today);
+        let mut gathered = self.gather(
+            None,
+            &customers,
+            today,
+            limit,
+            |acc, entry, doc, figures| {
+                if rows {
+                    filter.add(acc, &customers, entry, &figures);
                 }
-            }
-            if let Some(s) = salesperson.filter(|s| !s.is_empty()) {
-                if entry.salesperson.trim() != s {
-                    return;
-                }
-            }
-            total.add(&figures);
-            rows.entry(entry.customer.to_string())
-                .or_insert_with(|| customer_row(entry.customer, owner))
-                .figures
-                .add(&figures);
-        })?;
-        let mut rows: Vec<CustomerReceivable> = rows.into_values().collect();
-        rows.sort_by(|a, b| {
-            b.figures
-                .outstanding
-                .cmp(&a.figures.outstanding)
-                .then_with(|| a.customer_name.cmp(&b.customer_name))
-        });
-        Ok(Receivables {
-            as_of: q.as_of,
-            rows,
-            total,
-        })
+                queue_up(acc, today, week_end, entry, doc, &figures);
+            },
+        )?;
+        let queue = self.queue_start(&customers, today, limit, &mut gathered)?;
+        Ok((gathered, queue))
     }
 
     /// One customer's orders with their figures (orders with money events only).
@@ -303,21 +563,46 @@ impl BackOffice {
         customer: &str,
         as_of: NaiveDate,
     ) -> Result<CustomerReceivables, ServiceError> {
+        self.customer_receivables_where(customer, as_of, |_| true)
+    }
+
+    /// One customer's figures over all its orders, and those of its orders whose figures pass
+    /// `listed` (the customer's page lists only what is owed: only those orders' summaries
+    /// are read).
+    pub fn customer_receivables_where(
+        &self,
+        customer: &str,
+        as_of: NaiveDate,
+        listed: impl Fn(&Figures) -> bool,
+    ) -> Result<CustomerReceivables, ServiceError> {
         let customers = self.customers_for(Some(customer))?;
         let Some(owner) = customers.get(customer) else {
             return Err(ServiceError::NotFound(format!("customer {customer}")));
         };
         let mut row = customer_row(customer, Some(owner));
         let mut found = Vec::new();
-        self.for_each_receivable(Some(customer), &customers, as_of, |entry, doc, figures| {
-            row.figures.add(&figures);
-            found.push((
-                doc.to_string(),
-                entry.number.to_string(),
-                entry.salesperson.to_string(),
-                figures,
-            ));
-        })?;
+        let parts = self.read_receivables(
+            Some(customer),
+            &customers,
+            as_of,
+            Vec::new,
+            |acc: &mut Vec<(String, String, String, Figures)>, entry, doc, figures| {
+                acc.push((
+                    doc.to_string(),
+                    entry.number.to_string(),
+                    entry.salesperson.to_string(),
+                    figures,
+                ))
+            },
+        )?;
+        for part in parts {
+            for order in part {
+                row.figures.add(&order.3);
+                if listed(&order.3) {
+                    found.push(order);
+                }
+            }
+        }
         let mut orders = Vec::with_capacity(found.len());
         for (doc, number, salesperson, figures) in found {
             let summary = self.summary_of::<OrderSummary>(&doc)?;
@@ -351,35 +636,30 @@ impl BackOffice {
         today: NaiveDate,
         limit: usize,
     ) -> Result<ReminderQueueStart, ServiceError> {
-        let customers = self.customer_owners()?;
+        Ok(self.read_queue(today, limit, false)?.1)
+    }
+
+    /// The 催款 queue of what `gather` found: each list oldest due first, its first `limit`
+    /// orders with their summaries read, and how many each holds.
+    fn queue_start(
+        &self,
+        customers: &HashMap<String, CustomerSummary>,
+        today: NaiveDate,
+        limit: usize,
+        gathered: &mut Gathered,
+    ) -> Result<ReminderQueueStart, ServiceError> {
         let week_end = receivable::week_end(today);
-        let (mut overdue, mut due_this_week) = (Vec::new(), Vec::new());
-        self.for_each_receivable(None, &customers, today, |entry, doc, figures| {
-            let Some(due) = figures.oldest_due else {
-                return;
-            };
-            if figures.outstanding > Decimal::ZERO && due <= week_end {
-                let found = (
-                    due,
-                    entry.number.to_string(),
-                    doc.to_string(),
-                    entry.customer.to_string(),
-                    entry.salesperson.to_string(),
-                    figures,
-                );
-                if due < today {
-                    overdue.push(found);
-                } else {
-                    due_this_week.push(found);
-                }
-            }
-        })?;
-        let totals = (overdue.len(), due_this_week.len());
         let mut lists = [Vec::new(), Vec::new()];
-        for (list, mut found) in lists.iter_mut().zip([overdue, due_this_week]) {
-            found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-            found.truncate(limit);
-            for (due, number, doc, customer, salesperson, figures) in found {
+        let mut totals = [0, 0];
+        for ((list, total), found) in lists
+            .iter_mut()
+            .zip(totals.iter_mut())
+            .zip([&mut gathered.overdue, &mut gathered.due_this_week])
+        {
+            found.shorten();
+            found.found.truncate(limit);
+            *total = found.total;
+            for (due, number, doc, customer, salesperson, figures) in found.found.drain(..) {
                 let last_reminder = self
                     .summary_of::<OrderSummary>(&doc)?
                     .and_then(|s| s.last_reminder);
@@ -408,8 +688,8 @@ impl BackOffice {
                 overdue,
                 due_this_week,
             },
-            overdue_total: totals.0,
-            due_this_week_total: totals.1,
+            overdue_total: totals[0],
+            due_this_week_total: totals[1],
         })
     }
 
@@ -420,25 +700,38 @@ impl BackOffice {
         as_of: NaiveDate,
     ) -> Result<AgingReport, ServiceError> {
         let customers = self.customer_owners()?;
-        let mut groups: HashMap<String, Figures> = HashMap::new();
-        let mut total = Figures::default();
-        self.for_each_receivable(None, &customers, as_of, |entry, _, figures| {
-            let key = match group_by {
-                GroupBy::Customer => entry.customer,
-                GroupBy::Region => customers
-                    .get(entry.customer)
-                    .map(|c| c.region.as_str())
-                    .unwrap_or(""),
-                GroupBy::Salesperson => entry.salesperson,
-            };
-            total.add(&figures);
-            match groups.get_mut(key) {
-                Some(g) => g.add(&figures),
-                None => {
-                    groups.insert(key.to_string(), figures);
+        let parts = self.read_receivables(
+            None,
+            &customers,
+            as_of,
+            HashMap::new,
+            |groups: &mut HashMap<String, Figures>, entry, _, figures| {
+                let key = match group_by {
+                    GroupBy::Customer => entry.customer,
+                    GroupBy::Region => customers
+                        .get(entry.customer)
+                        .map(|c| c.region.as_str())
+                        .unwrap_or(""),
+                    GroupBy::Salesperson => entry.salesperson,
+                };
+                match groups.get_mut(key) {
+                    Some(g) => g.add(&figures),
+                    None => {
+                        groups.insert(key.to_string(), figures);
+                    }
                 }
+            },
+        )?;
+        let mut groups: HashMap<String, Figures> = HashMap::new();
+        for part in parts {
+            for (key, figures) in part {
+                groups.entry(key).or_default().add(&figures);
             }
-        })?;
+        }
+        let mut total = Figures::default();
+        for figures in groups.values() {
+            total.add(figures);
+        }
         let mut rows: Vec<AgingRow> = groups
             .into_iter()
             .map(|(key, figures)| AgingRow {
@@ -695,15 +988,94 @@ impl BackOffice {
     pub fn receivable_counts(&self, today: NaiveDate) -> Result<ReceivableCounts, ServiceError> {
         let customers = self.customer_owners()?;
         let week_end = receivable::week_end(today);
-        let mut counts = ReceivableCounts::default();
-        self.for_each_receivable(None, &customers, today, |_, _, figures| {
-            if figures.outstanding > Decimal::ZERO {
-                counts.owing += 1;
-                if figures.oldest_due.is_some_and(|due| due <= week_end) {
-                    counts.to_remind += 1;
+        let parts = self.read_receivables(
+            None,
+            &customers,
+            today,
+            ReceivableCounts::default,
+            |counts: &mut ReceivableCounts, _, _, figures| {
+                if figures.outstanding > Decimal::ZERO {
+                    counts.owing += 1;
+                    if figures.oldest_due.is_some_and(|due| due <= week_end) {
+                        counts.to_remind += 1;
+                    }
                 }
+            },
+        )?;
+        Ok(parts
+            .into_iter()
+            .fold(ReceivableCounts::default(), |all, part| ReceivableCounts {
+                owing: all.owing + part.owing,
+                to_remind: all.to_remind + part.to_remind,
+            }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (due day of December, number) in index order, each made a queue row.
+    fn found(day: u32, number: &str, seq: usize) -> Found {
+        let due = NaiveDate::from_ymd_opt(2026, 12, day).unwrap();
+        let figures = Figures {
+            orders: seq,
+            ..Figures::default()
+        };
+        (
+            due,
+            number.into(),
+            format!("o{seq}"),
+            "c".into(),
+            "s".into(),
+            figures,
+        )
+    }
+
+    /// The first `limit` of `rows` as a stable sort and a cut would give them.
+    fn reference(rows: &[(u32, &str)], limit: usize) -> Vec<Found> {
+        let mut all: Vec<Found> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (d, n))| found(*d, n, i))
+            .collect();
+        all.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        all.truncate(limit);
+        all
+    }
+
+    #[test]
+    fn a_queue_keeps_its_first_orders_as_sorting_all_would_and_counts_the_rest() {
+        // Many rows, ties on due date and on (due, number), read in two parts.
+        let rows: Vec<(u32, &str)> = (0..500)
+            .map(|i| {
+                let day = 1 + (i * 7919 % 23) as u32;
+                let number = ["A-3", "A-1", "A-2", "A-1"][i % 4];
+                (day, number)
+            })
+            .collect();
+        for limit in [1, 3, 50, 1000] {
+            for split in [0, 1, 250, 499, 500] {
+                let mut parts = [FirstDue::new(limit), FirstDue::new(limit)];
+                for (i, (d, n)) in rows.iter().enumerate() {
+                    let part = &mut parts[usize::from(i >= split)];
+                    let due = NaiveDate::from_ymd_opt(2026, 12, *d).unwrap();
+                    part.offer(due, n, || found(*d, n, i));
+                }
+                let [mut first, second] = parts;
+                first.merge(second);
+                first.shorten();
+                first.found.truncate(limit);
+                assert_eq!(first.total, rows.len());
+                let kept: Vec<_> = first
+                    .found
+                    .iter()
+                    .map(|f| (f.0, &f.1, f.5.orders))
+                    .collect();
+                let wanted = reference(&rows, limit);
+                let wanted: Vec<_> = wanted.iter().map(|f| (f.0, &f.1, f.5.orders)).collect();
+                assert_eq!(kept, wanted, "limit {limit}, split at {split}");
             }
-        })?;
-        Ok(counts)
+        }
     }
 }

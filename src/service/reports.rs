@@ -9,9 +9,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use super::{BackOffice, ServiceError};
-use crate::domain::report::{
-    self, DailyReport, Dimension, MonthlyReport, OrderAmount, Ownership, SalesRow, SalesStats,
-};
+use crate::domain::report::{self, DailyReport, Dimension, MonthlyReport, OrderAmount, SalesStats};
 use crate::domain::validation::FieldErrors;
 use crate::views::{self, CustomerSummary, ShippedEntry};
 
@@ -120,42 +118,6 @@ impl BackOffice {
         Ok(out)
     }
 
-    /// Shipped rows with a date in `[from, to)`.
-    fn sales_rows(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<SalesRow>, ServiceError> {
-        let customers = self.customer_owners()?;
-        let mut rows = Vec::new();
-        let (start, end) = (from.to_string(), to.to_string());
-        self.store.for_each_in_index_range(
-            views::REPORT_SHIPPED,
-            &start,
-            &end,
-            |value, order_id| {
-                let Some(row) = ShippedEntry::parse(value) else {
-                    return;
-                };
-                let Ok(date) = row.date.parse::<NaiveDate>() else {
-                    return;
-                };
-                let c = customers.get(row.customer);
-                rows.push(SalesRow {
-                    order_id: order_id.to_string(),
-                    date,
-                    sku: row.sku.to_string(),
-                    quantity: dec(row.quantity),
-                    amount: dec(row.amount),
-                    owner: Ownership {
-                        store: row.store.to_string(),
-                        customer: c.map(|c| c.name.clone()).unwrap_or_default(),
-                        region: c.map(|c| c.region.clone()).unwrap_or_default(),
-                        channel: c.map(|c| c.channel.clone()).unwrap_or_default(),
-                        salesperson: row.salesperson.to_string(),
-                    },
-                });
-            },
-        )?;
-        Ok(rows)
-    }
-
     pub fn daily_report(&self, date: NaiveDate) -> Result<Reported<DailyReport>, ServiceError> {
         let day = date.to_string();
         let amount_of = |order_id: &str, number: &str, amount: &str| OrderAmount {
@@ -196,20 +158,40 @@ impl BackOffice {
                 }
             },
         )?;
-        // Open at the end of the day: spans that started by then and end after it.
-        let mut unshipped = Vec::new();
-        self.store.for_each_in_index_range(
-            views::REPORT_OPEN,
-            &end_of_day,
-            forever,
-            |value, order| {
-                if let [_, start, amount, number] = value.split('|').collect::<Vec<_>>()[..] {
-                    if start <= day.as_str() {
-                        unshipped.push(amount_of(order, number, amount));
+        // Open at the end of the day: spans that started by then and end after it; those that
+        // end on a later day and those still open (about as many) read on two cores (the
+        // report adds them up by order, whatever their order).
+        let parts: Vec<(&str, &str)> = if end_of_day.as_str() < views::OPEN_FOREVER {
+            vec![
+                (end_of_day.as_str(), views::OPEN_FOREVER),
+                (views::OPEN_FOREVER, forever),
+            ]
+        } else {
+            vec![(end_of_day.as_str(), forever)]
+        };
+        let read_part = |&(from, to): &(&str, &str)| {
+            let mut open = Vec::new();
+            self.store
+                .for_each_in_index_range(views::REPORT_OPEN, from, to, |value, order| {
+                    let mut fields = value.split('|');
+                    if let (Some(_), Some(start), Some(amount), Some(number), None) = (
+                        fields.next(),
+                        fields.next(),
+                        fields.next(),
+                        fields.next(),
+                        fields.next(),
+                    ) {
+                        if start <= day.as_str() {
+                            open.push(amount_of(order, number, amount));
+                        }
                     }
-                }
-            },
-        )?;
+                })
+                .map(|()| open)
+        };
+        let mut unshipped = Vec::new();
+        for part in crate::parallel::map_on_cores(&parts, 1, read_part) {
+            unshipped.extend(part?);
+        }
         Ok(Reported {
             as_of: self.as_of()?,
             report: report::daily(date, shipped, intake, unshipped, adjustments),
@@ -218,10 +200,32 @@ impl BackOffice {
 
     pub fn monthly_report(&self, month: &str) -> Result<Reported<MonthlyReport>, ServiceError> {
         let (first, next) = month_bounds(month)?;
-        let rows = self.sales_rows(first, next)?;
+        let customers = self.customer_owners()?;
+        let mut acc = report::MonthlyAccumulator::default();
+        self.store.for_each_in_index_range(
+            views::REPORT_SHIPPED,
+            &first.to_string(),
+            &next.to_string(),
+            |value, order| {
+                let Some(row) = ShippedEntry::parse(value) else {
+                    return;
+                };
+                if row.date.parse::<NaiveDate>().is_err() {
+                    return;
+                }
+                let owner = || {
+                    let c = customers.get(row.customer);
+                    let text = |f: fn(&CustomerSummary) -> &String| {
+                        c.map(|c| f(c).clone()).unwrap_or_default()
+                    };
+                    (text(|c| &c.name), text(|c| &c.region), text(|c| &c.channel))
+                };
+                acc.add(row.store, owner, order, dec(row.quantity), dec(row.amount));
+            },
+        )?;
         Ok(Reported {
             as_of: self.as_of()?,
-            report: report::monthly(month, &rows),
+            report: acc.finish(month),
         })
     }
 

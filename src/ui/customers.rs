@@ -281,7 +281,8 @@ pub async fn page(
             limit: ORDERS_SHOWN,
             ..OrderQuery::default()
         })?;
-        let receivables = o.customer_receivables(&id, today)?;
+        let receivables =
+            o.customer_receivables_where(&id, today, |f| f.outstanding > Decimal::ZERO)?;
         Ok((customer, duplicates, merged_into, orders, receivables))
     })
     .await?;

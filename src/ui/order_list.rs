@@ -173,6 +173,57 @@ fn parse_day(text: &str, label: &str, notes: &mut Vec<String>) -> Option<NaiveDa
     }
 }
 
+/// Each status tab's count under the other filters, `100+` past `TAB_COUNT_CAP`. A customer's,
+/// dealer's or store's orders are read once, newest first, and counted by status (until every
+/// status is past the cap); otherwise each status is its own range of the status index, read
+/// until past the cap.
+fn tab_counts(office: &BackOffice, query: &OrderQuery) -> Result<Vec<String>, ServiceError> {
+    let shown = |n: usize| match n {
+        n if n > TAB_COUNT_CAP => format!("{TAB_COUNT_CAP}+"),
+        n => n.to_string(),
+    };
+    if query.customer.is_none() && query.dealer.is_none() && query.store.is_none() {
+        return Status::ALL
+            .into_iter()
+            .map(|status| {
+                let page = office.list_orders(&OrderQuery {
+                    status: Some(status),
+                    cursor: None,
+                    limit: TAB_COUNT_CAP,
+                    ..query.clone()
+                })?;
+                Ok(shown(
+                    page.items.len() + usize::from(page.next_cursor.is_some()),
+                ))
+            })
+            .collect();
+    }
+    let mut counts = [0usize; Status::ALL.len()];
+    let mut all = OrderQuery {
+        status: None,
+        cursor: None,
+        limit: 1000,
+        ..query.clone()
+    };
+    loop {
+        let page = office.list_orders(&all)?;
+        for order in &page.items {
+            if let Some(i) = Status::ALL.iter().position(|s| *s == order.status) {
+                counts[i] += 1;
+            }
+        }
+        let Some(next) = page.next_cursor else { break };
+        if counts.iter().all(|n| *n > TAB_COUNT_CAP) {
+            break;
+        }
+        all.cursor = hex::decode(&next).ok();
+        if all.cursor.is_none() {
+            break;
+        }
+    }
+    Ok(counts.into_iter().map(shown).collect())
+}
+
 fn list(
     office: &BackOffice,
     mut query: OrderQuery,
@@ -242,18 +293,7 @@ fn list(
         }
     }
     if number.trim().is_empty() {
-        for status in Status::ALL {
-            let page = office.list_orders(&OrderQuery {
-                status: Some(status),
-                cursor: None,
-                limit: TAB_COUNT_CAP,
-                ..query.clone()
-            })?;
-            listing.tab_counts.push(match page.next_cursor {
-                Some(_) => format!("{TAB_COUNT_CAP}+"),
-                None => page.items.len().to_string(),
-            });
-        }
+        listing.tab_counts = tab_counts(office, &query)?;
     }
     for row in &listing.rows {
         if listing.customer_names.contains_key(&row.customer_id) {

@@ -187,11 +187,7 @@ async fn receivables_page(
 ) -> Result<Html<String>, PageError> {
     let today = business_today(chrono::Utc::now());
     let (list, start): (_, ReminderQueueStart) = read(state, move |o| {
-        let list = o.receivables(&ReceivableQuery {
-            as_of,
-            ..ReceivableQuery::default()
-        })?;
-        Ok((list, o.reminder_queue_first(today, QUEUE_SHOWN)?))
+        o.receivables_and_queue(as_of, today, QUEUE_SHOWN)
     })
     .await?;
     let can_pay = signed.user.role.may(Action::RecordPayment);

@@ -23,6 +23,7 @@ mod delays;
 mod disk_full;
 mod flow;
 mod lifecycle;
+mod page_reads;
 mod peer_security;
 mod permissions;
 mod prospects;
