@@ -194,6 +194,12 @@ fn slug(page: &str) -> String {
         ("已发货", "shipped"),
         ("本月", "this_month"),
         ("催款", "reminders"),
+        ("交期预警", "due_soon"),
+        ("上报", "escalated"),
+        ("跟单", "follow_up"),
+        ("退换货", "returns"),
+        ("退货待收", "to_receive"),
+        ("编辑档案", "edit"),
     ];
     let mut text = page.to_string();
     for (zh, en) in words {
@@ -409,6 +415,11 @@ fn main() -> anyhow::Result<()> {
             ("complaints", "/ui/complaints".into(), "clerk"),
             ("contracts", "/ui/contracts".into(), "clerk"),
             ("anomalies (主管)", "/ui/anomalies".into(), "supervisor"),
+            ("跟单: 交期预警", "/ui/delays?tab=soon".into(), "clerk"),
+            ("跟单: 上报副总", "/ui/delays?tab=vp".into(), "vp"),
+            ("退换货 (副总)", "/ui/returns".into(), "vp"),
+            ("退换货: 退货待收", "/ui/returns".into(), "warehouse"),
+            ("customer: 编辑档案", format!("{customer}/edit"), "clerk"),
         ];
         let mut results = Vec::new();
         let mut sizes = std::collections::BTreeMap::new();
