@@ -139,6 +139,8 @@ pub struct OrderListParams {
     pub store: Option<String>,
     /// A dealer archive's id: its own orders and its stores' (经销商 → 专卖店).
     pub dealer: Option<String>,
+    /// The salesperson the order belongs to (订单归属), as written on the order.
+    pub salesperson: Option<String>,
     /// First business day (China, UTC+8) the order was taken, inclusive.
     pub from: Option<NaiveDate>,
     /// Last business day (China, UTC+8) the order was taken, inclusive.
@@ -479,6 +481,7 @@ async fn list(
         customer: p.customer,
         store: p.store,
         dealer: p.dealer,
+        salesperson: p.salesperson.filter(|s| !s.trim().is_empty()),
         from: p.from,
         to: p.to,
         anomalies_only: p.anomalies.unwrap_or(false),

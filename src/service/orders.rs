@@ -122,6 +122,8 @@ pub struct OrderQuery {
     pub store: Option<String>,
     /// A dealer's own orders and its stores' (经销商 → 专卖店).
     pub dealer: Option<String>,
+    /// The salesperson the order belongs to (订单归属), as typed on it (case and width aside).
+    pub salesperson: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub anomalies_only: bool,
@@ -536,6 +538,10 @@ impl BackOffice {
                     .store
                     .as_ref()
                     .is_none_or(|s| search_key(&summary.store) == search_key(s))
+                && query
+                    .salesperson
+                    .as_ref()
+                    .is_none_or(|s| search_key(&summary.salesperson) == search_key(s))
                 && (!query.anomalies_only || summary.open_anomalies > 0)
                 && query
                     .to

@@ -1653,3 +1653,51 @@ async fn duplicate_archives_are_compared_side_by_side_and_merged_from_there() {
     assert_eq!(other["merged_into"], kept.as_str(), "{other}");
     node.stop().await;
 }
+
+/// The order list filters by salesperson (业务员), in the workbench and in the API, and keeps
+/// the filter across its links.
+#[tokio::test]
+async fn the_order_list_filters_by_salesperson() {
+    let mut node = TestNode::start().await;
+    let customer = node.customer("上海真北家居有限公司").await;
+    let clerk_token = node.token(Role::Clerk).await;
+    let mut numbers = Vec::new();
+    for salesperson in ["王磊", "赵强", "王磊"] {
+        let mut body = crate::harness::order_body(&customer, three_lines());
+        body["salesperson"] = json!(salesperson);
+        let (status, order) = node.post("/api/orders", &clerk_token, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        numbers.push(order["number"].as_str().unwrap().to_string());
+    }
+    user_with_password(&node, "李娜", "clerk", "正确的密码-2026").await;
+    let mut page = PageClient::new(&node);
+    page.sign_in("李娜", "正确的密码-2026").await;
+    let list = page.get("/ui/orders?salesperson=%E8%B5%B5%E5%BC%BA").await;
+    assert!(
+        list.body.contains(&format!(">{}</a>", numbers[1])),
+        "{}",
+        list.body
+    );
+    assert!(!list.body.contains(&format!(">{}</a>", numbers[0])));
+    assert!(list.body.contains("name=\"salesperson\" value=\"赵强\""));
+    assert!(
+        list.body.contains("salesperson=%E8%B5%B5%E5%BC%BA"),
+        "tabs and export keep the filter"
+    );
+    let (status, api) = node
+        .get("/api/orders?salesperson=%E7%8E%8B%E7%A3%8A", &clerk_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{api}");
+    let got: Vec<&str> = api["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        [numbers[2].as_str(), numbers[0].as_str()],
+        "newest first"
+    );
+    node.stop().await;
+}
