@@ -241,6 +241,8 @@ pub struct Link {
 #[template(path = "customer.html")]
 struct DetailPage {
     chrome: Chrome,
+    /// Open anomalies of the archive (未经授权的字段修改, 越权或伪造的记录): `(kind, detail)`.
+    anomalies: Vec<(&'static str, String)>,
     /// The archive's id, for 编辑档案 when the role may.
     edit_href: String,
     name: String,
@@ -315,6 +317,12 @@ pub async fn page(
     ];
     render(&DetailPage {
         chrome: Chrome::new(&state, &signed, "/ui/customers"),
+        anomalies: customer
+            .anomalies()
+            .into_iter()
+            .filter(|a| a.resolution.is_none())
+            .map(|a| (super::format::anomaly_label(a.kind), a.detail))
+            .collect(),
         edit_href: if signed
             .user
             .role

@@ -225,6 +225,16 @@ async fn a_credit_limit_written_without_a_signed_record_is_shown_everywhere_and_
         ids.windows(2).all(|w| w[0] == w[1]),
         "one id everywhere: {ids:?}"
     );
+    // The customer's page in the workbench says so, with the value.
+    crate::ui::user_with_password(&net.nodes[0], "李娜", "clerk", "档案密码-2026").await;
+    let mut page = crate::ui::PageClient::new(&net.nodes[0]);
+    page.sign_in("李娜", "档案密码-2026").await;
+    let archive_page = page.get(&format!("/ui/customers/{customer}")).await;
+    let shown = &archive_page.body[archive_page
+        .body
+        .find("id=\"customer-anomalies\"")
+        .expect("the anomaly on the customer's page")..];
+    assert!(shown.contains("1000000.00"), "{shown}");
 
     // Finance extends no credit on it.
     let (status, why) = refused(
@@ -255,6 +265,8 @@ async fn a_credit_limit_written_without_a_signed_record_is_shown_everywhere_and_
         let found = inbox(&net.nodes[i]).await;
         assert!(found.is_empty(), "node {i}: {found:?}");
     }
+    let archive_page = page.get(&format!("/ui/customers/{customer}")).await;
+    assert!(!archive_page.body.contains("id=\"customer-anomalies\""));
     act(
         &mut net.nodes[2],
         Role::Finance,
