@@ -6,10 +6,9 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Html;
-use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::customers::{kind_label, status_of, SECTIONS};
+use super::customers::{header_fields, SECTIONS};
 use super::format::{money, query_string};
 use super::session::SignedIn;
 use super::{render, Chrome, PageError};
@@ -19,29 +18,6 @@ use crate::http::{read, AppState};
 
 /// Archives one page compares at most.
 const MAX_COMPARED: usize = 4;
-
-/// The archive fields a person compares, in the order the customer page shows them.
-pub fn header_fields(customer: &Customer) -> Vec<(&'static str, String)> {
-    let credit = match customer.credit_limit() {
-        limit if limit > Decimal::ZERO => money(limit),
-        _ => "无".to_string(),
-    };
-    vec![
-        ("名称", customer.get("name").to_string()),
-        ("编码", customer.get("code").to_string()),
-        ("类型", kind_label(customer.get("kind")).to_string()),
-        ("省份", customer.get("province").to_string()),
-        ("城市", customer.get("city").to_string()),
-        ("区域", customer.get("region").to_string()),
-        ("渠道", customer.get("channel").to_string()),
-        ("业务负责人", customer.get("owner").to_string()),
-        ("状态", status_of(customer.get("status")).to_string()),
-        ("税号", customer.get("tax_id").to_string()),
-        ("付款条件", customer.get("payment_terms").to_string()),
-        ("信用额度", credit),
-        ("备注", customer.get("note").to_string()),
-    ]
-}
 
 /// Each collection as one cell: its items, one per line, their fields joined.
 fn collection_fields(customer: &Customer) -> Vec<(&'static str, String)> {
@@ -145,7 +121,8 @@ pub async fn page(
     let per_archive: Vec<Vec<(&'static str, String)>> = archives
         .iter()
         .map(|(customer, owed)| {
-            let mut fields = header_fields(customer);
+            let mut fields = vec![("名称", customer.get("name").to_string())];
+            fields.extend(header_fields(customer));
             fields.extend(collection_fields(customer));
             fields.push(("应收余额", money(*owed)));
             fields

@@ -43,7 +43,7 @@ pub struct Row {
     pub payment_terms: String,
 }
 
-pub(super) fn kind_label(kind: &str) -> &'static str {
+fn kind_label(kind: &str) -> &'static str {
     match kind {
         "store" => "门店",
         "dealer" => "经销商",
@@ -53,7 +53,7 @@ pub(super) fn kind_label(kind: &str) -> &'static str {
     }
 }
 
-pub(super) fn status_of(status: &str) -> &'static str {
+fn status_of(status: &str) -> &'static str {
     match status {
         "frozen" => "冻结",
         "active" => "正常",
@@ -258,6 +258,29 @@ struct DetailPage {
     receivables: Vec<ReceivableRow>,
 }
 
+/// The archive's header fields as the customer's page shows them (the name is its title), and
+/// as 并排比较 compares them.
+pub(super) fn header_fields(customer: &Customer) -> Vec<(&'static str, String)> {
+    let credit = match customer.credit_limit() {
+        limit if limit > Decimal::ZERO => money(limit),
+        _ => "无".to_string(),
+    };
+    vec![
+        ("编码", customer.get("code").to_string()),
+        ("类型", kind_label(customer.get("kind")).to_string()),
+        ("省份", customer.get("province").to_string()),
+        ("城市", customer.get("city").to_string()),
+        ("区域", customer.get("region").to_string()),
+        ("渠道", customer.get("channel").to_string()),
+        ("业务负责人", customer.get("owner").to_string()),
+        ("状态", status_of(customer.get("status")).to_string()),
+        ("税号", customer.get("tax_id").to_string()),
+        ("付款条件", customer.get("payment_terms").to_string()),
+        ("信用额度", credit),
+        ("备注", customer.get("note").to_string()),
+    ]
+}
+
 fn link_to(c: &CustomerSummary) -> Link {
     Link {
         href: format!("/ui/customers/{}", c.id),
@@ -288,24 +311,7 @@ pub async fn page(
         Ok((customer, duplicates, merged_into, orders, receivables))
     })
     .await?;
-    let credit = match customer.credit_limit() {
-        limit if limit > Decimal::ZERO => money(limit),
-        _ => "无".to_string(),
-    };
-    let header = vec![
-        ("编码", customer.get("code").to_string()),
-        ("类型", kind_label(customer.get("kind")).to_string()),
-        ("省份", customer.get("province").to_string()),
-        ("城市", customer.get("city").to_string()),
-        ("区域", customer.get("region").to_string()),
-        ("渠道", customer.get("channel").to_string()),
-        ("业务负责人", customer.get("owner").to_string()),
-        ("状态", status_of(customer.get("status")).to_string()),
-        ("税号", customer.get("tax_id").to_string()),
-        ("付款条件", customer.get("payment_terms").to_string()),
-        ("信用额度", credit),
-        ("备注", customer.get("note").to_string()),
-    ];
+    let header = header_fields(&customer);
     let f = &receivables.customer.figures;
     let aging = vec![
         ("应收余额", money(f.outstanding)),

@@ -147,13 +147,10 @@ pub fn home_queues(
     } else {
         return Ok(Vec::new());
     };
-    Ok(vec![super::home::QueueCount {
-        label: label.into(),
-        count: if n >= cap {
-            format!("{cap}+")
-        } else {
-            n.to_string()
-        },
-        href: format!("/ui/delays{}", query_string(&[("tab", tab)])),
-    }])
+    Ok(vec![super::home::QueueCount::capped(
+        label,
+        n,
+        cap,
+        format!("/ui/delays{}", query_string(&[("tab", tab)])),
+    )])
 }

@@ -103,6 +103,21 @@ pub struct QueueCount {
     pub href: String,
 }
 
+impl QueueCount {
+    /// A queue counted up to `cap`: at the cap it shows `cap+`.
+    pub fn capped(label: &str, n: usize, cap: usize, href: String) -> QueueCount {
+        QueueCount {
+            label: label.into(),
+            count: if n >= cap {
+                format!("{cap}+")
+            } else {
+                n.to_string()
+            },
+            href,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage {
@@ -151,11 +166,12 @@ fn payment_anomaly_queue(office: &BackOffice, role: Role) -> Result<Vec<QueueCou
         .iter()
         .filter(|a| matches!(a.anomaly.kind, DuplicateBankRef | OverPaid))
         .count();
-    Ok(vec![QueueCount {
-        label: "重复或可疑收款".into(),
-        count: n.to_string(),
-        href: "/ui/anomalies".into(),
-    }])
+    Ok(vec![QueueCount::capped(
+        "重复或可疑收款",
+        n,
+        COUNT_CAP,
+        "/ui/anomalies".into(),
+    )])
 }
 
 /// 客诉: the clerk's open complaints, the supervisor's escalated ones (上报主管).

@@ -512,11 +512,12 @@ pub async fn export(
                 rows.push(order);
             }
             match page.next_cursor {
-                Some(cursor) if rows.len() < EXPORT_ROWS => {
-                    query.cursor = decode_cursor(Some(&cursor))
-                        .map_err(|e| ServiceError::Rule(format!("订单列表无法继续读取 / {e:?}")))?;
-                }
+                // The service's own cursor, hex as it hands it out.
+                Some(cursor) if rows.len() < EXPORT_ROWS => query.cursor = hex::decode(cursor).ok(),
                 _ => break,
+            }
+            if query.cursor.is_none() {
+                break;
             }
         }
         Ok((rows, names))

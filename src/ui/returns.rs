@@ -397,9 +397,6 @@ async fn step(
     Ok(done.to_string())
 }
 
-/// The states as tabs, in the order work flows.
-const TABS: [ReturnState; 5] = ReturnState::ALL;
-
 #[derive(Debug, Default, Deserialize)]
 pub struct ListParams {
     #[serde(default)]
@@ -452,7 +449,7 @@ pub async fn list(
         limit: PAGE_SIZE,
     };
     let (page, counts) = read(&state, move |o| {
-        let counts = TABS
+        let counts = ReturnState::ALL
             .iter()
             .map(|s| Ok((*s, o.return_count(*s, COUNT_CAP)?)))
             .collect::<Result<Vec<_>, crate::service::ServiceError>>()?;
@@ -466,7 +463,7 @@ pub async fn list(
         .collect();
     render(&ListPage {
         chrome: Chrome::new(&state, &signed, "/ui/returns"),
-        tabs: TABS
+        tabs: ReturnState::ALL
             .iter()
             .map(|s| {
                 let n = counts.iter().find(|(c, _)| c == s).map_or(0, |(_, n)| *n);
@@ -509,13 +506,10 @@ pub fn home_queues(
         return Ok(Vec::new());
     };
     let n = office.return_count(state, cap)?;
-    Ok(vec![super::home::QueueCount {
-        label: label.into(),
-        count: if n >= cap {
-            format!("{n}+")
-        } else {
-            n.to_string()
-        },
-        href: list_href(state.as_str(), ""),
-    }])
+    Ok(vec![super::home::QueueCount::capped(
+        label,
+        n,
+        cap,
+        list_href(state.as_str(), ""),
+    )])
 }

@@ -163,6 +163,29 @@ impl PageClient {
 }
 
 /// Adds a user with a password through the API; returns their token.
+/// The password of the users `signed_in` makes.
+pub const PASSWORD: &str = "工作台测试密码-2026";
+
+/// A browser without script signed in as a new user `name` of `role`.
+pub async fn signed_in(node: &TestNode, name: &str, role: &str) -> PageClient {
+    user_with_password(node, name, role, PASSWORD).await;
+    let mut page = PageClient::new(node);
+    let answer = page.sign_in(name, PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    page
+}
+
+/// The count a home page shows for the queue `label` (the count comes before its label).
+pub fn home_count(page: &PageAnswer, label: &str) -> String {
+    let at = page
+        .body
+        .find(&format!("</span>{label}</a>"))
+        .unwrap_or_else(|| panic!("no {label} on {}", page.body));
+    let before = &page.body[..at];
+    let start = before.rfind("class=\"count\">").expect("a count") + "class=\"count\">".len();
+    before[start..].to_string()
+}
+
 pub async fn user_with_password(node: &TestNode, name: &str, role: &str, password: &str) -> String {
     let (status, body) = node
         .post(

@@ -6,17 +6,7 @@
 use reqwest::StatusCode;
 
 use crate::harness::{three_lines, TestNode};
-use crate::ui::{user_with_password, PageClient};
-
-const PASSWORD: &str = "客诉密码-2026";
-
-async fn signed_in(node: &TestNode, name: &str, role: &str) -> PageClient {
-    user_with_password(node, name, role, PASSWORD).await;
-    let mut page = PageClient::new(node);
-    let answer = page.sign_in(name, PASSWORD).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    page
-}
+use crate::ui::{signed_in, PageClient};
 
 async fn act(page: &mut PageClient, id: &str, form: &[(&str, &str)]) -> String {
     let csrf = page.get(&format!("/ui/complaints/{id}")).await.csrf();

@@ -12,18 +12,9 @@ use serde_json::json;
 use crate::harness::{customer_body, TestNode};
 use crate::receivables::{customer_on_terms, shipped_order};
 use crate::testnet::TestNet;
-use crate::ui::{user_with_password, PageClient};
+use crate::ui::signed_in;
 
-const PASSWORD: &str = "客户密码-2026";
 const SETTLE: Duration = Duration::from_secs(30);
-
-async fn signed_in(node: &TestNode, name: &str, role: &str) -> PageClient {
-    user_with_password(node, name, role, PASSWORD).await;
-    let mut page = PageClient::new(node);
-    let answer = page.sign_in(name, PASSWORD).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    page
-}
 
 /// A customer unlike `customer_body`'s (its own code, tax id and mobile); returns its id.
 async fn distinct_customer(node: &mut TestNode, name: &str, code: &str) -> String {

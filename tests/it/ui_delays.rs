@@ -10,18 +10,9 @@ use serde_json::Value;
 
 use crate::harness::{order_body, three_lines, TestNode};
 use crate::testnet::TestNet;
-use crate::ui::{user_with_password, PageAnswer, PageClient};
+use crate::ui::{home_count, signed_in, PageAnswer, PageClient};
 
-const PASSWORD: &str = "跟单密码-2026";
 const SETTLE: Duration = Duration::from_secs(30);
-
-async fn signed_in(node: &TestNode, name: &str, role: &str) -> PageClient {
-    user_with_password(node, name, role, PASSWORD).await;
-    let mut page = PageClient::new(node);
-    let answer = page.sign_in(name, PASSWORD).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    page
-}
 
 /// A day counted from today in China, as the node counts it.
 fn day(offset: i64) -> String {
@@ -40,16 +31,6 @@ async fn promised(node: &mut TestNode, customer: &str, offset: i64) -> (String, 
         order["id"].as_str().unwrap().to_string(),
         order["number"].as_str().unwrap().to_string(),
     )
-}
-
-fn home_count(page: &PageAnswer, label: &str) -> String {
-    let at = page
-        .body
-        .find(&format!("</span>{label}</a>"))
-        .unwrap_or_else(|| panic!("no {label} on {}", page.body));
-    let before = &page.body[..at];
-    let start = before.rfind("class=\"count\">").expect("a count") + "class=\"count\">".len();
-    before[start..].to_string()
 }
 
 /// The row of order `number` in the 跟单 table, or None.

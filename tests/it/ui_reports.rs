@@ -11,21 +11,12 @@ use crate::flow::into_production;
 use crate::harness::{three_lines, TestNode};
 use crate::receivables::{customer_on_terms, shipped_order};
 use crate::testnet::TestNet;
-use crate::ui::{user_with_password, PageClient};
+use crate::ui::{signed_in, PageClient};
 
-const PASSWORD: &str = "报表密码-2026";
 const SETTLE: Duration = Duration::from_secs(30);
 
 fn today() -> String {
     neiqin::domain::report::business_day(chrono::Utc::now()).to_string()
-}
-
-async fn signed_in(node: &TestNode, name: &str, role: &str) -> PageClient {
-    user_with_password(node, name, role, PASSWORD).await;
-    let mut page = PageClient::new(node);
-    let answer = page.sign_in(name, PASSWORD).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    page
 }
 
 /// The widths of the chart's bars, in order.

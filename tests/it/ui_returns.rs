@@ -11,19 +11,10 @@ use reqwest::StatusCode;
 use crate::harness::TestNode;
 use crate::receivables::{customer_on_terms, shipped_order};
 use crate::testnet::TestNet;
-use crate::ui::{user_with_password, PageAnswer, PageClient};
+use crate::ui::{home_count, signed_in, PageAnswer, PageClient};
 
-const PASSWORD: &str = "退货密码-2026";
 const SETTLE: Duration = Duration::from_secs(30);
 const PHOTO: &[u8] = b"\x89PNG\r\n\x1a\n crushed corner";
-
-async fn signed_in(node: &TestNode, name: &str, role: &str) -> PageClient {
-    user_with_password(node, name, role, PASSWORD).await;
-    let mut page = PageClient::new(node);
-    let answer = page.sign_in(name, PASSWORD).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    page
-}
 
 /// The value of the first `<option>` of the request form's line choice.
 fn first_line(page: &PageAnswer) -> String {
@@ -52,17 +43,6 @@ fn return_row<'a>(page: &'a PageAnswer, id: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no row of return {id}: {}", page.body));
     let row = &page.body[start..];
     &row[..row.find("</tr>").unwrap()]
-}
-
-/// The count of a home page queue (the count comes before its label).
-fn home_count(page: &PageAnswer, label: &str) -> String {
-    let at = page
-        .body
-        .find(&format!("</span>{label}</a>"))
-        .unwrap_or_else(|| panic!("no {label} on {}", page.body));
-    let before = &page.body[..at];
-    let start = before.rfind("class=\"count\">").expect("a count") + "class=\"count\">".len();
-    before[start..].to_string()
 }
 
 async fn step(
