@@ -17,6 +17,7 @@ use crate::store::{Projection, Projector};
 
 pub mod complaints;
 pub mod contracts;
+pub mod tallies;
 
 // Index names.
 
@@ -95,14 +96,22 @@ pub const PAYMENT_BANK_REF: &str = "payment_bank_ref";
 /// Separates the bank reference from the payment in a `payment_bank_ref` value.
 pub const BANK_REF_SEP: char = '\u{1}';
 /// Receivables (回款, `domain::receivable`): one entry per order with money events, not
-/// cancelled: `customer|salesperson|number|ledger`, so receivables, their aging and the
-/// reminder queue are read from here (and customer summaries for terms and region).
+/// cancelled: `customer|state|salesperson|number|ledger`, so receivables, their aging and the
+/// reminder queue are read from here (and customer summaries for terms and region). `state` is
+/// `O` while the order may owe something, or `S` and the day of its last money event once
+/// payments cover every shipment (settled: its figures no longer change after that day), so
+/// that the receivables page reads each customer's open entries and those settled after the
+/// chosen day, and takes the rest from the `rc|customer` tallies (`tally_receivables`).
 pub const REPORT_RECEIVABLE: &str = "rpt_receivable";
+/// The `state` of a receivable entry that may owe.
+pub const RECEIVABLE_OPEN: &str = "O";
 
 /// One `rpt_receivable` value, its fields borrowed from the stored key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceivableEntry<'a> {
     pub customer: &'a str,
+    /// `O`, or `S` and the compact day (`20261203`) it was settled on.
+    pub state: &'a str,
     pub salesperson: &'a str,
     pub number: &'a str,
     pub ledger: &'a str,
@@ -110,13 +119,20 @@ pub struct ReceivableEntry<'a> {
 
 impl<'a> ReceivableEntry<'a> {
     pub fn parse(value: &'a str) -> Option<Self> {
-        let mut fields = value.splitn(4, '|');
+        let mut fields = value.splitn(5, '|');
         Some(ReceivableEntry {
             customer: fields.next()?,
+            state: fields.next()?,
             salesperson: fields.next()?,
             number: fields.next()?,
             ledger: fields.next()?,
         })
+    }
+
+    /// The `state` of an entry settled on `day`: entries of one customer settled after a day
+    /// are one range of the index.
+    pub fn settled_state(day: chrono::NaiveDate) -> String {
+        format!("S{}", day.format("%Y%m%d"))
     }
 }
 
@@ -184,7 +200,7 @@ impl DueEntry {
 
 /// Bumped whenever what the projector writes changes (index values, summary fields, status
 /// names): a store projected by an older version is projected again when it opens.
-pub const PROJECTION_VERSION: u32 = 8;
+pub const PROJECTION_VERSION: u32 = 9;
 /// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
 pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
@@ -358,6 +374,14 @@ impl Projector for BackOfficeProjector {
                 summary: Vec::new(),
             },
         }
+    }
+
+    fn tallied(&self) -> &'static [&'static str] {
+        tallies::TALLIED
+    }
+
+    fn tally(&self, index: &str, values: &[&str]) -> Vec<crate::store::Contribution> {
+        tallies::tally(index, values)
     }
 }
 
@@ -608,9 +632,13 @@ fn report_entries(order: &Order, summary: &OrderSummary) -> Vec<(&'static str, S
     if summary.status != Status::Cancelled {
         let ledger = crate::domain::receivable::Ledger::with_shipped(order, &rows.shipped);
         if !ledger.is_empty() {
+            let state = match ledger.settled_on() {
+                Some(day) => ReceivableEntry::settled_state(day),
+                None => RECEIVABLE_OPEN.to_string(),
+            };
             out.push((
                 REPORT_RECEIVABLE,
-                format!("{customer}|{salesperson}|{number}|{}", ledger.encode()),
+                format!("{customer}|{state}|{salesperson}|{number}|{}", ledger.encode()),
             ));
         }
     }

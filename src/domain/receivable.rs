@@ -166,6 +166,15 @@ impl Ledger {
         Some(Ledger { events })
     }
 
+    /// The day of the last money event, once payments (and goods returned) cover every
+    /// shipment: from that day on its figures no longer change with the day they are read on,
+    /// whatever the terms. None while something may still be owed.
+    pub fn settled_on(&self) -> Option<NaiveDate> {
+        let last = self.events.iter().map(|e| e.date).max()?;
+        let all = self.figures(last, 0);
+        (all.outstanding.is_zero() && all.oldest_due.is_none()).then_some(last)
+    }
+
     /// The figures as of the end of `as_of`, due `terms_days` after shipment.
     pub fn figures(&self, as_of: NaiveDate, terms_days: u32) -> Figures {
         let mut f = Figures::default();

@@ -518,8 +518,10 @@ pub struct StatsAccumulator {
     groups: std::collections::HashMap<String, std::collections::HashMap<String, Group>>,
 }
 
-/// Amount, quantity and the distinct orders of one month and key.
-type Group = (Decimal, Decimal, OrderSet);
+/// Amount, quantity, the distinct orders of one month and key, and orders counted already
+/// (from tallies, which count each order once per month and key; never for a month whose
+/// orders are also in the set).
+type Group = (Decimal, Decimal, OrderSet, usize);
 
 /// Distinct orders by `order_key`.
 pub type OrderSet = std::collections::HashSet<u128>;
@@ -549,15 +551,36 @@ impl StatsAccumulator {
         group.2.insert(order_key(order));
     }
 
+    /// Adds a month and key's figures with its orders counted already (a tally's).
+    pub fn add_counted(
+        &mut self,
+        month: &str,
+        key: &str,
+        quantity: Decimal,
+        amount: Decimal,
+        orders: usize,
+    ) {
+        let group = self
+            .groups
+            .entry(month.to_string())
+            .or_default()
+            .entry(key.to_string())
+            .or_default();
+        group.0 += amount;
+        group.1 += quantity;
+        group.3 += orders;
+    }
+
     /// Adds another accumulator's groups (one that read another part of the range).
     pub fn merge(&mut self, other: StatsAccumulator) {
         for (month, keys) in other.groups {
             let mine = self.groups.entry(month).or_default();
-            for (key, (amount, quantity, orders)) in keys {
+            for (key, (amount, quantity, orders, counted)) in keys {
                 let group = mine.entry(key).or_default();
                 group.0 += amount;
                 group.1 += quantity;
                 group.2.extend(orders);
+                group.3 += counted;
             }
         }
     }
@@ -568,12 +591,12 @@ impl StatsAccumulator {
             .into_iter()
             .flat_map(|(month, keys)| {
                 keys.into_iter()
-                    .map(move |(key, (amount, quantity, orders))| StatRow {
+                    .map(move |(key, (amount, quantity, orders, counted))| StatRow {
                         month: month.clone(),
                         key,
                         amount,
                         quantity,
-                        orders: orders.len(),
+                        orders: orders.len() + counted,
                     })
             })
             .collect();

@@ -16,7 +16,22 @@ use crate::domain::order::{validate_amount, Status};
 use crate::domain::receivable::{self, Figures, Ledger};
 use crate::domain::role::Action;
 use crate::domain::validation::FieldErrors;
-use crate::views::{self, CustomerSummary, LastReminder, OrderSummary, ReceivableEntry};
+use crate::store::Sums;
+use crate::views::{self, tallies, CustomerSummary, LastReminder, OrderSummary, ReceivableEntry};
+use rust_decimal::prelude::ToPrimitive;
+
+/// Which receivable entries a read takes.
+#[derive(Debug, Clone, Copy)]
+enum Scope<'a> {
+    /// Every entry (one customer's, when given).
+    All(Option<&'a str>),
+    /// Only those that may owe as of the day read: open ones and those settled after it (one
+    /// customer's, when given); what the others add is in the `rc|` tallies.
+    Owing(Option<&'a str>),
+}
+
+/// What the `rc|` tallies count of the settled entries a read took, per customer.
+type SettledRead = HashMap<String, Sums>;
 
 /// Filters of the receivables list.
 #[derive(Debug, Clone, Default)]
@@ -346,24 +361,36 @@ impl RowFilter {
         entry: &ReceivableEntry,
         figures: &Figures,
     ) {
-        let owner = customers.get(entry.customer);
-        if let Some(region) = &self.region {
-            if owner.map(|c| views::search_key(&c.region)).as_ref() != Some(region) {
-                return;
-            }
-        }
         if let Some(s) = &self.salesperson {
             if entry.salesperson.trim() != s {
                 return;
             }
         }
+        self.add_settled(into, customers, entry.customer, figures);
+    }
+
+    /// Adds a customer's figures (an entry's, or its settled receivables' from the tallies,
+    /// read only without a salesperson filter) if the customer passes the region filter.
+    fn add_settled(
+        &self,
+        into: &mut Gathered,
+        customers: &HashMap<String, CustomerSummary>,
+        customer: &str,
+        figures: &Figures,
+    ) {
+        let owner = customers.get(customer);
+        if let Some(region) = &self.region {
+            if owner.map(|c| views::search_key(&c.region)).as_ref() != Some(region) {
+                return;
+            }
+        }
         into.total.add(figures);
-        match into.rows.get_mut(entry.customer) {
+        match into.rows.get_mut(customer) {
             Some(row) => row.figures.add(figures),
             None => {
-                let mut row = customer_row(entry.customer, owner);
+                let mut row = customer_row(customer, owner);
                 row.figures = *figures;
-                into.rows.insert(entry.customer.to_string(), row);
+                into.rows.insert(customer.to_string(), row);
             }
         }
     }
@@ -402,22 +429,23 @@ fn queue_up(
 }
 
 impl BackOffice {
-    /// Reads the receivable entries (of `customer` only, when given) with their figures as of
-    /// `as_of` under each customer's terms: `f` is called with each entry, its order and its
-    /// figures, into an accumulator per part. The index is keyed by customer first, so the
-    /// whole index is cut at customer ids into one part per core, read at once; the parts come
-    /// back in index order.
+    /// Reads the receivable entries in `scope` with their figures as of `as_of` under each
+    /// customer's terms: `f` is called with each entry, its order and its figures, into an
+    /// accumulator per part. The index is keyed by customer first, so it is cut at customer
+    /// ids into one part per core, read at once; the parts come back in index order, with
+    /// what the tallies count whole of the settled entries read, per customer (see
+    /// `settled_figures`).
     fn read_receivables<A: Send>(
         &self,
-        customer: Option<&str>,
+        scope: Scope<'_>,
         customers: &HashMap<String, CustomerSummary>,
         as_of: NaiveDate,
         init: impl Fn() -> A + Sync,
         f: impl Fn(&mut A, &ReceivableEntry, &str, Figures) + Sync,
-    ) -> Result<Vec<A>, ServiceError> {
-        let parts: Vec<(String, String)> = match customer {
-            Some(c) => vec![(format!("{c}|"), format!("{c}}}"))],
-            None => {
+    ) -> Result<(Vec<A>, SettledRead), ServiceError> {
+        let parts: Vec<Vec<(String, String)>> = match scope {
+            Scope::All(Some(c)) => vec![vec![(format!("{c}|"), format!("{c}}}"))]],
+            Scope::All(None) => {
                 let mut ids: Vec<&String> = customers.keys().collect();
                 ids.sort();
                 let share = ids.len().div_ceil(crate::parallel::cores()).max(1);
@@ -428,52 +456,150 @@ impl BackOffice {
                     .enumerate()
                     .map(|(i, from)| {
                         let to = cuts.get(i + 1).cloned();
-                        (from.clone(), to.unwrap_or_else(|| "\u{10ffff}".to_string()))
+                        vec![(from.clone(), to.unwrap_or_else(|| "\u{10ffff}".to_string()))]
                     })
                     .collect()
+            }
+            Scope::Owing(customer) => {
+                let ids = match customer {
+                    Some(c) => vec![c.to_string()],
+                    None => self.receivable_customers()?,
+                };
+                let settled_after = ReceivableEntry::settled_state(
+                    as_of.succ_opt().unwrap_or(NaiveDate::MAX),
+                );
+                let ranges: Vec<(String, String)> = ids
+                    .iter()
+                    .flat_map(|c| {
+                        let open = views::RECEIVABLE_OPEN;
+                        [
+                            (format!("{c}|{open}|"), format!("{c}|{open}}}")),
+                            (format!("{c}|{settled_after}"), format!("{c}|T")),
+                        ]
+                    })
+                    .collect();
+                let share = ranges.len().div_ceil(crate::parallel::cores()).max(2);
+                ranges.chunks(share).map(<[_]>::to_vec).collect()
             }
         };
         let terms: HashMap<&str, u32> = customers
             .iter()
             .map(|(id, c)| (id.as_str(), receivable::terms_days(&c.payment_terms)))
             .collect();
-        let read_part = |(from, to): &(String, String)| -> Result<A, ServiceError> {
+        let read_part = |ranges: &Vec<(String, String)>| {
             let mut acc = init();
-            self.store.for_each_in_index_range(
-                views::REPORT_RECEIVABLE,
-                from,
-                to,
-                |value, doc| {
-                    let Some(entry) = ReceivableEntry::parse(value) else {
-                        return;
-                    };
-                    let Some(ledger) = Ledger::decode(entry.ledger) else {
-                        return;
-                    };
-                    let days = terms.get(entry.customer).copied().unwrap_or(0);
-                    f(&mut acc, &entry, doc, ledger.figures(as_of, days));
-                },
-            )?;
-            Ok(acc)
+            let mut settled = SettledRead::new();
+            for (from, to) in ranges {
+                self.store.for_each_in_index_range(
+                    views::REPORT_RECEIVABLE,
+                    from,
+                    to,
+                    |value, doc| {
+                        let Some(entry) = ReceivableEntry::parse(value) else {
+                            return;
+                        };
+                        let Some(ledger) = Ledger::decode(entry.ledger) else {
+                            return;
+                        };
+                        let days = terms.get(entry.customer).copied().unwrap_or(0);
+                        if entry.state != views::RECEIVABLE_OPEN {
+                            let whole = tallies::settled_sums(&ledger);
+                            let read = settled.entry(entry.customer.to_string()).or_default();
+                            for (slot, w) in read.iter_mut().zip(whole) {
+                                *slot += w;
+                            }
+                        }
+                        f(&mut acc, &entry, doc, ledger.figures(as_of, days));
+                    },
+                )?;
+            }
+            Ok::<_, ServiceError>((acc, settled))
         };
-        crate::parallel::map_on_cores(&parts, 1, read_part)
-            .into_iter()
-            .collect()
+        let mut parts_read = Vec::with_capacity(parts.len());
+        let mut settled_read = SettledRead::new();
+        for part in crate::parallel::map_on_cores(&parts, 1, read_part) {
+            let (acc, settled) = part?;
+            parts_read.push(acc);
+            for (customer, sums) in settled {
+                let read = settled_read.entry(customer).or_default();
+                for (slot, s) in read.iter_mut().zip(sums) {
+                    *slot += s;
+                }
+            }
+        }
+        Ok((parts_read, settled_read))
     }
 
-    /// Reads the whole index (or one customer's part) into one `Gathered`, keeping the first
-    /// `limit` orders of each 催款 list.
-    fn gather(
+    /// Every customer with receivable entries (from the `re|` tallies), in id order.
+    fn receivable_customers(&self) -> Result<Vec<String>, ServiceError> {
+        Ok(self
+            .store
+            .tallies("re|", "re}")?
+            .into_iter()
+            .filter_map(|(key, _)| key.strip_prefix("re|").map(str::to_string))
+            .collect())
+    }
+
+    /// Each customer's settled receivables as of `as_of` (from the `rc|` tallies), given what
+    /// an `Owing` read found of them (`read`: the entries settled after `as_of`, counted whole
+    /// by the tallies but read with their figures as of that day).
+    fn settled_figures(
         &self,
         customer: Option<&str>,
+        read: &SettledRead,
+    ) -> Result<Vec<(String, Figures)>, ServiceError> {
+        let (from, to) = match customer {
+            Some(c) => (tallies::settled_key(c), format!("{}\0", tallies::settled_key(c))),
+            None => ("rc|".to_string(), "rc}".to_string()),
+        };
+        let mut out = Vec::new();
+        for (key, mut sums) in self.store.tallies(&from, &to)? {
+            let Some(id) = key.strip_prefix("rc|") else {
+                continue;
+            };
+            if let Some(taken) = read.get(id) {
+                for (slot, t) in sums.iter_mut().zip(taken) {
+                    *slot -= t;
+                }
+            }
+            let orders = sums[3].to_usize().unwrap_or(0);
+            if orders == 0 {
+                continue;
+            }
+            let figures = Figures {
+                orders,
+                shipped: sums[0],
+                invoiced: sums[1],
+                paid: sums[2],
+                ..Figures::default()
+            };
+            out.push((id.to_string(), figures));
+        }
+        Ok(out)
+    }
+
+    /// Reads the entries in `scope` into one `Gathered`, keeping the first `limit` orders of
+    /// each 催款 list; with `filter`, an `Owing` read adds the settled receivables' figures
+    /// from the tallies to the rows and the total.
+    fn gather(
+        &self,
+        scope: Scope<'_>,
         customers: &HashMap<String, CustomerSummary>,
         as_of: NaiveDate,
         limit: usize,
+        filter: Option<&RowFilter>,
         f: impl Fn(&mut Gathered, &ReceivableEntry, &str, Figures) + Sync,
     ) -> Result<Gathered, ServiceError> {
         let mut all = Gathered::new(limit);
-        for part in self.read_receivables(customer, customers, as_of, || Gathered::new(limit), f)? {
+        let (parts, settled_read) =
+            self.read_receivables(scope, customers, as_of, || Gathered::new(limit), f)?;
+        for part in parts {
             all.merge(part);
+        }
+        if let (Scope::Owing(customer), Some(filter)) = (scope, filter) {
+            for (id, figures) in self.settled_figures(customer, &settled_read)? {
+                filter.add_settled(&mut all, customers, &id, &figures);
+            }
         }
         Ok(all)
     }
@@ -492,16 +618,22 @@ impl BackOffice {
         }
     }
 
-    /// Receivables per customer, with totals.
+    /// Receivables per customer, with totals. Without a salesperson filter only the entries
+    /// that may owe are read, settled ones coming from the tallies.
     pub fn receivables(&self, q: &ReceivableQuery) -> Result<Receivables, ServiceError> {
         let customer = q.customer.as_deref().filter(|c| !c.is_empty());
         let customers = self.customers_for(customer)?;
         let filter = RowFilter::of(q);
+        let scope = match filter.salesperson {
+            Some(_) => Scope::All(customer),
+            None => Scope::Owing(customer),
+        };
         let gathered = self.gather(
-            customer,
+            scope,
             &customers,
             q.as_of,
             0,
+            Some(&filter),
             |acc, entry, _, figures| filter.add(acc, &customers, entry, &figures),
         )?;
         Ok(receivables_of(q.as_of, gathered))
@@ -542,10 +674,11 @@ impl BackOffice {
         let filter = RowFilter::of(&ReceivableQuery::default());
         let week_end = receivable::week_end(today);
         let mut gathered = self.gather(
-            None,
+            Scope::Owing(None),
             &customers,
             today,
             limit,
+            rows.then_some(&filter),
             |acc, entry, doc, figures| {
                 if rows {
                     filter.add(acc, &customers, entry, &figures);
@@ -563,26 +696,38 @@ impl BackOffice {
         customer: &str,
         as_of: NaiveDate,
     ) -> Result<CustomerReceivables, ServiceError> {
-        self.customer_receivables_where(customer, as_of, |_| true)
+        self.customer_receivables_in(Scope::All(Some(customer)), customer, as_of)
     }
 
-    /// One customer's figures over all its orders, and those of its orders whose figures pass
-    /// `listed` (the customer's page lists only what is owed: only those orders' summaries
-    /// are read).
-    pub fn customer_receivables_where(
+    /// One customer's figures over all its orders, and those of its orders that owe something
+    /// as of `as_of` (the customer's page): only the entries that may owe are read, and only
+    /// the listed orders' summaries.
+    pub fn customer_receivables_owing(
         &self,
         customer: &str,
         as_of: NaiveDate,
-        listed: impl Fn(&Figures) -> bool,
+    ) -> Result<CustomerReceivables, ServiceError> {
+        self.customer_receivables_in(Scope::Owing(Some(customer)), customer, as_of)
+    }
+
+    fn customer_receivables_in(
+        &self,
+        scope: Scope<'_>,
+        customer: &str,
+        as_of: NaiveDate,
     ) -> Result<CustomerReceivables, ServiceError> {
         let customers = self.customers_for(Some(customer))?;
         let Some(owner) = customers.get(customer) else {
             return Err(ServiceError::NotFound(format!("customer {customer}")));
         };
+        let listed = |figures: &Figures| match scope {
+            Scope::All(_) => true,
+            Scope::Owing(_) => figures.outstanding > Decimal::ZERO,
+        };
         let mut row = customer_row(customer, Some(owner));
         let mut found = Vec::new();
-        let parts = self.read_receivables(
-            Some(customer),
+        let (parts, settled_read) = self.read_receivables(
+            scope,
             &customers,
             as_of,
             Vec::new,
@@ -601,6 +746,11 @@ impl BackOffice {
                 if listed(&order.3) {
                     found.push(order);
                 }
+            }
+        }
+        if let Scope::Owing(_) = scope {
+            for (_, figures) in self.settled_figures(Some(customer), &settled_read)? {
+                row.figures.add(&figures);
             }
         }
         let mut orders = Vec::with_capacity(found.len());
@@ -700,8 +850,8 @@ impl BackOffice {
         as_of: NaiveDate,
     ) -> Result<AgingReport, ServiceError> {
         let customers = self.customer_owners()?;
-        let parts = self.read_receivables(
-            None,
+        let (parts, _) = self.read_receivables(
+            Scope::All(None),
             &customers,
             as_of,
             HashMap::new,
@@ -988,8 +1138,9 @@ impl BackOffice {
     pub fn receivable_counts(&self, today: NaiveDate) -> Result<ReceivableCounts, ServiceError> {
         let customers = self.customer_owners()?;
         let week_end = receivable::week_end(today);
-        let parts = self.read_receivables(
-            None,
+        // Settled entries owe nothing: only those that may owe are read.
+        let (parts, _) = self.read_receivables(
+            Scope::Owing(None),
             &customers,
             today,
             ReceivableCounts::default,

@@ -11,7 +11,8 @@ use std::str::FromStr;
 use super::{BackOffice, ServiceError};
 use crate::domain::report::{self, DailyReport, Dimension, MonthlyReport, OrderAmount, SalesStats};
 use crate::domain::validation::FieldErrors;
-use crate::views::{self, CustomerSummary, ShippedEntry};
+use crate::views::{self, tallies, CustomerSummary, ShippedEntry};
+use rust_decimal::prelude::ToPrimitive;
 
 /// What a report is based on: this node's knowledge as of its last sync with each peer.
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +35,17 @@ fn dec(s: &str) -> Decimal {
 
 fn next_day(d: NaiveDate) -> String {
     d.succ_opt().unwrap_or(d).to_string()
+}
+
+/// A day's shipped and verified orders, and its intake adjustments.
+type DailyRows = (Vec<OrderAmount>, Vec<OrderAmount>, Vec<report::Adjustment>);
+
+fn amount_of(order_id: &str, number: &str, amount: &str) -> OrderAmount {
+    OrderAmount {
+        order_id: order_id.to_string(),
+        number: number.to_string(),
+        amount: dec(amount),
+    }
 }
 
 /// The first day of `month` ("2026-10") and of the month after.
@@ -67,6 +79,18 @@ fn month_parts(from: NaiveDate, to: NaiveDate, parts: usize) -> Vec<(NaiveDate, 
         .enumerate()
         .map(|(i, &start)| (start, starts.get(i + 1).copied().unwrap_or(to)))
         .collect()
+}
+
+/// The whole months of `[from, end)`: the first day of the first and of the month after the
+/// last, if there is one.
+fn whole_months(from: NaiveDate, end: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    let first = if from.day() == 1 {
+        from
+    } else {
+        from.with_day(1)?.checked_add_months(chrono::Months::new(1))?
+    };
+    let last = end.with_day(1)?;
+    (first < last).then_some((first, last))
 }
 
 /// Adds one `rpt_shipped` entry to statistics by `by`.
@@ -118,14 +142,44 @@ impl BackOffice {
         Ok(out)
     }
 
+    /// The daily report, with every order open at the end of the day listed.
     pub fn daily_report(&self, date: NaiveDate) -> Result<Reported<DailyReport>, ServiceError> {
+        let (shipped, intake, adjustments) = self.daily_rows(date)?;
+        let unshipped = self.open_orders(date)?;
+        Ok(Reported {
+            as_of: self.as_of()?,
+            report: report::daily(date, shipped, intake, unshipped, adjustments),
+        })
+    }
+
+    /// The daily report as the workbench shows it: the orders open at the end of the day only
+    /// as their value and number (`unshipped.orders` is left empty), from the `op|` tallies.
+    pub fn daily_overview(
+        &self,
+        date: NaiveDate,
+    ) -> Result<(Reported<DailyReport>, usize), ServiceError> {
+        let (shipped, intake, adjustments) = self.daily_rows(date)?;
+        let mut report = report::daily(date, shipped, intake, Vec::new(), adjustments);
+        let (mut amount, mut orders) = (Decimal::ZERO, Decimal::ZERO);
+        let end = tallies::open_key(&next_day(date));
+        for (_, sums) in self.store.tallies(&tallies::open_key(""), &end)? {
+            amount += sums[0];
+            orders += sums[1];
+        }
+        report.unshipped.amount = amount;
+        Ok((
+            Reported {
+                as_of: self.as_of()?,
+                report,
+            },
+            orders.to_usize().unwrap_or(0),
+        ))
+    }
+
+    /// The day's shipped and verified orders, and its intake adjustments.
+    fn daily_rows(&self, date: NaiveDate) -> Result<DailyRows, ServiceError> {
         let day = date.to_string();
-        let amount_of = |order_id: &str, number: &str, amount: &str| OrderAmount {
-            order_id: order_id.to_string(),
-            number: number.to_string(),
-            amount: dec(amount),
-        };
-        let (end_of_day, forever) = (next_day(date), "9999-12-31~");
+        let end_of_day = next_day(date);
         let mut shipped = Vec::new();
         self.store.for_each_in_index_range(
             views::REPORT_SHIPPED,
@@ -158,6 +212,13 @@ impl BackOffice {
                 }
             },
         )?;
+        Ok((shipped, intake, adjustments))
+    }
+
+    /// Every order open at the end of `date`, with its value then.
+    fn open_orders(&self, date: NaiveDate) -> Result<Vec<OrderAmount>, ServiceError> {
+        let day = date.to_string();
+        let (end_of_day, forever) = (next_day(date), "9999-12-31~");
         // Open at the end of the day: spans that started by then and end after it; those that
         // end on a later day and those still open (about as many) read on two cores (the
         // report adds them up by order, whatever their order).
@@ -192,10 +253,7 @@ impl BackOffice {
         for part in crate::parallel::map_on_cores(&parts, 1, read_part) {
             unshipped.extend(part?);
         }
-        Ok(Reported {
-            as_of: self.as_of()?,
-            report: report::daily(date, shipped, intake, unshipped, adjustments),
-        })
+        Ok(unshipped)
     }
 
     pub fn monthly_report(&self, month: &str) -> Result<Reported<MonthlyReport>, ServiceError> {
@@ -239,10 +297,17 @@ impl BackOffice {
             return Err(FieldErrors::single("to", "must not be before from").into());
         }
         let customers = self.customer_owners()?;
-        // The range is cut at month starts into one part per core; each part is read into its
-        // own accumulator (a year of statistics reads about 100k index entries), then they add up.
         let end = to.succ_opt().unwrap_or(to);
-        let parts = month_parts(from, end, crate::parallel::cores());
+        // Whole months come from the tallies (a few hundred sums); the days of a month cut by
+        // the range are read from the index, on one core per part.
+        let whole = whole_months(from, end);
+        let row_ranges: Vec<(NaiveDate, NaiveDate)> = match whole {
+            Some((first, last)) => [(from, first), (last, end)]
+                .into_iter()
+                .filter(|(a, b)| a < b)
+                .collect(),
+            None => month_parts(from, end, crate::parallel::cores()),
+        };
         let read_part = |(start, stop): (NaiveDate, NaiveDate)| {
             let mut acc = report::StatsAccumulator::default();
             self.store
@@ -254,10 +319,29 @@ impl BackOffice {
                 )
                 .map(|()| acc)
         };
-        let accumulated = crate::parallel::map_on_cores(&parts, 1, |&part| read_part(part));
+        let accumulated = crate::parallel::map_on_cores(&row_ranges, 1, |&part| read_part(part));
         let mut acc = report::StatsAccumulator::default();
         for part in accumulated {
             acc.merge(part?);
+        }
+        if let Some((first, last)) = whole {
+            let dimension = tallies::stats_dimension(by);
+            let month = |d: NaiveDate| d.format("%Y-%m").to_string();
+            let from_key = tallies::stats_key(dimension, &month(first), "");
+            let to_key = tallies::stats_key(dimension, &month(last), "");
+            for (tally_key, sums) in self.store.tallies(&from_key, &to_key)? {
+                let Some((month, key)) = tallies::parse_stats_key(dimension, &tally_key) else {
+                    continue;
+                };
+                let owner = || customers.get(key);
+                let key = match by {
+                    Dimension::Region => owner().map(|c| c.region.as_str()).unwrap_or(""),
+                    Dimension::Channel => owner().map(|c| c.channel.as_str()).unwrap_or(""),
+                    _ => key,
+                };
+                let orders = sums[2].to_usize().unwrap_or(0);
+                acc.add_counted(month, key, sums[1], sums[0], orders);
+            }
         }
         Ok(Reported {
             as_of: self.as_of()?,

@@ -239,6 +239,8 @@ impl Store {
         };
         batch.insert(keys::doc_meta(doc_id), repaired.encode()?);
         self.apply(batch)?;
+        // The tallies were read from entries that did not match the document.
+        self.tallies.drop_all();
         tracing::warn!(
             doc = doc_id,
             wrong = wrong.as_str(),
@@ -428,7 +430,10 @@ impl Store {
                 projection,
                 record: &record,
             };
-            match self.stage(&mut batch, doc_id, &mut doc, old, change) {
+            // The replaced document's entries may not be what its metadata says: the tallies
+            // are built again instead (below).
+            let mut tallied = super::TallyDelta::default();
+            match self.stage(&mut batch, &mut tallied, doc_id, &mut doc, old, change) {
                 Ok(()) => {
                     seq += 1;
                     staged.push(doc_id.as_str());
@@ -453,6 +458,9 @@ impl Store {
         let mut cache = lock(&self.cache);
         let mut damaged = lock(&self.damaged);
         let replaced = !staged.is_empty();
+        if replaced {
+            self.tallies.drop_all();
+        }
         for doc_id in staged {
             cache.pop(doc_id);
             damaged.remove(doc_id);

@@ -23,6 +23,7 @@ mod damage;
 pub mod durability;
 pub mod keys;
 mod reclaim;
+mod tally;
 
 use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
 use lru::LruCache;
@@ -39,6 +40,8 @@ use codec::CodecError;
 pub use damage::ScrubStep;
 use durability::GroupCommit;
 pub use durability::WriteInFlight;
+pub use tally::{Contribution, Sums};
+use tally::TallyDelta;
 
 /// After this many incremental chunks a document is compacted into one snapshot.
 const COMPACT_AFTER_CHUNKS: u32 = 16;
@@ -153,6 +156,17 @@ pub struct Projection {
 /// Turns a document's record into its index entries and summary.
 pub trait Projector: Send + Sync {
     fn project(&self, doc_id: &str, record: &Record) -> Projection;
+
+    /// The indexes whose entries feed tallies (`tally`).
+    fn tallied(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// What one document's entries in `index` (their values) add to the tallies: a pure
+    /// function of them (see `store::tally`).
+    fn tally(&self, _index: &str, _values: &[&str]) -> Vec<Contribution> {
+        Vec::new()
+    }
 }
 
 /// A document's heads (change hashes), as stored.
@@ -359,6 +373,8 @@ pub struct Store {
     damaged: Mutex<BTreeMap<String, String>>,
     /// Counts documents newly found damaged, so that sync asks peers for them at once.
     damage_found: watch::Sender<u64>,
+    /// Sums across documents, kept with every write (see `tally`).
+    tallies: tally::Book,
 }
 
 /// A named counter (order numbers): handed out from memory, written with the next local batch,
@@ -652,6 +668,15 @@ fn open_sled(path: &Path, page_cache_bytes: u64) -> Result<sled::Db, sled::Error
     }
 }
 
+/// The values of a document's entries in `index`.
+fn values_in<'a>(entries: &'a [(String, String)], index: &str) -> Vec<&'a str> {
+    entries
+        .iter()
+        .filter(|(name, _)| name == index)
+        .map(|(_, value)| value.as_str())
+        .collect()
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -719,6 +744,7 @@ impl Store {
                 .map_err(|e| StoreError::Meta(format!("could not start a thread: {e}")))?,
             damaged: Mutex::new(damaged),
             damage_found: watch::channel(0).0,
+            tallies: tally::Book::default(),
         })
     }
 
@@ -788,6 +814,7 @@ impl Store {
         };
         lock(&self.cache).clear();
         lock(&self.counters).clear();
+        self.tallies.drop_all();
         *lock(&self.new_docs) = NewDocs::new(NEW_DOCS_REMEMBERED, last_seq);
         self.last_seq.store(last_seq, Ordering::SeqCst);
         // All the fresh handle shows is on disk.
@@ -1210,6 +1237,7 @@ impl Store {
         let mut staged = Vec::new();
         let mut unstaged = Vec::new();
         let mut failure = None;
+        let mut tallied = TallyDelta::default();
         for (ticket, built) in queued {
             if failure.is_some() {
                 unstaged.push(ticket);
@@ -1244,7 +1272,15 @@ impl Store {
                 projection,
                 record: &record,
             };
-            match self.stage(&mut batch, &doc_id, &mut doc, DocMeta::default(), change) {
+            let staging = self.stage(
+                &mut batch,
+                &mut tallied,
+                &doc_id,
+                &mut doc,
+                DocMeta::default(),
+                change,
+            );
+            match staging {
                 Ok(()) => {
                     seq += 1;
                     staged.push((ticket, seq, doc_id, doc, record));
@@ -1265,6 +1301,7 @@ impl Store {
             return results;
         }
         self.reclaimer.wrote(staged.len());
+        self.tallies.apply(tallied);
         self.counters_written(counters);
         self.last_seq.store(seq, Ordering::SeqCst);
         let mut cache = lock(&self.cache);
@@ -1332,6 +1369,7 @@ impl Store {
         }
         let seq = self.last_seq.load(Ordering::SeqCst) + 1;
         let mut batch = sled::Batch::default();
+        let mut tallied = TallyDelta::default();
         let change = Change {
             seq,
             before,
@@ -1341,6 +1379,7 @@ impl Store {
         };
         self.stage(
             &mut batch,
+            &mut tallied,
             doc_id,
             &mut doc,
             old.unwrap_or_default(),
@@ -1349,6 +1388,7 @@ impl Store {
         let counters = self.stage_counters(&mut batch);
         self.apply(batch)?;
         self.reclaimer.wrote(1);
+        self.tallies.apply(tallied);
         self.counters_written(counters);
         self.last_seq.store(seq, Ordering::SeqCst);
         lock(&self.cache).put(doc_id.to_string(), doc);
@@ -1364,6 +1404,7 @@ impl Store {
     fn stage(
         &self,
         batch: &mut sled::Batch,
+        tallied: &mut TallyDelta,
         doc_id: &str,
         doc: &mut AutoCommit,
         old: DocMeta,
@@ -1430,6 +1471,7 @@ impl Store {
                 batch.insert(keys::index_entry(name, value, doc_id), &[] as &[u8]);
             }
         }
+        self.tally_change(&old.index, &index, tallied);
         let meta = DocMeta {
             kind: record.kind.clone(),
             heads,
@@ -1483,6 +1525,7 @@ impl Store {
         let mut staged: Vec<(usize, Doc)> = Vec::with_capacity(docs.len());
         let mut results: Vec<Result<Written, StoreError>> = Vec::with_capacity(docs.len());
         let mut seen = HashSet::new();
+        let mut tallied = TallyDelta::default();
         for (i, ((doc_id, changes), prepared)) in docs.iter().zip(prepared).enumerate() {
             if !seen.insert(doc_id.as_str()) {
                 results.push(Err(StoreError::BadChanges {
@@ -1491,8 +1534,9 @@ impl Store {
                 }));
                 continue;
             }
-            let merged = prepared
-                .and_then(|new| self.stage_received(&mut batch, seq + 1, doc_id, changes, new));
+            let merged = prepared.and_then(|new| {
+                self.stage_received(&mut batch, &mut tallied, seq + 1, doc_id, changes, new)
+            });
             results.push(merged.map(|(written, doc)| {
                 if written.changed {
                     seq = written.seq;
@@ -1518,6 +1562,7 @@ impl Store {
             return docs.iter().map(|_| Err(reason.repeated())).collect();
         }
         self.reclaimer.wrote(staged.len());
+        self.tallies.apply(tallied);
         self.last_seq.store(seq, Ordering::SeqCst);
         let mut evicted = Vec::new();
         let mut cache = lock(&self.cache);
@@ -1581,6 +1626,7 @@ impl Store {
     fn stage_received(
         &self,
         batch: &mut sled::Batch,
+        tallied: &mut TallyDelta,
         seq: u64,
         doc_id: &str,
         changes: &[u8],
@@ -1628,7 +1674,7 @@ impl Store {
             projection,
             record: &record,
         };
-        self.stage(batch, doc_id, &mut doc, old, change)?;
+        self.stage(batch, tallied, doc_id, &mut doc, old, change)?;
         let written = Written {
             record,
             changed: true,
@@ -1878,6 +1924,8 @@ impl Store {
                     batch.insert(keys::index_entry(name, value, &doc_id), &[] as &[u8]);
                 }
             }
+            let mut tallied = TallyDelta::default();
+            self.tally_change(&old.index, &index, &mut tallied);
             let meta = DocMeta {
                 index,
                 summary: projection.summary,
@@ -1885,10 +1933,82 @@ impl Store {
             };
             batch.insert(keys::doc_meta(&doc_id), meta.encode()?);
             self.db()?.apply_batch(batch)?;
+            self.tallies.apply(tallied);
             changed += 1;
         }
         self.db()?.flush()?;
         Ok(changed)
+    }
+
+    /// Adds to `tallied` what a document's change from `old` to `new` entries does to the
+    /// tallies (nothing while they are not built: building reads what is written).
+    fn tally_change(
+        &self,
+        old: &[(String, String)],
+        new: &[(String, String)],
+        tallied: &mut TallyDelta,
+    ) {
+        if !self.tallies.is_built() {
+            return;
+        }
+        for &index in self.projector.tallied() {
+            let (before, after) = (values_in(old, index), values_in(new, index));
+            if before != after {
+                tallied.replace(
+                    self.projector.tally(index, &before),
+                    self.projector.tally(index, &after),
+                );
+            }
+        }
+    }
+
+    /// The tallies with keys in `[from, to)` (see `tally`), built first if they are not: that
+    /// reads every tallied index once, holding writers back meanwhile.
+    pub fn tallies(&self, from: &str, to: &str) -> Result<Vec<Contribution>, StoreError> {
+        if let Some(found) = self.tallies.range(from, to) {
+            return Ok(found);
+        }
+        self.build_tallies()?;
+        Ok(self.tallies.range(from, to).unwrap_or_default())
+    }
+
+    /// Builds the tallies if they are not built (a node warms them at start).
+    pub fn build_tallies(&self) -> Result<(), StoreError> {
+        let _writer = lock(&self.write_lock);
+        if self.tallies.is_built() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let db = self.db()?;
+        let read_index = |index: &&'static str| -> Result<TallyDelta, StoreError> {
+            let prefix = keys::index_prefix(index);
+            let mut by_doc: HashMap<String, Vec<String>> = HashMap::new();
+            for key in db.scan_prefix(&prefix).keys() {
+                let key = key?;
+                let Ok(text) = std::str::from_utf8(&key[prefix.len()..]) else {
+                    continue;
+                };
+                if let Some((value, doc)) = text.rsplit_once('\0') {
+                    by_doc
+                        .entry(doc.to_string())
+                        .or_default()
+                        .push(value.to_string());
+                }
+            }
+            let mut built = TallyDelta::default();
+            for values in by_doc.values() {
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                built.replace(Vec::new(), self.projector.tally(index, &values));
+            }
+            Ok(built)
+        };
+        let mut built = TallyDelta::default();
+        for part in crate::parallel::map_on_cores(self.projector.tallied(), 1, read_index) {
+            built.merge(part?);
+        }
+        self.tallies.set(built);
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "tallies built");
+        Ok(())
     }
 
     pub fn drop_index(&self, index: &str) -> Result<usize, StoreError> {
@@ -1902,6 +2022,7 @@ impl Store {
         if removed > 0 {
             self.db()?.apply_batch(batch)?;
             self.db()?.flush()?;
+            self.tallies.drop_all();
         }
         Ok(removed)
     }

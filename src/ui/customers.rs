@@ -307,7 +307,7 @@ pub async fn page(
             ..OrderQuery::default()
         })?;
         let receivables =
-            o.customer_receivables_where(&id, today, |f| f.outstanding > Decimal::ZERO)?;
+            o.customer_receivables_owing(&id, today)?;
         Ok((customer, duplicates, merged_into, orders, receivables))
     })
     .await?;

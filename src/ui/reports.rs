@@ -281,18 +281,19 @@ struct Drawn {
 }
 
 fn daily(office: &crate::service::BackOffice, date: NaiveDate) -> Result<Drawn, ServiceError> {
-    let r = office.daily_report(date)?;
+    let (r, open_orders) = office.daily_overview(date)?;
     let d = &r.report;
+    // (label, figure, orders): 未发货 comes as its value and number only.
     let figures = [
-        ("销售额", &d.sales),
-        ("接单额", &d.intake),
-        ("未发货额", &d.unshipped),
+        ("销售额", &d.sales, d.sales.orders.len()),
+        ("接单额", &d.intake, d.intake.orders.len()),
+        ("未发货额", &d.unshipped, open_orders),
     ];
     let chart = bar_chart(
         format!("{date} 销售额 / 接单额 / 未发货额"),
         figures
             .iter()
-            .map(|(l, f)| (l.to_string(), f.amount))
+            .map(|(l, f, _)| (l.to_string(), f.amount))
             .collect(),
     );
     // The day's shipped and verified orders (未发货 is every open order: only its total).
@@ -312,7 +313,7 @@ fn daily(office: &crate::service::BackOffice, date: NaiveDate) -> Result<Drawn, 
     Ok(Drawn {
         figures: figures
             .iter()
-            .map(|(l, f)| (*l, money(f.amount), f.orders.len()))
+            .map(|(l, f, orders)| (*l, money(f.amount), *orders))
             .collect(),
         chart,
         table: ReportTable {

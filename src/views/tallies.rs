@@ -1,0 +1,184 @@
+//! The tallies the projector asks the store to keep (`store::tally`): sums over every order,
+//! read by the reports and the receivables page instead of a year of index entries.
+//!
+//! - `st|<dim>|<month>|<key>`: shipped amount, quantity and orders of a month, by customer
+//!   (`c`, grouped into regions and channels when read), product (`p`), salesperson (`s`) and
+//!   store (`t`). An order counts once per month and key, as the statistics count it.
+//! - `op|<day>`: how the value of open orders (未发货) and their number change on a day: a
+//!   span adds on its first day and takes away on the day it ends, so the open orders at the
+//!   end of a day are the sum of every `op` key up to it.
+//! - `rc|<customer>`: shipped, invoiced and paid value and orders of the customer's settled
+//!   receivables (`views::ReceivableEntry`); `re|<customer>`: how many receivable entries the
+//!   customer has (which customers a read of open entries visits).
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use super::{
+    ReceivableEntry, ShippedEntry, OPEN_FOREVER, RECEIVABLE_OPEN, REPORT_OPEN, REPORT_RECEIVABLE,
+    REPORT_SHIPPED,
+};
+use crate::domain::receivable::Ledger;
+use crate::domain::report::Dimension;
+use crate::store::{Contribution, Sums};
+
+/// The indexes the tallies are read from.
+pub const TALLIED: &[&str] = &[REPORT_SHIPPED, REPORT_OPEN, REPORT_RECEIVABLE];
+
+/// The one-letter name of a dimension kept per key, and the dimension it is read as: region
+/// and channel are a customer's, so their tallies are the customers'.
+pub fn stats_dimension(by: Dimension) -> &'static str {
+    match by {
+        Dimension::Region | Dimension::Channel => "c",
+        Dimension::Product => "p",
+        Dimension::Salesperson => "s",
+        Dimension::Store => "t",
+    }
+}
+
+/// The tally key of a dimension's month (`2026-06`) and key.
+pub fn stats_key(dimension: &str, month: &str, key: &str) -> String {
+    format!("st|{dimension}|{month}|{key}")
+}
+
+/// The month and key of a `st|` tally key of `dimension`.
+pub fn parse_stats_key<'a>(dimension: &str, tally_key: &'a str) -> Option<(&'a str, &'a str)> {
+    let rest = tally_key.strip_prefix("st|")?.strip_prefix(dimension)?;
+    rest.strip_prefix('|')?.split_once('|')
+}
+
+pub fn open_key(day: &str) -> String {
+    format!("op|{day}")
+}
+
+pub fn settled_key(customer: &str) -> String {
+    format!("rc|{customer}")
+}
+
+/// A customer with receivable entries: `re|<customer>` counts them.
+pub fn receivable_customer_key(customer: &str) -> String {
+    format!("re|{customer}")
+}
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap_or_default()
+}
+
+/// What one document's entries in `index` add to the tallies.
+pub fn tally(index: &str, values: &[&str]) -> Vec<Contribution> {
+    match index {
+        REPORT_SHIPPED => tally_shipped(values),
+        REPORT_OPEN => tally_open(values),
+        REPORT_RECEIVABLE => tally_receivables(values),
+        _ => Vec::new(),
+    }
+}
+
+fn tally_shipped(values: &[&str]) -> Vec<Contribution> {
+    let mut groups: BTreeMap<String, Sums> = BTreeMap::new();
+    for row in values.iter().filter_map(|v| ShippedEntry::parse(v)) {
+        let month = row.date.get(..7).unwrap_or(row.date);
+        for (dimension, key) in [
+            ("c", row.customer),
+            ("p", row.sku),
+            ("s", row.salesperson),
+            ("t", row.store),
+        ] {
+            let sums = groups
+                .entry(stats_key(dimension, month, key))
+                .or_default();
+            sums[0] += dec(row.amount);
+            sums[1] += dec(row.quantity);
+            // The order, once per month and key.
+            sums[2] = Decimal::ONE;
+        }
+    }
+    groups.into_iter().collect()
+}
+
+fn tally_open(values: &[&str]) -> Vec<Contribution> {
+    let mut out = Vec::new();
+    for value in values {
+        let mut fields = value.split('|');
+        let (Some(end), Some(start), Some(amount)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let amount = dec(amount);
+        out.push((
+            open_key(start),
+            [amount, Decimal::ONE, Decimal::ZERO, Decimal::ZERO],
+        ));
+        if end != OPEN_FOREVER {
+            out.push((
+                open_key(end),
+                [-amount, -Decimal::ONE, Decimal::ZERO, Decimal::ZERO],
+            ));
+        }
+    }
+    out
+}
+
+/// What a settled ledger adds to its customer's `rc|` tally: shipped, invoiced and paid value
+/// and one order.
+pub fn settled_sums(ledger: &Ledger) -> Sums {
+    let all = ledger.figures(NaiveDate::MAX, 0);
+    [all.shipped, all.invoiced, all.paid, Decimal::ONE]
+}
+
+fn tally_receivables(values: &[&str]) -> Vec<Contribution> {
+    let mut out = Vec::new();
+    for entry in values.iter().filter_map(|v| ReceivableEntry::parse(v)) {
+        out.push((
+            receivable_customer_key(entry.customer),
+            [Decimal::ONE, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO],
+        ));
+        if entry.state == RECEIVABLE_OPEN {
+            continue;
+        }
+        if let Some(ledger) = Ledger::decode(entry.ledger) {
+            out.push((settled_key(entry.customer), settled_sums(&ledger)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_counts_once_per_month_and_key_whatever_its_rows() {
+        let rows = [
+            "2026-06-03|SF-1|2|200.00|C1|S-1|王五|N1",
+            "2026-06-09|SF-1|1|100.00|C1|S-1|王五|N1",
+            "2026-07-01|CH-2|4|40.00|C1|S-1|王五|N1",
+        ];
+        let sums: BTreeMap<String, Sums> = tally(REPORT_SHIPPED, &rows).into_iter().collect();
+        let june = sums[&stats_key("p", "2026-06", "SF-1")];
+        assert_eq!((june[0], june[1], june[2]), (dec("300"), dec("3"), Decimal::ONE));
+        assert_eq!(sums[&stats_key("c", "2026-06", "C1")][2], Decimal::ONE);
+        assert_eq!(sums[&stats_key("c", "2026-07", "C1")][0], dec("40"));
+        assert_eq!(sums.len(), 8);
+        assert_eq!(
+            parse_stats_key("p", &stats_key("p", "2026-06", "SF-1")),
+            Some(("2026-06", "SF-1"))
+        );
+    }
+
+    #[test]
+    fn an_open_span_adds_on_its_first_day_and_takes_away_on_its_end() {
+        let spans = ["2026-06-05|2026-06-01|500|N1", "9999-12-31|2026-06-05|200|N1"];
+        let sums = tally(REPORT_OPEN, &spans);
+        assert_eq!(
+            sums.iter().map(|(k, s)| (k.as_str(), s[0])).collect::<Vec<_>>(),
+            vec![
+                ("op|2026-06-01", dec("500")),
+                ("op|2026-06-05", dec("-500")),
+                ("op|2026-06-05", dec("200")),
+            ]
+        );
+    }
+}
