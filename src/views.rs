@@ -638,7 +638,10 @@ fn report_entries(order: &Order, summary: &OrderSummary) -> Vec<(&'static str, S
             };
             out.push((
                 REPORT_RECEIVABLE,
-                format!("{customer}|{state}|{salesperson}|{number}|{}", ledger.encode()),
+                format!(
+                    "{customer}|{state}|{salesperson}|{number}|{}",
+                    ledger.encode()
+                ),
             ));
         }
     }

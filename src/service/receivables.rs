@@ -465,9 +465,8 @@ impl BackOffice {
                     Some(c) => vec![c.to_string()],
                     None => self.receivable_customers()?,
                 };
-                let settled_after = ReceivableEntry::settled_state(
-                    as_of.succ_opt().unwrap_or(NaiveDate::MAX),
-                );
+                let settled_after =
+                    ReceivableEntry::settled_state(as_of.succ_opt().unwrap_or(NaiveDate::MAX));
                 let ranges: Vec<(String, String)> = ids
                     .iter()
                     .flat_map(|c| {
@@ -549,7 +548,10 @@ impl BackOffice {
         read: &SettledRead,
     ) -> Result<Vec<(String, Figures)>, ServiceError> {
         let (from, to) = match customer {
-            Some(c) => (tallies::settled_key(c), format!("{}\0", tallies::settled_key(c))),
+            Some(c) => (
+                tallies::settled_key(c),
+                format!("{}\0", tallies::settled_key(c)),
+            ),
             None => ("rc|".to_string(), "rc}".to_string()),
         };
         let mut out = Vec::new();

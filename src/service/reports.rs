@@ -87,7 +87,8 @@ fn whole_months(from: NaiveDate, end: NaiveDate) -> Option<(NaiveDate, NaiveDate
     let first = if from.day() == 1 {
         from
     } else {
-        from.with_day(1)?.checked_add_months(chrono::Months::new(1))?
+        from.with_day(1)?
+            .checked_add_months(chrono::Months::new(1))?
     };
     let last = end.with_day(1)?;
     (first < last).then_some((first, last))
@@ -131,7 +132,7 @@ impl BackOffice {
     }
 
     /// Customer id -> (name, region, channel), from the customer summaries (customers are few).
-    pub(crate) fn customer_owners(&self) -> Result<HashMap<String, CustomerSummary>, ServiceError> {
+    pub fn customer_owners(&self) -> Result<HashMap<String, CustomerSummary>, ServiceError> {
         let mut out = HashMap::new();
         for entry in self.store.scan_index(views::CUSTOMER_NAME, "", None, false) {
             let (_, doc) = entry?;

@@ -40,8 +40,8 @@ use codec::CodecError;
 pub use damage::ScrubStep;
 use durability::GroupCommit;
 pub use durability::WriteInFlight;
-pub use tally::{Contribution, Sums};
 use tally::TallyDelta;
+pub use tally::{Contribution, Sums};
 
 /// After this many incremental chunks a document is compacted into one snapshot.
 const COMPACT_AFTER_CHUNKS: u32 = 16;

@@ -147,10 +147,16 @@ mod tests {
         let book = Book::default();
         assert!(book.range("a", "z").is_none());
         let mut built = TallyDelta::default();
-        built.replace(vec![], vec![("m|1".into(), sums("10")), ("m|2".into(), sums("5"))]);
+        built.replace(
+            vec![],
+            vec![("m|1".into(), sums("10")), ("m|2".into(), sums("5"))],
+        );
         book.set(built);
         let mut change = TallyDelta::default();
-        change.replace(vec![("m|1".into(), sums("10"))], vec![("m|2".into(), sums("7"))]);
+        change.replace(
+            vec![("m|1".into(), sums("10"))],
+            vec![("m|2".into(), sums("7"))],
+        );
         book.apply(change);
         let all = book.range("m|", "m}").unwrap();
         assert_eq!(

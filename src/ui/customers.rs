@@ -306,8 +306,7 @@ pub async fn page(
             limit: ORDERS_SHOWN,
             ..OrderQuery::default()
         })?;
-        let receivables =
-            o.customer_receivables_owing(&id, today)?;
+        let receivables = o.customer_receivables_owing(&id, today)?;
         Ok((customer, duplicates, merged_into, orders, receivables))
     })
     .await?;

@@ -86,9 +86,7 @@ fn tally_shipped(values: &[&str]) -> Vec<Contribution> {
             ("s", row.salesperson),
             ("t", row.store),
         ] {
-            let sums = groups
-                .entry(stats_key(dimension, month, key))
-                .or_default();
+            let sums = groups.entry(stats_key(dimension, month, key)).or_default();
             sums[0] += dec(row.amount);
             sums[1] += dec(row.quantity);
             // The order, once per month and key.
@@ -158,7 +156,10 @@ mod tests {
         ];
         let sums: BTreeMap<String, Sums> = tally(REPORT_SHIPPED, &rows).into_iter().collect();
         let june = sums[&stats_key("p", "2026-06", "SF-1")];
-        assert_eq!((june[0], june[1], june[2]), (dec("300"), dec("3"), Decimal::ONE));
+        assert_eq!(
+            (june[0], june[1], june[2]),
+            (dec("300"), dec("3"), Decimal::ONE)
+        );
         assert_eq!(sums[&stats_key("c", "2026-06", "C1")][2], Decimal::ONE);
         assert_eq!(sums[&stats_key("c", "2026-07", "C1")][0], dec("40"));
         assert_eq!(sums.len(), 8);
@@ -170,10 +171,15 @@ mod tests {
 
     #[test]
     fn an_open_span_adds_on_its_first_day_and_takes_away_on_its_end() {
-        let spans = ["2026-06-05|2026-06-01|500|N1", "9999-12-31|2026-06-05|200|N1"];
+        let spans = [
+            "2026-06-05|2026-06-01|500|N1",
+            "9999-12-31|2026-06-05|200|N1",
+        ];
         let sums = tally(REPORT_OPEN, &spans);
         assert_eq!(
-            sums.iter().map(|(k, s)| (k.as_str(), s[0])).collect::<Vec<_>>(),
+            sums.iter()
+                .map(|(k, s)| (k.as_str(), s[0]))
+                .collect::<Vec<_>>(),
             vec![
                 ("op|2026-06-01", dec("500")),
                 ("op|2026-06-05", dec("-500")),

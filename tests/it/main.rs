@@ -33,6 +33,7 @@ mod revocation;
 mod rules;
 mod single_node;
 mod sync;
+mod tallies;
 mod ui;
 mod ui_complaints;
 mod ui_customers;
