@@ -98,19 +98,19 @@ pub const BANK_REF_SEP: char = '\u{1}';
 /// Receivables (回款, `domain::receivable`): one entry per order with money events, not
 /// cancelled: `customer|state|salesperson|number|ledger`, so receivables, their aging and the
 /// reminder queue are read from here (and customer summaries for terms and region). `state` is
-/// `O` while the order may owe something, or `S` and the day of its last money event once
-/// payments cover every shipment (settled: its figures no longer change after that day), so
-/// that the receivables page reads each customer's open entries and those settled after the
-/// chosen day, and takes the rest from the `rc|customer` tallies (`tally_receivables`).
+/// `O` and the day of the oldest shipment still open while the order owes (so a customer's
+/// entries oldest-due first are one range: the 催款 queue's first orders), or `S` and the day
+/// of its last money event once payments cover every shipment (settled: its figures no longer
+/// change after that day). What both kinds add up to per customer is kept in tallies
+/// (`views::tallies`), so the receivables page and the home counts read sums and only the
+/// entries they list.
 pub const REPORT_RECEIVABLE: &str = "rpt_receivable";
-/// The `state` of a receivable entry that may owe.
-pub const RECEIVABLE_OPEN: &str = "O";
 
 /// One `rpt_receivable` value, its fields borrowed from the stored key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceivableEntry<'a> {
     pub customer: &'a str,
-    /// `O`, or `S` and the compact day (`20261203`) it was settled on.
+    /// `O` or `S`, and a compact day (`20261203`).
     pub state: &'a str,
     pub salesperson: &'a str,
     pub number: &'a str,
@@ -129,11 +129,31 @@ impl<'a> ReceivableEntry<'a> {
         })
     }
 
+    /// Whether the order may still owe.
+    pub fn is_open(&self) -> bool {
+        self.state.starts_with(OPEN_MARK)
+    }
+
     /// The `state` of an entry settled on `day`: entries of one customer settled after a day
     /// are one range of the index.
     pub fn settled_state(day: chrono::NaiveDate) -> String {
-        format!("S{}", day.format("%Y%m%d"))
+        format!("{SETTLED_MARK}{}", compact_day(day))
     }
+
+    /// The `state` of an entry owing since a shipment on `day`.
+    pub fn open_state(day: chrono::NaiveDate) -> String {
+        format!("{OPEN_MARK}{}", compact_day(day))
+    }
+}
+
+/// Marks an open receivable entry's state.
+pub const OPEN_MARK: char = 'O';
+/// Marks a settled receivable entry's state.
+pub const SETTLED_MARK: char = 'S';
+
+/// `20261203`: days in receivable states sort as text.
+pub fn compact_day(day: chrono::NaiveDate) -> String {
+    day.format("%Y%m%d").to_string()
 }
 
 /// The `payment_bank_ref` value of a live payment.
@@ -200,7 +220,7 @@ impl DueEntry {
 
 /// Bumped whenever what the projector writes changes (index values, summary fields, status
 /// names): a store projected by an older version is projected again when it opens.
-pub const PROJECTION_VERSION: u32 = 9;
+pub const PROJECTION_VERSION: u32 = 10;
 /// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
 pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
@@ -634,7 +654,11 @@ fn report_entries(order: &Order, summary: &OrderSummary) -> Vec<(&'static str, S
         if !ledger.is_empty() {
             let state = match ledger.settled_on() {
                 Some(day) => ReceivableEntry::settled_state(day),
-                None => RECEIVABLE_OPEN.to_string(),
+                None => {
+                    let (_, open) = ledger.open_as_of(chrono::NaiveDate::MAX);
+                    let since = open.first().map(|(day, _)| *day).unwrap_or_default();
+                    ReceivableEntry::open_state(since)
+                }
             };
             out.push((
                 REPORT_RECEIVABLE,

@@ -177,7 +177,19 @@ impl Ledger {
 
     /// The figures as of the end of `as_of`, due `terms_days` after shipment.
     pub fn figures(&self, as_of: NaiveDate, terms_days: u32) -> Figures {
-        let mut f = Figures::default();
+        let (mut f, open) = self.open_as_of(as_of);
+        add_aging(&mut f, &open, as_of, terms_days);
+        f
+    }
+
+    /// The figures as of the end of `as_of` without their aging, and the amount of each
+    /// shipment day still open then, oldest first (payments and goods returned settle the
+    /// oldest shipment first).
+    pub fn open_as_of(&self, as_of: NaiveDate) -> (Figures, Vec<(NaiveDate, Decimal)>) {
+        let mut f = Figures {
+            orders: 1,
+            ..Figures::default()
+        };
         let mut shipped_days: Vec<(NaiveDate, Decimal)> = Vec::new();
         let mut credits = Decimal::ZERO;
         for e in self.events.iter().filter(|e| e.date <= as_of) {
@@ -200,30 +212,41 @@ impl Ledger {
         }
         shipped_days.sort();
         f.outstanding = (f.shipped - f.paid).max(Decimal::ZERO);
+        let mut open = Vec::new();
         for (day, amount) in shipped_days {
             let settled = credits.min(amount);
             credits -= settled;
-            let open = amount - settled;
-            if open <= Decimal::ZERO {
-                continue;
-            }
-            f.aging_shipped.add((as_of - day).num_days(), open);
-            let due = day
-                .checked_add_days(chrono::Days::new(u64::from(terms_days)))
-                .unwrap_or(NaiveDate::MAX);
-            let overdue = (as_of - due).num_days();
-            if overdue <= 0 {
-                f.aging_due.not_due += open;
-            } else {
-                f.aging_due.add(overdue, open);
-            }
-            if f.oldest_due.is_none() {
-                f.oldest_due = Some(due);
-                f.first_open_shipment = Some(day);
+            if amount - settled > Decimal::ZERO {
+                open.push((day, amount - settled));
             }
         }
-        f.orders = 1;
-        f
+        (f, open)
+    }
+}
+
+/// Ages the amounts still open (`open`: shipment day and amount, oldest first) as of `as_of`
+/// into `f`, due `terms_days` after shipment, and sets the oldest due date if `f` has none.
+pub fn add_aging(
+    f: &mut Figures,
+    open: &[(NaiveDate, Decimal)],
+    as_of: NaiveDate,
+    terms_days: u32,
+) {
+    for &(day, open) in open {
+        f.aging_shipped.add((as_of - day).num_days(), open);
+        let due = day
+            .checked_add_days(chrono::Days::new(u64::from(terms_days)))
+            .unwrap_or(NaiveDate::MAX);
+        let overdue = (as_of - due).num_days();
+        if overdue <= 0 {
+            f.aging_due.not_due += open;
+        } else {
+            f.aging_due.add(overdue, open);
+        }
+        if f.oldest_due.is_none() {
+            f.oldest_due = Some(due);
+            f.first_open_shipment = Some(day);
+        }
     }
 }
 

@@ -28,6 +28,49 @@ enum Scope<'a> {
     /// Only those that may owe as of the day read: open ones and those settled after it (one
     /// customer's, when given); what the others add is in the `rc|` tallies.
     Owing(Option<&'a str>),
+    /// Only those settled after the day read (the open ones come from the tallies).
+    SettledAfter(Option<&'a str>),
+}
+
+/// A customer's open receivables from the tallies (`views::tallies`), as of any day from the
+/// last money event of every open order on.
+#[derive(Debug, Default)]
+struct OpenCustomer {
+    /// Shipped, invoiced, paid, orders.
+    sums: Sums,
+    outstanding: Decimal,
+    /// Amounts still open by shipment day, oldest first.
+    open: Vec<(NaiveDate, Decimal)>,
+    /// Orders by the day of their oldest open shipment, oldest first.
+    first_open: Vec<(NaiveDate, usize)>,
+}
+
+impl OpenCustomer {
+    fn figures(&self, as_of: NaiveDate, terms_days: u32) -> Figures {
+        let mut f = Figures {
+            orders: self.sums[3].to_usize().unwrap_or(0),
+            shipped: self.sums[0],
+            invoiced: self.sums[1],
+            paid: self.sums[2],
+            outstanding: self.outstanding,
+            ..Figures::default()
+        };
+        receivable::add_aging(&mut f, &self.open, as_of, terms_days);
+        f
+    }
+}
+
+/// The days `terms_days` before `day`.
+fn days_before(day: NaiveDate, terms_days: u32) -> NaiveDate {
+    day.checked_sub_days(chrono::Days::new(u64::from(terms_days)))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+fn terms_of(customers: &HashMap<String, CustomerSummary>, customer: &str) -> u32 {
+    customers
+        .get(customer)
+        .map(|c| receivable::terms_days(&c.payment_terms))
+        .unwrap_or(0)
 }
 
 /// What the `rc|` tallies count of the settled entries a read took, per customer.
@@ -366,12 +409,12 @@ impl RowFilter {
                 return;
             }
         }
-        self.add_settled(into, customers, entry.customer, figures);
+        self.add_customer(into, customers, entry.customer, figures);
     }
 
-    /// Adds a customer's figures (an entry's, or its settled receivables' from the tallies,
-    /// read only without a salesperson filter) if the customer passes the region filter.
-    fn add_settled(
+    /// Adds a customer's figures (an entry's, or its receivables' from the tallies, read only
+    /// without a salesperson filter) if the customer passes the region filter.
+    fn add_customer(
         &self,
         into: &mut Gathered,
         customers: &HashMap<String, CustomerSummary>,
@@ -460,21 +503,20 @@ impl BackOffice {
                     })
                     .collect()
             }
-            Scope::Owing(customer) => {
+            Scope::Owing(customer) | Scope::SettledAfter(customer) => {
                 let ids = match customer {
                     Some(c) => vec![c.to_string()],
                     None => self.receivable_customers()?,
                 };
                 let settled_after =
                     ReceivableEntry::settled_state(as_of.succ_opt().unwrap_or(NaiveDate::MAX));
+                let with_open = matches!(scope, Scope::Owing(_));
                 let ranges: Vec<(String, String)> = ids
                     .iter()
                     .flat_map(|c| {
-                        let open = views::RECEIVABLE_OPEN;
-                        [
-                            (format!("{c}|{open}|"), format!("{c}|{open}}}")),
-                            (format!("{c}|{settled_after}"), format!("{c}|T")),
-                        ]
+                        let open = (format!("{c}|O"), format!("{c}|P"));
+                        let settled = (format!("{c}|{settled_after}"), format!("{c}|T"));
+                        with_open.then_some(open).into_iter().chain([settled])
                     })
                     .collect();
                 let share = ranges.len().div_ceil(crate::parallel::cores()).max(2);
@@ -501,7 +543,7 @@ impl BackOffice {
                             return;
                         };
                         let days = terms.get(entry.customer).copied().unwrap_or(0);
-                        if entry.state != views::RECEIVABLE_OPEN {
+                        if !entry.is_open() {
                             let whole = tallies::settled_sums(&ledger);
                             let read = settled.entry(entry.customer.to_string()).or_default();
                             for (slot, w) in read.iter_mut().zip(whole) {
@@ -598,9 +640,11 @@ impl BackOffice {
         for part in parts {
             all.merge(part);
         }
-        if let (Scope::Owing(customer), Some(filter)) = (scope, filter) {
+        if let (Scope::Owing(customer) | Scope::SettledAfter(customer), Some(filter)) =
+            (scope, filter)
+        {
             for (id, figures) in self.settled_figures(customer, &settled_read)? {
-                filter.add_settled(&mut all, customers, &id, &figures);
+                filter.add_customer(&mut all, customers, &id, &figures);
             }
         }
         Ok(all)
@@ -620,12 +664,20 @@ impl BackOffice {
         }
     }
 
-    /// Receivables per customer, with totals. Without a salesperson filter only the entries
-    /// that may owe are read, settled ones coming from the tallies.
+    /// Receivables per customer, with totals. Without a salesperson filter they come from the
+    /// tallies and the entries settled after `as_of` (or, when an open order has a money
+    /// event after `as_of`, from the entries that may owe).
     pub fn receivables(&self, q: &ReceivableQuery) -> Result<Receivables, ServiceError> {
         let customer = q.customer.as_deref().filter(|c| !c.is_empty());
         let customers = self.customers_for(customer)?;
         let filter = RowFilter::of(q);
+        if filter.salesperson.is_none() {
+            if let Some(open) = self.open_tallies(q.as_of)? {
+                let gathered =
+                    self.gather_tallied(customer, &customers, q.as_of, 0, &filter, &open)?;
+                return Ok(receivables_of(q.as_of, gathered));
+            }
+        }
         let scope = match filter.salesperson {
             Some(_) => Scope::All(customer),
             None => Scope::Owing(customer),
@@ -639,6 +691,142 @@ impl BackOffice {
             |acc, entry, _, figures| filter.add(acc, &customers, entry, &figures),
         )?;
         Ok(receivables_of(q.as_of, gathered))
+    }
+
+    /// The open receivables per customer from the tallies, if they hold as of `as_of` (no
+    /// open order has a money event after it).
+    fn open_tallies(
+        &self,
+        as_of: NaiveDate,
+    ) -> Result<Option<BTreeMap<String, OpenCustomer>>, ServiceError> {
+        if let Some((key, _)) = self.store.tallies("rl|", "rl}")?.last() {
+            let last: Option<NaiveDate> = key.strip_prefix("rl|").and_then(|d| d.parse().ok());
+            if last.is_none_or(|last| last > as_of) {
+                return Ok(None);
+            }
+        }
+        let mut out: BTreeMap<String, OpenCustomer> = BTreeMap::new();
+        for (key, sums) in self.store.tallies("rs|", "rs}")? {
+            if let Some(customer) = key.strip_prefix("rs|") {
+                out.entry(customer.to_string()).or_default().sums = sums;
+            }
+        }
+        for (key, sums) in self.store.tallies("rt|", "rt}")? {
+            if let Some(customer) = key.strip_prefix("rt|") {
+                out.entry(customer.to_string()).or_default().outstanding = sums[0];
+            }
+        }
+        for (key, sums) in self.store.tallies("ro|", "ro}")? {
+            if let Some((customer, day)) = tallies::parse_customer_day("ro|", &key) {
+                let open = &mut out.entry(customer.to_string()).or_default().open;
+                open.push((day, sums[0]));
+            }
+        }
+        for (key, sums) in self.store.tallies("rf|", "rf}")? {
+            if let Some((customer, day)) = tallies::parse_customer_day("rf|", &key) {
+                let first = &mut out.entry(customer.to_string()).or_default().first_open;
+                first.push((day, sums[0].to_usize().unwrap_or(0)));
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Receivables per customer from the tallies (`open`) and the entries settled after
+    /// `as_of`, under `filter` (its region only).
+    fn gather_tallied(
+        &self,
+        customer: Option<&str>,
+        customers: &HashMap<String, CustomerSummary>,
+        as_of: NaiveDate,
+        limit: usize,
+        filter: &RowFilter,
+        open: &BTreeMap<String, OpenCustomer>,
+    ) -> Result<Gathered, ServiceError> {
+        let mut all = self.gather(
+            Scope::SettledAfter(customer),
+            customers,
+            as_of,
+            limit,
+            Some(filter),
+            |acc, entry, _, figures| filter.add(acc, customers, entry, &figures),
+        )?;
+        for (id, owed) in open {
+            if customer.is_some_and(|c| c != id) {
+                continue;
+            }
+            let figures = owed.figures(as_of, terms_of(customers, id));
+            filter.add_customer(&mut all, customers, id, &figures);
+        }
+        Ok(all)
+    }
+
+    /// Puts the 催款 queue on `today` into `into` from the tallies: each list's size from the
+    /// `rf|` counts, its first orders from each customer's open entries oldest-due first (read
+    /// until `limit` are found and the day changes).
+    fn queue_from_tallies(
+        &self,
+        into: &mut Gathered,
+        customers: &HashMap<String, CustomerSummary>,
+        today: NaiveDate,
+        open: &BTreeMap<String, OpenCustomer>,
+    ) -> Result<(), ServiceError> {
+        let week_end = receivable::week_end(today);
+        let limit = into.overdue.limit;
+        let (mut overdue, mut due_this_week) = (0, 0);
+        for (customer, owed) in open {
+            let terms = terms_of(customers, customer);
+            for &(day, orders) in &owed.first_open {
+                let due = day
+                    .checked_add_days(chrono::Days::new(u64::from(terms)))
+                    .unwrap_or(NaiveDate::MAX);
+                if due < today {
+                    overdue += orders;
+                } else if due <= week_end {
+                    due_this_week += orders;
+                }
+            }
+            let due_today = ReceivableEntry::open_state(days_before(today, terms));
+            let after_week = ReceivableEntry::open_state(days_before(
+                week_end.succ_opt().unwrap_or(NaiveDate::MAX),
+                terms,
+            ));
+            for (from, to) in [
+                (format!("{customer}|O"), format!("{customer}|{due_today}")),
+                (
+                    format!("{customer}|{due_today}"),
+                    format!("{customer}|{after_week}"),
+                ),
+            ] {
+                let mut taken = 0;
+                let mut last_state = String::new();
+                self.store.for_each_in_index_range_while(
+                    views::REPORT_RECEIVABLE,
+                    &from,
+                    &to,
+                    |value, doc| {
+                        let Some(entry) = ReceivableEntry::parse(value) else {
+                            return true;
+                        };
+                        // Orders of one day tie on their due date: all of them are read.
+                        if taken >= limit && entry.state != last_state {
+                            return false;
+                        }
+                        if let Some(ledger) = Ledger::decode(entry.ledger) {
+                            let figures = ledger.figures(today, terms);
+                            queue_up(into, today, week_end, &entry, doc, &figures);
+                        }
+                        taken += 1;
+                        if last_state != entry.state {
+                            last_state = entry.state.to_string();
+                        }
+                        true
+                    },
+                )?;
+            }
+        }
+        into.overdue.total = overdue;
+        into.due_this_week.total = due_this_week;
+        Ok(())
     }
 
     /// The receivables page: receivables per customer as of `as_of` and the start of the 催款
@@ -674,6 +862,16 @@ impl BackOffice {
     ) -> Result<(Gathered, ReminderQueueStart), ServiceError> {
         let customers = self.customer_owners()?;
         let filter = RowFilter::of(&ReceivableQuery::default());
+        if let Some(open) = self.open_tallies(today)? {
+            let mut gathered = if rows {
+                self.gather_tallied(None, &customers, today, limit, &filter, &open)?
+            } else {
+                Gathered::new(limit)
+            };
+            self.queue_from_tallies(&mut gathered, &customers, today, &open)?;
+            let queue = self.queue_start(&customers, today, limit, &mut gathered)?;
+            return Ok((gathered, queue));
+        }
         let week_end = receivable::week_end(today);
         let mut gathered = self.gather(
             Scope::Owing(None),
@@ -724,7 +922,7 @@ impl BackOffice {
         };
         let listed = |figures: &Figures| match scope {
             Scope::All(_) => true,
-            Scope::Owing(_) => figures.outstanding > Decimal::ZERO,
+            Scope::Owing(_) | Scope::SettledAfter(_) => figures.outstanding > Decimal::ZERO,
         };
         let mut row = customer_row(customer, Some(owner));
         let mut found = Vec::new();
@@ -1140,6 +1338,22 @@ impl BackOffice {
     pub fn receivable_counts(&self, today: NaiveDate) -> Result<ReceivableCounts, ServiceError> {
         let customers = self.customer_owners()?;
         let week_end = receivable::week_end(today);
+        if let Some(open) = self.open_tallies(today)? {
+            let mut counts = ReceivableCounts::default();
+            for (customer, owed) in &open {
+                let terms = terms_of(&customers, customer);
+                counts.owing += owed.sums[3].to_usize().unwrap_or(0);
+                for &(day, orders) in &owed.first_open {
+                    let due = day
+                        .checked_add_days(chrono::Days::new(u64::from(terms)))
+                        .unwrap_or(NaiveDate::MAX);
+                    if due <= week_end {
+                        counts.to_remind += orders;
+                    }
+                }
+            }
+            return Ok(counts);
+        }
         // Settled entries owe nothing: only those that may owe are read.
         let (parts, _) = self.read_receivables(
             Scope::Owing(None),

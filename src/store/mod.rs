@@ -2075,6 +2075,20 @@ impl Store {
         to: &str,
         mut f: impl FnMut(&str, &str),
     ) -> Result<(), StoreError> {
+        self.for_each_in_index_range_while(index, from, to, |value, doc| {
+            f(value, doc);
+            true
+        })
+    }
+
+    /// `for_each_in_index_range`, stopping at the first entry for which `f` returns false.
+    pub fn for_each_in_index_range_while(
+        &self,
+        index: &str,
+        from: &str,
+        to: &str,
+        mut f: impl FnMut(&str, &str) -> bool,
+    ) -> Result<(), StoreError> {
         let prefix = keys::index_prefix(index);
         let start = [prefix.as_slice(), from.as_bytes()].concat();
         let end = [prefix.as_slice(), to.as_bytes()].concat();
@@ -2084,7 +2098,9 @@ impl Store {
                 continue;
             };
             if let Some((value, doc)) = text.rsplit_once('\0') {
-                f(value, doc);
+                if !f(value, doc) {
+                    break;
+                }
             }
         }
         Ok(())

@@ -9,7 +9,9 @@
 //!   end of a day are the sum of every `op` key up to it.
 //! - `rc|<customer>`: shipped, invoiced and paid value and orders of the customer's settled
 //!   receivables (`views::ReceivableEntry`); `re|<customer>`: how many receivable entries the
-//!   customer has (which customers a read of open entries visits).
+//!   customer has (which customers a read of open entries visits); `rs|`, `rt|`, `ro|`, `rf|`
+//!   and `rl|` (below): its open receivables, aged and queued as of any day from their last
+//!   money event on.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -17,8 +19,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use super::{
-    ReceivableEntry, ShippedEntry, OPEN_FOREVER, RECEIVABLE_OPEN, REPORT_OPEN, REPORT_RECEIVABLE,
-    REPORT_SHIPPED,
+    ReceivableEntry, ShippedEntry, OPEN_FOREVER, REPORT_OPEN, REPORT_RECEIVABLE, REPORT_SHIPPED,
 };
 use crate::domain::receivable::Ledger;
 use crate::domain::report::Dimension;
@@ -127,20 +128,70 @@ pub fn settled_sums(ledger: &Ledger) -> Sums {
 }
 
 fn tally_receivables(values: &[&str]) -> Vec<Contribution> {
+    let one = |amount: Decimal| [amount, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO];
     let mut out = Vec::new();
     for entry in values.iter().filter_map(|v| ReceivableEntry::parse(v)) {
-        out.push((
-            receivable_customer_key(entry.customer),
-            [Decimal::ONE, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO],
-        ));
-        if entry.state == RECEIVABLE_OPEN {
+        let customer = entry.customer;
+        out.push((receivable_customer_key(customer), one(Decimal::ONE)));
+        let Some(ledger) = Ledger::decode(entry.ledger) else {
+            continue;
+        };
+        if !entry.is_open() {
+            out.push((settled_key(customer), settled_sums(&ledger)));
             continue;
         }
-        if let Some(ledger) = Ledger::decode(entry.ledger) {
-            out.push((settled_key(entry.customer), settled_sums(&ledger)));
+        let Some(last) = ledger.events.iter().map(|e| e.date).max() else {
+            continue;
+        };
+        let (all, open) = ledger.open_as_of(NaiveDate::MAX);
+        out.push((
+            open_sums_key(customer),
+            [all.shipped, all.invoiced, all.paid, Decimal::ONE],
+        ));
+        out.push((open_outstanding_key(customer), one(all.outstanding)));
+        for (day, amount) in &open {
+            out.push((open_shipment_key(customer, *day), one(*amount)));
         }
+        if let Some((first, _)) = open.first() {
+            out.push((first_open_key(customer, *first), one(Decimal::ONE)));
+        }
+        out.push((open_last_event_key(last), one(Decimal::ONE)));
     }
     out
+}
+
+/// `ro|<customer>|<day>`: the amount of the customer's open orders' shipments of that day
+/// still open (as of their last money event), to age as of any later day.
+pub fn open_shipment_key(customer: &str, day: NaiveDate) -> String {
+    format!("ro|{customer}|{day}")
+}
+
+/// `rs|<customer>`: shipped, invoiced and paid value and orders of its open receivables.
+pub fn open_sums_key(customer: &str) -> String {
+    format!("rs|{customer}")
+}
+
+/// `rt|<customer>`: what its open orders owe.
+pub fn open_outstanding_key(customer: &str) -> String {
+    format!("rt|{customer}")
+}
+
+/// `rf|<customer>|<day>`: how many of its open orders have their oldest open shipment on that
+/// day (the 催款 queue's counts: due that day plus the customer's terms).
+pub fn first_open_key(customer: &str, day: NaiveDate) -> String {
+    format!("rf|{customer}|{day}")
+}
+
+/// `rl|<day>`: how many open orders have their last money event on that day: the `ro|` and
+/// `rf|` tallies hold as of any day not before the last of these.
+pub fn open_last_event_key(day: NaiveDate) -> String {
+    format!("rl|{day}")
+}
+
+/// The customer and day of a `ro|` or `rf|` key.
+pub fn parse_customer_day<'a>(prefix: &str, key: &'a str) -> Option<(&'a str, NaiveDate)> {
+    let (customer, day) = key.strip_prefix(prefix)?.rsplit_once('|')?;
+    Some((customer, day.parse().ok()?))
 }
 
 #[cfg(test)]

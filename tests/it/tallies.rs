@@ -158,7 +158,50 @@ fn tallied_figures(office: &BackOffice, name: &str) -> String {
         seen.push_str(&format!("{as_of}:{tallied:?}"));
     }
     assert!(settled_customers > 0, "{name}: some receivables are paid");
+    seen.push_str(&queue_checked(office, today, name));
     seen
+}
+
+/// The 催款 queue and the home counts (from the tallies) against each customer's orders read
+/// whole; returns the queue's orders.
+fn queue_checked(office: &BackOffice, today: NaiveDate, name: &str) -> String {
+    let week_end = neiqin::domain::receivable::week_end(today);
+    let (mut overdue, mut this_week) = (Vec::new(), Vec::new());
+    let mut owing = 0;
+    for customer in office.customer_owners().unwrap().keys() {
+        for o in office.customer_receivables(customer, today).unwrap().orders {
+            if o.figures.outstanding <= Decimal::ZERO {
+                continue;
+            }
+            owing += 1;
+            match o.figures.oldest_due {
+                Some(due) if due < today => overdue.push(o.order),
+                Some(due) if due <= week_end => this_week.push(o.order),
+                _ => {}
+            }
+        }
+    }
+    overdue.sort();
+    this_week.sort();
+    let queue = office.reminder_queue(today).unwrap();
+    let ids = |items: &[neiqin::service::receivables::ReminderItem]| {
+        let mut ids: Vec<String> = items.iter().map(|i| i.order.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&queue.overdue), overdue, "{name}: overdue");
+    assert_eq!(
+        ids(&queue.due_this_week),
+        this_week,
+        "{name}: due this week"
+    );
+    let counts = office.receivable_counts(today).unwrap();
+    assert_eq!(
+        (counts.owing, counts.to_remind),
+        (owing, overdue.len() + this_week.len()),
+        "{name}: home counts"
+    );
+    format!("{overdue:?}{this_week:?}")
 }
 
 fn office(net: &TestNet, i: usize) -> &BackOffice {
@@ -218,6 +261,15 @@ async fn tallies_match_the_rows_they_sum_written_received_changed_and_rebuilt() 
     };
     let row = office(&net, 1).receivables(&q).unwrap().rows.remove(0);
     assert_eq!(row.figures.outstanding.to_string(), owed);
+    let queue = office(&net, 1).reminder_queue(today).unwrap();
+    assert!(
+        queue
+            .overdue
+            .iter()
+            .chain(&queue.due_this_week)
+            .any(|i| i.order == id),
+        "the order owing is in the 催款 queue: {queue:?}"
+    );
     act(&mut net.nodes[1], Role::Finance, &id, "payments", json!({"amount": owed, "date": today.to_string(), "method": "bank", "payer": "张伟", "bank_ref": "TALLY-AGAIN-1"})).await;
     net.settle(Duration::from_secs(60)).await;
     let changed = tallied_figures(office(&net, 1), "the node that took the payment");
