@@ -105,6 +105,10 @@ pub const BANK_REF_SEP: char = '\u{1}';
 /// (`views::tallies`), so the receivables page and the home counts read sums and only the
 /// entries they list.
 pub const REPORT_RECEIVABLE: &str = "rpt_receivable";
+/// Open receivable entries again, after the day of their last money event
+/// (`last|<rpt_receivable value>`): the open tallies count each open order as of its last
+/// event, so a read as of an earlier day takes the orders after it from here, one by one.
+pub const REPORT_RECEIVABLE_LAST: &str = "rpt_receivable_last";
 
 /// One `rpt_receivable` value, its fields borrowed from the stored key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -652,21 +656,33 @@ fn report_entries(order: &Order, summary: &OrderSummary) -> Vec<(&'static str, S
     if summary.status != Status::Cancelled {
         let ledger = crate::domain::receivable::Ledger::with_shipped(order, &rows.shipped);
         if !ledger.is_empty() {
-            let state = match ledger.settled_on() {
-                Some(day) => ReceivableEntry::settled_state(day),
-                None => {
-                    let (_, open) = ledger.open_as_of(chrono::NaiveDate::MAX);
-                    let since = open.first().map(|(day, _)| *day).unwrap_or_default();
-                    ReceivableEntry::open_state(since)
-                }
-            };
-            out.push((
-                REPORT_RECEIVABLE,
+            let value = |state: &str| {
                 format!(
                     "{customer}|{state}|{salesperson}|{number}|{}",
                     ledger.encode()
-                ),
-            ));
+                )
+            };
+            match ledger.settled_on() {
+                Some(day) => {
+                    out.push((
+                        REPORT_RECEIVABLE,
+                        value(&ReceivableEntry::settled_state(day)),
+                    ));
+                }
+                None => {
+                    let (_, open) = ledger.open_as_of(chrono::NaiveDate::MAX);
+                    let since = open.first().map(|(day, _)| *day).unwrap_or_default();
+                    let entry = value(&ReceivableEntry::open_state(since));
+                    let last = ledger
+                        .events
+                        .iter()
+                        .map(|e| e.date)
+                        .max()
+                        .unwrap_or_default();
+                    out.push((REPORT_RECEIVABLE_LAST, format!("{last}|{entry}")));
+                    out.push((REPORT_RECEIVABLE, entry));
+                }
+            }
         }
     }
     for r in rows.shipped {

@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::lifecycle::rule;
 use super::orders::OrderView;
@@ -45,7 +45,57 @@ struct OpenCustomer {
     first_open: Vec<(NaiveDate, usize)>,
 }
 
+/// An open order with a money event after the day read: the tallies count it as of that
+/// event, so it is taken out of them and counted with its figures as of the day read.
+#[derive(Debug)]
+struct Late {
+    doc: String,
+    customer: String,
+    salesperson: String,
+    number: String,
+    state: String,
+    figures: Figures,
+}
+
+/// The open receivables as of a day (see `open_receivables`).
+#[derive(Debug, Default)]
+struct OpenReceivables {
+    per_customer: BTreeMap<String, OpenCustomer>,
+    late: Vec<Late>,
+}
+
+/// The day an amount shipped on `day` falls due.
+fn due_on(day: NaiveDate, terms_days: u32) -> NaiveDate {
+    day.checked_add_days(chrono::Days::new(u64::from(terms_days)))
+        .unwrap_or(NaiveDate::MAX)
+}
+
 impl OpenCustomer {
+    /// Takes out what an open order's ledger adds to the tallies (`views::tallies`).
+    fn take_out(&mut self, ledger: &Ledger) {
+        let (all, open) = ledger.open_as_of(NaiveDate::MAX);
+        for (slot, v) in
+            self.sums
+                .iter_mut()
+                .zip([all.shipped, all.invoiced, all.paid, Decimal::ONE])
+        {
+            *slot -= v;
+        }
+        self.outstanding -= all.outstanding;
+        for (day, amount) in &open {
+            if let Some(slot) = self.open.iter_mut().find(|(d, _)| d == day) {
+                slot.1 -= amount;
+            }
+        }
+        self.open.retain(|(_, amount)| !amount.is_zero());
+        if let Some((first, _)) = open.first() {
+            if let Some(slot) = self.first_open.iter_mut().find(|(d, _)| d == first) {
+                slot.1 = slot.1.saturating_sub(1);
+            }
+        }
+        self.first_open.retain(|(_, orders)| *orders > 0);
+    }
+
     fn figures(&self, as_of: NaiveDate, terms_days: u32) -> Figures {
         let mut f = Figures {
             orders: self.sums[3].to_usize().unwrap_or(0),
@@ -665,25 +715,18 @@ impl BackOffice {
     }
 
     /// Receivables per customer, with totals. Without a salesperson filter they come from the
-    /// tallies and the entries settled after `as_of` (or, when an open order has a money
-    /// event after `as_of`, from the entries that may owe).
+    /// tallies and the entries of orders with money events after `as_of`.
     pub fn receivables(&self, q: &ReceivableQuery) -> Result<Receivables, ServiceError> {
         let customer = q.customer.as_deref().filter(|c| !c.is_empty());
         let customers = self.customers_for(customer)?;
         let filter = RowFilter::of(q);
         if filter.salesperson.is_none() {
-            if let Some(open) = self.open_tallies(q.as_of)? {
-                let gathered =
-                    self.gather_tallied(customer, &customers, q.as_of, 0, &filter, &open)?;
-                return Ok(receivables_of(q.as_of, gathered));
-            }
+            let open = self.open_receivables(q.as_of, &customers)?;
+            let gathered = self.gather_tallied(customer, &customers, q.as_of, 0, &filter, &open)?;
+            return Ok(receivables_of(q.as_of, gathered));
         }
-        let scope = match filter.salesperson {
-            Some(_) => Scope::All(customer),
-            None => Scope::Owing(customer),
-        };
         let gathered = self.gather(
-            scope,
+            Scope::All(customer),
             &customers,
             q.as_of,
             0,
@@ -693,46 +736,75 @@ impl BackOffice {
         Ok(receivables_of(q.as_of, gathered))
     }
 
-    /// The open receivables per customer from the tallies, if they hold as of `as_of` (no
-    /// open order has a money event after it).
-    fn open_tallies(
+    /// The open receivables as of `as_of`: per customer from the tallies, less the orders
+    /// with a money event after `as_of`, which are read one by one (`late`).
+    fn open_receivables(
         &self,
         as_of: NaiveDate,
-    ) -> Result<Option<BTreeMap<String, OpenCustomer>>, ServiceError> {
-        if let Some((key, _)) = self.store.tallies("rl|", "rl}")?.last() {
-            let last: Option<NaiveDate> = key.strip_prefix("rl|").and_then(|d| d.parse().ok());
-            if last.is_none_or(|last| last > as_of) {
-                return Ok(None);
-            }
-        }
-        let mut out: BTreeMap<String, OpenCustomer> = BTreeMap::new();
+        customers: &HashMap<String, CustomerSummary>,
+    ) -> Result<OpenReceivables, ServiceError> {
+        let mut per_customer: BTreeMap<String, OpenCustomer> = BTreeMap::new();
         for (key, sums) in self.store.tallies("rs|", "rs}")? {
             if let Some(customer) = key.strip_prefix("rs|") {
-                out.entry(customer.to_string()).or_default().sums = sums;
+                per_customer.entry(customer.to_string()).or_default().sums = sums;
             }
         }
         for (key, sums) in self.store.tallies("rt|", "rt}")? {
             if let Some(customer) = key.strip_prefix("rt|") {
-                out.entry(customer.to_string()).or_default().outstanding = sums[0];
+                per_customer
+                    .entry(customer.to_string())
+                    .or_default()
+                    .outstanding = sums[0];
             }
         }
         for (key, sums) in self.store.tallies("ro|", "ro}")? {
             if let Some((customer, day)) = tallies::parse_customer_day("ro|", &key) {
-                let open = &mut out.entry(customer.to_string()).or_default().open;
+                let open = &mut per_customer.entry(customer.to_string()).or_default().open;
                 open.push((day, sums[0]));
             }
         }
         for (key, sums) in self.store.tallies("rf|", "rf}")? {
             if let Some((customer, day)) = tallies::parse_customer_day("rf|", &key) {
-                let first = &mut out.entry(customer.to_string()).or_default().first_open;
+                let first = &mut per_customer
+                    .entry(customer.to_string())
+                    .or_default()
+                    .first_open;
                 first.push((day, sums[0].to_usize().unwrap_or(0)));
             }
         }
-        Ok(Some(out))
+        let mut late = Vec::new();
+        let after = as_of.succ_opt().unwrap_or(NaiveDate::MAX).to_string();
+        self.store.for_each_in_index_range(
+            views::REPORT_RECEIVABLE_LAST,
+            &after,
+            "~",
+            |value, doc| {
+                let Some(entry) = value
+                    .split_once('|')
+                    .and_then(|(_, v)| ReceivableEntry::parse(v))
+                else {
+                    return;
+                };
+                let Some(ledger) = Ledger::decode(entry.ledger) else {
+                    return;
+                };
+                let owed = per_customer.entry(entry.customer.to_string()).or_default();
+                owed.take_out(&ledger);
+                late.push(Late {
+                    doc: doc.to_string(),
+                    customer: entry.customer.to_string(),
+                    salesperson: entry.salesperson.to_string(),
+                    number: entry.number.to_string(),
+                    state: entry.state.to_string(),
+                    figures: ledger.figures(as_of, terms_of(customers, entry.customer)),
+                });
+            },
+        )?;
+        Ok(OpenReceivables { per_customer, late })
     }
 
-    /// Receivables per customer from the tallies (`open`) and the entries settled after
-    /// `as_of`, under `filter` (its region only).
+    /// Receivables per customer from the tallies and the entries settled after `as_of` (the
+    /// region filter only: a salesperson's are read from the entries).
     fn gather_tallied(
         &self,
         customer: Option<&str>,
@@ -740,7 +812,7 @@ impl BackOffice {
         as_of: NaiveDate,
         limit: usize,
         filter: &RowFilter,
-        open: &BTreeMap<String, OpenCustomer>,
+        open: &OpenReceivables,
     ) -> Result<Gathered, ServiceError> {
         let mut all = self.gather(
             Scope::SettledAfter(customer),
@@ -750,39 +822,42 @@ impl BackOffice {
             Some(filter),
             |acc, entry, _, figures| filter.add(acc, customers, entry, &figures),
         )?;
-        for (id, owed) in open {
-            if customer.is_some_and(|c| c != id) {
+        let wanted = |id: &str| customer.is_none_or(|c| c == id);
+        for (id, owed) in open.per_customer.iter().filter(|(id, _)| wanted(id)) {
+            if owed.sums[3].is_zero() {
                 continue;
             }
             let figures = owed.figures(as_of, terms_of(customers, id));
             filter.add_customer(&mut all, customers, id, &figures);
+        }
+        for late in open.late.iter().filter(|l| wanted(&l.customer)) {
+            filter.add_customer(&mut all, customers, &late.customer, &late.figures);
         }
         Ok(all)
     }
 
     /// Puts the 催款 queue on `today` into `into` from the tallies: each list's size from the
     /// `rf|` counts, its first orders from each customer's open entries oldest-due first (read
-    /// until `limit` are found and the day changes).
+    /// until `limit` are found and the day changes), and the orders with money events after
+    /// today one by one.
     fn queue_from_tallies(
         &self,
         into: &mut Gathered,
         customers: &HashMap<String, CustomerSummary>,
         today: NaiveDate,
-        open: &BTreeMap<String, OpenCustomer>,
+        open: &OpenReceivables,
     ) -> Result<(), ServiceError> {
         let week_end = receivable::week_end(today);
         let limit = into.overdue.limit;
+        let late: HashSet<&str> = open.late.iter().map(|l| l.doc.as_str()).collect();
         let (mut overdue, mut due_this_week) = (0, 0);
-        for (customer, owed) in open {
+        for (customer, owed) in &open.per_customer {
             let terms = terms_of(customers, customer);
             for &(day, orders) in &owed.first_open {
-                let due = day
-                    .checked_add_days(chrono::Days::new(u64::from(terms)))
-                    .unwrap_or(NaiveDate::MAX);
-                if due < today {
-                    overdue += orders;
-                } else if due <= week_end {
-                    due_this_week += orders;
+                match due_on(day, terms) {
+                    due if due < today => overdue += orders,
+                    due if due <= week_end => due_this_week += orders,
+                    _ => {}
                 }
             }
             let due_today = ReceivableEntry::open_state(days_before(today, terms));
@@ -807,6 +882,9 @@ impl BackOffice {
                         let Some(entry) = ReceivableEntry::parse(value) else {
                             return true;
                         };
+                        if late.contains(doc) {
+                            return true;
+                        }
                         // Orders of one day tie on their due date: all of them are read.
                         if taken >= limit && entry.state != last_state {
                             return false;
@@ -826,6 +904,16 @@ impl BackOffice {
         }
         into.overdue.total = overdue;
         into.due_this_week.total = due_this_week;
+        for l in &open.late {
+            let entry = ReceivableEntry {
+                customer: &l.customer,
+                state: &l.state,
+                salesperson: &l.salesperson,
+                number: &l.number,
+                ledger: "",
+            };
+            queue_up(into, today, week_end, &entry, &l.doc, &l.figures);
+        }
         Ok(())
     }
 
@@ -862,30 +950,13 @@ impl BackOffice {
     ) -> Result<(Gathered, ReminderQueueStart), ServiceError> {
         let customers = self.customer_owners()?;
         let filter = RowFilter::of(&ReceivableQuery::default());
-        if let Some(open) = self.open_tallies(today)? {
-            let mut gathered = if rows {
-                self.gather_tallied(None, &customers, today, limit, &filter, &open)?
-            } else {
-                Gathered::new(limit)
-            };
-            self.queue_from_tallies(&mut gathered, &customers, today, &open)?;
-            let queue = self.queue_start(&customers, today, limit, &mut gathered)?;
-            return Ok((gathered, queue));
-        }
-        let week_end = receivable::week_end(today);
-        let mut gathered = self.gather(
-            Scope::Owing(None),
-            &customers,
-            today,
-            limit,
-            rows.then_some(&filter),
-            |acc, entry, doc, figures| {
-                if rows {
-                    filter.add(acc, &customers, entry, &figures);
-                }
-                queue_up(acc, today, week_end, entry, doc, &figures);
-            },
-        )?;
+        let open = self.open_receivables(today, &customers)?;
+        let mut gathered = if rows {
+            self.gather_tallied(None, &customers, today, limit, &filter, &open)?
+        } else {
+            Gathered::new(limit)
+        };
+        self.queue_from_tallies(&mut gathered, &customers, today, &open)?;
         let queue = self.queue_start(&customers, today, limit, &mut gathered)?;
         Ok((gathered, queue))
     }
@@ -1334,47 +1405,30 @@ pub struct ReceivableCounts {
 }
 
 impl BackOffice {
-    /// Counts from the `rpt_receivable` index alone, as the 催款 queue decides (no order loaded).
+    /// Counts from the receivables tallies, as the 催款 queue decides (no order loaded).
     pub fn receivable_counts(&self, today: NaiveDate) -> Result<ReceivableCounts, ServiceError> {
         let customers = self.customer_owners()?;
         let week_end = receivable::week_end(today);
-        if let Some(open) = self.open_tallies(today)? {
-            let mut counts = ReceivableCounts::default();
-            for (customer, owed) in &open {
-                let terms = terms_of(&customers, customer);
-                counts.owing += owed.sums[3].to_usize().unwrap_or(0);
-                for &(day, orders) in &owed.first_open {
-                    let due = day
-                        .checked_add_days(chrono::Days::new(u64::from(terms)))
-                        .unwrap_or(NaiveDate::MAX);
-                    if due <= week_end {
-                        counts.to_remind += orders;
-                    }
+        let open = self.open_receivables(today, &customers)?;
+        let mut counts = ReceivableCounts::default();
+        for (customer, owed) in &open.per_customer {
+            let terms = terms_of(&customers, customer);
+            counts.owing += owed.sums[3].to_usize().unwrap_or(0);
+            for &(day, orders) in &owed.first_open {
+                if due_on(day, terms) <= week_end {
+                    counts.to_remind += orders;
                 }
             }
-            return Ok(counts);
         }
-        // Settled entries owe nothing: only those that may owe are read.
-        let (parts, _) = self.read_receivables(
-            Scope::Owing(None),
-            &customers,
-            today,
-            ReceivableCounts::default,
-            |counts: &mut ReceivableCounts, _, _, figures| {
-                if figures.outstanding > Decimal::ZERO {
-                    counts.owing += 1;
-                    if figures.oldest_due.is_some_and(|due| due <= week_end) {
-                        counts.to_remind += 1;
-                    }
+        for late in open.late.iter().map(|l| &l.figures) {
+            if late.outstanding > Decimal::ZERO {
+                counts.owing += 1;
+                if late.oldest_due.is_some_and(|due| due <= week_end) {
+                    counts.to_remind += 1;
                 }
-            },
-        )?;
-        Ok(parts
-            .into_iter()
-            .fold(ReceivableCounts::default(), |all, part| ReceivableCounts {
-                owing: all.owing + part.owing,
-                to_remind: all.to_remind + part.to_remind,
-            }))
+            }
+        }
+        Ok(counts)
     }
 }
 

@@ -195,51 +195,16 @@ fn complaint_queues(office: &BackOffice, role: Role) -> Result<Vec<QueueCount>, 
     }])
 }
 
-/// How long the receivables counts are shown before they are read again: counting walks the
-/// whole receivables index (about 0.3 s at 100,000 orders), too slow for every home page.
-pub const COUNTS_FOR: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The last receivables counts of this node, the day and when they were read.
-pub type CountsCache = std::sync::Arc<
-    std::sync::Mutex<
-        Option<(
-            std::time::Instant,
-            chrono::NaiveDate,
-            crate::service::receivables::ReceivableCounts,
-        )>,
-    >,
->;
-
 /// 回款: the clerk's 回款跟踪 and finance's 回款登记, each the orders owing money on goods
-/// shipped (from the receivables index, at most `COUNTS_FOR` old), linking to the 回款 pages.
-fn receivable_queues(
-    office: &BackOffice,
-    role: Role,
-    cache: &CountsCache,
-) -> Result<Vec<QueueCount>, ServiceError> {
+/// shipped (from the receivables tallies), linking to the 回款 pages.
+fn receivable_queues(office: &BackOffice, role: Role) -> Result<Vec<QueueCount>, ServiceError> {
     let (label, href) = match role {
         Clerk => ("回款跟踪", "/ui/receivables#reminders"),
         Finance => ("回款登记", "/ui/receivables/pay"),
         _ => return Ok(Vec::new()),
     };
     let today = crate::domain::report::business_day(chrono::Utc::now());
-    let fresh = |(at, day, _): &(std::time::Instant, chrono::NaiveDate, _)| {
-        *day == today && at.elapsed() < COUNTS_FOR
-    };
-    let cached = cache
-        .lock()
-        .ok()
-        .and_then(|c| c.filter(fresh).map(|(_, _, counts)| counts));
-    let counts = match cached {
-        Some(counts) => counts,
-        None => {
-            let counts = office.receivable_counts(today)?;
-            if let Ok(mut c) = cache.lock() {
-                *c = Some((std::time::Instant::now(), today, counts));
-            }
-            counts
-        }
-    };
+    let counts = office.receivable_counts(today)?;
     Ok(vec![QueueCount {
         label: label.into(),
         count: counts.owing.to_string(),
@@ -269,7 +234,6 @@ pub async fn page(
     } else {
         Vec::new()
     };
-    let cache = state.workbench.receivable_counts.clone();
     let (queues, overview) = read(&state, move |office| {
         let counted = |defs: Vec<(String, OrderQuery, String)>| {
             defs.into_iter()
@@ -285,7 +249,7 @@ pub async fn page(
         let mut queues = counted(mine)?;
         queues.extend(complaint_queues(office, role)?);
         queues.extend(super::contracts::home_queues(office, role, COUNT_CAP)?);
-        queues.extend(receivable_queues(office, role, &cache)?);
+        queues.extend(receivable_queues(office, role)?);
         queues.extend(super::returns::home_queues(office, role, COUNT_CAP)?);
         queues.extend(super::delays::home_queues(office, role, COUNT_CAP)?);
         queues.extend(payment_anomaly_queue(office, role)?);

@@ -54,8 +54,6 @@ pub struct Workbench {
     pub sessions: Sessions,
     /// False with `--no-mdns` and no static peers: the page then says 单机模式 until a peer calls.
     pub looks_for_peers: bool,
-    /// The home page's receivables counts, read again at most every `home::COUNTS_FOR`.
-    pub receivable_counts: home::CountsCache,
 }
 
 pub fn routes() -> Router<AppState> {

@@ -124,7 +124,14 @@ fn tallied_figures(office: &BackOffice, name: &str) -> String {
     );
     let today = report::business_day(chrono::Utc::now());
     let mut settled_customers = 0;
-    for as_of in [day("2026-09-15"), day("2026-11-20"), today] {
+    let later = |days| today.checked_add_days(chrono::Days::new(days)).unwrap();
+    for as_of in [
+        day("2026-09-15"),
+        day("2026-11-20"),
+        today,
+        later(45),
+        later(100),
+    ] {
         let q = ReceivableQuery {
             as_of,
             ..ReceivableQuery::default()
@@ -270,7 +277,12 @@ async fn tallies_match_the_rows_they_sum_written_received_changed_and_rebuilt() 
             .any(|i| i.order == id),
         "the order owing is in the 催款 queue: {queue:?}"
     );
-    act(&mut net.nodes[1], Role::Finance, &id, "payments", json!({"amount": owed, "date": today.to_string(), "method": "bank", "payer": "张伟", "bank_ref": "TALLY-AGAIN-1"})).await;
+    // Part of it paid: still open, aged on what is left.
+    act(&mut net.nodes[1], Role::Finance, &id, "payments", json!({"amount": "1000.00", "date": today.to_string(), "method": "bank", "payer": "张伟", "bank_ref": "TALLY-PART-1"})).await;
+    let part = tallied_figures(office(&net, 1), "the node that took part of it");
+    assert_ne!(part, owing, "the part payment moved the receivables");
+    let rest = (Decimal::from_str(&owed).unwrap() - Decimal::from(1000)).to_string();
+    act(&mut net.nodes[1], Role::Finance, &id, "payments", json!({"amount": rest, "date": today.to_string(), "method": "bank", "payer": "张伟", "bank_ref": "TALLY-AGAIN-1"})).await;
     net.settle(Duration::from_secs(60)).await;
     let changed = tallied_figures(office(&net, 1), "the node that took the payment");
     assert_ne!(changed, owing, "the payment moved the receivables");
