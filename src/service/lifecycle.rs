@@ -806,7 +806,10 @@ impl BackOffice {
                     format!("invoice title must match the verified one ({:?})", order.get("invoice_title")),
                 ));
             }
-            if !titles.is_empty() && !titles.iter().any(|t| t == title.trim()) {
+            // The title the order copied at 核单 stays good after its profile is removed from
+            // the archive: an order keeps what it copied.
+            let own_title = !verified_title.is_empty() && title.trim() == verified_title;
+            if !own_title && !titles.is_empty() && !titles.iter().any(|t| t == title.trim()) {
                 return Err(rule(
                     &format!("开票名称不在客户档案的开票资料中（{}）", titles.join("、")),
                     format!("invoice title is not one of the customer's invoice profiles ({})", titles.join(", ")),
@@ -1363,6 +1366,7 @@ impl BackOffice {
                 });
             }
         }
+        out.extend(self.contract_exceeded_anomalies()?);
         Ok(out)
     }
 
