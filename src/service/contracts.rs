@@ -884,8 +884,11 @@ impl BackOffice {
                 found.push(g);
             }
         };
-        self.store
-            .for_each_in_index_range(index::CONTRACT_LEDGER, "", "\u{10ffff}", |value, doc| {
+        self.store.for_each_in_index_range(
+            index::CONTRACT_LEDGER,
+            "",
+            "\u{10ffff}",
+            |value, doc| {
                 let mut parts = value.splitn(3, '|');
                 let (Some(contract), Some(kind), Some(figure)) =
                     (parts.next(), parts.next(), parts.next())
@@ -915,7 +918,8 @@ impl BackOffice {
                     group.used += figure;
                     group.orders.push(doc.to_string());
                 }
-            })?;
+            },
+        )?;
         close(current.take(), signed, &mut found);
         let kind = anomaly::AnomalyKind::ContractExceeded;
         let mut out = Vec::with_capacity(found.len());
