@@ -2,8 +2,10 @@
 //! (主管审核), the VP's approval (领导审批), signing (签订) and filing (归档); a change after
 //! submission is a new version that goes through review again. Orders name their contract
 //! (`resolve_order_contract`), and a contract shows its orders and how much of its amount they
-//! used, from the `order_contract` index and the orders' summaries. Lists (state, customer,
-//! expiring, expired) come from the contract indexes (`views::contracts`).
+//! used, from the `order_contract` index and the orders' summaries; an order may not take a
+//! contract beyond its amount in force (`check_contract_room`), and contracts exceeded by
+//! orders taken on nodes apart are found from the `contract_ledger` index (合同超额). Lists
+//! (state, customer, expiring, expired) come from the contract indexes (`views::contracts`).
 
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use rust_decimal::Decimal;

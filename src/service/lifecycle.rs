@@ -1280,7 +1280,8 @@ impl BackOffice {
     /// One bank reference on live payments of two orders, or one invoice number on live
     /// invoices of two orders: found from the indexes, so every node holding the same documents
     /// lists the same ones. Each leaves the inbox only when finance voids a payment or an
-    /// invoice (红冲), which takes it out of the index.
+    /// invoice (红冲), which takes it out of the index. Contracts their orders exceed (合同超额,
+    /// `contract_exceeded_anomalies`) are listed with them.
     fn shared_value_anomalies(&self) -> Result<Vec<InboxAnomaly>, ServiceError> {
         let mut out = Vec::new();
         for (index, kind, what) in [

@@ -249,3 +249,53 @@ async fn orders_taken_on_two_nodes_within_what_remained_show_the_contract_exceed
     }
     net.stop().await;
 }
+
+/// The amount in force is the signed version's: a new version lowering it below what the
+/// orders use shows 合同超额 once signed (not while it is only drafted), and one raising it,
+/// signed, removes it.
+#[tokio::test]
+async fn a_new_version_of_the_contract_decides_its_amount_once_signed() {
+    let mut node = TestNode::start().await;
+    let customer = node.customer("成都富森美家居").await;
+    let (contract, number) = signed_contract(&mut node, &customer, "20000").await;
+    for _ in 0..2 {
+        let (status, got) = order_under(&mut node, &customer, &number).await;
+        assert_eq!(status, StatusCode::CREATED, "{got}");
+    }
+    let (status, got) = crate::contracts::patch(
+        &mut node,
+        &contract,
+        json!({"amount": "15000", "reason": "客户减少采购"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["version"], 2, "{got}");
+    // Drafted only: the signed version's 20000 still holds.
+    let view = get_ok(&node, &format!("/api/contracts/{contract}")).await;
+    assert_eq!(view["remaining"], "343.02", "{view}");
+    assert!(exceeded(&node).await.is_empty());
+    through_to_signed(&mut node, &contract).await;
+    let view = get_ok(&node, &format!("/api/contracts/{contract}")).await;
+    assert_eq!(view["exceeded_by"], "4656.98", "{view}");
+    let found = exceeded(&node).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    // Orders may not go further beyond it.
+    let (status, got) = order_under(&mut node, &customer, &number).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{got}");
+
+    // A third version raising the amount, signed: the anomaly goes.
+    let (status, got) = crate::contracts::patch(
+        &mut node,
+        &contract,
+        json!({"amount": "25000", "reason": "补签增加金额"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(exceeded(&node).await.len(), 1, "not before it is signed");
+    through_to_signed(&mut node, &contract).await;
+    let view = get_ok(&node, &format!("/api/contracts/{contract}")).await;
+    assert_eq!(view["remaining"], "5343.02", "{view}");
+    assert!(view.get("exceeded_by").is_none(), "{view}");
+    assert!(exceeded(&node).await.is_empty());
+    node.stop().await;
+}

@@ -70,7 +70,7 @@ async fn refused(
     node.post_as(role, &path, body, expected).await
 }
 
-async fn patch(node: &mut TestNode, id: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn patch(node: &mut TestNode, id: &str, body: Value) -> (StatusCode, Value) {
     let clerk = node.token(Role::Clerk).await;
     node.send("PATCH", &format!("/api/contracts/{id}"), &clerk, Some(body))
         .await
