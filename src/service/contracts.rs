@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::customers::Page;
-use super::lifecycle::{public_anomaly_id, rule, InboxAnomaly};
+use super::lifecycle::{inbox_anomaly, rule, InboxAnomaly};
 use super::{BackOffice, ServiceError, User};
 use crate::domain::anomaly::{self, Anomaly};
 use crate::domain::contract::{
@@ -934,33 +934,20 @@ impl BackOffice {
             // The id names the contract and what its orders add up to, so a change that keeps
             // it exceeded by another amount is a new anomaly, the same one on every node.
             let local = format!("{}:{}:{}", kind.slug(), g.contract, money_text(g.used));
-            out.push(InboxAnomaly {
-                id: public_anomaly_id("shared", &local),
-                order_id: None,
-                order_number: None,
-                complaint: None,
-                customers: Vec::new(),
-                anomaly: Anomaly {
-                    id: local,
-                    kind,
-                    detail: format!(
-                        "合同 {number} 超额 {}：合同金额 {}，{} 张订单合计 {} / contract {number} \
-                         ({}) is exceeded by {}: amount {}, used {} by {} orders",
-                        yuan(g.used - g.amount),
-                        yuan(g.amount),
-                        orders.len(),
-                        yuan(g.used),
-                        g.contract,
-                        money_text(g.used - g.amount),
-                        money_text(g.amount),
-                        money_text(g.used),
-                        orders.len()
-                    ),
-                    resolvers: kind.resolvers().to_vec(),
-                    resolution: None,
-                },
-                orders,
-            });
+            let detail = format!(
+                "合同 {number} 超额 {}：合同金额 {}，{} 张订单合计 {} / contract {number} \
+                 ({}) is exceeded by {}: amount {}, used {} by {} orders",
+                yuan(g.used - g.amount),
+                yuan(g.amount),
+                orders.len(),
+                yuan(g.used),
+                g.contract,
+                money_text(g.used - g.amount),
+                money_text(g.amount),
+                money_text(g.used),
+                orders.len()
+            );
+            out.push(inbox_anomaly("shared", kind, local, detail, orders));
         }
         Ok(out)
     }

@@ -202,6 +202,32 @@ pub(super) fn check_text_resolution(
     Ok(())
 }
 
+/// An anomaly of no one order (`local` its id, its public id under `prefix`: `shared` for one
+/// found from an index across orders, `damaged`), which only a fact or a fresh copy removes.
+pub(super) fn inbox_anomaly(
+    prefix: &str,
+    kind: anomaly::AnomalyKind,
+    local: String,
+    detail: String,
+    orders: Vec<String>,
+) -> InboxAnomaly {
+    InboxAnomaly {
+        id: public_anomaly_id(prefix, &local),
+        order_id: None,
+        order_number: None,
+        complaint: None,
+        customers: Vec::new(),
+        anomaly: anomaly::Anomaly {
+            id: local,
+            kind,
+            detail,
+            resolvers: kind.resolvers().to_vec(),
+            resolution: None,
+        },
+        orders,
+    }
+}
+
 /// A complaint an inbox anomaly is about.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ComplaintRef {
@@ -1346,25 +1372,12 @@ impl BackOffice {
                     continue;
                 }
                 let local = format!("{}:{value}:{}", kind.slug(), docs.join("+"));
-                out.push(InboxAnomaly {
-                    id: public_anomaly_id("shared", &local),
-                    order_id: None,
-                    order_number: None,
-                    complaint: None,
-                    customers: Vec::new(),
-                    anomaly: anomaly::Anomaly {
-                        id: local,
-                        kind,
-                        detail: format!(
-                            "{what} {value} is recorded on {} orders ({})",
-                            docs.len(),
-                            docs.join(", ")
-                        ),
-                        resolvers: kind.resolvers().to_vec(),
-                        resolution: None,
-                    },
-                    orders: docs,
-                });
+                let detail = format!(
+                    "{what} {value} is recorded on {} orders ({})",
+                    docs.len(),
+                    docs.join(", ")
+                );
+                out.push(inbox_anomaly("shared", kind, local, detail, docs));
             }
         }
         out.extend(self.contract_exceeded_anomalies()?);
@@ -1380,24 +1393,11 @@ impl BackOffice {
             .into_iter()
             .map(|(doc, reason)| {
                 let local = format!("{}:{doc}", kind.slug());
-                InboxAnomaly {
-                    id: public_anomaly_id("damaged", &local),
-                    order_id: None,
-                    order_number: None,
-                    complaint: None,
-                    customers: Vec::new(),
-                    anomaly: anomaly::Anomaly {
-                        id: local,
-                        kind,
-                        detail: format!(
-                            "文档已损坏 / document {doc} is damaged on this node's disk ({reason}); \
-                             it is fetched again whole from a peer that has it"
-                        ),
-                        resolvers: kind.resolvers().to_vec(),
-                        resolution: None,
-                    },
-                    orders: Vec::new(),
-                }
+                let detail = format!(
+                    "文档已损坏 / document {doc} is damaged on this node's disk ({reason}); \
+                     it is fetched again whole from a peer that has it"
+                );
+                inbox_anomaly("damaged", kind, local, detail, Vec::new())
             })
             .collect()
     }

@@ -67,10 +67,20 @@ fn names(customer: &Value, collection: &str, field: &str) -> Vec<String> {
     found
 }
 
-async fn patch(node: &mut TestNode, role: Role, id: &str, body: Value) -> (StatusCode, Value) {
+/// `PATCH /api/customers/{id}` as `role`; the answer must have status `expected`.
+async fn patched(
+    node: &mut TestNode,
+    role: Role,
+    id: &str,
+    body: Value,
+    expected: StatusCode,
+) -> Value {
     let token = node.token(role).await;
-    node.send("PATCH", &format!("/api/customers/{id}"), &token, Some(body))
-        .await
+    let (status, got) = node
+        .send("PATCH", &format!("/api/customers/{id}"), &token, Some(body))
+        .await;
+    assert_eq!(status, expected, "{got}");
+    got
 }
 
 #[tokio::test]
@@ -91,34 +101,34 @@ async fn a_clerk_removes_items_by_id_an_unknown_id_is_named_and_orders_keep_what
     into_production(&mut node, &order_id).await;
 
     // Finance may not edit archives.
-    let (status, got) = patch(
+    patched(
         &mut node,
         Role::Finance,
         &id,
         json!({"remove": {"contacts": [left]}}),
+        StatusCode::FORBIDDEN,
     )
     .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{got}");
     // An id the archive does not hold: 422 naming it; nothing is removed.
-    let (status, got) = patch(
+    let got = patched(
         &mut node,
         Role::Clerk,
         &id,
         json!({"remove": {"contacts": [left, "no-such-contact"]}}),
+        StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{got}");
     assert_eq!(got["errors"][0]["field"], "remove.contacts[1]", "{got}");
     assert!(got.to_string().contains("no-such-contact"), "{got}");
     // Changing and removing one item at once is a contradiction.
-    let (status, got) = patch(
+    patched(
         &mut node,
         Role::Clerk,
         &id,
         json!({"contacts": [{"id": left, "mobile": "1"}], "remove": {"contacts": [left]}}),
+        StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{got}");
     assert_eq!(
         get_customer(&node, &id).await["collections"]["contacts"]
             .as_array()
@@ -128,14 +138,14 @@ async fn a_clerk_removes_items_by_id_an_unknown_id_is_named_and_orders_keep_what
     );
 
     // The contact who left and the old invoice title go, in one signed write.
-    let (status, got) = patch(
+    let got = patched(
         &mut node,
         Role::Clerk,
         &id,
         json!({"remove": {"contacts": [left], "invoice_profiles": [old_title]}}),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{got}");
     assert_eq!(names(&got, "contacts", "name"), ["张伟"]);
     assert_eq!(
         names(&got, "invoice_profiles", "title"),
@@ -144,14 +154,14 @@ async fn a_clerk_removes_items_by_id_an_unknown_id_is_named_and_orders_keep_what
     // A write like any other: no anomaly (no value or item unvouched for).
     assert!(open_anomalies(&node).await.is_empty());
     // Removed twice: the second is named as unknown.
-    let (status, got) = patch(
+    patched(
         &mut node,
         Role::Clerk,
         &id,
         json!({"remove": {"contacts": [left]}}),
+        StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{got}");
     // On create there is nothing to remove.
     let clerk = node.token(Role::Clerk).await;
     let mut body = customer_body("杭州居然之家");
@@ -204,14 +214,14 @@ async fn a_clerk_removes_items_by_id_an_unknown_id_is_named_and_orders_keep_what
         );
     }
     // The clerk removes it again: signed, the anomaly goes.
-    let (status, got) = patch(
+    patched(
         &mut node,
         Role::Clerk,
         &id,
         json!({"remove": {"contacts": [left]}}),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{got}");
     assert!(open_anomalies(&node).await.is_empty());
     node.stop().await;
 }
@@ -230,15 +240,15 @@ async fn a_contact_removed_on_one_node_while_edited_on_another_stays_removed_on_
     net.settle(SETTLE).await;
 
     net.partition(&[&[0], &[1]]);
-    let (status, got) = patch(
+    patched(
         &mut net.nodes[0],
         Role::Clerk,
         &id,
         json!({"remove": {"contacts": [left]}}),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{got}");
-    let (status, got) = patch(
+    let got = patched(
         &mut net.nodes[1],
         Role::Clerk,
         &id,
@@ -246,9 +256,9 @@ async fn a_contact_removed_on_one_node_while_edited_on_another_stays_removed_on_
             {"id": left, "mobile": "13900000000"},
             {"id": stays, "mobile": "13811112222"}
         ]}),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{got}");
     assert_eq!(names(&got, "contacts", "name").len(), 2);
     net.heal();
     net.settle(SETTLE).await;
@@ -265,14 +275,14 @@ async fn a_contact_removed_on_one_node_while_edited_on_another_stays_removed_on_
     }
     assert_eq!(seen[0], seen[1]);
     // The node that edited it now holds no such contact: a further edit by id is refused.
-    let (status, got) = patch(
+    patched(
         &mut net.nodes[1],
         Role::Clerk,
         &id,
         json!({"contacts": [{"id": left, "mobile": "1"}]}),
+        StatusCode::CONFLICT,
     )
     .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{got}");
     net.stop().await;
 }
 
