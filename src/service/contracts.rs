@@ -876,7 +876,7 @@ impl BackOffice {
     /// are read, for their numbers. Identical on every node holding the same documents; it
     /// leaves the inbox when an order is cancelled or lowered (变更单), or a new version of the
     /// contract raising its amount is signed.
-    pub(crate) fn contract_exceeded_anomalies(&self) -> Result<Vec<InboxAnomaly>, ServiceError> {
+    pub fn contract_exceeded_anomalies(&self) -> Result<Vec<InboxAnomaly>, ServiceError> {
         let mut found: Vec<Exceeded> = Vec::new();
         // The contract being added up: (id, amount if signed, used, orders).
         let mut current: Option<Exceeded> = None;

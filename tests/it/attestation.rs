@@ -78,6 +78,8 @@ async fn a_price_written_without_a_signed_record_on_the_warehouse_node_is_shown_
     )
     .await;
     let gross = o["totals"]["gross"].as_str().unwrap().to_string();
+    // Finance's node pays an order it holds: it must have arrived there first.
+    net.settle(SETTLE).await;
     act(
         &mut net.nodes[2],
         Role::Finance,
