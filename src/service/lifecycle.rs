@@ -962,6 +962,8 @@ impl BackOffice {
                     "only a cancelled order can be reinstated",
                 ));
             }
+            // Back under its contract: within what the contract has left.
+            self.check_contract_room(order.get("contract"), Some(id), order.totals().gross)?;
             Ok(FactBody::Reinstated { reason })
         })
     }

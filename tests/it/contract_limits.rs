@@ -2,7 +2,7 @@
 //! taken under the contract, an order linked to it, a change raising a linked order's total; the
 //! workbench's order entry says so beside the contract field); and across two nodes, where each
 //! took an order within what remained, the contract shows 超额 and the clerk's and supervisor's
-//! inboxes list 合同超额 until an order is cancelled.
+//! inboxes list 合同超额 until an order is cancelled (and reinstating it is refused).
 
 use std::time::Duration;
 
@@ -247,6 +247,19 @@ async fn orders_taken_on_two_nodes_within_what_remained_show_the_contract_exceed
         assert!(view.get("exceeded_by").is_none(), "node {i}: {view}");
         assert!(exceeded(node).await.is_empty(), "node {i}");
     }
+    // Reinstating the cancelled order would exceed it again: refused here.
+    let (status, got) = net.nodes[0]
+        .post(
+            &format!("/api/orders/{}/reinstate", taken[1]),
+            &vp,
+            json!({"reason": "客户又要了"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{got}");
+    assert!(
+        got["detail"].as_str().unwrap().contains("超出合同"),
+        "{got}"
+    );
     net.stop().await;
 }
 
