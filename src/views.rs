@@ -224,7 +224,7 @@ impl DueEntry {
 
 /// Bumped whenever what the projector writes changes (index values, summary fields, status
 /// names): a store projected by an older version is projected again when it opens.
-pub const PROJECTION_VERSION: u32 = 10;
+pub const PROJECTION_VERSION: u32 = 11;
 /// Keys on which two customer archives are the same customer: tax id, mobile, name and city.
 pub const CUSTOMER_IDENTITY: &str = "customer_identity";
 
@@ -429,6 +429,17 @@ fn project_order(order: &Order) -> Projection {
             contracts::ORDER_CONTRACT,
             format!("{}|{created}", field(contract)),
         ));
+        if summary.status != Status::Cancelled {
+            index.push((
+                contracts::CONTRACT_LEDGER,
+                format!(
+                    "{}|{}|{}",
+                    field(contract),
+                    contracts::LEDGER_ORDER,
+                    summary.gross
+                ),
+            ));
+        }
     }
     if summary.open_anomalies > 0 {
         index.push((ORDER_ANOMALIES, created));

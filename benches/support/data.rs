@@ -116,6 +116,7 @@ fn customer_input(i: usize) -> CustomerInput {
     CustomerInput {
         header,
         collections,
+        ..CustomerInput::default()
     }
 }
 

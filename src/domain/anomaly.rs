@@ -41,6 +41,9 @@ pub enum AnomalyKind {
     /// 未经授权的字段修改: a value of a verified order or of a customer archive that no counted
     /// fact vouches for (written without an authorised node's signature, `domain::attest`).
     UnattestedValue,
+    /// 合同超额: the orders under a contract that count add up to more than its amount in
+    /// force (each taken within what remained, on two nodes apart).
+    ContractExceeded,
 }
 
 impl AnomalyKind {
@@ -64,6 +67,7 @@ impl AnomalyKind {
             AnomalyKind::UnauthorizedFact => &[Role::Supervisor, Role::Vp],
             AnomalyKind::DamagedDocument => &[Role::Admin],
             AnomalyKind::UnattestedValue => &[Role::Clerk],
+            AnomalyKind::ContractExceeded => &[Role::Clerk, Role::Supervisor],
         }
     }
 
@@ -86,6 +90,7 @@ impl AnomalyKind {
             AnomalyKind::UnauthorizedFact => "unauthorized-fact",
             AnomalyKind::DamagedDocument => "damaged-document",
             AnomalyKind::UnattestedValue => "unattested-value",
+            AnomalyKind::ContractExceeded => "contract-exceeded",
         }
     }
 
@@ -129,6 +134,11 @@ impl AnomalyKind {
                 "内勤须重新录入该值（改正或确认；订单核单后为变更单），由本节点签名",
                 "a clerk writes the value again (corrected or confirmed; a change order once \
                  the order is verified), which signs it",
+            )),
+            AnomalyKind::ContractExceeded => Some((
+                "须取消或减少其中的订单（变更单），或修改合同提高金额并经审核、审批、签订",
+                "cancel or lower an order (change order), or sign a new version of the contract \
+                 raising its amount",
             )),
             _ => None,
         }

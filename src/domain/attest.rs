@@ -8,7 +8,8 @@
 //! (`ArchiveWritten`) for the values it wrote. A value is attested when its hash is among the
 //! hashes the counted facts give; concurrent writes on two nodes stay attested after a merge,
 //! since the value Automerge picks was vouched for by its own writer's fact. An item that a
-//! counted fact saw and that is gone must have been removed by a counted fact too.
+//! counted fact saw and that is gone must have been removed by a counted fact too, and an item
+//! a counted fact removed that is there again is vouched for by nothing.
 //!
 //! A document is checked only once a counted fact of the activating kind carries an
 //! attestation (an order from its 核单 on, a customer from its first signed write): drafts,
@@ -248,14 +249,31 @@ pub fn unattested(record: &Record, facts: &[Fact], rules: &Rules) -> Vec<Unattes
             })
         }
     };
+    // Items a counted fact removed. Ids are never reused and a removal wins over a concurrent
+    // edit (Automerge deletes the item's key), so one that is there again was put back without
+    // a signed record: the hashes its values had before the removal vouch for nothing.
+    let removed: HashSet<&str> = stated
+        .iter()
+        .filter(|(path, value)| value.is_empty() && path.matches('.').count() == 1)
+        .map(|(path, _)| path.as_str())
+        .collect();
     let mut found = Vec::new();
     for (name, v) in record.fields.iter().filter(|(name, _)| !exempt(name)) {
         found.extend(vouched(name.clone(), &v.value).err());
     }
     for (collection, items) in &record.collections {
         for (item, fields) in items {
+            let put_back = removed.contains(format!("{collection}.{item}").as_str());
             for (name, v) in fields {
-                found.extend(vouched(format!("{collection}.{item}.{name}"), &v.value).err());
+                let path = format!("{collection}.{item}.{name}");
+                if put_back {
+                    found.push(Unattested {
+                        path,
+                        value: v.value.clone(),
+                    });
+                } else {
+                    found.extend(vouched(path, &v.value).err());
+                }
             }
         }
     }
@@ -459,5 +477,42 @@ mod tests {
         let found = unattested(&r, &[f], &RULES);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].path, "lines.l1.unit_price");
+    }
+
+    #[test]
+    fn an_item_removed_by_a_counted_fact_and_put_back_is_vouched_for_by_nothing() {
+        const REMOVING: Rules = Rules {
+            activates: &|f: &Fact| matches!(f.body, FactBody::Verified { .. }),
+            stated: &|f: &Fact| match &f.body {
+                FactBody::Correction { note } => vec![(note.clone(), String::new())],
+                _ => Vec::new(),
+            },
+        };
+        let f = fact("f1", verified());
+        let r = with_fact(
+            record("12.50"),
+            &f,
+            &Attestation::of_record(&record("12.50")),
+        );
+        let removal = fact(
+            "f2",
+            FactBody::Correction {
+                note: "lines.l1".into(),
+            },
+        );
+        let removed = r.with_ops(&[RecordOp::RemoveItem {
+            collection: "lines".into(),
+            item: "l1".into(),
+        }]);
+        let removed = with_fact(removed, &removal, &Attestation::default());
+        let facts = [f, removal];
+        // Removed by a counted fact: nothing to report.
+        assert!(unattested(&removed, &facts, &REMOVING).is_empty());
+        // Put back with its old values: the verification's hashes no longer vouch for them.
+        let mut put_back = removed.clone();
+        put_back.collections = r.collections.clone();
+        let found = unattested(&put_back, &facts, &REMOVING);
+        let paths: Vec<&str> = found.iter().map(|u| u.path.as_str()).collect();
+        assert_eq!(paths, vec!["lines.l1.quantity", "lines.l1.unit_price"]);
     }
 }

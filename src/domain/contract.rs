@@ -284,6 +284,15 @@ impl Contract {
         })
     }
 
+    /// The amount orders may use: the signed version's (the one in force), else the current
+    /// version's. A new version raising it counts once it is signed.
+    pub fn amount_in_force(&self) -> Decimal {
+        self.signed()
+            .and_then(|(version, _)| self.content_of(version))
+            .unwrap_or_else(|| self.content())
+            .amount
+    }
+
     /// The validity in force: the signed version's, None before any version was signed.
     pub fn in_force_until(&self) -> Option<NaiveDate> {
         let (version, _) = self.signed()?;

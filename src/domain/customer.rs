@@ -59,6 +59,8 @@ pub type Item = BTreeMap<String, String>;
 pub struct CustomerInput {
     pub header: BTreeMap<String, String>,
     pub collections: BTreeMap<String, Vec<Item>>,
+    /// Items to remove, by collection: their ids (a change only).
+    pub remove: BTreeMap<String, Vec<String>>,
 }
 
 impl CustomerInput {
@@ -104,6 +106,30 @@ impl CustomerInput {
                 }
             }
         }
+        for (collection, ids) in &self.remove {
+            if creating {
+                errors.push(
+                    format!("remove.{collection}"),
+                    "only an existing archive has items to remove",
+                );
+                continue;
+            }
+            if !COLLECTIONS.iter().any(|(c, _)| c == collection) {
+                errors.push(format!("remove.{collection}"), "unknown collection");
+                continue;
+            }
+            let changed = self.collections.get(collection);
+            for (i, id) in ids.iter().enumerate() {
+                let also_changed =
+                    changed.is_some_and(|items| items.iter().any(|it| it.get("id") == Some(id)));
+                if also_changed {
+                    errors.push(
+                        format!("remove.{collection}[{i}]"),
+                        format!("item {id} is both changed and removed"),
+                    );
+                }
+            }
+        }
         errors.into_result()
     }
 
@@ -129,6 +155,14 @@ impl CustomerInput {
                 for (name, value) in item {
                     ops.push(RecordOp::item_field(&collection, &id, &name, value));
                 }
+            }
+        }
+        for (collection, ids) in self.remove {
+            for item in ids {
+                ops.push(RecordOp::RemoveItem {
+                    collection: collection.clone(),
+                    item,
+                });
             }
         }
         ops
@@ -157,10 +191,17 @@ pub struct Customer {
     pub unattested: Vec<Unattested>,
 }
 
-/// How an archive's values are checked: from its first signed write (`ArchiveWritten`) on.
+/// How an archive's values are checked: from its first signed write (`ArchiveWritten`) on; the
+/// items a write removed (`removed`, `contacts.<id>`) are gone by a signed record.
 pub const ATTEST_RULES: Rules = Rules {
     activates: &|f: &Fact| matches!(f.body, FactBody::ArchiveWritten { .. }),
-    stated: &|_: &Fact| Vec::new(),
+    stated: &|f: &Fact| match &f.body {
+        FactBody::ArchiveWritten { removed, .. } => removed
+            .iter()
+            .map(|path| (path.clone(), String::new()))
+            .collect(),
+        _ => Vec::new(),
+    },
 };
 
 impl Customer {

@@ -351,6 +351,10 @@ pub enum FactBody {
     ArchiveWritten {
         #[serde(default)]
         fields: Vec<String>,
+        /// The items it removed (`contacts.<id>`): gone by a signed record, so no anomaly,
+        /// and never vouched for again if they reappear (`domain::attest`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removed: Vec<String>,
     },
 }
 

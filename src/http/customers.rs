@@ -58,6 +58,19 @@ pub struct CustomerBody {
     pub depots: Option<Vec<Item>>,
     /// title, tax_id, bank
     pub invoice_profiles: Option<Vec<Item>>,
+    /// A change only: the items to remove, by their `id`. An id the archive does not hold is a
+    /// 422 naming it (`remove.contacts[0]`).
+    pub remove: Option<RemoveItems>,
+}
+
+/// Items of a customer archive to remove, by collection: their ids.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveItems {
+    pub contacts: Option<Vec<String>>,
+    pub addresses: Option<Vec<String>>,
+    pub depots: Option<Vec<String>>,
+    pub invoice_profiles: Option<Vec<String>>,
 }
 
 impl From<CustomerBody> for CustomerInput {
@@ -90,9 +103,20 @@ impl From<CustomerBody> for CustomerInput {
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
         .collect();
+        let remove = b.remove.unwrap_or_default();
+        let remove = [
+            ("contacts", remove.contacts),
+            ("addresses", remove.addresses),
+            ("depots", remove.depots),
+            ("invoice_profiles", remove.invoice_profiles),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect();
         CustomerInput {
             header,
             collections,
+            remove,
         }
     }
 }

@@ -181,7 +181,7 @@ pub const ROUTES: &[Route] = &[
         method: "patch",
         path: "/api/customers/{id}",
         who: "clerk",
-        summary: "change fields; each merges on its own",
+        summary: "change fields (each merges on its own), add items, remove items by id (remove)",
         body: Body::Json("CustomerBody"),
         ok: 200,
         response: Resp::Schema("Customer"),
@@ -863,6 +863,7 @@ pub const ROUTES: &[Route] = &[
 #[derive(utoipa::OpenApi)]
 #[openapi(components(schemas(
     super::customers::CustomerBody,
+    super::customers::RemoveItems,
     super::orders::NewOrderBody,
     super::orders::LineBody,
     super::orders::ShipTo,
@@ -1184,6 +1185,8 @@ fn refine_components(schemas: &mut std::collections::BTreeMap<String, RefOr<Sche
     }
     // A new customer needs a name; a change does not.
     let mut new_customer = customer.clone();
+    // Only an existing archive has items to remove.
+    new_customer.properties.remove("remove");
     new_customer
         .properties
         .insert("name".into(), non_blank().into());

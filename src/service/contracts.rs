@@ -2,15 +2,17 @@
 //! (主管审核), the VP's approval (领导审批), signing (签订) and filing (归档); a change after
 //! submission is a new version that goes through review again. Orders name their contract
 //! (`resolve_order_contract`), and a contract shows its orders and how much of its amount they
-//! used, from the `order_contract` index and the orders' summaries. Lists (state, customer,
-//! expiring, expired) come from the contract indexes (`views::contracts`).
+//! used, from the `order_contract` index and the orders' summaries; an order may not take a
+//! contract beyond its amount in force (`check_contract_room`), and contracts exceeded by
+//! orders taken on nodes apart are found from the `contract_ledger` index (合同超额). Lists
+//! (state, customer, expiring, expired) come from the contract indexes (`views::contracts`).
 
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::customers::Page;
-use super::lifecycle::rule;
+use super::lifecycle::{inbox_anomaly, rule, InboxAnomaly};
 use super::{BackOffice, ServiceError, User};
 use crate::domain::anomaly::{self, Anomaly};
 use crate::domain::contract::{
@@ -118,10 +120,19 @@ pub struct ContractView {
     #[schema(value_type = String)]
     #[serde(with = "crate::domain::money::serde_money")]
     pub used: Decimal,
-    /// Amount minus used; negative when the orders exceed the contract.
+    /// The amount in force (the signed version's, else the current one's) minus used;
+    /// negative when the orders exceed the contract.
     #[schema(value_type = String)]
     #[serde(with = "crate::domain::money::serde_money")]
     pub remaining: Decimal,
+    /// 超额: how much the orders that count exceed the amount in force (orders taken on two
+    /// nodes apart); absent when they do not.
+    #[schema(value_type = Option<String>)]
+    #[serde(
+        with = "crate::domain::money::serde_money_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exceeded_by: Option<Decimal>,
     /// Every version, the first first, with its own facts.
     pub versions: Vec<ContractVersion>,
     /// 越权或伪造的记录: steps recorded by a role or node that may not, kept as evidence.
@@ -608,7 +619,9 @@ impl BackOffice {
             version: contract.version(),
             state,
             state_label: state.label_zh().to_string(),
-            remaining: content.amount - used,
+            remaining: contract.amount_in_force() - used,
+            exceeded_by: (used > contract.amount_in_force())
+                .then(|| used - contract.amount_in_force()),
             content,
             signed_version: signed.map(|s| s.0),
             signed_on: signed.map(|s| s.1),
@@ -790,4 +803,157 @@ fn expect_state(
             state.as_str()
         ),
     ))
+}
+
+/// ¥1234.56, as the refusals write amounts.
+fn yuan(amount: Decimal) -> String {
+    format!("¥{}", crate::domain::money::money_string(amount))
+}
+
+/// A contract its orders exceed (合同超额), as the ledger index shows it.
+struct Exceeded {
+    contract: String,
+    amount: Decimal,
+    used: Decimal,
+    orders: Vec<String>,
+}
+
+impl BackOffice {
+    /// An order under contract `contract` (its id, as the order stores it) whose total becomes
+    /// `gross` is refused (409) when the contract's other orders that count plus `gross` would
+    /// go beyond the amount in force. `order` is the order itself when it exists (its own
+    /// total is not counted twice). A contract field naming no contract document (a number
+    /// from before contracts were documents) has nothing to check.
+    pub fn check_contract_room(
+        &self,
+        contract: &str,
+        order: Option<&str>,
+        gross: Decimal,
+    ) -> Result<(), ServiceError> {
+        let is_contract = !contract.is_empty()
+            && self
+                .store
+                .doc_meta(contract)?
+                .is_some_and(|m| m.kind == CONTRACT_KIND);
+        if !is_contract {
+            return Ok(());
+        }
+        let contract = self.contract(contract)?;
+        let amount = contract.amount_in_force();
+        let used: Decimal = self
+            .contract_orders(&contract)?
+            .iter()
+            .filter(|o| o.counts && Some(o.id.as_str()) != order)
+            .map(|o| o.gross)
+            .sum();
+        if used + gross <= amount {
+            return Ok(());
+        }
+        let number = contract.get("number");
+        let remaining = amount - used;
+        Err(rule(
+            &format!(
+                "超出合同 {number} 的金额：合同金额 {}，已用 {}，剩余 {}，本单 {}",
+                yuan(amount),
+                yuan(used),
+                yuan(remaining),
+                yuan(gross)
+            ),
+            format!(
+                "the order would exceed contract {number}: amount {}, used {}, remaining {}, \
+                 this order {}",
+                money_text(amount),
+                money_text(used),
+                money_text(remaining),
+                money_text(gross)
+            ),
+        ))
+    }
+
+    /// Contracts whose orders that count (not cancelled) add up to more than the amount in
+    /// force (合同超额): two nodes each took an order within what remained. Found in one scan
+    /// of the `contract_ledger` index (no order or summary is read); only the contracts found
+    /// are read, for their numbers. Identical on every node holding the same documents; it
+    /// leaves the inbox when an order is cancelled or lowered (变更单), or a new version of the
+    /// contract raising its amount is signed.
+    pub fn contract_exceeded_anomalies(&self) -> Result<Vec<InboxAnomaly>, ServiceError> {
+        let mut found: Vec<Exceeded> = Vec::new();
+        // The contract being added up: (id, amount if signed, used, orders).
+        let mut current: Option<Exceeded> = None;
+        let mut signed = false;
+        let close = |group: Option<Exceeded>, signed: bool, found: &mut Vec<Exceeded>| {
+            if let Some(g) = group.filter(|g| signed && g.used > g.amount) {
+                found.push(g);
+            }
+        };
+        self.store.for_each_in_index_range(
+            index::CONTRACT_LEDGER,
+            "",
+            "\u{10ffff}",
+            |value, doc| {
+                let mut parts = value.splitn(3, '|');
+                let (Some(contract), Some(kind), Some(figure)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return;
+                };
+                let Ok(figure) = figure.parse::<Decimal>() else {
+                    return;
+                };
+                if current.as_ref().is_none_or(|c| c.contract != contract) {
+                    close(current.take(), signed, &mut found);
+                    signed = false;
+                    current = Some(Exceeded {
+                        contract: contract.to_string(),
+                        amount: Decimal::ZERO,
+                        used: Decimal::ZERO,
+                        orders: Vec::new(),
+                    });
+                }
+                let Some(group) = current.as_mut() else {
+                    return;
+                };
+                if kind == index::LEDGER_AMOUNT {
+                    group.amount = figure;
+                    signed = true;
+                } else {
+                    group.used += figure;
+                    group.orders.push(doc.to_string());
+                }
+            },
+        )?;
+        close(current.take(), signed, &mut found);
+        let kind = anomaly::AnomalyKind::ContractExceeded;
+        let mut out = Vec::with_capacity(found.len());
+        for g in found {
+            let number = self
+                .summary_of::<ContractSummary>(&g.contract)?
+                .map_or_else(|| g.contract.clone(), |s| s.number);
+            let mut orders = g.orders;
+            orders.sort();
+            // The id names the contract and what its orders add up to, so a change that keeps
+            // it exceeded by another amount is a new anomaly, the same one on every node.
+            let local = format!("{}:{}:{}", kind.slug(), g.contract, money_text(g.used));
+            let detail = format!(
+                "合同 {number} 超额 {}：合同金额 {}，{} 张订单合计 {} / contract {number} \
+                 ({}) is exceeded by {}: amount {}, used {} by {} orders",
+                yuan(g.used - g.amount),
+                yuan(g.amount),
+                orders.len(),
+                yuan(g.used),
+                g.contract,
+                money_text(g.used - g.amount),
+                money_text(g.amount),
+                money_text(g.used),
+                orders.len()
+            );
+            out.push(inbox_anomaly("shared", kind, local, detail, orders));
+        }
+        Ok(out)
+    }
+}
+
+/// 1234.56: an amount in the English half of a message.
+fn money_text(amount: Decimal) -> String {
+    crate::domain::money::money_string(amount)
 }

@@ -6,6 +6,7 @@ use crate::domain::customer::{Customer, CustomerInput, CUSTOMER_KIND};
 use crate::domain::facts::FactBody;
 use crate::domain::record::{Record, RecordOp};
 use crate::domain::role::Action;
+use crate::domain::validation::FieldErrors;
 use crate::service::lifecycle::{public_anomaly_id, InboxAnomaly};
 use crate::views::{self, search_key, CustomerSummary};
 
@@ -100,12 +101,15 @@ impl BackOffice {
     ) -> Result<Customer, ServiceError> {
         user.require(Action::EditCustomer)?;
         input.validate(false)?;
-        let fields: Vec<String> = input
+        let mut fields: Vec<String> = input
             .header
             .keys()
             .cloned()
             .chain(input.collections.keys().cloned())
             .collect();
+        for (collection, ids) in &input.remove {
+            fields.extend(ids.iter().map(|item| format!("-{collection}.{item}")));
+        }
         let written = self.store.update(
             id,
             &user.author(format!("change customer: {}", fields.join(", "))),
@@ -149,6 +153,24 @@ impl BackOffice {
                             }
                         }
                     }
+                    // Items to remove must be there: an unknown id is named (422), so a typo
+                    // or an item another node removed first is not taken for done.
+                    let mut errors = FieldErrors::default();
+                    for (collection, ids) in &input.remove {
+                        for (i, item_id) in ids.iter().enumerate() {
+                            let known = record
+                                .collections
+                                .get(collection)
+                                .is_some_and(|c| c.contains_key(item_id));
+                            if !known {
+                                errors.push(
+                                    format!("remove.{collection}[{i}]"),
+                                    format!("{collection} 中没有这一项 / no item {item_id} in {collection}"),
+                                );
+                            }
+                        }
+                    }
+                    errors.into_result()?;
                     self.archive_write(user, id, Some(record), input.into_ops(false, new_id))
                 }
                 _ => Err(ServiceError::NotFound(format!("customer {id}"))),
@@ -168,10 +190,15 @@ impl BackOffice {
         mut ops: Vec<RecordOp>,
     ) -> Result<Vec<RecordOp>, ServiceError> {
         let mut fields: Vec<String> = Vec::new();
+        let mut removed: Vec<String> = Vec::new();
         for op in &ops {
             let name = match op {
                 RecordOp::SetField { name, .. } => name,
                 RecordOp::SetItemField { collection, .. } => collection,
+                RecordOp::RemoveItem { collection, item } => {
+                    removed.push(format!("{collection}.{item}"));
+                    collection
+                }
                 _ => continue,
             };
             if !fields.contains(name) {
@@ -193,7 +220,7 @@ impl BackOffice {
         ops.push(self.attested_fact_op(
             user,
             id,
-            FactBody::ArchiveWritten { fields },
+            FactBody::ArchiveWritten { fields, removed },
             Some(&attestation),
         )?);
         Ok(ops)

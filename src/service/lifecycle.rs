@@ -202,6 +202,32 @@ pub(super) fn check_text_resolution(
     Ok(())
 }
 
+/// An anomaly of no one order (`local` its id, its public id under `prefix`: `shared` for one
+/// found from an index across orders, `damaged`), which only a fact or a fresh copy removes.
+pub(super) fn inbox_anomaly(
+    prefix: &str,
+    kind: anomaly::AnomalyKind,
+    local: String,
+    detail: String,
+    orders: Vec<String>,
+) -> InboxAnomaly {
+    InboxAnomaly {
+        id: public_anomaly_id(prefix, &local),
+        order_id: None,
+        order_number: None,
+        complaint: None,
+        customers: Vec::new(),
+        anomaly: anomaly::Anomaly {
+            id: local,
+            kind,
+            detail,
+            resolvers: kind.resolvers().to_vec(),
+            resolution: None,
+        },
+        orders,
+    }
+}
+
 /// A complaint an inbox anomaly is about.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ComplaintRef {
@@ -806,7 +832,10 @@ impl BackOffice {
                     format!("invoice title must match the verified one ({:?})", order.get("invoice_title")),
                 ));
             }
-            if !titles.is_empty() && !titles.iter().any(|t| t == title.trim()) {
+            // The title the order copied at 核单 stays good after its profile is removed from
+            // the archive: an order keeps what it copied.
+            let own_title = !verified_title.is_empty() && title.trim() == verified_title;
+            if !own_title && !titles.is_empty() && !titles.iter().any(|t| t == title.trim()) {
                 return Err(rule(
                     &format!("开票名称不在客户档案的开票资料中（{}）", titles.join("、")),
                     format!("invoice title is not one of the customer's invoice profiles ({})", titles.join(", ")),
@@ -933,6 +962,8 @@ impl BackOffice {
                     "only a cancelled order can be reinstated",
                 ));
             }
+            // Back under its contract: within what the contract has left.
+            self.check_contract_room(order.get("contract"), Some(id), order.totals().gross)?;
             Ok(FactBody::Reinstated { reason })
         })
     }
@@ -1277,7 +1308,8 @@ impl BackOffice {
     /// One bank reference on live payments of two orders, or one invoice number on live
     /// invoices of two orders: found from the indexes, so every node holding the same documents
     /// lists the same ones. Each leaves the inbox only when finance voids a payment or an
-    /// invoice (红冲), which takes it out of the index.
+    /// invoice (红冲), which takes it out of the index. Contracts their orders exceed (合同超额,
+    /// `contract_exceeded_anomalies`) are listed with them.
     fn shared_value_anomalies(&self) -> Result<Vec<InboxAnomaly>, ServiceError> {
         let mut out = Vec::new();
         for (index, kind, what) in [
@@ -1342,27 +1374,15 @@ impl BackOffice {
                     continue;
                 }
                 let local = format!("{}:{value}:{}", kind.slug(), docs.join("+"));
-                out.push(InboxAnomaly {
-                    id: public_anomaly_id("shared", &local),
-                    order_id: None,
-                    order_number: None,
-                    complaint: None,
-                    customers: Vec::new(),
-                    anomaly: anomaly::Anomaly {
-                        id: local,
-                        kind,
-                        detail: format!(
-                            "{what} {value} is recorded on {} orders ({})",
-                            docs.len(),
-                            docs.join(", ")
-                        ),
-                        resolvers: kind.resolvers().to_vec(),
-                        resolution: None,
-                    },
-                    orders: docs,
-                });
+                let detail = format!(
+                    "{what} {value} is recorded on {} orders ({})",
+                    docs.len(),
+                    docs.join(", ")
+                );
+                out.push(inbox_anomaly("shared", kind, local, detail, docs));
             }
         }
+        out.extend(self.contract_exceeded_anomalies()?);
         Ok(out)
     }
 
@@ -1375,24 +1395,11 @@ impl BackOffice {
             .into_iter()
             .map(|(doc, reason)| {
                 let local = format!("{}:{doc}", kind.slug());
-                InboxAnomaly {
-                    id: public_anomaly_id("damaged", &local),
-                    order_id: None,
-                    order_number: None,
-                    complaint: None,
-                    customers: Vec::new(),
-                    anomaly: anomaly::Anomaly {
-                        id: local,
-                        kind,
-                        detail: format!(
-                            "文档已损坏 / document {doc} is damaged on this node's disk ({reason}); \
-                             it is fetched again whole from a peer that has it"
-                        ),
-                        resolvers: kind.resolvers().to_vec(),
-                        resolution: None,
-                    },
-                    orders: Vec::new(),
-                }
+                let detail = format!(
+                    "文档已损坏 / document {doc} is damaged on this node's disk ({reason}); \
+                     it is fetched again whole from a peer that has it"
+                );
+                inbox_anomaly("damaged", kind, local, detail, Vec::new())
             })
             .collect()
     }

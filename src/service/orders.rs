@@ -15,7 +15,7 @@ use crate::domain::order::{
     line_ops, validate_amount, validate_line, validate_tax_rate, FieldConflict, LineInput,
     NewOrder, Order, OrderLine, Status, Totals, HEADER_FIELDS, LINES, ORDER_KIND, OWNERSHIP_FIELDS,
 };
-use crate::domain::record::{ChangeAuthor, RecordOp};
+use crate::domain::record::{ChangeAuthor, Record, RecordOp};
 use crate::domain::report::business_day;
 use crate::domain::role::{Action, Role};
 use crate::domain::validation::FieldErrors;
@@ -159,6 +159,15 @@ impl BackOffice {
             &order.contract,
             business_day(created_at),
         )?;
+        if !order.contract.is_empty() {
+            // Within what the contract has left (合同余额), as this node sees its orders;
+            // checked before a number is taken.
+            let ops = order.clone().into_ops("", created_at, new_id);
+            let gross = Order::from_record("", &Record::default().with_ops(&ops))
+                .totals()
+                .gross;
+            self.check_contract_room(&order.contract, None, gross)?;
+        }
         let seq = self.store.next_counter("order_number")?;
         let number = format!("{}-{seq:06}", self.identity.order_prefix);
         let id = new_id();
@@ -439,6 +448,13 @@ impl BackOffice {
             }
             let after = self.order_from(id, &record.with_ops(&ops));
             let (gross_before, gross_after) = (order.totals().gross, after.totals().gross);
+            // Linked to a contract, or a larger total under one: within what it has left.
+            let contract = after.get("contract");
+            if !contract.is_empty()
+                && (contract != order.get("contract") || gross_after > gross_before)
+            {
+                self.check_contract_room(contract, Some(id), gross_after)?;
+            }
             let deposit: Decimal = after.get("deposit").parse().unwrap_or_default();
             if deposit > gross_after {
                 return Err(FieldErrors::single(

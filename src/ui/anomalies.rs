@@ -89,6 +89,9 @@ pub fn instruction(kind: AnomalyKind) -> String {
         AnomalyKind::UnattestedValue => {
             "请在订单页或客户档案中重新录入该值（订单核单后须填写变更原因），保存后此异常自动消失。"
         }
+        AnomalyKind::ContractExceeded => {
+            "打开合同查看其订单：取消或以变更单减少订单，或起草新版本提高合同金额并签订，此异常自动消失。"
+        }
         _ => "请打开订单记录相应的事实，记录后此异常自动消失。",
     };
     format!("{zh}，不能以文字说明关闭。{where_}")
@@ -233,6 +236,9 @@ pub fn detail_in_chinese(order: Option<&Order>, item: &InboxAnomaly) -> String {
                 .unwrap_or_default();
             format!("字段 {rest} 在不同节点上被改成了不同的值：{values}")
         }
+        (AnomalyKind::ContractExceeded, _) => {
+            super::order_page::chinese_half(&a.detail).to_string()
+        }
         (AnomalyKind::DuplicateCustomer, _) => format!(
             "{} 份客户档案看来是同一个客户（税号、手机或名称加城市相同）",
             item.customers.len()
@@ -297,6 +303,15 @@ fn rows_for(
                     .map(|c| format!("{}（{} {}）", c.name, c.code, c.city))
                     .unwrap_or_else(|| id.clone()),
             );
+        }
+        if a.kind == AnomalyKind::ContractExceeded {
+            // `contract-exceeded:<contract>:<used>`: the contract's page lists its orders.
+            if let Some(contract) = a.id.split(':').nth(1) {
+                links.push(OrderLink {
+                    href: format!("/ui/contracts/{contract}"),
+                    number: "合同".into(),
+                });
+            }
         }
         if a.kind != AnomalyKind::DuplicateCustomer {
             for (id, label) in item.customers.iter().zip(&customers) {

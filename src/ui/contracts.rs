@@ -350,6 +350,8 @@ struct ContractPage {
     /// The current version's attachments (names), each a link.
     attachments: Vec<String>,
     amounts: Vec<(&'static str, String)>,
+    /// 超额: by how much its orders exceed the amount in force, or "".
+    exceeded: String,
     orders: Vec<OrderRow>,
     versions: Vec<VersionView>,
     anomalies: Vec<String>,
@@ -499,6 +501,7 @@ async fn contract_page(
             ("订单已用", money(view.used)),
             ("剩余", money(view.remaining)),
         ],
+        exceeded: view.exceeded_by.map(money).unwrap_or_default(),
         orders: view
             .orders
             .iter()

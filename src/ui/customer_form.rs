@@ -1,11 +1,13 @@
 //! 新建客户 and 编辑档案: a customer archive typed in the workbench, header fields and its
 //! contacts, addresses, depots and invoice profiles as rows (blank rows are left out, so a new
-//! contact is typed into the next blank row, without script). The dealer a store belongs to is
-//! named by the dealer's name or code. The same use cases as the API (`create_customer`,
-//! `patch_customer`); an edit sends only what changed. A refusal shows each error beside its
-//! field, in Chinese, keeping what was typed.
+//! contact is typed into the next blank row, without script; 再加一行 shows the form again with
+//! one more blank row of that collection, saving nothing). On an edit each existing row has a
+//! 删除 checkbox: saving removes the checked rows (`remove` of `patch_customer`). The dealer a
+//! store belongs to is named by the dealer's name or code. The same use cases as the API
+//! (`create_customer`, `patch_customer`); an edit sends only what changed. A refusal shows each
+//! error beside its field, in Chinese, keeping what was typed and checked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -49,8 +51,9 @@ const KIND_CHOICES: &[(&str, &str)] = &[
 ];
 const STATUS_CHOICES: &[(&str, &str)] = &[("active", "正常"), ("frozen", "冻结")];
 
-/// Blank rows each collection offers beyond the items it holds.
+/// Blank rows each collection offers beyond the items it holds, unless 再加一行 asked for more.
 const BLANK_ROWS: usize = 2;
+const MAX_BLANK_ROWS: usize = 50;
 
 pub struct HeaderInput {
     pub name: &'static str,
@@ -66,6 +69,10 @@ pub struct ItemRow {
     /// name of the hidden input carrying it.
     pub id: String,
     pub id_name: String,
+    /// The name of its 删除 checkbox (rows of items already in the archive), and whether it
+    /// is checked.
+    pub remove_name: String,
+    pub removing: bool,
     pub cells: Vec<(String, String)>,
     pub error: String,
 }
@@ -75,6 +82,10 @@ pub struct Block {
     pub title: &'static str,
     pub headers: Vec<&'static str>,
     pub rows: Vec<ItemRow>,
+    /// How many blank rows it shows (posted back, so 再加一行 adds to them).
+    pub blanks: usize,
+    /// Whether any row is an existing item (the 删除 column is shown).
+    pub removable: bool,
 }
 
 #[derive(Template)]
@@ -88,7 +99,9 @@ struct FormPage {
     error: String,
 }
 
-/// The form as posted: `f_<field>` for the header, `<collection>.<row>.<field>` for items.
+/// The form as posted: `f_<field>` for the header, `<collection>.<row>.<field>` for items
+/// (`<collection>.<row>.remove` for a checked 删除), `blanks.<collection>` for the blank rows
+/// shown, `more=<collection>` for 再加一行.
 type Posted = Vec<(String, String)>;
 
 /// A row of a collection as shown: the item's id (empty for a new one) and its field values.
@@ -100,6 +113,10 @@ struct Shown {
     header: BTreeMap<String, String>,
     /// Per collection, its rows.
     items: BTreeMap<String, Vec<Row>>,
+    /// Per collection, the ids of the items checked 删除.
+    removed: BTreeMap<String, BTreeSet<String>>,
+    /// Per collection, the blank rows to show when not `BLANK_ROWS`.
+    blanks: BTreeMap<String, usize>,
 }
 
 impl Shown {
@@ -125,15 +142,29 @@ impl Shown {
                 (id.to_string(), rows)
             })
             .collect();
-        Shown { header, items }
+        Shown {
+            header,
+            items,
+            removed: BTreeMap::new(),
+            blanks: BTreeMap::new(),
+        }
     }
 
     fn of_posted(posted: &Posted) -> Shown {
         let mut header = BTreeMap::new();
         let mut items: BTreeMap<String, BTreeMap<usize, Row>> = BTreeMap::new();
+        let mut checked: Vec<(String, usize)> = Vec::new();
+        let mut blanks = BTreeMap::new();
         for (key, value) in posted {
             if let Some(field) = key.strip_prefix("f_") {
                 header.insert(field.to_string(), value.clone());
+                continue;
+            }
+            if let Some(collection) = key.strip_prefix("blanks.") {
+                if let Ok(n) = value.parse::<usize>() {
+                    // At most 50 blank rows: a posted number cannot make a page of any size.
+                    blanks.insert(collection.to_string(), n.min(MAX_BLANK_ROWS));
+                }
                 continue;
             }
             let mut parts = key.splitn(3, '.');
@@ -155,16 +186,43 @@ impl Shown {
                 .or_default();
             if field == "id" {
                 entry.0 = value.clone();
+            } else if field == "remove" {
+                checked.push((collection.to_string(), row));
             } else {
                 entry.1.insert(field.to_string(), value.trim().to_string());
             }
         }
+        let mut removed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (collection, row) in checked {
+            if let Some((id, _)) = items.get(&collection).and_then(|rows| rows.get(&row)) {
+                if !id.is_empty() {
+                    removed.entry(collection).or_default().insert(id.clone());
+                }
+            }
+        }
+        if let Some((_, more)) = posted.iter().find(|(k, _)| k == "more") {
+            if SECTIONS.iter().any(|(id, _, _)| id == more) {
+                let n = blanks.get(more).copied().unwrap_or(BLANK_ROWS);
+                blanks.insert(more.clone(), (n + 1).min(MAX_BLANK_ROWS));
+            }
+        }
         Shown {
             header,
+            // Blank new rows are shown again as the blank rows below the others.
             items: items
                 .into_iter()
-                .map(|(c, rows)| (c, rows.into_values().collect()))
+                .map(|(c, rows)| {
+                    let rows = rows
+                        .into_values()
+                        .filter(|(id, values)| {
+                            !id.is_empty() || values.values().any(|v| !v.is_empty())
+                        })
+                        .collect();
+                    (c, rows)
+                })
                 .collect(),
+            removed,
+            blanks,
         }
     }
 }
@@ -197,16 +255,23 @@ fn form_page(
         .iter()
         .map(|(id, title, fields)| {
             let held = shown.items.get(*id).cloned().unwrap_or_default();
-            let blanks = (0..BLANK_ROWS).map(|_| (String::new(), BTreeMap::new()));
+            let removable = held.iter().any(|(item_id, _)| !item_id.is_empty());
+            let removed = shown.removed.get(*id);
+            let blank_rows = shown.blanks.get(*id).copied().unwrap_or(BLANK_ROWS);
+            let blanks = (0..blank_rows).map(|_| (String::new(), BTreeMap::new()));
             Block {
                 id,
                 title,
                 headers: fields.iter().map(|(_, label)| *label).collect(),
+                blanks: blank_rows,
+                removable,
                 rows: held
                     .into_iter()
                     .chain(blanks)
                     .enumerate()
                     .map(|(row, (item_id, values))| ItemRow {
+                        removing: removed.is_some_and(|r| r.contains(&item_id)),
+                        remove_name: format!("{id}.{row}.remove"),
                         id: item_id,
                         id_name: format!("{id}.{row}.id"),
                         cells: fields
@@ -265,6 +330,8 @@ pub async fn new_form(
     let shown = Shown {
         header: BTreeMap::from([("kind".to_string(), "store".to_string())]),
         items: BTreeMap::new(),
+        removed: BTreeMap::new(),
+        blanks: BTreeMap::new(),
     };
     form_page(
         &state,
@@ -343,7 +410,14 @@ fn input_of(
             .collect();
         let mut items = Vec::new();
         let mut positions = Vec::new();
+        let checked = shown.removed.get(collection);
+        let mut removing = Vec::new();
         for (row, (id, values)) in rows.iter().enumerate() {
+            if held.contains_key(id.as_str()) && checked.is_some_and(|c| c.contains(id)) {
+                // Removed: what was typed into the row is not saved.
+                removing.push(id.clone());
+                continue;
+            }
             let mut item: Item = match held.get(id.as_str()) {
                 Some(before) => values
                     .iter()
@@ -368,6 +442,16 @@ fn input_of(
         if !items.is_empty() {
             input.collections.insert(collection.clone(), items);
             rows_of.insert(collection.clone(), positions);
+        }
+        if !removing.is_empty() {
+            let rows: Vec<usize> = rows
+                .iter()
+                .enumerate()
+                .filter(|(_, (id, _))| removing.contains(id))
+                .map(|(row, _)| row)
+                .collect();
+            rows_of.insert(format!("remove.{collection}"), rows);
+            input.remove.insert(collection.clone(), removing);
         }
     }
     (input, rows_of)
@@ -418,9 +502,11 @@ fn refusal(
                                 .parse::<usize>()
                                 .ok()
                                 .and_then(|i| rows_of.get(collection)?.get(i).copied());
-                            match row {
-                                Some(row) => format!("{collection}[{row}]{tail}"),
-                                None => e.field.clone(),
+                            match (row, collection.strip_prefix("remove.")) {
+                                // An item to remove that is not there (removed elsewhere).
+                                (Some(row), Some(bare)) => format!("{bare}[{row}].删除"),
+                                (Some(row), None) => format!("{collection}[{row}]{tail}"),
+                                (None, _) => e.field.clone(),
                             }
                         }
                         None => e.field.clone(),
@@ -449,6 +535,18 @@ async fn save(
         .unwrap_or_default();
     signed.check_csrf(&csrf)?;
     let shown = Shown::of_posted(&posted);
+    if posted.iter().any(|(k, _)| k == "more") {
+        // 再加一行: the same form with one more blank row, nothing saved.
+        let page = form_page(
+            state,
+            signed,
+            editing.as_deref(),
+            &shown,
+            &BTreeMap::new(),
+            String::new(),
+        )?;
+        return Ok(page.into_response());
+    }
     let user: User = signed.user.clone();
     let dealer_text = shown.header.get("dealer").cloned().unwrap_or_default();
     let target = editing.clone();
@@ -476,7 +574,13 @@ async fn save(
         };
         let (input, rows_of) = input_of(&typed, current.as_ref(), dealer);
         let saved = match &target {
-            Some(id) if input.header.is_empty() && input.collections.is_empty() => Ok(id.clone()),
+            Some(id)
+                if input.header.is_empty()
+                    && input.collections.is_empty()
+                    && input.remove.is_empty() =>
+            {
+                Ok(id.clone())
+            }
             Some(id) => o.patch_customer(&user, id, input).map(|_| id.clone()),
             None => o.create_customer(&user, input).map(|c| c.id),
         };

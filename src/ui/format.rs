@@ -126,6 +126,7 @@ pub fn anomaly_label(kind: AnomalyKind) -> &'static str {
         AnomalyKind::UnauthorizedFact => "越权或伪造的记录",
         AnomalyKind::UnattestedValue => "未经授权的字段修改",
         AnomalyKind::DamagedDocument => "文档已损坏",
+        AnomalyKind::ContractExceeded => "合同超额",
     }
 }
 

@@ -81,6 +81,8 @@ pub struct Typed {
     pub project: String,
     pub salesperson: String,
     pub promised_ship_date: String,
+    /// 合同号: the contract's number (or id) the order goes under.
+    pub contract: String,
     pub tax_included: bool,
     pub tax_rate: String,
     pub invoice_title: String,
@@ -253,6 +255,7 @@ fn read_form(pairs: Vec<(String, String)>) -> (String, Typed) {
             "project" => form.project = value,
             "salesperson" => form.salesperson = value,
             "promised_ship_date" => form.promised_ship_date = value,
+            "contract" => form.contract = value,
             "tax_included" => form.tax_included = !value.is_empty(),
             "tax_rate" => form.tax_rate = value,
             "invoice_title" => form.invoice_title = value,
@@ -436,7 +439,7 @@ pub async fn submit(
         tax_rate,
         invoice_title: form.invoice_title.trim().to_string(),
         deposit: Decimal::ZERO,
-        contract: String::new(),
+        contract: form.contract.trim().to_string(),
         ship_address: form.ship_address.trim().to_string(),
         receiver: form.receiver.trim().to_string(),
         receiver_phone: form.receiver_phone.trim().to_string(),
@@ -476,6 +479,7 @@ pub async fn submit(
                             "customer_id" => ("customer", "客户"),
                             "tax_rate" => ("tax_rate", "税率"),
                             "invoice_title" => ("invoice_title", "开票名称"),
+                            "contract" => ("contract", "合同"),
                             "lines" => ("lines", ""),
                             _ => ("other", ""),
                         };
@@ -490,7 +494,13 @@ pub async fn submit(
             }
         }
         ApiError::Conflict(rule) => {
-            error = super::order_page::chinese_half(&rule).to_string();
+            let why = super::order_page::chinese_half(&rule).to_string();
+            // A contract's rule (not signed, expired, its amount exceeded) goes beside it.
+            if !form.contract.trim().is_empty() && why.contains("合同") {
+                errors.insert("contract", why);
+            } else {
+                error = why;
+            }
         }
         ApiError::Forbidden(_) => error = "您的角色不能接单".into(),
         other => return Err(other.into()),

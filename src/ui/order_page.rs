@@ -189,7 +189,14 @@ pub(crate) fn describe_fact(body: &FactBody) -> String {
         FactBody::ContractRevised {
             version, reason, ..
         } => format!("合同变更为第{version}版：{reason}"),
-        FactBody::ArchiveWritten { fields } => format!("客户档案修改：{}", fields.join("、")),
+        FactBody::ArchiveWritten { fields, removed } if removed.is_empty() => {
+            format!("客户档案修改：{}", fields.join("、"))
+        }
+        FactBody::ArchiveWritten { fields, removed } => format!(
+            "客户档案修改：{}（删除 {}）",
+            fields.join("、"),
+            removed.join("、")
+        ),
     }
 }
 

@@ -25,6 +25,16 @@ pub const CONTRACT_VALID_TO: &str = "contract_valid_to";
 /// as stored (the contract's id, or a number typed before contracts were documents).
 pub const ORDER_CONTRACT: &str = "order_contract";
 
+/// What each contract may take and what each order under it uses, side by side, so the
+/// contracts its orders exceed (合同超额) are found in one scan of this index, without loading
+/// an order or a summary: a signed contract writes `<id>|a|<amount in force>`, each order
+/// naming a contract and not cancelled `<contract>|o|<gross>`. Entries of one contract are next
+/// to each other, its amount first.
+pub const CONTRACT_LEDGER: &str = "contract_ledger";
+/// The ledger entry's kinds: the contract's amount, an order's gross.
+pub const LEDGER_AMOUNT: &str = "a";
+pub const LEDGER_ORDER: &str = "o";
+
 /// A contract as lists show it, kept beside the document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContractSummary {
@@ -94,6 +104,14 @@ pub fn project(contract: &Contract) -> Projection {
     ];
     if let Some(until) = summary.in_force_until {
         index.push((CONTRACT_VALID_TO, format!("{until}|{created}")));
+        index.push((
+            CONTRACT_LEDGER,
+            format!(
+                "{}|{LEDGER_AMOUNT}|{}",
+                field(&contract.id),
+                contract.amount_in_force()
+            ),
+        ));
     }
     Projection {
         index,

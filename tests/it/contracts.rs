@@ -19,26 +19,26 @@ use crate::testnet::TestNet;
 
 const SETTLE: Duration = Duration::from_secs(30);
 /// The gross of `three_lines` (tax included).
-const THREE_LINES_GROSS: &str = "9828.49";
+pub(crate) const THREE_LINES_GROSS: &str = "9828.49";
 
-fn today() -> NaiveDate {
+pub(crate) fn today() -> NaiveDate {
     neiqin::domain::report::business_day(chrono::Utc::now())
 }
 
-fn plus(days: u64) -> String {
+pub(crate) fn plus(days: u64) -> String {
     (today() + Days::new(days)).to_string()
 }
 
-fn minus(days: u64) -> String {
+pub(crate) fn minus(days: u64) -> String {
     (today() - Days::new(days)).to_string()
 }
 
-fn draft_body(customer: &str, amount: &str, from: &str, to: &str) -> Value {
+pub(crate) fn draft_body(customer: &str, amount: &str, from: &str, to: &str) -> Value {
     json!({"customer_id": customer, "party_b": "上海内勤家具有限公司", "amount": amount,
            "terms": "货到30天内付清；质保一年", "valid_from": from, "valid_to": to})
 }
 
-async fn draft(node: &mut TestNode, body: Value) -> Value {
+pub(crate) async fn draft(node: &mut TestNode, body: Value) -> Value {
     let clerk = node.token(Role::Clerk).await;
     let (status, got) = node.post("/api/contracts", &clerk, body).await;
     assert_eq!(status, StatusCode::CREATED, "{got}");
@@ -46,7 +46,13 @@ async fn draft(node: &mut TestNode, body: Value) -> Value {
 }
 
 /// A step on a contract that must succeed.
-async fn step(node: &mut TestNode, role: Role, id: &str, action: &str, body: Value) -> Value {
+pub(crate) async fn step(
+    node: &mut TestNode,
+    role: Role,
+    id: &str,
+    action: &str,
+    body: Value,
+) -> Value {
     let path = format!("/api/contracts/{id}/{action}");
     node.post_as(role, &path, body, StatusCode::OK).await
 }
@@ -64,14 +70,14 @@ async fn refused(
     node.post_as(role, &path, body, expected).await
 }
 
-async fn patch(node: &mut TestNode, id: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn patch(node: &mut TestNode, id: &str, body: Value) -> (StatusCode, Value) {
     let clerk = node.token(Role::Clerk).await;
     node.send("PATCH", &format!("/api/contracts/{id}"), &clerk, Some(body))
         .await
 }
 
 /// Submitted, reviewed, approved and signed today.
-async fn through_to_signed(node: &mut TestNode, id: &str) -> Value {
+pub(crate) async fn through_to_signed(node: &mut TestNode, id: &str) -> Value {
     step(node, Role::Clerk, id, "submit", json!({})).await;
     step(
         node,
@@ -92,7 +98,7 @@ async fn through_to_signed(node: &mut TestNode, id: &str) -> Value {
     .await
 }
 
-async fn get_ok(node: &TestNode, path: &str) -> Value {
+pub(crate) async fn get_ok(node: &TestNode, path: &str) -> Value {
     let (status, body) = node.get(path, &node.admin).await;
     assert_eq!(status, StatusCode::OK, "{path}: {body}");
     body
@@ -108,7 +114,7 @@ async fn listed(node: &TestNode, query: &str) -> Vec<String> {
         .collect()
 }
 
-fn id_of(view: &Value) -> String {
+pub(crate) fn id_of(view: &Value) -> String {
     view["id"].as_str().unwrap().to_string()
 }
 
@@ -127,7 +133,11 @@ fn field_named(problem: &Value) -> &str {
 }
 
 /// Takes an order naming `contract`; returns the answer.
-async fn order_under(node: &mut TestNode, customer: &str, contract: &str) -> (StatusCode, Value) {
+pub(crate) async fn order_under(
+    node: &mut TestNode,
+    customer: &str,
+    contract: &str,
+) -> (StatusCode, Value) {
     let clerk = node.token(Role::Clerk).await;
     let mut body = order_body(customer, three_lines());
     body["contract"] = json!(contract);

@@ -140,7 +140,7 @@ async fn a_customer_page_shows_archive_orders_receivables_and_the_duplicate_from
 }
 
 /// The value of the hidden input naming row `row`'s item id in `collection`.
-fn item_id(body: &str, collection: &str, row: usize) -> String {
+pub(crate) fn item_id(body: &str, collection: &str, row: usize) -> String {
     let marker = format!("name=\"{collection}.{row}.id\" value=\"");
     let start = body.find(&marker).expect("the row's id") + marker.len();
     body[start..start + body[start..].find('"').unwrap()].to_string()
