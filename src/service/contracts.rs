@@ -871,58 +871,36 @@ impl BackOffice {
     }
 
     /// Contracts whose orders that count (not cancelled) add up to more than the amount in
-    /// force (合同超额): two nodes each took an order within what remained. Found in one scan
-    /// of the `contract_ledger` index (no order or summary is read); only the contracts found
-    /// are read, for their numbers. Identical on every node holding the same documents; it
+    /// force (合同超额): two nodes each took an order within what remained. Found from the
+    /// `ct|` tallies of the `contract_ledger` index (a sum per contract; no order or summary is
+    /// read); only the contracts found are read, for their numbers and orders. Identical on every node holding the same documents; it
     /// leaves the inbox when an order is cancelled or lowered (变更单), or a new version of the
     /// contract raising its amount is signed.
     pub fn contract_exceeded_anomalies(&self) -> Result<Vec<InboxAnomaly>, ServiceError> {
         let mut found: Vec<Exceeded> = Vec::new();
-        // The contract being added up: (id, amount if signed, used, orders).
-        let mut current: Option<Exceeded> = None;
-        let mut signed = false;
-        let close = |group: Option<Exceeded>, signed: bool, found: &mut Vec<Exceeded>| {
-            if let Some(g) = group.filter(|g| signed && g.used > g.amount) {
-                found.push(g);
+        // The `ct|` tallies: amount, used, signed, orders per contract.
+        for (key, sums) in self.store.tallies("ct|", "ct}")? {
+            let Some(contract) = key.strip_prefix("ct|") else {
+                continue;
+            };
+            let (amount, used, signed) = (sums[0], sums[1], !sums[2].is_zero());
+            if !signed || used <= amount {
+                continue;
             }
-        };
-        self.store.for_each_in_index_range(
-            index::CONTRACT_LEDGER,
-            "",
-            "\u{10ffff}",
-            |value, doc| {
-                let mut parts = value.splitn(3, '|');
-                let (Some(contract), Some(kind), Some(figure)) =
-                    (parts.next(), parts.next(), parts.next())
-                else {
-                    return;
-                };
-                let Ok(figure) = figure.parse::<Decimal>() else {
-                    return;
-                };
-                if current.as_ref().is_none_or(|c| c.contract != contract) {
-                    close(current.take(), signed, &mut found);
-                    signed = false;
-                    current = Some(Exceeded {
-                        contract: contract.to_string(),
-                        amount: Decimal::ZERO,
-                        used: Decimal::ZERO,
-                        orders: Vec::new(),
-                    });
-                }
-                let Some(group) = current.as_mut() else {
-                    return;
-                };
-                if kind == index::LEDGER_AMOUNT {
-                    group.amount = figure;
-                    signed = true;
-                } else {
-                    group.used += figure;
-                    group.orders.push(doc.to_string());
-                }
-            },
-        )?;
-        close(current.take(), signed, &mut found);
+            let mut orders = Vec::new();
+            self.store.for_each_in_index_range(
+                index::CONTRACT_LEDGER,
+                &format!("{contract}|{}|", index::LEDGER_ORDER),
+                &format!("{contract}|{}}}", index::LEDGER_ORDER),
+                |_, doc| orders.push(doc.to_string()),
+            )?;
+            found.push(Exceeded {
+                contract: contract.to_string(),
+                amount,
+                used,
+                orders,
+            });
+        }
         let kind = anomaly::AnomalyKind::ContractExceeded;
         let mut out = Vec::with_capacity(found.len());
         for g in found {

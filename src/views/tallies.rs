@@ -12,6 +12,7 @@
 //!   customer has (which customers a read of open entries visits); `rs|`, `rt|`, `ro|` and
 //!   `rf|` (below): its open receivables as of their last money event, aged and queued as of
 //!   any day.
+//! - `ct|<contract>`: a contract's amount in force and what its orders use (合同超额).
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -26,7 +27,12 @@ use crate::domain::report::Dimension;
 use crate::store::{Contribution, Sums};
 
 /// The indexes the tallies are read from.
-pub const TALLIED: &[&str] = &[REPORT_SHIPPED, REPORT_OPEN, REPORT_RECEIVABLE];
+pub const TALLIED: &[&str] = &[
+    REPORT_SHIPPED,
+    REPORT_OPEN,
+    REPORT_RECEIVABLE,
+    super::contracts::CONTRACT_LEDGER,
+];
 
 /// The one-letter name of a dimension kept per key, and the dimension it is read as: region
 /// and channel are a customer's, so their tallies are the customers'.
@@ -73,6 +79,7 @@ pub fn tally(index: &str, values: &[&str]) -> Vec<Contribution> {
         REPORT_SHIPPED => tally_shipped(values),
         REPORT_OPEN => tally_open(values),
         REPORT_RECEIVABLE => tally_receivables(values),
+        super::contracts::CONTRACT_LEDGER => tally_contract_ledger(values),
         _ => Vec::new(),
     }
 }
@@ -177,6 +184,33 @@ pub fn open_outstanding_key(customer: &str) -> String {
 /// day (the 催款 queue's counts: due that day plus the customer's terms).
 pub fn first_open_key(customer: &str, day: NaiveDate) -> String {
     format!("rf|{customer}|{day}")
+}
+
+/// `ct|<contract>`: the contract's amount in force, what its orders use, whether it is signed
+/// (1) and how many orders name it, from the `contract_ledger` entries (合同超额).
+pub fn contract_key(contract: &str) -> String {
+    format!("ct|{contract}")
+}
+
+fn tally_contract_ledger(values: &[&str]) -> Vec<Contribution> {
+    let mut out = Vec::new();
+    for value in values {
+        let mut parts = value.splitn(3, '|');
+        let (Some(contract), Some(kind), Some(figure)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let Ok(figure) = Decimal::from_str(figure) else {
+            continue;
+        };
+        let sums = if kind == super::contracts::LEDGER_AMOUNT {
+            [figure, Decimal::ZERO, Decimal::ONE, Decimal::ZERO]
+        } else {
+            [Decimal::ZERO, figure, Decimal::ZERO, Decimal::ONE]
+        };
+        out.push((contract_key(contract), sums));
+    }
+    out
 }
 
 /// The customer and day of a `ro|` or `rf|` key.
