@@ -208,11 +208,11 @@ fn main() -> anyhow::Result<()> {
             format!("{} orders, used {}", view.orders.len(), view.used),
         ));
     }
-    // 合同超额: the whole `contract_ledger` index scanned once (every order naming a contract
-    // and every signed contract), as the inbox and `/api/status` do on each request.
+    // 合同超额: the `ct|` tallies (one sum per contract) and the orders of the contracts found,
+    // as the inbox and `/api/status` read them on each request.
     let exceeded = office.contract_exceeded_anomalies()?;
     rows.push((
-        "contracts exceeded (合同超额, ledger scan)".into(),
+        "contracts exceeded (合同超额, from tallies)".into(),
         time(runs, || office.contract_exceeded_anomalies().unwrap()),
         format!("{} found", exceeded.len()),
     ));
