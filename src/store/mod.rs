@@ -2825,3 +2825,106 @@ pub(crate) mod tests_support {
             .expect("update");
     }
 }
+
+#[cfg(test)]
+mod tally_tests {
+    use super::tests_support::{author, raw};
+    use super::*;
+    use crate::domain::record::RecordOp;
+    use rust_decimal::Decimal;
+    use std::sync::atomic::AtomicU32;
+
+    /// Indexes each document's field `a` times a scale that a test changes (as an upgrade
+    /// changes what is projected), and tallies the sum of those values.
+    struct Scaled {
+        scale: AtomicU32,
+    }
+
+    impl Projector for Scaled {
+        fn project(&self, _: &str, record: &Record) -> Projection {
+            let a: u32 = record.field("a").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let scaled = a * self.scale.load(Ordering::SeqCst);
+            Projection {
+                index: vec![("amt", scaled.to_string())],
+                summary: Vec::new(),
+            }
+        }
+
+        fn tallied(&self) -> &'static [&'static str] {
+            &["amt"]
+        }
+
+        fn tally(&self, _: &str, values: &[&str]) -> Vec<Contribution> {
+            values
+                .iter()
+                .map(|v| {
+                    let amount = Decimal::from_str_exact(v).unwrap_or_default();
+                    (
+                        "sum".to_string(),
+                        [amount, Decimal::ONE, Decimal::ZERO, Decimal::ZERO],
+                    )
+                })
+                .collect()
+        }
+    }
+
+    fn open(dir: &Path, projector: Arc<Scaled>) -> Store {
+        Store::open(dir, projector, 10).unwrap()
+    }
+
+    fn sum(store: &Store) -> (Decimal, Decimal) {
+        let found = store.tallies("sum", "sum\0").unwrap();
+        found
+            .first()
+            .map_or((Decimal::ZERO, Decimal::ZERO), |(_, s)| (s[0], s[1]))
+    }
+
+    fn set_a(store: &Store, doc: &str, a: u32) {
+        let ops = vec![
+            RecordOp::SetKind("t".into()),
+            RecordOp::field("a", &a.to_string()),
+        ];
+        store
+            .update(doc, &author(), |_| Ok::<_, ()>(ops))
+            .expect("update");
+    }
+
+    #[test]
+    fn tallies_follow_writes_merges_and_reprojection_as_a_rebuild_finds_them() {
+        let scaled = || {
+            Arc::new(Scaled {
+                scale: AtomicU32::new(1),
+            })
+        };
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let projector_a = scaled();
+        let a = open(dir_a.path(), projector_a.clone());
+        let b = open(dir_b.path(), scaled());
+        for (doc, value) in [("d1", 1), ("d2", 2), ("d3", 3)] {
+            set_a(&a, doc, value);
+        }
+        // Built from the index, then kept with each write.
+        assert_eq!(sum(&a), (Decimal::from(6), Decimal::from(3)));
+        set_a(&a, "d2", 5);
+        set_a(&a, "d4", 0);
+        assert_eq!(sum(&a), (Decimal::from(9), Decimal::from(4)));
+
+        // Built on an empty store, then kept with each merged batch.
+        assert_eq!(sum(&b), (Decimal::ZERO, Decimal::ZERO));
+        let docs: Vec<(String, Vec<u8>)> = ["d1", "d2", "d3", "d4"]
+            .iter()
+            .map(|d| (d.to_string(), raw(&a, d)))
+            .collect();
+        for written in b.merge_batch(&docs) {
+            written.unwrap();
+        }
+        assert_eq!(sum(&b), sum(&a));
+
+        // What is projected changes: reprojection moves the tallies as a rebuild finds them.
+        projector_a.scale.store(10, Ordering::SeqCst);
+        a.reproject_all().unwrap();
+        assert_eq!(sum(&a), (Decimal::from(90), Decimal::from(4)));
+        a.tallies.drop_all();
+        assert_eq!(sum(&a), (Decimal::from(90), Decimal::from(4)));
+    }
+}
