@@ -2882,7 +2882,7 @@ mod tally_tests {
     fn set_a(store: &Store, doc: &str, a: u32) {
         let ops = vec![
             RecordOp::SetKind("t".into()),
-            RecordOp::field("a", &a.to_string()),
+            RecordOp::field("a", a.to_string()),
         ];
         store
             .update(doc, &author(), |_| Ok::<_, ()>(ops))
