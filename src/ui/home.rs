@@ -174,6 +174,23 @@ fn payment_anomaly_queue(office: &BackOffice, role: Role) -> Result<Vec<QueueCou
     )])
 }
 
+/// 合同超额 for the clerk and the supervisor: contracts their orders exceed after a merge
+/// (from the contract tallies), linking to the inbox that says how to resolve each.
+fn contract_exceeded_queue(
+    office: &BackOffice,
+    role: Role,
+) -> Result<Vec<QueueCount>, ServiceError> {
+    if !matches!(role, Clerk | Supervisor) {
+        return Ok(Vec::new());
+    }
+    let n = office.contract_exceeded_anomalies()?.len();
+    Ok(vec![QueueCount {
+        label: "合同超额".into(),
+        count: n.to_string(),
+        href: "/ui/anomalies".into(),
+    }])
+}
+
 /// 客诉: the clerk's open complaints, the supervisor's escalated ones (上报主管).
 fn complaint_queues(office: &BackOffice, role: Role) -> Result<Vec<QueueCount>, ServiceError> {
     let (label, href, open) = match role {
@@ -253,6 +270,7 @@ pub async fn page(
         queues.extend(super::returns::home_queues(office, role, COUNT_CAP)?);
         queues.extend(super::delays::home_queues(office, role, COUNT_CAP)?);
         queues.extend(payment_anomaly_queue(office, role)?);
+        queues.extend(contract_exceeded_queue(office, role)?);
         Ok((queues, counted(overview)?))
     })
     .await?;

@@ -204,8 +204,11 @@ async fn orders_taken_on_two_nodes_within_what_remained_show_the_contract_exceed
         "{}",
         page.body
     );
+    let mut home_clerk = None;
     for (name, role) in [("李娜", "clerk"), ("周主管", "supervisor")] {
         let mut user = signed_in(&net.nodes[0], name, role).await;
+        let home = user.get("/").await;
+        assert_eq!(crate::ui::home_count(&home, "合同超额"), "1", "{role}");
         let inbox = user.get("/ui/anomalies").await;
         assert!(inbox.body.contains("合同超额"), "{role}: {}", inbox.body);
         assert!(
@@ -213,6 +216,7 @@ async fn orders_taken_on_two_nodes_within_what_remained_show_the_contract_exceed
             "{role}: {}",
             inbox.body
         );
+        home_clerk.get_or_insert(user);
     }
     let mut warehouse = signed_in(&net.nodes[0], "孙仓管", "warehouse").await;
     assert!(!warehouse
@@ -247,6 +251,8 @@ async fn orders_taken_on_two_nodes_within_what_remained_show_the_contract_exceed
         assert!(view.get("exceeded_by").is_none(), "node {i}: {view}");
         assert!(exceeded(node).await.is_empty(), "node {i}");
     }
+    let home = home_clerk.as_mut().unwrap().get("/").await;
+    assert_eq!(crate::ui::home_count(&home, "合同超额"), "0");
     // Reinstating the cancelled order would exceed it again: refused here.
     let (status, got) = net.nodes[0]
         .post(
