@@ -607,7 +607,7 @@ async fn start_sync(
         sync.add(peer.clone(), FoundBy::Static);
     }
     // The tallies (sums across orders for reports and receivables) are built before the
-    // first page needs them: about a second at 100,000 orders, holding writers back meanwhile.
+    // first page needs them: about a second at 100,000 orders; writes go on meanwhile.
     let warming = office.store.clone();
     tokio::task::spawn_blocking(move || {
         if let Err(e) = warming.build_tallies() {

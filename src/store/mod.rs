@@ -375,6 +375,8 @@ pub struct Store {
     damage_found: watch::Sender<u64>,
     /// Sums across documents, kept with every write (see `tally`).
     tallies: tally::Book,
+    /// One build of the tallies at a time.
+    tally_builder: Mutex<()>,
 }
 
 /// A named counter (order numbers): handed out from memory, written with the next local batch,
@@ -745,6 +747,7 @@ impl Store {
             damaged: Mutex::new(damaged),
             damage_found: watch::channel(0).0,
             tallies: tally::Book::default(),
+            tally_builder: Mutex::new(()),
         })
     }
 
@@ -1471,7 +1474,7 @@ impl Store {
                 batch.insert(keys::index_entry(name, value, doc_id), &[] as &[u8]);
             }
         }
-        self.tally_change(&old.index, &index, tallied);
+        self.tally_change(doc_id, &old.index, &index, tallied);
         let meta = DocMeta {
             kind: record.kind.clone(),
             heads,
@@ -1925,7 +1928,7 @@ impl Store {
                 }
             }
             let mut tallied = TallyDelta::default();
-            self.tally_change(&old.index, &index, &mut tallied);
+            self.tally_change(&doc_id, &old.index, &index, &mut tallied);
             let meta = DocMeta {
                 index,
                 summary: projection.summary,
@@ -1941,14 +1944,16 @@ impl Store {
     }
 
     /// Adds to `tallied` what a document's change from `old` to `new` entries does to the
-    /// tallies (nothing while they are not built: building reads what is written).
+    /// tallies (while they are being built, notes the document instead).
     fn tally_change(
         &self,
+        doc_id: &str,
         old: &[(String, String)],
         new: &[(String, String)],
         tallied: &mut TallyDelta,
     ) {
         if !self.tallies.is_built() {
+            self.tallies.note_written(doc_id);
             return;
         }
         for &index in self.projector.tallied() {
@@ -1962,52 +1967,101 @@ impl Store {
         }
     }
 
-    /// The tallies with keys in `[from, to)` (see `tally`), built first if they are not: that
-    /// reads every tallied index once, holding writers back meanwhile.
+    /// The tallies with keys in `[from, to)` (see `tally`), built first if they are not (a
+    /// read of every tallied index).
     pub fn tallies(&self, from: &str, to: &str) -> Result<Vec<Contribution>, StoreError> {
-        if let Some(found) = self.tallies.range(from, to) {
-            return Ok(found);
+        // A build dropped while under way (damage repaired meanwhile) is made again.
+        for _ in 0..3 {
+            if let Some(found) = self.tallies.range(from, to) {
+                return Ok(found);
+            }
+            self.build_tallies()?;
         }
-        self.build_tallies()?;
-        Ok(self.tallies.range(from, to).unwrap_or_default())
+        Err(StoreError::Meta(
+            "the report tallies were dropped while being built, three times".into(),
+        ))
     }
 
-    /// Builds the tallies if they are not built (a node warms them at start).
+    /// Builds the tallies if they are not built (a node warms them at start). The indexes
+    /// are read without holding writers back; the documents written meanwhile are counted
+    /// again from their entries at the end, under the write lock.
     pub fn build_tallies(&self) -> Result<(), StoreError> {
-        let _writer = lock(&self.write_lock);
-        if self.tallies.is_built() {
-            return Ok(());
-        }
-        let started = std::time::Instant::now();
-        let db = self.db()?;
-        let read_index = |index: &&'static str| -> Result<TallyDelta, StoreError> {
-            let prefix = keys::index_prefix(index);
-            let mut by_doc: HashMap<String, Vec<String>> = HashMap::new();
-            for key in db.scan_prefix(&prefix).keys() {
-                let key = key?;
-                let Ok(text) = std::str::from_utf8(&key[prefix.len()..]) else {
-                    continue;
-                };
-                if let Some((value, doc)) = text.rsplit_once('\0') {
-                    by_doc
-                        .entry(doc.to_string())
-                        .or_default()
-                        .push(value.to_string());
-                }
+        let _builder = lock(&self.tally_builder);
+        let generation = {
+            let _writer = lock(&self.write_lock);
+            match self.tallies.start() {
+                Some(generation) => generation,
+                None => return Ok(()),
             }
-            let mut built = TallyDelta::default();
-            for values in by_doc.values() {
+        };
+        let read = self.read_tallied()?;
+        self.finish_tally_build(generation, read)
+    }
+
+    /// Per tallied index, each document's values as the index holds them now.
+    fn read_tallied(&self) -> Result<Vec<HashMap<String, Vec<String>>>, StoreError> {
+        let db = self.db()?;
+        let read_index =
+            |index: &&'static str| -> Result<HashMap<String, Vec<String>>, StoreError> {
+                let prefix = keys::index_prefix(index);
+                let mut by_doc: HashMap<String, Vec<String>> = HashMap::new();
+                for key in db.scan_prefix(&prefix).keys() {
+                    let key = key?;
+                    let Ok(text) = std::str::from_utf8(&key[prefix.len()..]) else {
+                        continue;
+                    };
+                    if let Some((value, doc)) = text.rsplit_once('\0') {
+                        by_doc
+                            .entry(doc.to_string())
+                            .or_default()
+                            .push(value.to_string());
+                    }
+                }
+                Ok(by_doc)
+            };
+        crate::parallel::map_on_cores(self.projector.tallied(), 1, read_index)
+            .into_iter()
+            .collect()
+    }
+
+    /// Puts in place the tallies of build `generation` from what was `read`, counting the
+    /// documents written since it started from their entries as they are now.
+    fn finish_tally_build(
+        &self,
+        generation: u64,
+        read: Vec<HashMap<String, Vec<String>>>,
+    ) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let tallied = self.projector.tallied();
+        let _writer = lock(&self.write_lock);
+        let Some(written) = self.tallies.written_since(generation) else {
+            // Dropped meanwhile: the reader builds again.
+            return Ok(());
+        };
+        let mut built = TallyDelta::default();
+        for (index, by_doc) in tallied.iter().zip(&read) {
+            let unwritten = by_doc.iter().filter(|(doc, _)| !written.contains(*doc));
+            for (_, values) in unwritten {
                 let values: Vec<&str> = values.iter().map(String::as_str).collect();
                 built.replace(Vec::new(), self.projector.tally(index, &values));
             }
-            Ok(built)
-        };
-        let mut built = TallyDelta::default();
-        for part in crate::parallel::map_on_cores(self.projector.tallied(), 1, read_index) {
-            built.merge(part?);
+        }
+        // The documents written during the read, as they are now.
+        for doc in &written {
+            let Ok(Some(meta)) = self.doc_meta(doc) else {
+                continue;
+            };
+            for index in tallied {
+                let values = values_in(&meta.index, index);
+                built.replace(Vec::new(), self.projector.tally(index, &values));
+            }
         }
         self.tallies.set(built);
-        tracing::debug!(ms = started.elapsed().as_millis() as u64, "tallies built");
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            written_meanwhile = written.len(),
+            "tallies built"
+        );
         Ok(())
     }
 
@@ -2926,5 +2980,37 @@ mod tally_tests {
         assert_eq!(sum(&a), (Decimal::from(90), Decimal::from(4)));
         a.tallies.drop_all();
         assert_eq!(sum(&a), (Decimal::from(90), Decimal::from(4)));
+    }
+
+    #[test]
+    fn documents_written_while_the_tallies_are_built_are_counted_as_they_end_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(
+            dir.path(),
+            Arc::new(Scaled {
+                scale: AtomicU32::new(1),
+            }),
+        );
+        set_a(&store, "d1", 1);
+        set_a(&store, "d2", 2);
+        // A build starts and reads the indexes; then d2 changes, d3 is new, before it ends.
+        let generation = store.tallies.start().unwrap();
+        let read = store.read_tallied().unwrap();
+        set_a(&store, "d2", 20);
+        set_a(&store, "d3", 3);
+        store.finish_tally_build(generation, read).unwrap();
+        assert_eq!(sum(&store), (Decimal::from(24), Decimal::from(3)));
+        // Kept with each write from then on.
+        set_a(&store, "d1", 0);
+        assert_eq!(sum(&store), (Decimal::from(23), Decimal::from(3)));
+
+        // A build dropped while under way (a repair) puts nothing in place.
+        store.tallies.drop_all();
+        let generation = store.tallies.start().unwrap();
+        let read = store.read_tallied().unwrap();
+        store.tallies.drop_all();
+        store.finish_tally_build(generation, read).unwrap();
+        assert!(!store.tallies.is_built());
+        assert_eq!(sum(&store), (Decimal::from(23), Decimal::from(3)));
     }
 }

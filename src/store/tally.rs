@@ -10,14 +10,16 @@
 //! repaired, a reopen after the disk ran full) drops the tallies, and the next reader builds
 //! them again.
 //!
-//! They are kept in memory and built on first use from the tallied indexes, under the write
-//! lock, so that no write falls between that read and the first difference added. Kept in
+//! They are kept in memory and built from the tallied indexes (when the node starts, or by the
+//! first reader), without holding writers back: documents written during that read are noted,
+//! and once it is done they are counted again from their entries as they are then, under the
+//! write lock, so that no write falls between the tallies and the first difference added. Kept in
 //! sled instead, every received order would write about as many more keys as its index
 //! entries (a key per month and customer, product, salesperson and store), and a full sync
 //! costs sled about a fifth of its CPU per key written.
 
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 /// The figures of one tally key: what each projector's tally means by its four places is its
@@ -53,34 +55,52 @@ impl TallyDelta {
             add(self.sums.entry(key).or_default(), &sums, false);
         }
     }
-
-    /// Adds another delta's differences.
-    pub fn merge(&mut self, other: TallyDelta) {
-        for (key, sums) in other.sums {
-            add(self.sums.entry(key).or_default(), &sums, false);
-        }
-    }
 }
 
-/// The tallies in memory, or None until built (and after they are dropped).
+/// Where the tallies stand.
+#[derive(Debug, Default)]
+enum State {
+    /// Not built (or dropped): readers build them.
+    #[default]
+    Unbuilt,
+    /// Being built from a read of the indexes made without holding writers back: the
+    /// documents written meanwhile are noted, and counted again from what they are once the
+    /// read is done (`Book::finish`).
+    Building {
+        generation: u64,
+        written: HashSet<String>,
+    },
+    Built(BTreeMap<String, Sums>),
+}
+
+/// The tallies in memory.
 #[derive(Debug, Default)]
 pub(super) struct Book {
-    sums: Mutex<Option<BTreeMap<String, Sums>>>,
+    state: Mutex<State>,
+    generations: std::sync::atomic::AtomicU64,
 }
 
 impl Book {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<BTreeMap<String, Sums>>> {
-        self.sums.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn is_built(&self) -> bool {
-        self.lock().is_some()
+        matches!(*self.lock(), State::Built(_))
+    }
+
+    /// Notes a document written while the tallies are being built (call under the write
+    /// lock, when staging it).
+    pub(super) fn note_written(&self, doc_id: &str) {
+        if let State::Building { written, .. } = &mut *self.lock() {
+            written.insert(doc_id.to_string());
+        }
     }
 
     /// Adds a batch's differences (call under the write lock, after the batch is applied).
     pub(super) fn apply(&self, delta: TallyDelta) {
         let mut book = self.lock();
-        let Some(sums) = book.as_mut() else {
+        let State::Built(sums) = &mut *book else {
             return;
         };
         for (key, change) in delta.sums {
@@ -96,9 +116,38 @@ impl Book {
         }
     }
 
-    /// Forgets the tallies; the next reader builds them again.
+    /// Forgets the tallies (and any build under way); the next reader builds them again.
     pub(super) fn drop_all(&self) {
-        *self.lock() = None;
+        *self.lock() = State::Unbuilt;
+    }
+
+    /// Starts a build (call under the write lock): documents written from now on are noted.
+    /// None if they are built already.
+    pub(super) fn start(&self) -> Option<u64> {
+        let mut book = self.lock();
+        if let State::Built(_) = *book {
+            return None;
+        }
+        let generation = self
+            .generations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *book = State::Building {
+            generation,
+            written: HashSet::new(),
+        };
+        Some(generation)
+    }
+
+    /// The documents written since build `generation` started (call under the write lock),
+    /// or None if it was dropped meanwhile.
+    pub(super) fn written_since(&self, generation: u64) -> Option<HashSet<String>> {
+        match &mut *self.lock() {
+            State::Building {
+                generation: g,
+                written,
+            } if *g == generation => Some(std::mem::take(written)),
+            _ => None,
+        }
     }
 
     /// Puts built tallies in place (under the write lock).
@@ -108,13 +157,15 @@ impl Book {
             .into_iter()
             .filter(|(_, s)| !s.iter().all(Decimal::is_zero))
             .collect();
-        *self.lock() = Some(sums);
+        *self.lock() = State::Built(sums);
     }
 
     /// The tallies with keys in `[from, to)`, or None when not built.
     pub(super) fn range(&self, from: &str, to: &str) -> Option<Vec<Contribution>> {
         let book = self.lock();
-        let sums = book.as_ref()?;
+        let State::Built(sums) = &*book else {
+            return None;
+        };
         if from >= to {
             return Some(Vec::new());
         }
