@@ -16,7 +16,7 @@ use crate::domain::order::{validate_amount, Status};
 use crate::domain::receivable::{self, Figures, Ledger};
 use crate::domain::role::Action;
 use crate::domain::validation::FieldErrors;
-use crate::store::Sums;
+use crate::store::{add_sums, Sums};
 use crate::views::{self, tallies, CustomerSummary, LastReminder, OrderSummary, ReceivableEntry};
 use rust_decimal::prelude::ToPrimitive;
 
@@ -74,13 +74,7 @@ impl OpenCustomer {
     /// Takes out what an open order's ledger adds to the tallies (`views::tallies`).
     fn take_out(&mut self, ledger: &Ledger) {
         let (all, open) = ledger.open_as_of(NaiveDate::MAX);
-        for (slot, v) in
-            self.sums
-                .iter_mut()
-                .zip([all.shipped, all.invoiced, all.paid, Decimal::ONE])
-        {
-            *slot -= v;
-        }
+        add_sums(&mut self.sums, &tallies::settled_sums(ledger), true);
         self.outstanding -= all.outstanding;
         for (day, amount) in &open {
             if let Some(slot) = self.open.iter_mut().find(|(d, _)| d == day) {
@@ -98,15 +92,22 @@ impl OpenCustomer {
 
     fn figures(&self, as_of: NaiveDate, terms_days: u32) -> Figures {
         let mut f = Figures {
-            orders: self.sums[3].to_usize().unwrap_or(0),
-            shipped: self.sums[0],
-            invoiced: self.sums[1],
-            paid: self.sums[2],
             outstanding: self.outstanding,
-            ..Figures::default()
+            ..figures_of_sums(&self.sums)
         };
         receivable::add_aging(&mut f, &self.open, as_of, terms_days);
         f
+    }
+}
+
+/// Figures from a receivables tally's sums (shipped, invoiced, paid, orders), nothing owed.
+fn figures_of_sums(sums: &Sums) -> Figures {
+    Figures {
+        orders: sums[3].to_usize().unwrap_or(0),
+        shipped: sums[0],
+        invoiced: sums[1],
+        paid: sums[2],
+        ..Figures::default()
     }
 }
 
@@ -594,11 +595,8 @@ impl BackOffice {
                         };
                         let days = terms.get(entry.customer).copied().unwrap_or(0);
                         if !entry.is_open() {
-                            let whole = tallies::settled_sums(&ledger);
                             let read = settled.entry(entry.customer.to_string()).or_default();
-                            for (slot, w) in read.iter_mut().zip(whole) {
-                                *slot += w;
-                            }
+                            add_sums(read, &tallies::settled_sums(&ledger), false);
                         }
                         f(&mut acc, &entry, doc, ledger.figures(as_of, days));
                     },
@@ -612,10 +610,7 @@ impl BackOffice {
             let (acc, settled) = part?;
             parts_read.push(acc);
             for (customer, sums) in settled {
-                let read = settled_read.entry(customer).or_default();
-                for (slot, s) in read.iter_mut().zip(sums) {
-                    *slot += s;
-                }
+                add_sums(settled_read.entry(customer).or_default(), &sums, false);
             }
         }
         Ok((parts_read, settled_read))
@@ -652,22 +647,12 @@ impl BackOffice {
                 continue;
             };
             if let Some(taken) = read.get(id) {
-                for (slot, t) in sums.iter_mut().zip(taken) {
-                    *slot -= t;
-                }
+                add_sums(&mut sums, taken, true);
             }
-            let orders = sums[3].to_usize().unwrap_or(0);
-            if orders == 0 {
-                continue;
+            let figures = figures_of_sums(&sums);
+            if figures.orders > 0 {
+                out.push((id.to_string(), figures));
             }
-            let figures = Figures {
-                orders,
-                shipped: sums[0],
-                invoiced: sums[1],
-                paid: sums[2],
-                ..Figures::default()
-            };
-            out.push((id.to_string(), figures));
         }
         Ok(out)
     }

@@ -94,6 +94,21 @@ fn whole_months(from: NaiveDate, end: NaiveDate) -> Option<(NaiveDate, NaiveDate
     (first < last).then_some((first, last))
 }
 
+/// The key statistics by `by` group under, given the one kept per row or tally (a customer's
+/// id for region and channel, read from its archive).
+fn grouped_key<'a>(
+    customers: &'a HashMap<String, CustomerSummary>,
+    by: Dimension,
+    kept: &'a str,
+) -> &'a str {
+    let owner = || customers.get(kept);
+    match by {
+        Dimension::Region => owner().map(|c| c.region.as_str()).unwrap_or(""),
+        Dimension::Channel => owner().map(|c| c.channel.as_str()).unwrap_or(""),
+        _ => kept,
+    }
+}
+
 /// Adds one `rpt_shipped` entry to statistics by `by`.
 fn add_shipped_row(
     acc: &mut report::StatsAccumulator,
@@ -105,17 +120,15 @@ fn add_shipped_row(
     let Some(row) = ShippedEntry::parse(value) else {
         return;
     };
-    let owner = customers.get(row.customer);
-    let key = match by {
-        Dimension::Region => owner.map(|c| c.region.as_str()).unwrap_or(""),
-        Dimension::Channel => owner.map(|c| c.channel.as_str()).unwrap_or(""),
+    let kept = match by {
+        Dimension::Region | Dimension::Channel => row.customer,
         Dimension::Product => row.sku,
         Dimension::Salesperson => row.salesperson,
         Dimension::Store => row.store,
     };
     acc.add(
         row.date.get(..7).unwrap_or(row.date),
-        key,
+        grouped_key(customers, by, kept),
         order,
         dec(row.quantity),
         dec(row.amount),
@@ -334,13 +347,8 @@ impl BackOffice {
                 let Some((month, key)) = tallies::parse_stats_key(dimension, &tally_key) else {
                     continue;
                 };
-                let owner = || customers.get(key);
-                let key = match by {
-                    Dimension::Region => owner().map(|c| c.region.as_str()).unwrap_or(""),
-                    Dimension::Channel => owner().map(|c| c.channel.as_str()).unwrap_or(""),
-                    _ => key,
-                };
                 let orders = sums[2].to_usize().unwrap_or(0);
+                let key = grouped_key(&customers, by, key);
                 acc.add_counted(month, key, sums[1], sums[0], orders);
             }
         }

@@ -41,7 +41,7 @@ pub use damage::ScrubStep;
 use durability::GroupCommit;
 pub use durability::WriteInFlight;
 use tally::TallyDelta;
-pub use tally::{Contribution, Sums};
+pub use tally::{add as add_sums, Contribution, Sums};
 
 /// After this many incremental chunks a document is compacted into one snapshot.
 const COMPACT_AFTER_CHUNKS: u32 = 16;

@@ -29,7 +29,8 @@ pub type Sums = [Decimal; 4];
 /// A tally key and what one document adds to it.
 pub type Contribution = (String, Sums);
 
-fn add(into: &mut Sums, sums: &Sums, negate: bool) {
+/// Adds `sums` into `into` place by place (takes them away with `negate`).
+pub fn add(into: &mut Sums, sums: &Sums, negate: bool) {
     for (slot, value) in into.iter_mut().zip(sums) {
         if negate {
             *slot -= value;
